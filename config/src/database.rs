@@ -1,0 +1,151 @@
+//! `[database]`: where the virtual users live and how to read them.
+
+use serde::{Deserialize, Serialize};
+
+/// The default database: SQLite in the state directory.
+pub const DEFAULT_URL: &str = "sqlite:///var/lib/mailroom/mailroom.db";
+
+/// `[database]` section.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Database {
+    /// `mysql://user:pass@host/db` or `sqlite:///path`; a list of MariaDB URLs fails over in order.
+    pub url: UrlList,
+    /// Connections per pool (per host).
+    pub max_connections: u32,
+    /// Seconds to wait for a connection before answering "temporarily unavailable".
+    pub connect_timeout: u64,
+    /// Where a mailbox's Maildir path comes from: `template` or the `mailbox.maildir` `column`.
+    pub maildir_source: MaildirSource,
+    /// Template with `%d` (domain), `%n` (local part), `%u` (address); relative paths are under `mail_root`.
+    pub maildir_template: String,
+    /// Every Maildir must lie under this directory; `mailbox.maildir` values are relative to it.
+    pub mail_root: String,
+    /// Characters that separate a subaddress detail (`bob+lists@`), like Postfix's `recipient_delimiter`; empty disables.
+    pub recipient_delimiter: String,
+    /// Maximum nesting of aliases before a branch is dropped as a loop.
+    pub alias_depth: u32,
+    /// Scheme assumed for a hash without `{SCHEME}` prefix that is not a recognisable crypt string.
+    pub default_pass_scheme: String,
+    /// Overrides of the built-in postfixadmin queries.
+    pub queries: Queries,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            url: UrlList(vec![DEFAULT_URL.to_string()]),
+            max_connections: 10,
+            connect_timeout: 5,
+            maildir_source: MaildirSource::Template,
+            maildir_template: "%d/%n/Maildir".to_string(),
+            mail_root: "/var/vmail".to_string(),
+            recipient_delimiter: "+".to_string(),
+            alias_depth: 8,
+            default_pass_scheme: "CRYPT".to_string(),
+            queries: Queries::default(),
+        }
+    }
+}
+
+impl Database {
+    /// A copy with passwords in the URLs replaced by `****`, fit for printing.
+    pub fn redacted(&self) -> Database {
+        let mut db = self.clone();
+        db.url = UrlList(db.url.0.iter().map(|u| redact_url(u)).collect());
+        db
+    }
+}
+
+/// `url` with its password replaced by `****`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:****@{host}{path}"),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+/// One URL or a list of them in the file; always a list in memory.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(transparent)]
+pub struct UrlList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for UrlList {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        let urls = match OneOrMany::deserialize(d)? {
+            OneOrMany::One(u) => vec![u],
+            OneOrMany::Many(v) => v,
+        };
+        if urls.is_empty() {
+            return Err(serde::de::Error::custom("at least one database URL is needed"));
+        }
+        let sqlite = urls.iter().filter(|u| u.starts_with("sqlite:")).count();
+        if sqlite > 0 && urls.len() > 1 {
+            return Err(serde::de::Error::custom("fail-over lists are for MariaDB URLs only"));
+        }
+        for u in &urls {
+            if !(u.starts_with("sqlite:") || u.starts_with("mysql://") || u.starts_with("mariadb://")) {
+                return Err(serde::de::Error::custom(format!(
+                    "`{u}` is neither a mysql:// nor a sqlite: URL"
+                )));
+            }
+        }
+        Ok(UrlList(urls))
+    }
+}
+
+/// Where Maildir paths come from.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MaildirSource {
+    /// `maildir_template`, expanded per user (Dovecot `mail_location` style).
+    Template,
+    /// postfixadmin's `mailbox.maildir` column, relative to `mail_root`.
+    Column,
+}
+
+/// SQL overrides. Placeholders `%u` (whole address), `%n` (local part), `%d` (domain) and `%s`
+/// (the lookup key) become bound parameters; they are never spliced into the SQL text.
+/// Each query's result columns are named in its documentation.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Queries {
+    /// Any row means the domain is ours (column `domain`).
+    pub domain: Option<String>,
+    /// The target of an alias domain (column `target_domain`).
+    pub alias_domain: Option<String>,
+    /// A mailbox: columns `username`, `maildir`, `quota`.
+    pub mailbox: Option<String>,
+    /// An alias: column `goto`, comma-separated targets.
+    pub alias: Option<String>,
+    /// A password: columns `username`, `password`, `active`.
+    pub password: Option<String>,
+    /// Owners of a sender address: column `username` (Postfix `smtpd_sender_login_maps`).
+    pub sender_login: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_only_the_password() {
+        assert_eq!(redact_url("mysql://mail:secret@db1:3306/mail"), "mysql://mail:****@db1:3306/mail");
+        assert_eq!(redact_url("mysql://mail@db1/mail"), "mysql://mail@db1/mail");
+        assert_eq!(redact_url("sqlite:///var/lib/x.db"), "sqlite:///var/lib/x.db");
+    }
+}

@@ -1,0 +1,56 @@
+-- postfixadmin's tables for the embedded default (same columns and meanings as the MariaDB
+-- schema; see sql/mariadb). Keys compare case-insensitively, as MariaDB's collation does.
+
+CREATE TABLE IF NOT EXISTS domain (
+  domain TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,
+  description TEXT NOT NULL DEFAULT '',
+  aliases INTEGER NOT NULL DEFAULT 0,
+  mailboxes INTEGER NOT NULL DEFAULT 0,
+  maxquota INTEGER NOT NULL DEFAULT 0,
+  quota INTEGER NOT NULL DEFAULT 0,
+  transport TEXT DEFAULT NULL,
+  backupmx INTEGER NOT NULL DEFAULT 0,
+  created TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  modified TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  active INTEGER NOT NULL DEFAULT 1,
+  password_expiry INTEGER DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS mailbox (
+  username TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,
+  password TEXT NOT NULL,
+  name TEXT NOT NULL DEFAULT '',
+  maildir TEXT NOT NULL,
+  quota INTEGER NOT NULL DEFAULT 0,
+  local_part TEXT NOT NULL COLLATE NOCASE,
+  domain TEXT NOT NULL COLLATE NOCASE,
+  created TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  modified TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  active INTEGER NOT NULL DEFAULT 1,
+  phone TEXT NOT NULL DEFAULT '',
+  email_other TEXT NOT NULL DEFAULT '',
+  token TEXT NOT NULL DEFAULT '',
+  token_validity TEXT NOT NULL DEFAULT '2000-01-01 00:00:00',
+  password_expiry TEXT NOT NULL DEFAULT '2000-01-01 00:00:00',
+  smtp_active INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS mailbox_domain ON mailbox (domain);
+
+CREATE TABLE IF NOT EXISTS alias (
+  address TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,
+  goto TEXT NOT NULL,
+  domain TEXT NOT NULL COLLATE NOCASE,
+  created TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  modified TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  active INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS alias_domain_idx ON alias (domain);
+
+CREATE TABLE IF NOT EXISTS alias_domain (
+  alias_domain TEXT NOT NULL COLLATE NOCASE PRIMARY KEY,
+  target_domain TEXT NOT NULL COLLATE NOCASE,
+  created TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  modified TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+  active INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS alias_domain_target ON alias_domain (target_domain);

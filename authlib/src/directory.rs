@@ -1,0 +1,199 @@
+//! The directory: domains, mailboxes, passwords and sender rights, read from SQL.
+
+use std::path::PathBuf;
+
+use sqlx::any::AnyRow;
+
+use crate::address::{Address, Domain};
+use crate::db::{Backend, Db, Query, number, text};
+use crate::password::{self, Scheme};
+use crate::query::{self, Key, expand};
+use crate::{Lookup, Secret, Unavailable};
+
+/// A virtual mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    /// Its address (`mailbox.username`).
+    pub address: Address,
+    /// Absolute path of its Maildir, inside the mail root.
+    pub maildir: PathBuf,
+    /// Quota in bytes; 0 means no limit.
+    pub quota: u64,
+}
+
+/// The outcome of a password check that reached the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Right password for an active mailbox: the canonical user name.
+    Accepted(Address),
+    /// Refused; the reason is for logs only, clients get one generic answer.
+    Rejected(Rejection),
+}
+
+/// Why a login was refused (for logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not an address, no such mailbox, or the mailbox is inactive.
+    UnknownUser,
+    /// The password does not match.
+    WrongPassword,
+    /// The stored hash uses an unknown scheme or is malformed (scheme named).
+    BadHash(String),
+}
+
+/// Users, domains and aliases from a postfixadmin-schema database.
+pub struct Directory {
+    pub(crate) db: Db,
+    pub(crate) cfg: config::Database,
+    default_scheme: Scheme,
+}
+
+impl Directory {
+    /// Open pools for the configured URLs. Nothing connects yet: a database that is down now
+    /// makes lookups answer "unavailable" until it is back, without a restart.
+    pub fn open(cfg: &config::Database) -> Result<Directory, Unavailable> {
+        let default_scheme = Scheme::from_name(&cfg.default_pass_scheme).ok_or_else(|| {
+            Unavailable(format!("default_pass_scheme: unknown scheme {}", cfg.default_pass_scheme))
+        })?;
+        Ok(Directory { db: Db::open(cfg)?, cfg: cfg.clone(), default_scheme })
+    }
+
+    /// SQLite or MariaDB.
+    pub fn backend(&self) -> Backend {
+        self.db.backend()
+    }
+
+    /// The configuration this directory was opened with.
+    pub fn config(&self) -> &config::Database {
+        &self.cfg
+    }
+
+    /// Create postfixadmin's tables where they are missing; existing tables are not touched.
+    pub async fn migrate(&self) -> Result<(), Unavailable> {
+        self.db.migrate().await
+    }
+
+    /// The database server's version.
+    pub async fn server_version(&self) -> Result<String, Unavailable> {
+        self.db.server_version().await
+    }
+
+    fn sql<'a>(&'a self, custom: &'a Option<String>, default: &'static str) -> &'a str {
+        custom.as_deref().unwrap_or(default)
+    }
+
+    async fn one(&self, template: &str, key: Key<'_>) -> Result<Option<AnyRow>, Unavailable> {
+        self.db.fetch_optional(&expand(template, &key)).await
+    }
+
+    /// Is `domain` ours? Returns the canonical domain: itself, or the target of an active alias domain.
+    pub async fn local_domain(&self, domain: &Domain) -> Lookup<Domain> {
+        let q = &self.cfg.queries;
+        let key = Key { s: domain.as_str(), addr: None };
+        if self.one(self.sql(&q.domain, query::default::DOMAIN), key).await?.is_some() {
+            return Ok(Some(domain.clone()));
+        }
+        let key = Key { s: domain.as_str(), addr: None };
+        let Some(row) = self.one(self.sql(&q.alias_domain, query::default::ALIAS_DOMAIN), key).await? else {
+            return Ok(None);
+        };
+        let Some(target) = text(&row, 0)?.and_then(|t| Domain::parse(&t).ok()) else {
+            return Ok(None);
+        };
+        // An alias domain counts only while its target is itself an active local domain.
+        let key = Key { s: target.as_str(), addr: None };
+        let found = self.one(self.sql(&q.domain, query::default::DOMAIN), key).await?;
+        Ok(found.map(|_| target))
+    }
+
+    /// The active mailbox whose user name is exactly `addr` (no alias or subaddress handling).
+    pub async fn mailbox(&self, addr: &Address) -> Lookup<Mailbox> {
+        let key = Key { s: &addr.to_string(), addr: Some(addr) };
+        let Some(row) = self.one(self.sql(&self.cfg.queries.mailbox, query::default::MAILBOX), key).await?
+        else {
+            return Ok(None);
+        };
+        let column = text(&row, "maildir").ok().flatten();
+        Ok(Some(Mailbox {
+            address: addr.clone(),
+            maildir: crate::maildir::path(&self.cfg, addr, column.as_deref())?,
+            quota: number(&row, "quota")?.max(0) as u64,
+        }))
+    }
+
+    /// The `goto` of an active alias row (`address` may be `@domain`), split on commas.
+    pub(crate) async fn alias(&self, address: &str, addr: Option<&Address>) -> Lookup<Vec<String>> {
+        let key = Key { s: address, addr };
+        let Some(row) = self.one(self.sql(&self.cfg.queries.alias, query::default::ALIAS), key).await? else {
+            return Ok(None);
+        };
+        Ok(Some(split_list(&text(&row, 0)?.unwrap_or_default())))
+    }
+
+    /// May the authenticated `login` use `sender` as envelope sender? True when the login owns
+    /// the address (its own mailbox, an alias pointing at it, or either through an alias
+    /// domain or with a subaddress), like Postfix's `reject_sender_login_mismatch`.
+    pub async fn may_send_as(&self, login: &Address, sender: &Address) -> Result<bool, Unavailable> {
+        let Some(domain) = self.local_domain(sender.domain()).await? else {
+            return Ok(false);
+        };
+        let (base, _) = sender.with_domain(&domain).split_detail(&self.cfg.recipient_delimiter);
+        let s = base.to_string();
+        let q = expand(
+            self.sql(&self.cfg.queries.sender_login, query::default::SENDER_LOGIN),
+            &Key { s: &s, addr: Some(&base) },
+        );
+        for row in self.db.fetch_all(&q).await? {
+            let owners = split_list(&text(&row, 0)?.unwrap_or_default());
+            if owners.iter().any(|o| Address::parse(o).is_ok_and(|o| &o == login)) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Check a login and password. Only a database that cannot answer is an error; everything
+    /// else, including a malformed stored hash, is a rejection.
+    pub async fn authenticate(&self, login: &str, password: &Secret) -> Result<Verdict, Unavailable> {
+        let Ok(addr) = Address::parse(login) else {
+            return Ok(Verdict::Rejected(Rejection::UnknownUser));
+        };
+        let key = Key { s: &addr.to_string(), addr: Some(&addr) };
+        let Some(row) = self.one(self.sql(&self.cfg.queries.password, query::default::PASSWORD), key).await?
+        else {
+            return Ok(Verdict::Rejected(Rejection::UnknownUser));
+        };
+        let hash = text(&row, "password")?.unwrap_or_default();
+        let user =
+            text(&row, "username").ok().flatten().and_then(|u| Address::parse(&u).ok()).unwrap_or(addr);
+        match password::verify_blocking(hash.clone(), password.clone(), self.default_scheme).await {
+            Ok(true) => Ok(Verdict::Accepted(user)),
+            Ok(false) => Ok(Verdict::Rejected(Rejection::WrongPassword)),
+            Err(e) => {
+                let scheme = password::scheme_of(&hash, self.default_scheme)
+                    .map(|s| s.name().to_string())
+                    .unwrap_or_else(|_| scheme_label(&hash));
+                tracing::warn!(user = %user, scheme = %scheme, error = %e, "stored password hash unusable");
+                Ok(Verdict::Rejected(Rejection::BadHash(scheme)))
+            }
+        }
+    }
+
+    /// Run an arbitrary read for the modules of this crate.
+    pub(crate) async fn fetch_all(&self, q: &Query) -> Result<Vec<AnyRow>, Unavailable> {
+        self.db.fetch_all(q).await
+    }
+}
+
+/// The `{SCHEME}` label of a stored hash, for logs, without the hash itself.
+fn scheme_label(hash: &str) -> String {
+    match hash.strip_prefix('{').and_then(|r| r.split_once('}')) {
+        Some((s, _)) => s.chars().take(32).collect(),
+        None => "(none)".into(),
+    }
+}
+
+/// postfixadmin's comma-separated lists (`alias.goto`), trimmed, empties dropped.
+pub(crate) fn split_list(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_string).collect()
+}

@@ -1,0 +1,25 @@
+//! authlib: who our users are and whether their password is right.
+//!
+//! Virtual domains, mailboxes, aliases and sender rights read from a postfixadmin-schema
+//! database (MariaDB, or SQLite as the embedded default), and Dovecot's `{SCHEME}` password
+//! hashes. Every lookup answers found, not found, or temporarily unavailable
+//! ([`Lookup`]); the third must become a 4xx upstream, never "unknown user".
+
+pub mod address;
+mod admin;
+mod db;
+mod directory;
+mod lookup;
+mod maildir;
+pub mod password;
+mod query;
+mod resolve;
+mod secret;
+
+pub use address::{Address, AddressError, Domain};
+pub use admin::{AdminError, AliasInfo, DomainInfo, UserInfo};
+pub use db::Backend;
+pub use directory::{Directory, Mailbox, Rejection, Verdict};
+pub use lookup::{Lookup, Unavailable};
+pub use resolve::Target;
+pub use secret::Secret;

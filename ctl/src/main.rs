@@ -1,0 +1,116 @@
+//! NAME
+//!     mailroomctl - the mailroom administrator's tool
+//!
+//! SYNOPSIS
+//!     mailroomctl [--config FILE] COMMAND [ARGS]
+//!
+//! DESCRIPTION
+//!     One tool for what postfixadmin-cli, doveadm pw/auth and postconf -n do in the classic
+//!     stack: create the schema, manage virtual domains, mailboxes and aliases, hash and verify
+//!     passwords, test a login, show how an address resolves, and check the configuration.
+//!
+//!     db migrate                  create postfixadmin's tables where missing (never alters them)
+//!     domain add|del|list         virtual domains
+//!     user add|passwd|del|list|show  mailboxes (passwords hashed as ARGON2ID)
+//!     alias add|del|list          aliases and catch-alls (@domain)
+//!     pw hash|verify              like doveadm pw; verify exits 0 on match, 1 on mismatch
+//!     auth test ADDRESS           exit 0 accepted, 1 rejected, 2 temporary failure
+//!     auth lookup ADDRESS         mailbox, maildir, quota and where mail to it goes
+//!     check                       validate the configuration and print the effective one
+//!
+//!     Passwords are read from standard input when it is not a terminal (one line), and from a
+//!     prompt that does not echo when it is.
+//!
+//! SECURITY
+//!     Runs as the invoking user. It needs the database URL's rights: reading for auth and
+//!     lookups, writing for the add/del/passwd commands. It never prints password hashes.
+//!
+//! CONFIGURATION
+//!     [database] of mailroom.toml (see mailroom.toml(5)); MAILROOM_DATABASE_URL overrides its
+//!     url. With neither a config file nor that variable, the database is SQLite at
+//!     /var/lib/mailroom/mailroom.db for root and $XDG_DATA_HOME/mailroom/mailroom.db
+//!     (~/.local/share/mailroom/mailroom.db) for other users.
+//!
+//! FILES
+//!     /etc/mailroom/mailroom.toml    configuration (--config, MAILROOM_CONFIG)
+//!
+//! EXIT STATUS
+//!     0 success; 1 failure, mismatch or rejection; 2 temporary failure or unusable input
+//!     where the command distinguishes it (pw verify, auth test, auth lookup).
+//!
+//! SEE ALSO
+//!     mailroom-saslauthd(8), postfixadmin, doveadm-pw(1)
+
+mod cmd;
+mod context;
+mod secret_input;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// The mailroom administrator's tool.
+#[derive(Parser)]
+#[command(name = "mailroomctl", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file [default: $MAILROOM_CONFIG or /etc/mailroom/mailroom.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Database schema
+    #[command(subcommand)]
+    Db(cmd::db::Db),
+    /// Virtual domains
+    #[command(subcommand)]
+    Domain(cmd::domain::DomainCmd),
+    /// Mailboxes
+    #[command(subcommand)]
+    User(cmd::user::UserCmd),
+    /// Aliases and catch-alls
+    #[command(subcommand)]
+    Alias(cmd::alias::AliasCmd),
+    /// Password hashes, like doveadm pw
+    #[command(subcommand)]
+    Pw(cmd::pw::PwCmd),
+    /// Test logins and lookups against the directory
+    #[command(subcommand)]
+    Auth(cmd::auth::AuthCmd),
+    /// Validate the configuration and print the effective one
+    Check,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MAILROOM_LOG").unwrap_or_else(|_| "error".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    let config = cli.config.as_deref();
+    let result = rt.block_on(async {
+        match cli.command {
+            Command::Db(c) => c.run(config).await,
+            Command::Domain(c) => c.run(config).await,
+            Command::User(c) => c.run(config).await,
+            Command::Alias(c) => c.run(config).await,
+            Command::Pw(c) => c.run().await,
+            Command::Auth(c) => c.run(config).await,
+            Command::Check => cmd::check::run(config),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mailroomctl: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -7,9 +7,13 @@
 
 mod database;
 mod load;
+mod mode;
+mod saslauthd;
 
 pub use database::{Database, MaildirSource, Queries, UrlList, redact_url};
 pub use load::{ConfigError, DEFAULT_PATH, ENV_CONFIG, load, load_or_default, parse, resolve_path};
+pub use mode::FileMode;
+pub use saslauthd::Saslauthd;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +23,8 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// The user database shared by every daemon (`[database]`).
     pub database: Database,
+    /// mailroom-saslauthd (`[saslauthd]`).
+    pub saslauthd: Saslauthd,
 }
 
 impl Config {

@@ -141,6 +141,15 @@ mod tests {
     }
 
     #[test]
+    fn modes_are_octal() {
+        let c = parse("[saslauthd]\nsocket_mode = \"0660\"\n", Path::new("x")).unwrap();
+        assert_eq!(c.saslauthd.socket_mode.0, 0o660);
+        let c = parse("[saslauthd]\nsocket_mode = 0o600\n", Path::new("x")).unwrap();
+        assert_eq!(c.saslauthd.socket_mode.0, 0o600);
+        assert!(err("[saslauthd]\nsocket_mode = \"rw\"\n").contains("key `socket_mode`"));
+    }
+
+    #[test]
     fn effective_config_round_trips() {
         let c = Config::default();
         assert_eq!(parse(&c.to_toml(), Path::new("x")).unwrap(), c);

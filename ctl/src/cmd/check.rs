@@ -18,7 +18,7 @@ pub fn run(config: Option<&Path>) -> Result<ExitCode> {
         Some(f) => println!("# {}: ok", f.display()),
         None => println!("# no configuration file; built-in defaults"),
     }
-    let shown = config::Config { database: db.redacted() };
+    let shown = config::Config { database: db.redacted(), ..cfg.clone() };
     print!("{}", shown.to_toml());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,21 @@
+//! What every mailroom daemon needs to be a good Unix daemon, the part Postfix keeps in `master`
+//! and `libglobal`: the common command-line flags and config loading, logging to stderr,
+//! listeners (TCP, Unix sockets with mode and owner, systemd socket activation), TLS with
+//! reload, privilege drop, sd_notify, signals and graceful shutdown.
+//!
+//! A daemon's `main` reads top to bottom in the order DESIGN §9 asks for: parse
+//! [`cli::CommonArgs`] and load the config, [`logging::init`], bind its [`listen::Listener`]s
+//! (or take them from systemd) while still root, [`privilege::drop_privileges`], install the
+//! [`shutdown::Shutdown`] signal handlers, [`notify::ready`], then [`shutdown::serve`] until a
+//! signal and [`shutdown::Shutdown::wait`] for the connections in flight.
+//!
+//! This crate knows nothing about users, mailboxes or protocols: it does not depend on authlib
+//! or mailstore, and they do not depend on it.
+
+pub mod cli;
+pub mod listen;
+pub mod logging;
+pub mod notify;
+pub mod privilege;
+pub mod shutdown;
+pub mod tls;

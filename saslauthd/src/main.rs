@@ -1,0 +1,200 @@
+//! NAME
+//!     mailroom-saslauthd - password checks for virtual users, on cyrus saslauthd's socket
+//!
+//! SYNOPSIS
+//!     mailroom-saslauthd [--config FILE] [--check] [--foreground] [-m DIR] [-a MECH] [-c] [-t SECS] [-r] [-d] [-n N]
+//!
+//! DESCRIPTION
+//!     A drop-in for cyrus saslauthd that checks logins against the virtual users of a
+//!     postfixadmin database (MariaDB, or SQLite) through authlib, with Dovecot's password
+//!     schemes. Stop cyrus saslauthd, start this on the same directory, and an existing Postfix
+//!     (or anything using libsasl2's `pwcheck_method: saslauthd`) authenticates virtual users
+//!     unchanged. mailroom-mta and mailroom-mra check passwords here too.
+//!
+//!     <run_dir>/mux    the cyrus saslauthd protocol: one request per connection, four counted
+//!                      fields (login, password, service, realm) or five with the client
+//!                      address; reply "OK" or "NO reason".
+//!     <run_dir>/auth   the Dovecot auth protocol, for Postfix's smtpd_sasl_type = dovecot:
+//!                      PLAIN and LOGIN, with and without initial response.
+//!
+//!     A login without a domain is joined with the realm the client sent (cyrus -r). A
+//!     database that cannot answer gives NO with a temporary-failure reason (cyrus) or
+//!     code=temp_fail (Dovecot); it is never OK. Failures are logged with user, service and
+//!     client address, and answered after a delay that doubles with each failure of the same
+//!     login or client address.
+//!
+//!     Options -a, -n are accepted for cyrus compatibility and ignored: the mechanism is always
+//!     mailroom's directory and one process serves all clients. -m DIR sets run_dir, -c turns
+//!     the credential cache on (-t its TTL, default 28800 s as in cyrus), -r joins realms
+//!     (the default), -d logs at debug level. The daemon never forks; --foreground is implied.
+//!
+//! SECURITY
+//!     Started as root (or by systemd with the sockets passed in), it binds its sockets, then
+//!     runs as `user` (default mailroom-auth), the only account meant to read password hashes
+//!     (sql/mariadb/grants.sql). It opens nothing but the database and its two sockets. The
+//!     optional cache keeps a salted SHA-256 of login and password, never the password.
+//!
+//! STANDARDS
+//!     cyrus-sasl saslauthd socket protocol (2.1.28); Dovecot auth protocol 1.2 (client side
+//!     as used by Postfix); RFC 4616 (PLAIN); draft-murchison-sasl-login (LOGIN).
+//!
+//! CONFIGURATION
+//!     [saslauthd] in mailroom.toml, plus [database]:
+//!     run_dir = "/run/mailroom/saslauthd"   socket directory (mux, auth)
+//!     dovecot = true                        also serve <run_dir>/auth
+//!     socket_mode = "0777"                  socket mode; guard access with the directory
+//!     socket_owner = "", socket_group = ""  socket ownership (empty: unchanged)
+//!     user = "mailroom-auth", group = ""    account to run as after binding
+//!     join_realm = true                     login + realm -> login@realm
+//!     default_realm = ""                    domain for logins with neither domain nor realm
+//!     cache_ttl = 0                         seconds to cache successes; 0 = off
+//!     cache_size = 10000                    most cached logins
+//!     failure_delay_ms = 2000               minimum delay before a Dovecot FAIL
+//!     throttle_base_ms = 100                first delay after a failure, doubling each time
+//!     throttle_max_ms = 10000               longest delay
+//!     throttle_window = 900                 seconds before failures are forgotten
+//!     read_timeout = 10                     seconds to receive a cyrus request
+//!     shutdown_timeout = 10                 seconds for in-flight requests at SIGTERM
+//!     log_level = "info"                    tracing filter
+//!
+//! FILES
+//!     /etc/mailroom/mailroom.toml, /run/mailroom/saslauthd/mux, /run/mailroom/saslauthd/auth
+//!     systemd socket activation: sockets named "mux" and "auth" (FileDescriptorName=).
+//!
+//! SEE ALSO
+//!     saslauthd(8), testsaslauthd(8), mailroomctl(8), postconf(5) smtpd_sasl_type
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use authlib::Directory;
+use clap::Parser;
+use daemon::listen::{Listener, UnixSocketSpec};
+use daemon::shutdown::{Shutdown, serve};
+use saslauthd::check::Checker;
+use saslauthd::serve::DovecotIdentity;
+
+/// Password checks for virtual users on cyrus saslauthd's socket (and Dovecot's auth protocol).
+#[derive(Parser)]
+#[command(name = "mailroom-saslauthd", version, about)]
+struct Cli {
+    #[command(flatten)]
+    common: daemon::cli::CommonArgs,
+    /// Socket directory (cyrus -m), overrides [saslauthd] run_dir
+    #[arg(short = 'm', value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+    /// Authentication mechanism (cyrus -a); accepted and ignored: always mailroom's directory
+    #[arg(short = 'a', value_name = "MECH")]
+    mech: Option<String>,
+    /// Turn the credential cache on (cyrus -c)
+    #[arg(short = 'c')]
+    cache: bool,
+    /// Cache TTL in seconds (cyrus -t)
+    #[arg(short = 't', value_name = "SECS")]
+    cache_ttl: Option<u64>,
+    /// Join login and realm (cyrus -r); the default
+    #[arg(short = 'r')]
+    join_realm: bool,
+    /// Debug logging (cyrus -d)
+    #[arg(short = 'd')]
+    debug: bool,
+    /// Worker processes (cyrus -n); accepted and ignored: one async process serves all
+    #[arg(short = 'n', value_name = "N")]
+    procs: Option<u32>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mailroom-saslauthd: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let (mut cfg, _) = cli.common.load()?;
+    let sasl = &mut cfg.saslauthd;
+    if let Some(dir) = &cli.run_dir {
+        sasl.run_dir = dir.display().to_string();
+    }
+    if cli.cache {
+        sasl.cache_ttl = cli.cache_ttl.unwrap_or(28_800);
+    } else if let Some(ttl) = cli.cache_ttl {
+        sasl.cache_ttl = ttl;
+    }
+    if cli.join_realm {
+        sasl.join_realm = true;
+    }
+    if cli.debug {
+        sasl.log_level = "debug".into();
+    }
+    // sqlx's pools need the runtime even to be created.
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let _guard = rt.enter();
+    let dir = Directory::open(&cfg.database).context("[database]")?;
+    if cli.common.check {
+        println!("mailroom-saslauthd: configuration ok");
+        return Ok(());
+    }
+    daemon::logging::init(&cfg.saslauthd.log_level);
+    if cli.mech.is_some() || cli.procs.is_some() {
+        tracing::info!("-a and -n are accepted for cyrus compatibility and ignored");
+    }
+    rt.block_on(serve_all(cfg, dir))
+}
+
+fn socket(cfg: &config::Saslauthd, name: &str) -> Result<Listener> {
+    if let Some(l) = Listener::from_systemd(name)? {
+        return Ok(l);
+    }
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let spec = UnixSocketSpec {
+        path: Path::new(&cfg.run_dir).join(name),
+        mode: cfg.socket_mode.0,
+        owner: nonempty(&cfg.socket_owner),
+        group: nonempty(&cfg.socket_group),
+    };
+    Listener::bind_unix(&spec).with_context(|| format!("binding {}", spec.path.display()))
+}
+
+async fn serve_all(cfg: config::Config, dir: Directory) -> Result<()> {
+    let sasl = cfg.saslauthd;
+    let mux = socket(&sasl, "mux")?;
+    let auth = if sasl.dovecot { Some(socket(&sasl, "auth")?) } else { None };
+    daemon::privilege::drop_privileges(&sasl.user, (!sasl.group.is_empty()).then_some(sasl.group.as_str()))
+        .context("dropping privileges")?;
+
+    let checker = Arc::new(Checker::new(dir, &sasl));
+    let shutdown = Shutdown::new();
+    let _reload = shutdown.install_signal_handlers();
+    let read_timeout = Duration::from_secs(sasl.read_timeout.max(1));
+    tracing::info!(socket = %mux.local_description(), "cyrus saslauthd protocol");
+    let c = checker.clone();
+    let mut tasks = vec![tokio::spawn(serve(mux, shutdown.clone(), move |s, _| {
+        saslauthd::serve::cyrus(s, c.clone(), read_timeout)
+    }))];
+    if let Some(auth) = auth {
+        tracing::info!(socket = %auth.local_description(), "Dovecot auth protocol");
+        let (c, id) = (checker.clone(), Arc::new(DovecotIdentity::default()));
+        let delay = Duration::from_millis(sasl.failure_delay_ms);
+        tasks.push(tokio::spawn(serve(auth, shutdown.clone(), move |s, _| {
+            saslauthd::serve::dovecot(s, c.clone(), id.clone(), delay)
+        })));
+    }
+    daemon::notify::ready();
+    shutdown.triggered().await;
+    tracing::info!("shutting down");
+    for t in tasks {
+        let _ = t.await;
+    }
+    if !shutdown.wait(Duration::from_secs(sasl.shutdown_timeout)).await {
+        tracing::warn!("in-flight requests did not finish in time");
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! SMTP and LMTP server sessions, shared by mailroom-mta (SMTP) and mailroom-mda (LMTP).
+//!
+//! [`session`] is the protocol: a state machine with no I/O over smtp-proto's parser.
+//! [`server`] is the socket loop around it, calling a daemon's [`server::Handler`] for the
+//! decisions. [`reply`] formats replies with enhanced status codes.
+
+pub mod reply;
+pub mod server;
+pub mod session;
+
+pub use reply::Reply;
+pub use server::{Handler, Limits, run};
+pub use session::{Config, Event, Mode, Session};
+pub use smtp_proto::{MailFrom, RcptTo};

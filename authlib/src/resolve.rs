@@ -2,7 +2,7 @@
 //! addresses it delivers to, through alias domains, aliases (nested, to a depth limit, loops
 //! cut), subaddresses and catch-alls, with Postfix's virtual(5) order of lookups.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::address::{Address, Domain};
 use crate::directory::{Directory, Mailbox};
@@ -31,9 +31,13 @@ struct Pending {
 impl Directory {
     /// Resolve a recipient. Not found when the domain is not ours or nothing matches.
     pub async fn resolve(&self, rcpt: &Address) -> Lookup<Vec<Target>> {
-        if self.local_domain(rcpt.domain()).await?.is_none() {
+        // Domain answers are reused within one resolution: aliases mostly stay in one domain.
+        let mut domains: HashMap<Domain, Option<Domain>> = HashMap::new();
+        let first = self.local_domain(rcpt.domain()).await?;
+        if first.is_none() {
             return Ok(None);
         }
+        domains.insert(rcpt.domain().clone(), first);
         let mut targets: Vec<Target> = Vec::new();
         let mut seen = HashSet::new();
         let mut queue = VecDeque::from([Pending { addr: rcpt.clone(), depth: 0, detail: None }]);
@@ -42,7 +46,16 @@ impl Directory {
                 tracing::warn!(rcpt = %rcpt, address = %p.addr, "alias loop: address seen before, dropped");
                 continue;
             }
-            let Some(domain) = self.local_domain(p.addr.domain()).await? else {
+            let known = domains.get(p.addr.domain()).cloned();
+            let local = match known {
+                Some(d) => d,
+                None => {
+                    let d = self.local_domain(p.addr.domain()).await?;
+                    domains.insert(p.addr.domain().clone(), d.clone());
+                    d
+                }
+            };
+            let Some(domain) = local else {
                 push(&mut targets, Target::Remote(p.addr));
                 continue;
             };

@@ -7,11 +7,13 @@
 
 mod database;
 mod load;
+mod mda;
 mod mode;
 mod saslauthd;
 
 pub use database::{Database, MaildirSource, Queries, UrlList, redact_url};
 pub use load::{ConfigError, DEFAULT_PATH, ENV_CONFIG, load, load_or_default, parse, resolve_path};
+pub use mda::Mda;
 pub use mode::FileMode;
 pub use saslauthd::Saslauthd;
 
@@ -25,6 +27,8 @@ pub struct Config {
     pub database: Database,
     /// mailroom-saslauthd (`[saslauthd]`).
     pub saslauthd: Saslauthd,
+    /// mailroom-mda (`[mda]`).
+    pub mda: Mda,
 }
 
 impl Config {

@@ -1,0 +1,218 @@
+//! NAME
+//!     mailroom-mda - local delivery into Maildir++: LMTP server and command-line delivery
+//!
+//! SYNOPSIS
+//!     mailroom-mda [--config FILE] [--check] [--foreground]
+//!     mailroom-mda [--config FILE] deliver [-f SENDER] -a RECIPIENT [-m FOLDER] < message
+//!
+//! DESCRIPTION
+//!     The delivery agent of the stack, in the place of dovecot-lmtp, dovecot-lda, procmail or
+//!     maildrop. It writes Dovecot-compatible Maildir++ (file names with ,S= and ,W=, folders
+//!     as .Folder.Sub with maildirfolder, maildirsize quota), so Dovecot and mailroom-mra read
+//!     what it writes.
+//!
+//!     Without a command it serves LMTP (RFC 2033) on a Unix socket, and on TCP when
+//!     configured: LHLO, PIPELINING, ENHANCEDSTATUSCODES, 8BITMIME, SIZE, CHUNKING. Each RCPT is
+//!     looked up in the directory (alias domains and +detail understood, aliases are the MTA's
+//!     business): 550 5.1.1 unknown, 451 4.3.0 when the database is down. After the body it
+//!     answers once per recipient, each only after that copy is fsynced in new/ with
+//!     Return-Path and Delivered-To prepended. Over quota: 552 5.2.2 (452 4.2.2 with
+//!     quota_full_tempfail); disk full 452 4.3.1; other trouble 451 4.3.0. The same message
+//!     for the same mailbox within duplicate_window seconds is stored once, so a client that
+//!     retries after losing our reply does not deliver twice.
+//!
+//!     deliver reads one message from standard input for RECIPIENT (Postfix mailbox_command or
+//!     pipe), into FOLDER when -m is given, and exits with sysexits(3): 0 delivered,
+//!     67 unknown user, 75 temporary failure, 73 cannot create, 77 permission denied or
+//!     permanently over quota, 64 usage.
+//!
+//! SECURITY
+//!     Runs as the mail owner (`user`, default vmail) after binding its sockets; it touches
+//!     only Maildirs under [database] mail_root (paths from the database are checked: no
+//!     `..`, nothing outside the root) and its spool directory. It reads the directory with an
+//!     account that needs no access to password hashes.
+//!
+//! STANDARDS
+//!     RFC 2033 (LMTP), RFC 5321, RFC 3463 (enhanced status codes), RFC 2920 (pipelining),
+//!     RFC 3030 (CHUNKING), RFC 1870 (SIZE), RFC 6152 (8BITMIME).
+//!
+//! CONFIGURATION
+//!     [mda] in mailroom.toml, plus [database]:
+//!     lmtp_socket = "/run/mailroom/mda/lmtp"  LMTP Unix socket
+//!     lmtp_socket_mode = "0660"               its mode; owner/group via lmtp_socket_owner/_group
+//!     lmtp_tcp = ""                           also LMTP on TCP, e.g. "127.0.0.1:24"
+//!     user = "vmail", group = ""              account to run as after binding
+//!     hostname = ""                           greeting name; empty: the host name
+//!     max_message_size = 52428800             bytes; 0 = no limit
+//!     max_recipients = 1000                   per transaction
+//!     quota_full_tempfail = false             over quota: 452 instead of 552
+//!     save_to_detail_mailbox = false          bob+lists@ into folder lists when it exists
+//!     duplicate_window = 60                   seconds for duplicate suppression
+//!     spool_dir = ""                          spool directory; empty: the system temp dir
+//!     idle_timeout = 300                      seconds an idle LMTP client may stay
+//!     shutdown_timeout = 30                   seconds to finish deliveries at SIGTERM
+//!     log_level = "info"                      tracing filter
+//!
+//! FILES
+//!     /etc/mailroom/mailroom.toml, /run/mailroom/mda/lmtp, /var/vmail/<domain>/<user>/Maildir
+//!     systemd socket activation: sockets named "lmtp" (and "lmtp-tcp").
+//!
+//! SEE ALSO
+//!     dovecot-lmtp(1), dovecot-lda(1), postconf(5) virtual_transport, mailroom-mta(8)
+
+mod command;
+mod dedup;
+mod deliver;
+mod lmtp;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use authlib::Directory;
+use clap::{Parser, Subcommand};
+use daemon::listen::{Listener, UnixSocketSpec};
+use daemon::shutdown::{Shutdown, serve};
+
+use crate::deliver::Context;
+
+/// Local delivery into Maildir++: LMTP server, or one message from standard input.
+#[derive(Parser)]
+#[command(name = "mailroom-mda", version, about)]
+struct Cli {
+    #[command(flatten)]
+    common: daemon::cli::CommonArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Deliver one message from standard input (exit status from sysexits)
+    Deliver {
+        /// Envelope sender (Return-Path)
+        #[arg(short = 'f', value_name = "SENDER", default_value = "")]
+        from: String,
+        /// Recipient address
+        #[arg(short = 'a', value_name = "RECIPIENT")]
+        recipient: Option<String>,
+        /// Folder to deliver into (created when missing)
+        #[arg(short = 'm', value_name = "FOLDER")]
+        folder: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("mailroom-mda: {e:#}");
+            ExitCode::from(command::exit::TEMPFAIL)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    let (cfg, _) = cli.common.load()?;
+    // sqlx's pools need the runtime even to be created.
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let _guard = rt.enter();
+    let dir = Directory::open(&cfg.database).context("[database]")?;
+    if cli.common.check {
+        println!("mailroom-mda: configuration ok");
+        return Ok(command::exit::OK);
+    }
+    daemon::logging::init(&cfg.mda.log_level);
+    let spool_dir = match cfg.mda.spool_dir.as_str() {
+        "" => std::env::temp_dir(),
+        d => PathBuf::from(d),
+    };
+    let dedup = dedup::Dedup::new(Duration::from_secs(cfg.mda.duplicate_window));
+    let ctx = Arc::new(Context { dir, cfg: cfg.mda.clone(), dedup, spool_dir });
+    match cli.command {
+        Some(Command::Deliver { from, recipient, folder }) => {
+            let Some(rcpt) = recipient.or_else(|| std::env::var("RECIPIENT").ok()) else {
+                eprintln!("mailroom-mda: deliver needs -a RECIPIENT (or $RECIPIENT)");
+                return Ok(command::exit::USAGE);
+            };
+            Ok(rt.block_on(command::run(ctx, &from, &rcpt, folder.as_deref())))
+        }
+        None => rt.block_on(serve_lmtp(ctx)).map(|()| command::exit::OK),
+    }
+}
+
+fn hostname(cfg: &config::Mda) -> String {
+    if !cfg.hostname.is_empty() {
+        return cfg.hostname.clone();
+    }
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or("localhost".into())
+}
+
+async fn serve_lmtp(ctx: Arc<Context>) -> Result<()> {
+    let cfg = ctx.cfg.clone();
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let mut listeners = Vec::new();
+    listeners.push(match Listener::from_systemd("lmtp")? {
+        Some(l) => l,
+        None => {
+            let spec = UnixSocketSpec {
+                path: Path::new(&cfg.lmtp_socket).to_path_buf(),
+                mode: cfg.lmtp_socket_mode.0,
+                owner: nonempty(&cfg.lmtp_socket_owner),
+                group: nonempty(&cfg.lmtp_socket_group),
+            };
+            Listener::bind_unix(&spec).with_context(|| format!("binding {}", spec.path.display()))?
+        }
+    });
+    if !cfg.lmtp_tcp.is_empty() {
+        listeners.push(match Listener::from_systemd("lmtp-tcp")? {
+            Some(l) => l,
+            None => Listener::bind_tcp(&cfg.lmtp_tcp)
+                .await
+                .with_context(|| format!("binding {}", cfg.lmtp_tcp))?,
+        });
+    }
+    daemon::privilege::drop_privileges(&cfg.user, (!cfg.group.is_empty()).then_some(cfg.group.as_str()))
+        .context("dropping privileges")?;
+
+    let session_cfg = smtp::Config {
+        mode: smtp::Mode::Lmtp,
+        hostname: hostname(&cfg),
+        max_message_size: cfg.max_message_size,
+        max_recipients: cfg.max_recipients,
+        max_errors: 20,
+        smtputf8: true,
+    };
+    let limits = smtp::Limits { idle_timeout: Duration::from_secs(cfg.idle_timeout.max(1)) };
+    let shutdown = Shutdown::new();
+    let _reload = shutdown.install_signal_handlers();
+    let mut tasks = Vec::new();
+    for l in listeners {
+        tracing::info!(socket = %l.local_description(), "LMTP");
+        let (ctx, session_cfg, limits) = (ctx.clone(), session_cfg.clone(), limits.clone());
+        tasks.push(tokio::spawn(serve(l, shutdown.clone(), move |stream, peer| {
+            let (ctx, session_cfg, limits) = (ctx.clone(), session_cfg.clone(), limits.clone());
+            async move {
+                let mut session = lmtp::Session::new(ctx);
+                if let Err(e) = smtp::run(stream, session_cfg, &limits, &mut session).await {
+                    tracing::debug!(peer = %peer, error = %e, "LMTP connection ended");
+                }
+            }
+        })));
+    }
+    daemon::notify::ready();
+    shutdown.triggered().await;
+    tracing::info!("shutting down");
+    for t in tasks {
+        let _ = t.await;
+    }
+    if !shutdown.wait(Duration::from_secs(cfg.shutdown_timeout)).await {
+        tracing::warn!("in-flight deliveries did not finish in time");
+    }
+    Ok(())
+}

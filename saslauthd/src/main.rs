@@ -183,8 +183,9 @@ async fn serve_all(cfg: config::Config, dir: Directory) -> Result<()> {
         tracing::info!(socket = %auth.local_description(), "Dovecot auth protocol");
         let (c, id) = (checker.clone(), Arc::new(DovecotIdentity::default()));
         let delay = Duration::from_millis(sasl.failure_delay_ms);
+        let stop = shutdown.clone();
         tasks.push(tokio::spawn(serve(auth, shutdown.clone(), move |s, _| {
-            saslauthd::serve::dovecot(s, c.clone(), id.clone(), delay)
+            saslauthd::serve::dovecot(s, c.clone(), id.clone(), delay, stop.clone())
         })));
     }
     daemon::notify::ready();

@@ -9,6 +9,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWrite
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
+use daemon::shutdown::Shutdown;
+
 use crate::check::{Answer, Ask, Checker};
 use crate::{cyrus, dovecot};
 
@@ -96,11 +98,14 @@ impl Default for DovecotIdentity {
 
 /// Serve one Dovecot-protocol connection: handshake, then any number of authentications, each
 /// answered as soon as it is checked (failures after `failure_delay` or the throttle's delay).
+/// Clients keep these connections open while idle (Postfix does): at shutdown the connection
+/// stops reading, answers what is in flight, and closes.
 pub async fn dovecot<S: AsyncRead + AsyncWrite + Send + 'static>(
     s: S,
     checker: Arc<Checker>,
     id: Arc<DovecotIdentity>,
     failure_delay: Duration,
+    shutdown: Shutdown,
 ) {
     let (r, mut w) = tokio::io::split(s);
     let (tx, mut rx) = mpsc::channel::<String>(64);
@@ -122,7 +127,12 @@ pub async fn dovecot<S: AsyncRead + AsyncWrite + Send + 'static>(
     loop {
         line.clear();
         let limit = (dovecot::MAX_LINE + 1) as u64;
-        match (&mut reader).take(limit).read_until(b'\n', &mut line).await {
+        let mut limited = (&mut reader).take(limit);
+        let read = tokio::select! {
+            r = limited.read_until(b'\n', &mut line) => r,
+            () = shutdown.triggered() => break,
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }

@@ -303,6 +303,9 @@ async fn sigterm_shuts_down_cleanly() {
 async fn drops_privileges_after_binding() {
     let db = database(Backend::MariaDb).await;
     let d = Saslauthd::start(&db.cfg.url.0[0], "user = \"nobody\"");
+    // The socket listens before the drop; an answered request proves the drop is done.
+    let mux = d.mux();
+    blocking(move || assert_eq!(cyrus(&mux, "bob@b.test", "bobpass", "smtp", ""), "OK")).await;
     let status = std::fs::read_to_string(format!("/proc/{}/status", d.pid())).unwrap();
     let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap().to_string();
     let me = std::fs::read_to_string("/proc/self/status").unwrap();
@@ -310,6 +313,4 @@ async fn drops_privileges_after_binding() {
     if root {
         assert!(uid_line.split_whitespace().skip(1).all(|u| u == "65534"), "still privileged: {uid_line}");
     }
-    let mux = d.mux();
-    blocking(move || assert_eq!(cyrus(&mux, "bob@b.test", "bobpass", "smtp", ""), "OK")).await;
 }

@@ -36,9 +36,9 @@ pub struct Delivered {
 
 /// Why a delivery failed, grouped by what the caller should answer.
 ///
-/// LMTP: `Temporary` is 452 4.2.2 when [`DeliverError::is_storage_full`] is true, else 451;
-/// `Permission` and `CannotCreate` are 550. Command-line delivery (sysexits): 75 EX_TEMPFAIL,
-/// 77 EX_NOPERM, 73 EX_CANTCREAT.
+/// mailroom-mda answers LMTP 452 4.3.1 when [`DeliverError::is_storage_full`] is true and
+/// 451 4.3.0 for everything else (an admin can fix permissions: never bounce for that);
+/// command-line delivery (sysexits): 75 EX_TEMPFAIL, 77 EX_NOPERM, 73 EX_CANTCREAT.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliverError {
     /// Disk full, quota, I/O error, input failed, or anything not known to be permanent.

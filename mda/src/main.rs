@@ -138,6 +138,13 @@ fn run(cli: Cli) -> Result<u8> {
                 eprintln!("mailroom-mda: deliver needs -a RECIPIENT (or $RECIPIENT)");
                 return Ok(command::exit::USAGE);
             };
+            // Started by root (a pipe transport without user=): write as the mail owner, as
+            // dovecot-lda switches to mail_uid, so the daemon and readers can use the files.
+            let group = (!cfg.mda.group.is_empty()).then_some(cfg.mda.group.as_str());
+            if let Err(e) = daemon::privilege::drop_privileges(&cfg.mda.user, group) {
+                eprintln!("mailroom-mda: cannot switch to {}: {e}", cfg.mda.user);
+                return Ok(command::exit::TEMPFAIL);
+            }
             Ok(rt.block_on(command::run(ctx, &from, &rcpt, folder.as_deref())))
         }
         None => rt.block_on(serve_lmtp(ctx)).map(|()| command::exit::OK),
@@ -205,14 +212,6 @@ async fn serve_lmtp(ctx: Arc<Context>) -> Result<()> {
             }
         })));
     }
-    daemon::notify::ready();
-    shutdown.triggered().await;
-    tracing::info!("shutting down");
-    for t in tasks {
-        let _ = t.await;
-    }
-    if !shutdown.wait(Duration::from_secs(cfg.shutdown_timeout)).await {
-        tracing::warn!("in-flight deliveries did not finish in time");
-    }
+    shutdown.run_until_stopped(tasks, Duration::from_secs(cfg.shutdown_timeout)).await;
     Ok(())
 }

@@ -188,14 +188,6 @@ async fn serve_all(cfg: config::Config, dir: Directory) -> Result<()> {
             saslauthd::serve::dovecot(s, c.clone(), id.clone(), delay, stop.clone())
         })));
     }
-    daemon::notify::ready();
-    shutdown.triggered().await;
-    tracing::info!("shutting down");
-    for t in tasks {
-        let _ = t.await;
-    }
-    if !shutdown.wait(Duration::from_secs(sasl.shutdown_timeout)).await {
-        tracing::warn!("in-flight requests did not finish in time");
-    }
+    shutdown.run_until_stopped(tasks, Duration::from_secs(sasl.shutdown_timeout)).await;
     Ok(())
 }

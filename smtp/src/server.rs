@@ -122,7 +122,8 @@ where
                         None => handler.data_end().await,
                     };
                     for r in replies {
-                        // LMTP: each recipient's reply goes out as soon as it is known.
+                        // LMTP: one reply per recipient, each written out once the handler has
+                        // stored every copy (RFC 2033 allows waiting; none is sent early).
                         out.extend(r.to_wire());
                         stream.write_all(&out).await?;
                         out.clear();

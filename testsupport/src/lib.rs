@@ -6,6 +6,7 @@
 
 pub mod mariadb;
 pub mod postfix;
+mod process;
 
 use std::path::PathBuf;
 

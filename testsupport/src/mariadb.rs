@@ -7,6 +7,7 @@
 //! process ends (normally, by panic, by `process::exit` or by SIGKILL), and then the wrapper stops
 //! `mariadbd` and, unless told to keep it, removes the server's directory.
 
+use crate::process::wait_timeout;
 use std::ffi::OsString;
 use std::fs;
 use std::future::Future;
@@ -531,17 +532,6 @@ fn bootstrap(inst: &Installation, dir: &Path, datadir: &Path) -> Result<(), Stri
             let _ = child.kill();
             let _ = child.wait();
             Err(format!("bootstrapping a MariaDB datadir took over {BOOTSTRAP_TIMEOUT:?}:\n{}", tail()))
-        }
-    }
-}
-
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            _ => return None,
         }
     }
 }

@@ -20,6 +20,7 @@
 //! without unwinding (SIGKILL, `process::exit`), a small `sh` watchdog whose stdin is a pipe held
 //! by the instance sees end-of-file and does the same, so no master process outlives its test.
 
+use crate::process::wait_timeout;
 use std::fs::{self, Permissions};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -544,15 +545,4 @@ fn signal(sig: &str, pid: u32) {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
-}
-
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(10)),
-            _ => return None,
-        }
-    }
 }

@@ -1,12 +1,9 @@
 //! mailroom-mda as a process: LMTP over its Unix socket and the deliver command, writing
 //! Maildirs, on SQLite and MariaDB.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use common::{Mda, files, lmtp};
 use testsupport::{BACKENDS, Backend, TestDb};
 
 const FIXTURES: [&str; 4] = [
@@ -18,102 +15,8 @@ const FIXTURES: [&str; 4] = [
     "INSERT INTO alias (address, goto, domain) VALUES ('bob@b.test', 'bob@b.test', 'b.test')",
 ];
 
-struct Mda {
-    child: Child,
-    socket: PathBuf,
-    config: PathBuf,
-    stderr: PathBuf,
-    _tmp: tempfile::TempDir,
-}
-
-impl Mda {
-    fn start(db: &TestDb, extra: &str) -> Mda {
-        let tmp = tempfile::tempdir().unwrap();
-        let socket = tmp.path().join("lmtp");
-        let config = tmp.path().join("mailroom.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[database]\nurl = \"{}\"\nmail_root = \"{}\"\nconnect_timeout = 1\n\n[mda]\nlmtp_socket = \"{}\"\n\
-                 user = \"root\"\nhostname = \"mda.test\"\nlog_level = \"debug\"\n{extra}\n",
-                db.cfg.url.0[0],
-                db.mail_root().display(),
-                socket.display()
-            ),
-        )
-        .unwrap();
-        let stderr = tmp.path().join("stderr.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_mailroom-mda"))
-            .arg("--config")
-            .arg(&config)
-            .stderr(std::fs::File::create(&stderr).unwrap())
-            .spawn()
-            .unwrap();
-        let m = Mda { child, socket, config, stderr, _tmp: tmp };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while UnixStream::connect(&m.socket).is_err() {
-            assert!(Instant::now() < deadline, "no LMTP socket: {}", m.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        m
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr).unwrap_or_default()
-    }
-}
-
-impl Drop for Mda {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
-        let _ = self.child.wait();
-    }
-}
-
-/// Send an LMTP dialogue line by line, reading each reply; returns all reply lines.
-fn lmtp(socket: &Path, commands: &[&str], data_replies: usize) -> Vec<String> {
-    let s = UnixStream::connect(socket).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut r = BufReader::new(s.try_clone().unwrap());
-    let mut w = s;
-    let mut out = Vec::new();
-    let mut read_reply = |out: &mut Vec<String>| loop {
-        let mut l = String::new();
-        r.read_line(&mut l).unwrap();
-        let l = l.trim_end().to_string();
-        let last = l.as_bytes().get(3) != Some(&b'-');
-        out.push(l);
-        if last {
-            break;
-        }
-    };
-    read_reply(&mut out);
-    let mut in_data = false;
-    for c in commands {
-        w.write_all(format!("{c}\r\n").as_bytes()).unwrap();
-        let n = match (in_data, *c) {
-            (true, ".") => data_replies,
-            (true, _) => 0,
-            _ => 1,
-        };
-        in_data = (in_data && *c != ".") || (*c == "DATA" && !in_data);
-        for _ in 0..n {
-            read_reply(&mut out);
-        }
-    }
-    out
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default()
-}
-
 async fn database(backend: Backend) -> TestDb {
-    let db = TestDb::new(backend).await;
-    for sql in FIXTURES {
-        db.sql(sql).await;
-    }
-    db
+    common::database(backend, &FIXTURES).await
 }
 
 #[tokio::test]
@@ -211,19 +114,8 @@ async fn quota_detail_folder_duplicates_and_database_down() {
     assert!(files(&db.mail_root().join("b.test/carol/Maildir/new")).is_empty());
 
     // The deliver command, with sysexits.
-    let deliver = |rcpt: &str, extra: &[&str], msg: &str| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_mailroom-mda"))
-            .arg("--config")
-            .arg(&mda.config)
-            .args(["deliver", "-f", "a@x.test", "-a", rcpt])
-            .args(extra)
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(msg.as_bytes()).unwrap();
-        c.wait_with_output().unwrap().status.code()
-    };
+    let deliver =
+        |rcpt: &str, extra: &[&str], msg: &str| Some(mda.deliver(None, "a@x.test", rcpt, extra, msg).0);
     assert_eq!(deliver("bob@b.test", &[], "Subject: cmd\n\nbody\n"), Some(0));
     assert_eq!(deliver("bob@b.test", &["-m", "Archive/2026"], "Subject: cmd2\n\nbody\n"), Some(0));
     assert_eq!(files(&db.mail_root().join("b.test/bob/Maildir/.Archive.2026/new")).len(), 1);

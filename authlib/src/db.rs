@@ -94,6 +94,9 @@ impl Db {
             let pool = AnyPoolOptions::new()
                 .max_connections(cfg.max_connections.max(1))
                 .acquire_timeout(timeout)
+                // No ping per lookup (it doubled the round trips); a connection the server
+                // dropped fails its query and is retried once on a fresh one below.
+                .test_before_acquire(false)
                 .after_connect(move |conn, _| {
                     Box::pin(async move {
                         if conn.backend_name() == "SQLite" {
@@ -128,7 +131,12 @@ impl Db {
         for i in 0..n {
             let idx = (start + i) % n;
             let (name, pool) = &self.pools[idx];
-            match f(pool.clone()).await {
+            let mut result = f(pool.clone()).await;
+            if matches!(&result, Err(e) if is_connectivity(e)) {
+                // Maybe a pooled connection the server closed (restart, wait_timeout): once more.
+                result = f(pool.clone()).await;
+            }
+            match result {
                 Ok(v) => {
                     if idx != start {
                         tracing::warn!(host = %name, "database fail-over: now using this host");

@@ -20,8 +20,7 @@ pub async fn cyrus<S: AsyncRead + AsyncWrite + Unpin>(
     checker: Arc<Checker>,
     read_timeout: Duration,
 ) {
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 2048];
+    let mut buf = Vec::with_capacity(1100);
     let reply = loop {
         match cyrus::decode(&buf) {
             cyrus::Decoded::Request(r) => break answer(&checker, r).await,
@@ -29,32 +28,33 @@ pub async fn cyrus<S: AsyncRead + AsyncWrite + Unpin>(
                 tracing::warn!(reply = text, "cyrus protocol: request refused");
                 break text.to_string();
             }
-            cyrus::Decoded::Incomplete => match timeout(read_timeout, s.read(&mut chunk)).await {
-                Ok(Ok(0)) => {
-                    if !buf.is_empty() {
-                        tracing::warn!(bytes = buf.len(), "cyrus protocol: truncated request, closed");
+            cyrus::Decoded::Incomplete => {
+                buf.reserve(1024);
+                match timeout(read_timeout, s.read_buf(&mut buf)).await {
+                    Ok(Ok(0)) => {
+                        if !buf.is_empty() {
+                            tracing::warn!(bytes = buf.len(), "cyrus protocol: truncated request, closed");
+                        }
+                        return;
                     }
-                    return;
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "cyrus protocol: read error");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::warn!(bytes = buf.len(), "cyrus protocol: read timeout, closed");
+                        return;
+                    }
                 }
-                Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "cyrus protocol: read error");
-                    return;
-                }
-                Err(_) => {
-                    tracing::warn!(bytes = buf.len(), "cyrus protocol: read timeout, closed");
-                    return;
-                }
-            },
+            }
         }
     };
-    if s.write_all(&cyrus::reply(&reply)).await.is_err() {
-        return;
-    }
-    // As cyrus does: half-close, then drain until the client hangs up (bounded).
+    // One request per connection: reply and close. cyrus half-closes and drains to EOF first;
+    // on a Unix socket closing with unread bytes loses nothing the client needs, and skipping
+    // the drain saves a wakeup per request.
+    let _ = s.write_all(&cyrus::reply(&reply)).await;
     let _ = s.shutdown().await;
-    let _ =
-        timeout(read_timeout, async { while matches!(s.read(&mut chunk).await, Ok(n) if n > 0) {} }).await;
 }
 
 async fn answer(checker: &Checker, r: cyrus::Request) -> String {

@@ -4,9 +4,10 @@
 //! protocol itself dictates. Decisions that need the outside world (is this recipient ours?)
 //! come out as events, which the driver answers with [`Session::mail_result`] and friends.
 
-use smtp_proto::request::receiver::{DataReceiver, DummyDataReceiver, RequestReceiver};
+use smtp_proto::request::receiver::RequestReceiver;
 use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
 
+use crate::data::DataDecoder;
 use crate::reply::Reply;
 
 /// Which protocol the session speaks.
@@ -77,14 +78,14 @@ enum Pending {
 }
 
 enum Body {
-    Data(DataReceiver),
+    Data(DataDecoder),
     /// A BDAT chunk with this many bytes still to read.
     Bdat {
         left: usize,
         last: bool,
     },
     /// Refused (too big): read to the end of the body, then send the reply.
-    DiscardData(DummyDataReceiver, Reply),
+    DiscardData(DataDecoder, Reply),
     /// A refused BDAT chunk: read it, then send `reply` (none: LMTP's silent BDAT LAST); with
     /// `abort` the transaction's spool is dropped when the LAST chunk is through.
     DiscardBdat {
@@ -166,14 +167,15 @@ impl Session {
         match body {
             Body::Data(mut rx) => {
                 let mut chunk = Vec::new();
-                let done = rx.ingest(it, &mut chunk);
+                let (used, done) = rx.decode(it.as_slice(), &mut chunk);
+                *it = it.as_slice()[used..].iter();
                 self.size += chunk.len() as u64;
                 if self.too_big() {
                     let reply = size_reply();
                     if done {
                         self.abort(reply, out);
                     } else {
-                        self.body = Some(Body::DiscardData(DummyDataReceiver::new_data(&rx), reply));
+                        self.body = Some(Body::DiscardData(rx, reply));
                     }
                     return;
                 }
@@ -219,7 +221,10 @@ impl Session {
                 }
             }
             Body::DiscardData(mut rx, reply) => {
-                if rx.ingest(it) {
+                let mut sink = Vec::new();
+                let (used, done) = rx.decode(it.as_slice(), &mut sink);
+                *it = it.as_slice()[used..].iter();
+                if done {
                     self.abort(reply, out);
                 } else {
                     self.body = Some(Body::DiscardData(rx, reply));
@@ -435,7 +440,7 @@ impl Session {
         self.pending = None;
         match (spool, self.body.take()) {
             (Ok(()), None) => {
-                self.body = Some(Body::Data(DataReceiver::new()));
+                self.body = Some(Body::Data(DataDecoder::default()));
                 Some(Reply::new(354, "", "End data with <CR><LF>.<CR><LF>"))
             }
             (Ok(()), Some(body)) => {

@@ -199,3 +199,19 @@ async fn too_many_recipients_is_temporary() {
         "{lines:#?}"
     );
 }
+
+#[tokio::test]
+async fn empty_body_and_stuffed_first_line() {
+    let (lines, h) = transcript(
+        Mode::Lmtp,
+        b"LHLO x\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<bob@b.test>\r\nDATA\r\n.\r\nMAIL FROM:<a@x.test>\r\n\
+          RCPT TO:<bob@b.test>\r\nDATA\r\n..first\r\n.\r\nQUIT\r\n",
+    )
+    .await;
+    assert_eq!(
+        codes(&lines),
+        ["220", "250", "250", "250", "354", "250", "250", "250", "354", "250", "221"],
+        "{lines:#?}"
+    );
+    assert_eq!(h.delivered, vec![b"".to_vec(), b".first\r\n".to_vec()]);
+}

@@ -87,7 +87,9 @@ mod tests {
 
     #[test]
     fn ends_only_at_crlf_dot_crlf_in_any_chunking() {
-        let cases: &[(&[u8], Option<(&[u8], &[u8])>)] = &[
+        // (input, Some((body, what follows the end marker)) or None when it never ends)
+        type Case<'a> = (&'a [u8], Option<(&'a [u8], &'a [u8])>);
+        let cases: &[Case] = &[
             (b".\r\nQUIT\r\n", Some((b"", b"QUIT\r\n"))),
             (b"a\r\n.\r\n", Some((b"a\r\n", b""))),
             (b"..x\r\n.\r\n", Some((b".x\r\n", b""))),

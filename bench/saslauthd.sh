@@ -40,17 +40,8 @@ log() { printf 'saslauthd.sh: %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || { log "must run as root (cyrus saslauthd, /run)"; exit 1; }
 mkdir -p "$OUT"
 
-# wait_for DESC SECONDS CMD...: poll CMD every 0.1 s, bounded.
-wait_for() {
-    local desc=$1 secs=$2 i
-    shift 2
-    for ((i = 0; i < secs * 10; i++)); do
-        if "$@" >/dev/null 2>&1; then return 0; fi
-        sleep 0.1
-    done
-    log "timed out after ${secs}s waiting for $desc"
-    return 1
-}
+# shellcheck source=bench/lib.sh
+source "$REPO/bench/lib.sh"
 
 # pid_of PIDFILE EXE: the pid in PIDFILE if it is a live process running EXE.
 pid_of() {

@@ -14,7 +14,7 @@ mod scheme;
 pub use argon::{MAX_ARGON2_LANES, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PASSES, MAX_ARGON2_WORK_KIB};
 pub use crypt::{MAX_BCRYPT_COST, MAX_BSDI_ROUNDS, MAX_SHA_CRYPT_ROUNDS, NEW_BCRYPT_COST};
 pub use digest::SSHA_SALT_LEN;
-pub use scheme::Scheme;
+pub use scheme::{ALL as ALL_SCHEMES, Scheme};
 
 use crate::Secret;
 use scheme::Encoding;

@@ -44,9 +44,8 @@ pub(crate) enum Encoding {
     Base64,
 }
 
-/// Every scheme, for tests and exhaustive tables.
-#[cfg(test)]
-pub(crate) const ALL: [Scheme; 15] = [
+/// Every scheme, for exhaustive tables and tests.
+pub const ALL: [Scheme; 15] = [
     Scheme::Argon2id,
     Scheme::Argon2i,
     Scheme::Sha512Crypt,

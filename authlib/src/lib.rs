@@ -7,6 +7,7 @@
 
 pub mod address;
 mod admin;
+mod authenticator;
 mod db;
 mod directory;
 mod lookup;
@@ -14,10 +15,12 @@ mod maildir;
 pub mod password;
 mod query;
 mod resolve;
+pub mod sasl;
 mod secret;
 
 pub use address::{Address, AddressError, Domain};
 pub use admin::{AdminError, AliasInfo, DomainInfo, UserInfo};
+pub use authenticator::{AuthResult, Authenticator, encode_request};
 pub use db::Backend;
 pub use directory::{Directory, Mailbox, Rejection, Verdict};
 pub use lookup::{Lookup, Unavailable};

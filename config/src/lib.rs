@@ -5,17 +5,25 @@
 //! This crate is pure data: each library takes the section it needs (authlib takes
 //! [`Database`]) so that `mailroomctl check` can validate the whole file in one place.
 
+mod auth;
 mod database;
 mod load;
 mod mda;
 mod mode;
+mod mra;
+mod mta;
 mod saslauthd;
+mod tls;
 
+pub use auth::AuthMethod;
 pub use database::{Database, MaildirSource, Queries, UrlList, redact_url};
 pub use load::{ConfigError, DEFAULT_PATH, ENV_CONFIG, load, load_or_default, parse, resolve_path};
 pub use mda::Mda;
 pub use mode::FileMode;
+pub use mra::Mra;
+pub use mta::Mta;
 pub use saslauthd::Saslauthd;
+pub use tls::Tls;
 
 use serde::{Deserialize, Serialize};
 
@@ -27,8 +35,14 @@ pub struct Config {
     pub database: Database,
     /// mailroom-saslauthd (`[saslauthd]`).
     pub saslauthd: Saslauthd,
+    /// The certificate of every TLS listener (`[tls]`).
+    pub tls: Tls,
+    /// mailroom-mta (`[mta]`).
+    pub mta: Mta,
     /// mailroom-mda (`[mda]`).
     pub mda: Mda,
+    /// mailroom-mra (`[mra]`).
+    pub mra: Mra,
 }
 
 impl Config {

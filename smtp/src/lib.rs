@@ -4,6 +4,7 @@
 //! [`server`] is the socket loop around it, calling a daemon's [`server::Handler`] for the
 //! decisions. [`reply`] formats replies with enhanced status codes.
 
+pub mod client;
 pub mod data;
 pub mod reply;
 pub mod server;

@@ -21,7 +21,7 @@ pub use load::{ConfigError, DEFAULT_PATH, ENV_CONFIG, load, load_or_default, par
 pub use mda::Mda;
 pub use mode::FileMode;
 pub use mra::Mra;
-pub use mta::Mta;
+pub use mta::{BareLf, Mta};
 pub use saslauthd::Saslauthd;
 pub use tls::Tls;
 

@@ -1,17 +1,137 @@
 //! `[mra]`: mailroom-mra, the POP3 and IMAP servers.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::AuthMethod;
 
 /// `[mra]` section.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Mra {
+    /// POP3 listen addresses (STLS offered when `[tls]` is set); empty list: no POP3.
+    pub pop3_listen: Vec<String>,
+    /// POP3 over implicit TLS listen addresses; opened only when `[tls]` is set.
+    pub pop3s_listen: Vec<String>,
+    /// Where passwords are checked: `saslauthd` (the socket below) or `direct` (authlib).
+    pub auth: AuthMethod,
+    /// The cyrus-protocol socket of mailroom-saslauthd (or cyrus saslauthd).
+    pub saslauthd_socket: String,
+    /// Allow USER/PASS and AUTH without TLS from loopback clients (Dovecot treats them as secure).
+    pub plaintext_auth_on_loopback: bool,
+    /// Allow passwords without TLS from anywhere (Dovecot `disable_plaintext_auth = no`). Avoid.
+    pub plaintext_auth_anywhere: bool,
+    /// UIDL of each message, as Dovecot's `pop3_uidl_format`: `%u` UID, `%v` UIDVALIDITY,
+    /// `%f` file base name, `%g` GUID; `%08Xu` = 8 upper-case hex digits.
+    pub pop3_uidl_format: UidlFormat,
+    /// User to run as after binding: the owner of the mail root.
+    pub user: String,
+    /// Group to run as; empty means the user's primary group.
+    pub group: String,
+    /// Seconds a POP3 client may stay idle (RFC 1939: at least 600).
+    pub idle_timeout: u64,
+    /// Seconds before a failed login is answered (Dovecot's auth_failure_delay).
+    pub auth_failure_delay: u64,
+    /// Failed logins after which the connection is closed.
+    pub max_auth_failures: u32,
+    /// Unknown or malformed commands after which the connection is closed.
+    pub max_bad_commands: u32,
+    /// Most connections at once; more are answered `-ERR [SYS/TEMP]` and closed.
+    pub max_connections: usize,
+    /// Seconds in-flight sessions may take to finish at shutdown.
+    pub shutdown_timeout: u64,
     /// tracing filter.
     pub log_level: String,
 }
 
 impl Default for Mra {
     fn default() -> Self {
-        Mra { log_level: "info".into() }
+        Mra {
+            // One dual-stack socket each (IPv4 clients appear as plain IPv4 addresses).
+            pop3_listen: vec!["[::]:110".into()],
+            pop3s_listen: vec!["[::]:995".into()],
+            auth: AuthMethod::Saslauthd,
+            saslauthd_socket: "/run/mailroom/saslauthd/mux".into(),
+            plaintext_auth_on_loopback: true,
+            plaintext_auth_anywhere: false,
+            pop3_uidl_format: UidlFormat(DOVECOT_UIDL_FORMAT.into()),
+            user: "vmail".into(),
+            group: String::new(),
+            idle_timeout: 600,
+            auth_failure_delay: 2,
+            max_auth_failures: 3,
+            max_bad_commands: 20,
+            max_connections: 10_000,
+            shutdown_timeout: 30,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// Dovecot 2.x's default `pop3_uidl_format`.
+pub const DOVECOT_UIDL_FORMAT: &str = "%08Xu%08Xv";
+
+/// A `pop3_uidl_format` that was checked when the file was loaded.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct UidlFormat(pub String);
+
+impl<'de> Deserialize<'de> for UidlFormat {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        check_uidl_format(&s).map_err(serde::de::Error::custom)?;
+        Ok(UidlFormat(s))
+    }
+}
+
+/// Checks a UIDL format: every `%` must start `%[0][width][X]<u|v|f|g|%>` or `%{name}` with
+/// name uid, uidvalidity, filename, guid. Dovecot's `%m` is for mbox only and not accepted.
+pub fn check_uidl_format(s: &str) -> Result<(), String> {
+    let mut chars = s.chars().peekable();
+    let mut vars = 0;
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            continue;
+        }
+        while chars.peek().is_some_and(|c| c.is_ascii_digit() || *c == 'X' || *c == 'x') {
+            chars.next();
+        }
+        match chars.next() {
+            Some('u' | 'v' | 'f' | 'g') => vars += 1,
+            Some('%') => {}
+            Some('{') => {
+                let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                if !["uid", "uidvalidity", "filename", "guid"].contains(&name.as_str()) {
+                    return Err(format!("pop3_uidl_format: unknown variable %{{{name}}}"));
+                }
+                vars += 1;
+            }
+            Some(other) => return Err(format!("pop3_uidl_format: unknown variable %{other} (use %u %v %f %g)")),
+            None => return Err("pop3_uidl_format: ends with %".into()),
+        }
+    }
+    if vars == 0 {
+        return Err("pop3_uidl_format: no variable, every message would have the same UIDL".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uidl_formats() {
+        for ok in [DOVECOT_UIDL_FORMAT, "%f", "%v.%u", "%{uid}-%{uidvalidity}", "%g", "100%%%u"] {
+            assert_eq!(check_uidl_format(ok), Ok(()), "{ok}");
+        }
+        for bad in ["", "fixed", "%m", "%08Xz", "%", "%{md5}"] {
+            assert!(check_uidl_format(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_format_names_the_key() {
+        let e = crate::parse("[mra]\npop3_uidl_format = \"%m\"\n", std::path::Path::new("m.toml")).unwrap_err();
+        assert!(e.to_string().contains("pop3_uidl_format"), "{e}");
     }
 }

@@ -13,6 +13,7 @@
 //! or mailstore, and they do not depend on it.
 
 pub mod cli;
+pub mod host;
 pub mod listen;
 pub mod logging;
 pub mod notify;

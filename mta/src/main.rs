@@ -1,1 +1,284 @@
-fn main() {}
+//! NAME
+//!     mailroom-mta - SMTP server, relay policy, durable queue and queue manager
+//!
+//! SYNOPSIS
+//!     mailroom-mta [--config FILE] [--check] [--foreground]
+//!
+//! DESCRIPTION
+//!     The mail transfer agent of the stack, in the place of Postfix's smtpd, cleanup, qmgr
+//!     and bounce. It listens on port 25 (mail for our domains from anyone; relay only for
+//!     mynetworks or authenticated clients, else 554 5.7.1), 587 (submission: AUTH PLAIN or
+//!     LOGIN after STARTTLS, then relay; an authenticated user may only send as addresses it
+//!     owns, else 553 5.7.1), 465 (the same over implicit TLS) and a local Unix socket for
+//!     `mailroomctl sendmail`.
+//!
+//!     ESMTP: PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, STARTTLS, AUTH,
+//!     CHUNKING, DSN. Recipients in our domains are checked in the directory (550 5.1.1
+//!     unknown; 451 4.3.0 when it cannot answer) and aliases are expanded. Only
+//!     <CR><LF>.<CR><LF> ends DATA; bare LF and bare CR are normalised or refused (bare_lf).
+//!     A Received: header with TLS and AUTH details is prepended; more than max_hops
+//!     Received: headers is a loop (554 5.4.6).
+//!
+//!     The message and its envelope are written to the queue and fsynced, file and
+//!     directory, before the 250 that carries the queue id; sessions finishing together share
+//!     the directory fsync. The queue manager hands local recipients to the MDA over LMTP
+//!     (mailroom-mda or Dovecot's LMTP) and records each recipient's result: 2xx done, 4xx
+//!     retried with a doubling backoff, 5xx or max_queue_lifetime bounced to the sender as an
+//!     RFC 3464 report (never to the null sender), honouring NOTIFY, RET, ENVID and ORCPT.
+//!     On restart it resumes the queue. Remote recipients (relay) wait in the queue: outbound
+//!     SMTP is not in this version.
+//!
+//!     Every log line about a message starts with its queue id.
+//!
+//! SECURITY
+//!     Binds its ports and sockets as root (or takes them from systemd), then runs as `user`
+//!     (default mailroom). It never opens a mailbox: local delivery goes through the MDA's
+//!     LMTP socket. It reads the directory with an account that cannot read password hashes;
+//!     passwords go to mailroom-saslauthd (auth = "saslauthd"), or are checked directly with
+//!     auth = "direct". AUTH is offered only under TLS unless plaintext_auth_on_loopback allows
+//!     it for loopback clients.
+//!
+//! STANDARDS
+//!     RFC 5321 (SMTP), RFC 6409 (submission), RFC 8314 (implicit TLS), RFC 3207 (STARTTLS),
+//!     RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152
+//!     (8BITMIME), RFC 6531 (SMTPUTF8), RFC 3030 (CHUNKING), RFC 3461/3464 (DSN), RFC 3463
+//!     (enhanced status codes), RFC 3848 (Received: protocol names), RFC 2033 (LMTP client).
+//!
+//! CONFIGURATION
+//!     [mta] in mailroom.toml, plus [database] and [tls]:
+//!     smtp_listen = ["0.0.0.0:25"]            port 25 listeners
+//!     submission_listen = ["0.0.0.0:587"]     submission listeners
+//!     submissions_listen = ["0.0.0.0:465"]    implicit-TLS listeners (only with [tls])
+//!     submit_socket = "/run/mailroom/mta/submit"   local submission (mailroomctl sendmail)
+//!     control_socket = "/run/mailroom/mta/control" mailroomctl queue
+//!     spool_dir = "/var/spool/mailroom"       the queue
+//!     hostname = ""                           our name; empty: the host name
+//!     user = "mailroom", group = ""           account to run as after binding
+//!     mynetworks = ["127.0.0.0/8", "::1/128"] clients that may relay without AUTH
+//!     auth = "saslauthd"                      or "direct" (authlib, needs hash access)
+//!     saslauthd_socket = "/run/mailroom/saslauthd/mux"
+//!     plaintext_auth_on_loopback = false      AUTH without TLS from loopback
+//!     sender_login_check = true               reject_sender_login_mismatch
+//!     max_message_size = 52428800             bytes (552 5.3.4 above)
+//!     max_recipients = 1000                   per message (452 4.5.3 above)
+//!     max_errors = 20, max_commands = 10000   per session, then 421
+//!     max_connections_per_client = 50         per client address, then 421
+//!     idle_timeout = 300                      seconds
+//!     greet_pause_ms = 0                      port 25: drop clients that talk first
+//!     bare_lf = "normalize"                   or "reject" (550 5.5.2)
+//!     bare_lf_exclusions = []                 empty: mynetworks
+//!     forbid_unauth_pipelining = true         Postfix 3.9 default
+//!     strict_helo = true, vrfy = false, max_hops = 50
+//!     lmtp = "unix:/run/mailroom/mda/lmtp"    or "inet:HOST:PORT"
+//!     lmtp_concurrency = 20                   simultaneous deliveries
+//!     min_backoff = 300, max_backoff = 4000   seconds between attempts
+//!     max_queue_lifetime = 432000             seconds before a deferred message bounces
+//!     queue_run_delay = 300                   seconds between full queue scans
+//!     shutdown_timeout = 30, log_level = "info"
+//!
+//! FILES
+//!     /etc/mailroom/mailroom.toml; /var/spool/mailroom/{incoming,queue,state} (format in
+//!     mta/src/queue/mod.rs); systemd socket activation: sockets named "smtp", "submission",
+//!     "submissions".
+//!
+//! SEE ALSO
+//!     mailroomctl(8) sendmail and queue, mailroom-mda(8), mailroom-saslauthd(8), postfix(1),
+//!     smtpd(8), qmgr(8)
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use authlib::{Authenticator, Directory};
+use clap::Parser;
+use daemon::listen::{Listener, UnixSocketSpec};
+use daemon::shutdown::{Shutdown, serve};
+use daemon::tls::TlsConfig;
+use mailroom_mta::policy::{ConnectionCount, Networks, Role};
+use mailroom_mta::qmgr::{Qmgr, Settings, lmtp};
+use mailroom_mta::queue::Spool;
+use mailroom_mta::serve::Listening;
+use mailroom_mta::smtpd::Context;
+use tokio::sync::mpsc;
+
+/// SMTP server, relay policy, durable queue and queue manager.
+#[derive(Parser)]
+#[command(name = "mailroom-mta", version, about)]
+struct Cli {
+    #[command(flatten)]
+    common: daemon::cli::CommonArgs,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mailroom-mta: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let (cfg, _) = cli.common.load()?;
+    // sqlx's pools need the runtime even to be created.
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let _guard = rt.enter();
+    let dir = Arc::new(Directory::open(&cfg.database).context("[database]")?);
+    let networks = Networks::parse(&cfg.mta.mynetworks).map_err(anyhow::Error::msg)?;
+    let lmtp_target = lmtp::Target::parse(&cfg.mta.lmtp).map_err(anyhow::Error::msg)?;
+    let tls = match cfg.tls.enabled() {
+        true => Some(Arc::new(TlsConfig::load(Path::new(&cfg.tls.cert), Path::new(&cfg.tls.key)).context("[tls]")?)),
+        false => None,
+    };
+    if cli.common.check {
+        println!("mailroom-mta: configuration ok");
+        return Ok(());
+    }
+    daemon::logging::init(&cfg.mta.log_level);
+    rt.block_on(serve_all(cfg, dir, networks, lmtp_target, tls))
+}
+
+/// Bind a TCP listener for each address (or take systemd's socket named `name`).
+async fn bind_tcp(name: &str, addrs: &[String]) -> Result<Vec<Listener>> {
+    if let Some(l) = Listener::from_systemd(name)? {
+        return Ok(vec![l]);
+    }
+    let mut out = Vec::new();
+    for a in addrs {
+        out.push(Listener::bind_tcp(a).await.with_context(|| format!("binding {a} ({name})"))?);
+    }
+    Ok(out)
+}
+
+fn bind_unix(path: &str, mode: u32) -> Result<Listener> {
+    let spec = UnixSocketSpec { path: PathBuf::from(path), mode, owner: None, group: None };
+    if let Some(parent) = spec.path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    Listener::bind_unix(&spec).with_context(|| format!("binding {path}"))
+}
+
+/// The spool must belong to the account we run as; as root, make it so before switching.
+fn prepare_spool(cfg: &config::Mta) -> Result<Spool> {
+    let root = Path::new(&cfg.spool_dir);
+    let spool = Spool::open(root).with_context(|| format!("opening the queue at {}", root.display()))?;
+    if daemon::privilege::is_root() {
+        let user = nix::unistd::User::from_name(&cfg.user)?.with_context(|| format!("no user {:?}", cfg.user))?;
+        for sub in ["", "incoming", "queue", "state"] {
+            nix::unistd::chown(&root.join(sub), Some(user.uid), Some(user.gid))?;
+        }
+    }
+    Ok(spool)
+}
+
+async fn serve_all(
+    cfg: config::Config,
+    dir: Arc<Directory>,
+    networks: Networks,
+    lmtp_target: lmtp::Target,
+    tls: Option<Arc<TlsConfig>>,
+) -> Result<()> {
+    let m = cfg.mta.clone();
+    let mut listeners: Vec<(Role, Listener)> = Vec::new();
+    for l in bind_tcp("smtp", &m.smtp_listen).await? {
+        listeners.push((Role::Mx, l));
+    }
+    for l in bind_tcp("submission", &m.submission_listen).await? {
+        listeners.push((Role::Submission, l));
+    }
+    if tls.is_some() {
+        for l in bind_tcp("submissions", &m.submissions_listen).await? {
+            listeners.push((Role::Submissions, l));
+        }
+    } else if !m.submissions_listen.is_empty() {
+        tracing::warn!("no [tls] certificate: port 465 (submissions) not opened, STARTTLS not offered");
+    }
+    if !m.submit_socket.is_empty() {
+        listeners.push((Role::Local, bind_unix(&m.submit_socket, m.submit_socket_mode.0)?));
+    }
+    let control = match m.control_socket.as_str() {
+        "" => None,
+        path => Some(bind_unix(path, 0o600)?),
+    };
+    let spool = prepare_spool(&m)?;
+    daemon::privilege::drop_privileges(&m.user, (!m.group.is_empty()).then_some(m.group.as_str()))
+        .context("dropping privileges")?;
+
+    let hostname = daemon::host::name(&m.hostname);
+    let delimiter = cfg.database.recipient_delimiter.chars().next();
+    let auth = match m.auth {
+        config::AuthMethod::Saslauthd => Authenticator::Saslauthd(PathBuf::from(&m.saslauthd_socket)),
+        config::AuthMethod::Direct => Authenticator::Direct(dir.clone()),
+    };
+    let (queued_tx, queued_rx) = mpsc::unbounded_channel();
+    let (requests_tx, requests_rx) = mpsc::unbounded_channel();
+    let ctx = Arc::new(Context {
+        dir: dir.clone(),
+        spool: spool.clone(),
+        auth,
+        networks: networks.clone(),
+        hostname: hostname.clone(),
+        delimiter,
+        max_hops: m.max_hops,
+        sender_login_check: m.sender_login_check,
+        queued: queued_tx.clone(),
+    });
+    let bare_lf_exempt = if m.bare_lf_exclusions.is_empty() {
+        networks
+    } else {
+        Networks::parse(&m.bare_lf_exclusions).map_err(anyhow::Error::msg)?
+    };
+    let listening = Arc::new(Listening { ctx, cfg: m.clone(), tls: tls.clone(), counts: ConnectionCount::default(), bare_lf_exempt });
+
+    let settings = Settings {
+        hostname,
+        concurrency: m.lmtp_concurrency.max(1),
+        min_backoff: Duration::from_secs(m.min_backoff.max(1)),
+        max_backoff: Duration::from_secs(m.max_backoff.max(m.min_backoff).max(1)),
+        max_queue_lifetime: Duration::from_secs(m.max_queue_lifetime),
+        queue_run_delay: Duration::from_secs(m.queue_run_delay.max(1)),
+        delimiter,
+    };
+    let lmtp = lmtp::Lmtp::new(lmtp_target, &settings.hostname, m.lmtp_concurrency.max(1));
+    let qmgr = Arc::new(Qmgr::new(spool, dir, lmtp, settings, queued_tx));
+    let stop_qmgr = tokio_util::sync::CancellationToken::new();
+    let qmgr_task = tokio::spawn(qmgr.run(queued_rx, requests_rx, stop_qmgr.clone()));
+
+    let shutdown = Shutdown::new();
+    let mut reload = shutdown.install_signal_handlers();
+    if let Some(tls) = tls.clone() {
+        tokio::spawn(async move {
+            while reload.changed().await.is_ok() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("TLS certificate reloaded"),
+                    Err(e) => tracing::error!(error = %e, "TLS reload failed; keeping the old certificate"),
+                }
+            }
+        });
+    }
+    let mut tasks = Vec::new();
+    if listeners.is_empty() {
+        bail!("no listeners configured");
+    }
+    for (role, l) in listeners {
+        tracing::info!(listen = %l.local_description(), role = role.name(), "SMTP");
+        let listening = listening.clone();
+        tasks.push(tokio::spawn(serve(l, shutdown.clone(), move |stream, peer| {
+            listening.clone().connection(role, stream, peer)
+        })));
+    }
+    if let Some(l) = control {
+        let requests = requests_tx.clone();
+        tasks.push(tokio::spawn(serve(l, shutdown.clone(), move |stream, _| {
+            mailroom_mta::control::serve(stream, requests.clone())
+        })));
+    }
+    daemon::notify::ready();
+    shutdown.run_until_stopped(tasks, Duration::from_secs(m.shutdown_timeout)).await;
+    stop_qmgr.cancel();
+    let _ = qmgr_task.await;
+    Ok(())
+}

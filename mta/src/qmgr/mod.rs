@@ -1,0 +1,460 @@
+//! The queue manager: delivers what the queue holds. New messages go out at once; deferred
+//! ones wait for their next attempt, with a backoff that doubles from `min_backoff` to
+//! `max_backoff`, until `max_queue_lifetime` turns them into bounces. Local recipients go over
+//! LMTP to the MDA; failures become DSNs to the sender. Everything it knows is on disk: on
+//! restart it reads the queue and carries on.
+
+pub mod lmtp;
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use authlib::{Address, Directory, Target as Resolved};
+use smtp::client::{self, ServerReply};
+use tokio::sync::{Semaphore, mpsc};
+
+use crate::bounce::{self, Action, Item, Report};
+use crate::queue::{Envelope, Notify, Outcome, QueueId, Queued, Recipient, Spool, Transport};
+use lmtp::Lmtp;
+
+/// Settings from `[mta]`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Our host name (bounces' Reporting-MTA and From).
+    pub hostname: String,
+    /// Simultaneous deliveries.
+    pub concurrency: usize,
+    /// First retry delay.
+    pub min_backoff: Duration,
+    /// Longest retry delay.
+    pub max_backoff: Duration,
+    /// Age at which a deferred message bounces.
+    pub max_queue_lifetime: Duration,
+    /// Period of the full queue scan that picks up admin changes.
+    pub queue_run_delay: Duration,
+    /// `+` of `bob+lists@`, to keep details when a bounce goes to a local sender.
+    pub delimiter: Option<char>,
+}
+
+/// Requests from `mailroomctl` through the control socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Re-read the queue from disk (after hold, release, delete, requeue).
+    Rescan,
+    /// Try every deferred message now (`postqueue -f`).
+    Flush,
+}
+
+/// The queue manager.
+pub struct Qmgr {
+    spool: Spool,
+    dir: Arc<Directory>,
+    lmtp: Lmtp,
+    settings: Settings,
+    /// Where new messages are announced (bounces we create go there too).
+    queued: mpsc::UnboundedSender<QueueId>,
+}
+
+/// What an attempt leaves behind.
+enum After {
+    /// Delivered or failed for every recipient; removed.
+    Done,
+    /// Try again at this time (seconds since the epoch).
+    Retry(u64),
+    /// Held, gone, or locked by the admin: the next scan will see it.
+    Skip,
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl Qmgr {
+    /// A queue manager for `spool`; new message ids arrive on the receiver paired with `queued`.
+    pub fn new(
+        spool: Spool,
+        dir: Arc<Directory>,
+        lmtp: Lmtp,
+        settings: Settings,
+        queued: mpsc::UnboundedSender<QueueId>,
+    ) -> Qmgr {
+        Qmgr { spool, dir, lmtp, settings, queued }
+    }
+
+    /// Run until `stop` fires: deliver new messages as they come, deferred ones when due.
+    pub async fn run(
+        self: Arc<Self>,
+        mut new: mpsc::UnboundedReceiver<QueueId>,
+        mut requests: mpsc::UnboundedReceiver<Request>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
+        match self.spool.clean_incoming() {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} incomplete message(s) from incoming/"),
+            Err(e) => tracing::error!(error = %e, "cannot clean incoming/"),
+        }
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let busy: Arc<Mutex<HashSet<QueueId>>> = Arc::default();
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(QueueId, Option<u64>)>();
+        let mut schedule = Schedule::default();
+        self.scan(&mut schedule, false);
+        let mut next_scan = now() + self.settings.queue_run_delay.as_secs().max(1);
+        loop {
+            let t = now();
+            for id in schedule.due(t) {
+                if busy.lock().expect("busy set poisoned").insert(id.clone()) {
+                    let (me, slots, done) = (self.clone(), slots.clone(), done_tx.clone());
+                    tokio::spawn(async move {
+                        let _permit = slots.acquire_owned().await;
+                        let after = me.attempt(&id).await;
+                        let _ = done.send((id, after));
+                    });
+                }
+            }
+            let wake = schedule.next().unwrap_or(u64::MAX).min(next_scan);
+            let sleep = Duration::from_secs(wake.saturating_sub(now()));
+            tokio::select! {
+                () = stop.cancelled() => break,
+                Some(id) = new.recv() => schedule.set(id, 0),
+                Some((id, due)) = done_rx.recv() => {
+                    busy.lock().expect("busy set poisoned").remove(&id);
+                    if let Some(due) = due {
+                        schedule.set(id, due);
+                    }
+                }
+                Some(req) = requests.recv() => self.scan(&mut schedule, req == Request::Flush),
+                () = tokio::time::sleep(sleep) => {
+                    if now() >= next_scan {
+                        self.scan(&mut schedule, false);
+                        next_scan = now() + self.settings.queue_run_delay.as_secs().max(1);
+                    }
+                }
+            }
+        }
+        // In-flight attempts finish on their own; what they did not record is retried on restart.
+        let _ = slots.acquire_many(self.settings.concurrency.max(1) as u32).await;
+    }
+
+    /// Rebuild the schedule from disk; with `flush`, everything not held is due now.
+    fn scan(&self, schedule: &mut Schedule, flush: bool) {
+        let ids = match self.spool.ids() {
+            Ok(ids) => ids,
+            Err(e) => return tracing::error!(error = %e, "cannot read the queue"),
+        };
+        schedule.clear();
+        for id in ids {
+            match self.spool.read_state(&id) {
+                Ok(st) if st.held => {}
+                Ok(st) => schedule.set(id, if flush { 0 } else { st.next_attempt }),
+                Err(e) => tracing::error!("{id}: {e}"),
+            }
+        }
+    }
+
+    /// One delivery attempt for `id`; returns when to try again, if ever.
+    async fn attempt(&self, id: &QueueId) -> Option<u64> {
+        let spool = self.spool.clone();
+        let id2 = id.clone();
+        let locked = tokio::task::spawn_blocking(move || spool.lock(&id2, false)).await;
+        let q = match locked {
+            Ok(Ok(Some(q))) => q,
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => {
+                tracing::error!("{id}: cannot read queue file: {e}");
+                return Some(now() + self.settings.min_backoff.as_secs());
+            }
+            Err(e) => {
+                tracing::error!("{id}: {e}");
+                return None;
+            }
+        };
+        match self.deliver(q).await {
+            After::Done | After::Skip => None,
+            After::Retry(t) => Some(t),
+        }
+    }
+
+    async fn deliver(&self, mut q: Queued) -> After {
+        let id = q.envelope.id.clone();
+        if q.state.held {
+            return After::Skip;
+        }
+        let pending: Vec<usize> = (0..q.envelope.recipients.len()).filter(|&i| !q.state.is_final(i)).collect();
+        let (local, remote): (Vec<usize>, Vec<usize>) =
+            pending.iter().partition(|&&i| q.envelope.recipients[i].transport == Transport::Local);
+        let started = std::time::Instant::now();
+        let mut results: Vec<(usize, ServerReply)> = Vec::new();
+        if !local.is_empty() {
+            results.extend(self.deliver_local(&q, &local).await);
+        }
+        for i in remote {
+            // Outbound SMTP to remote MX hosts is the next piece of work (issue 8); until then
+            // relayed recipients wait in the queue and expire like any deferred recipient.
+            results.push((i, reply(451, "4.4.0", "remote delivery is not available in this version")));
+        }
+        let delay = started.elapsed().as_secs_f32();
+        let expired = now().saturating_sub(q.envelope.arrival) >= self.settings.max_queue_lifetime.as_secs();
+        let mut failed = Vec::new();
+        let mut sent = Vec::new();
+        for (i, r) in results {
+            let rcpt = &q.envelope.recipients[i];
+            let text = r.to_string();
+            let relay = if rcpt.transport == Transport::Local { self.lmtp.target().to_string() } else { "none".into() };
+            let (status, outcome) = if r.is_positive() {
+                sent.push(i);
+                ("sent", Outcome::Sent(text.clone()))
+            } else if r.is_permanent() {
+                failed.push(i);
+                ("bounced", Outcome::Failed(text.clone()))
+            } else if expired {
+                failed.push(i);
+                ("expired", Outcome::Failed(format!("{text} (delivery time expired)")))
+            } else {
+                ("deferred", Outcome::Deferred(text.clone()))
+            };
+            tracing::info!(
+                "{id}: to=<{}>, relay={relay}, delay={delay:.2}, dsn={}, status={status} ({})",
+                rcpt.address,
+                bounce::status_of(&text),
+                text
+            );
+            q.state.outcomes.insert(i, outcome);
+        }
+        // Reports are queued before the state that says they are due is saved: a crash in
+        // between sends a report twice, never not at all.
+        if let Err(e) = self.report(&q, Action::Failed, &failed).await.and(self.report(&q, Action::Delivered, &sent).await) {
+            tracing::error!("{id}: cannot queue delivery status notification: {e}; retrying later");
+            for i in failed {
+                if let Some(Outcome::Failed(t)) = q.state.outcomes.remove(&i) {
+                    q.state.outcomes.insert(i, Outcome::Deferred(t));
+                }
+            }
+        }
+        let all_final = (0..q.envelope.recipients.len()).all(|i| q.state.is_final(i));
+        if all_final {
+            return match q.remove() {
+                Ok(()) => {
+                    tracing::info!("{id}: removed");
+                    After::Done
+                }
+                Err(e) => {
+                    tracing::error!("{id}: cannot remove: {e}");
+                    After::Skip
+                }
+            };
+        }
+        q.state.attempts += 1;
+        let next = now() + self.backoff(q.state.attempts).as_secs();
+        q.state.next_attempt = next;
+        if let Err(e) = q.save_state() {
+            tracing::error!("{id}: cannot save delivery state: {e}");
+        }
+        After::Retry(next)
+    }
+
+    /// min_backoff doubled per attempt, capped at max_backoff.
+    fn backoff(&self, attempts: u32) -> Duration {
+        let exp = attempts.saturating_sub(1).min(20);
+        (self.settings.min_backoff * 2u32.pow(exp)).min(self.settings.max_backoff)
+    }
+
+    /// LMTP for the local recipients `idx`; every one gets a reply (a temporary one when the
+    /// MDA cannot be reached).
+    async fn deliver_local(&self, q: &Queued, idx: &[usize]) -> Vec<(usize, ServerReply)> {
+        let env = &q.envelope;
+        let size = q.size().ok();
+        let envelope = client::Envelope {
+            sender: env.sender.clone(),
+            ret: env.ret.map(|r| if r == crate::queue::Ret::Full { "FULL".into() } else { "HDRS".into() }),
+            envid: env.envid.clone(),
+            body_8bit: env.body_8bit,
+            smtputf8: env.smtputf8,
+            size,
+            recipients: idx
+                .iter()
+                .map(|&i| {
+                    let r = &env.recipients[i];
+                    client::Recipient { address: r.address.clone(), notify: r.notify.to_param(), orcpt: r.orcpt.clone() }
+                })
+                .collect(),
+        };
+        let result = match q.message() {
+            Ok(file) => self.lmtp.send(&envelope, file).await,
+            Err(e) => Err(client::ClientError::Io(e)),
+        };
+        match result {
+            Ok(outcome) => {
+                let replies = outcome.recipients;
+                idx.iter().copied().zip(replies).collect()
+            }
+            Err(e) => {
+                let r = reply(451, "4.4.2", &format!("delivery to {} failed: {e}", self.lmtp.target()));
+                idx.iter().map(|&i| (i, r.clone())).collect()
+            }
+        }
+    }
+
+    /// Queue a DSN about recipients `idx` to the sender, if the sender can get one and the
+    /// recipients asked for it (RFC 3461 NOTIFY; without NOTIFY, failures only).
+    async fn report(&self, q: &Queued, action: Action, idx: &[usize]) -> std::io::Result<()> {
+        let env = &q.envelope;
+        let wants = |n: &Notify| if action == Action::Failed { n.failure } else { n.success };
+        let items: Vec<Item<'_>> = idx
+            .iter()
+            .map(|&i| (&env.recipients[i], q.state.outcomes.get(&i)))
+            .filter(|(r, _)| wants(&r.notify))
+            .filter_map(|(rcpt, o)| {
+                let text = match o? {
+                    Outcome::Sent(t) | Outcome::Failed(t) | Outcome::Deferred(t) => t.clone(),
+                };
+                let status = if text.ends_with("(delivery time expired)") { "4.4.7".into() } else { bounce::status_of(&text) };
+                Some(Item { rcpt, status, diagnostic: text })
+            })
+            .collect();
+        if items.is_empty() {
+            return Ok(());
+        }
+        if env.sender.is_empty() {
+            // A bounce that bounced: nobody to tell (RFC 5321 §4.5.5); the log keeps the record.
+            tracing::warn!("{}: undeliverable notification discarded", env.id);
+            return Ok(());
+        }
+        let size = q.size()?;
+        let full = bounce::return_full(env, size);
+        let original = if full {
+            let mut buf = Vec::with_capacity(size as usize);
+            q.message()?.read_to_end(&mut buf)?;
+            buf
+        } else {
+            q.headers(bounce::RETURN_LIMIT as usize)?
+        };
+        let report = Report {
+            action,
+            reporting_mta: &self.settings.hostname,
+            envelope: env,
+            items,
+            original,
+            original_is_full: full,
+            now: now() as i64,
+        };
+        let message = bounce::build(&report)?;
+        let recipients = self.route_sender(&env.sender).await?;
+        if recipients.is_empty() {
+            tracing::warn!("{}: sender <{}> is an unknown local address; notification discarded", env.id, env.sender);
+            return Ok(());
+        }
+        let dsn = Envelope {
+            id: env.id.clone(),
+            arrival: now(),
+            sender: String::new(),
+            ret: None,
+            envid: None,
+            body_8bit: env.body_8bit,
+            smtputf8: env.smtputf8,
+            client: "local".into(),
+            helo: self.settings.hostname.clone(),
+            auth: None,
+            recipients,
+        };
+        let mut incoming = self.spool.create(dsn)?;
+        incoming.write(&message)?;
+        let new_id = self.spool.commit(incoming).await?;
+        let what = if action == Action::Failed { "non-delivery" } else { "delivery" };
+        tracing::info!("{}: sender {what} notification: {new_id}", env.id);
+        let _ = self.queued.send(new_id);
+        Ok(())
+    }
+
+    /// Where a notification to `sender` goes: its mailboxes when the domain is ours, else the
+    /// remote address. Unavailable directory: an error, so the caller retries later.
+    async fn route_sender(&self, sender: &str) -> std::io::Result<Vec<Recipient>> {
+        let unavailable = |e: authlib::Unavailable| std::io::Error::other(e.to_string());
+        let remote = |a: String| {
+            vec![Recipient { address: a, transport: Transport::Remote, orcpt: None, notify: Notify::DEFAULT }]
+        };
+        let Ok(addr) = Address::parse(sender) else { return Ok(remote(sender.to_string())) };
+        if self.dir.local_domain(addr.domain()).await.map_err(unavailable)?.is_none() {
+            return Ok(remote(sender.to_string()));
+        }
+        let targets = self.dir.resolve(&addr).await.map_err(unavailable)?.unwrap_or_default();
+        Ok(targets
+            .into_iter()
+            .map(|t| match t {
+                Resolved::Local { mailbox, detail } => {
+                    let a = &mailbox.address;
+                    let address = match (detail, self.settings.delimiter) {
+                        (Some(d), Some(c)) => format!("{}{c}{d}@{}", a.local(), a.domain()),
+                        _ => a.to_string(),
+                    };
+                    Recipient { address, transport: Transport::Local, orcpt: None, notify: Notify::DEFAULT }
+                }
+                Resolved::Remote(a) => remote(a.to_string()).remove(0),
+            })
+            .collect())
+    }
+}
+
+fn reply(code: u16, enhanced: &str, text: &str) -> ServerReply {
+    ServerReply { code, enhanced: Some(enhanced.into()), text: text.into() }
+}
+
+/// Deferred messages by due time.
+#[derive(Default)]
+struct Schedule {
+    by_time: BTreeSet<(u64, QueueId)>,
+    due_of: HashMap<QueueId, u64>,
+}
+
+impl Schedule {
+    fn set(&mut self, id: QueueId, due: u64) {
+        if let Some(old) = self.due_of.insert(id.clone(), due) {
+            self.by_time.remove(&(old, id.clone()));
+        }
+        self.by_time.insert((due, id));
+    }
+
+    fn clear(&mut self) {
+        self.by_time.clear();
+        self.due_of.clear();
+    }
+
+    fn next(&self) -> Option<u64> {
+        self.by_time.first().map(|(t, _)| *t)
+    }
+
+    fn due(&mut self, now: u64) -> Vec<QueueId> {
+        let mut out = Vec::new();
+        while let Some((t, _)) = self.by_time.first() {
+            if *t > now {
+                break;
+            }
+            let (_, id) = self.by_time.pop_first().expect("first exists");
+            self.due_of.remove(&id);
+            out.push(id);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_orders_and_replaces() {
+        let mut s = Schedule::default();
+        let a = QueueId::parse("000000000000000A").unwrap();
+        let b = QueueId::parse("000000000000000B").unwrap();
+        s.set(a.clone(), 50);
+        s.set(b.clone(), 10);
+        s.set(a.clone(), 5);
+        assert_eq!(s.next(), Some(5));
+        assert_eq!(s.due(20), vec![a, b.clone()]);
+        assert_eq!(s.next(), None);
+        s.set(b.clone(), 30);
+        assert!(s.due(29).is_empty());
+        assert_eq!(s.due(30), vec![b]);
+    }
+}

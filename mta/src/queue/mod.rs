@@ -1,0 +1,28 @@
+//! The queue: every accepted message is one file, durable before its 250.
+//!
+//! On disk, under the spool directory (`/var/spool/mailroom`, mode 0700, owned by the MTA):
+//!
+//! - `incoming/<id>`: a message being received. Never acknowledged; removed at start-up.
+//! - `queue/<id>`: an accepted message. The envelope ([`Envelope`]: `MAILROOM-QUEUE 1`, then
+//!   `key value` lines in xtext: id, arrival, sender, ret, envid, body, smtputf8, client, helo,
+//!   auth, one `rcpt <local|remote> <address> [notify=..] [orcpt=..]` per recipient, an empty
+//!   line), then the message exactly as it will be delivered, CRLF line ends, our Received:
+//!   header first. Written once: fsynced, renamed here from `incoming/`, the directory
+//!   fsynced; only then does the client get `250 2.0.0 Ok: queued as <id>`.
+//! - `state/<id>`: delivery state once a message has been tried and is not finished
+//!   ([`State`]): attempts, next attempt, held, each recipient's outcome.
+//!
+//! A delivery or an admin change holds an exclusive `flock` on `queue/<id>`. A message leaves
+//! the queue when every recipient is sent or failed (failures bounced to the sender first).
+
+pub mod admin;
+mod envelope;
+mod id;
+mod spool;
+mod state;
+pub mod xtext;
+
+pub use envelope::{Envelope, MAGIC, Notify, Recipient, Ret, Transport};
+pub use id::QueueId;
+pub use spool::{Incoming, Queued, Spool};
+pub use state::{Outcome, State};

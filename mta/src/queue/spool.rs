@@ -1,0 +1,325 @@
+//! The spool directory and the operations on it that must be durable: accepting a message
+//! (write, fsync, rename, fsync the directory, batched across sessions), reading one back under
+//! a lock, recording delivery state, removing it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::fcntl::{Flock, FlockArg};
+
+use super::{Envelope, QueueId, State};
+
+/// The spool: `incoming/` (messages being received), `queue/` (accepted: envelope + message,
+/// immutable), `state/` (delivery state of messages tried at least once).
+#[derive(Clone)]
+pub struct Spool {
+    root: PathBuf,
+    queue_sync: Arc<DirSync>,
+}
+
+impl Spool {
+    /// Open (creating the directories, mode 0700) the spool at `root`.
+    pub fn open(root: &Path) -> io::Result<Spool> {
+        for sub in ["incoming", "queue", "state"] {
+            fs::DirBuilder::new().recursive(true).mode(0o700).create(root.join(sub))?;
+        }
+        let queue_sync = Arc::new(DirSync::new(&root.join("queue"))?);
+        Ok(Spool { root: root.to_path_buf(), queue_sync })
+    }
+
+    /// The spool's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn queue_path(&self, id: &QueueId) -> PathBuf {
+        self.root.join("queue").join(id.as_str())
+    }
+
+    fn state_path(&self, id: &QueueId) -> PathBuf {
+        self.root.join("state").join(id.as_str())
+    }
+
+    /// Start receiving a message for `env` (its id is replaced by a fresh unique one).
+    pub fn create(&self, mut env: Envelope) -> io::Result<Incoming> {
+        loop {
+            env.id = QueueId::generate();
+            let path = self.root.join("incoming").join(env.id.as_str());
+            match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+                Ok(f) => {
+                    let mut file = BufWriter::with_capacity(64 * 1024, f);
+                    file.write_all(&env.encode())?;
+                    return Ok(Incoming { file: Some(file), path, id: env.id.clone(), size: 0 });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Make `incoming` part of the queue: fsync the file, rename it into `queue/`, fsync the
+    /// directory (one fsync serves every session committing at the same time). Only after
+    /// this returns may the client be told 250.
+    pub async fn commit(&self, mut incoming: Incoming) -> io::Result<QueueId> {
+        let file = incoming.file.take().expect("an Incoming is committed once");
+        let from = incoming.path.clone();
+        let to = self.queue_path(&incoming.id);
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            let file = file.into_inner().map_err(|e| e.into_error())?;
+            file.sync_data()?;
+            fs::rename(&from, &to)
+        })
+        .await
+        .map_err(io::Error::other)??;
+        self.queue_sync.sync().await?;
+        Ok(incoming.id.clone())
+    }
+
+    /// Ids of every accepted message, oldest first.
+    pub fn ids(&self) -> io::Result<Vec<QueueId>> {
+        let mut ids: Vec<QueueId> = fs::read_dir(self.root.join("queue"))?
+            .filter_map(|e| e.ok()?.file_name().to_str().and_then(QueueId::parse))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Remove what a crash left in `incoming/`: never acknowledged, so never promised.
+    pub fn clean_incoming(&self) -> io::Result<usize> {
+        let mut n = 0;
+        for e in fs::read_dir(self.root.join("incoming"))? {
+            fs::remove_file(e?.path())?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Open message `id` and lock it against other deliveries and admin changes. `Ok(None)`
+    /// when it is gone, or when `wait` is false and someone else holds the lock.
+    pub fn lock(&self, id: &QueueId, wait: bool) -> io::Result<Option<Queued>> {
+        let file = match File::open(self.queue_path(id)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let arg = if wait { FlockArg::LockExclusive } else { FlockArg::LockExclusiveNonblock };
+        let file = match Flock::lock(file, arg) {
+            Ok(f) => f,
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => return Ok(None),
+            Err((_, e)) => return Err(e.into()),
+        };
+        // Deleted while we waited for the lock: the name no longer leads to this file.
+        if !self.queue_path(id).exists() {
+            return Ok(None);
+        }
+        let mut reader = BufReader::new(&*file);
+        let (envelope, offset) = Envelope::decode(&mut reader)?;
+        let state = self.read_state(id)?;
+        Ok(Some(Queued { envelope, state, offset, file, spool: self.clone() }))
+    }
+
+    /// The state of `id` (default when never tried).
+    pub fn read_state(&self, id: &QueueId) -> io::Result<State> {
+        match fs::read_to_string(self.state_path(id)) {
+            Ok(s) => State::decode(&s)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("state/{id}: not a state file"))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::default()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A message being received into `incoming/`; dropped without commit, it is removed.
+pub struct Incoming {
+    file: Option<BufWriter<File>>,
+    path: PathBuf,
+    id: QueueId,
+    size: u64,
+}
+
+impl Incoming {
+    /// The id the message will have.
+    pub fn id(&self) -> &QueueId {
+        &self.id
+    }
+
+    /// Message bytes so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Append message bytes (page-cache writes; the fsync comes at commit).
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.size += bytes.len() as u64;
+        self.file.as_mut().expect("not committed").write_all(bytes)
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if self.file.is_some() {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// An accepted message, locked for delivery or an admin change.
+pub struct Queued {
+    /// Its envelope.
+    pub envelope: Envelope,
+    /// Its delivery state.
+    pub state: State,
+    offset: u64,
+    file: Flock<File>,
+    spool: Spool,
+}
+
+impl Queued {
+    /// A reader over the message itself (after the envelope).
+    pub fn message(&self) -> io::Result<File> {
+        let mut f = self.file.try_clone()?;
+        f.seek(SeekFrom::Start(self.offset))?;
+        Ok(f)
+    }
+
+    /// The message's size in bytes.
+    pub fn size(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len().saturating_sub(self.offset))
+    }
+
+    /// The message's header section (up to the first empty line), at most `limit` bytes.
+    pub fn headers(&self, limit: usize) -> io::Result<Vec<u8>> {
+        let mut buf = Vec::new();
+        self.message()?.take(limit as u64).read_to_end(&mut buf)?;
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            buf.truncate(end + 2);
+        }
+        Ok(buf)
+    }
+
+    /// Save `self.state` (temporary file, fsync, rename).
+    pub fn save_state(&self) -> io::Result<()> {
+        let path = self.spool.state_path(&self.envelope.id);
+        let tmp = path.with_extension("tmp");
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(self.state.encode().as_bytes())?;
+        // mailroomctl runs as root: the file must stay the MTA's, like the queue file.
+        let owner = self.file.metadata()?;
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::fchown(&f, Some(owner.uid()), Some(owner.gid()))?;
+        }
+        f.sync_data()?;
+        fs::rename(&tmp, &path)
+    }
+
+    /// Delivery is over for every recipient: remove the message and its state.
+    pub fn remove(self) -> io::Result<()> {
+        match fs::remove_file(self.spool.state_path(&self.envelope.id)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        fs::remove_file(self.spool.queue_path(&self.envelope.id))
+    }
+}
+
+/// Group commit for one directory: every caller needs an fsync that began after its rename;
+/// one fsync covers everyone who asked before it started, so concurrent sessions share it.
+struct DirSync {
+    dir: File,
+    requested: AtomicU64,
+    completed: AtomicU64,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl DirSync {
+    fn new(path: &Path) -> io::Result<DirSync> {
+        Ok(DirSync {
+            dir: File::open(path)?,
+            requested: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            turn: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    async fn sync(&self) -> io::Result<()> {
+        let ticket = self.requested.fetch_add(1, Ordering::SeqCst) + 1;
+        let _turn = self.turn.lock().await;
+        if self.completed.load(Ordering::SeqCst) >= ticket {
+            return Ok(());
+        }
+        let upto = self.requested.load(Ordering::SeqCst);
+        let dir = self.dir.try_clone()?;
+        tokio::task::spawn_blocking(move || dir.sync_all()).await.map_err(io::Error::other)??;
+        self.completed.store(upto, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::envelope::tests::sample;
+
+    #[tokio::test]
+    async fn accept_read_state_remove() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let mut inc = spool.create(sample()).unwrap();
+        inc.write(b"Subject: hi\r\n\r\nbody\r\n").unwrap();
+        let id = spool.commit(inc).await.unwrap();
+        assert_eq!(spool.ids().unwrap(), vec![id.clone()]);
+
+        let mut q = spool.lock(&id, false).unwrap().unwrap();
+        assert_eq!(q.envelope.recipients, sample().recipients);
+        assert!(spool.lock(&id, false).unwrap().is_none(), "second lock must fail while held");
+        let mut body = String::new();
+        q.message().unwrap().read_to_string(&mut body).unwrap();
+        assert_eq!(body, "Subject: hi\r\n\r\nbody\r\n");
+        assert_eq!(q.headers(1000).unwrap(), b"Subject: hi\r\n");
+        q.state.attempts = 1;
+        q.save_state().unwrap();
+        drop(q);
+        assert_eq!(spool.read_state(&id).unwrap().attempts, 1);
+        spool.lock(&id, true).unwrap().unwrap().remove().unwrap();
+        assert!(spool.ids().unwrap().is_empty());
+        assert!(spool.lock(&id, true).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn uncommitted_messages_vanish() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let mut inc = spool.create(sample()).unwrap();
+        inc.write(b"x").unwrap();
+        drop(inc);
+        let kept = spool.create(sample()).unwrap();
+        std::mem::forget(kept); // a crash: the file stays in incoming/
+        assert_eq!(spool.clean_incoming().unwrap(), 1);
+        assert!(spool.ids().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn concurrent_commits_share_directory_fsyncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::open(dir.path()).unwrap();
+        let mut tasks = Vec::new();
+        for _ in 0..20 {
+            let spool = spool.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut inc = spool.create(sample()).unwrap();
+                inc.write(b"\r\n").unwrap();
+                spool.commit(inc).await.unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(spool.ids().unwrap().len(), 20);
+        assert_eq!(spool.queue_sync.requested.load(Ordering::SeqCst), 20);
+        assert_eq!(spool.queue_sync.completed.load(Ordering::SeqCst), 20);
+    }
+}

@@ -1,0 +1,291 @@
+//! One SMTP session's decisions: the [`smtp::Handler`] that applies [`crate::policy`], writes
+//! the message into the queue while it arrives, and answers 250 only once it is durable.
+
+pub mod received;
+
+use std::io;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use authlib::sasl::Credentials;
+use authlib::{AuthResult, Authenticator, Directory, Target};
+use smtp::{Handler, MailFrom, RcptTo, Reply, TlsInfo};
+use tokio::sync::mpsc;
+
+use crate::policy::{self, Accepted, Client, Networks};
+use crate::queue::{Envelope, Incoming, Notify, QueueId, Recipient, Ret, Spool, Transport};
+use received::HopCounter;
+
+/// What every session shares.
+pub struct Context {
+    /// The user directory (recipient and sender checks).
+    pub dir: Arc<Directory>,
+    /// The queue.
+    pub spool: Spool,
+    /// Password checks for AUTH.
+    pub auth: Authenticator,
+    /// mynetworks.
+    pub networks: Networks,
+    /// Our name.
+    pub hostname: String,
+    /// `+` in `bob+lists@`, to rebuild a mailbox address with its detail.
+    pub delimiter: Option<char>,
+    /// Received: headers allowed before a message is a loop.
+    pub max_hops: usize,
+    /// Check that an authenticated sender owns its address.
+    pub sender_login_check: bool,
+    /// Newly queued messages, for the queue manager.
+    pub queued: mpsc::UnboundedSender<QueueId>,
+}
+
+/// One session.
+pub struct Session {
+    ctx: Arc<Context>,
+    client: Client,
+    /// `[192.0.2.7]` or `local`, for logs and Received:.
+    peer: String,
+    helo: String,
+    tls: Option<TlsInfo>,
+    tx: Option<Transaction>,
+}
+
+/// The transaction between MAIL and the end of DATA.
+struct Transaction {
+    sender: String,
+    ret: Option<Ret>,
+    envid: Option<String>,
+    body_8bit: bool,
+    smtputf8: bool,
+    recipients: Vec<Recipient>,
+    /// Addresses as the client gave them, for the log and Received: `for`.
+    given: Vec<String>,
+    incoming: Option<Incoming>,
+    hops: HopCounter,
+}
+
+impl Session {
+    /// A session for a client on `client.role`'s listener.
+    pub fn new(ctx: Arc<Context>, client: Client) -> Session {
+        let peer = client.ip.map(|ip| format!("[{ip}]")).unwrap_or_else(|| "local".into());
+        Session { ctx, client, peer, helo: String::new(), tls: None, tx: None }
+    }
+
+    fn now() -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    }
+
+    fn envelope(&self, tx: &Transaction) -> Envelope {
+        Envelope {
+            id: QueueId::generate(),
+            arrival: Self::now(),
+            sender: tx.sender.clone(),
+            ret: tx.ret,
+            envid: tx.envid.clone(),
+            body_8bit: tx.body_8bit,
+            smtputf8: tx.smtputf8,
+            client: self.peer.clone(),
+            helo: self.helo.clone(),
+            auth: self.client.login.clone(),
+            recipients: tx.recipients.clone(),
+        }
+    }
+
+    /// Where a resolved target is delivered: a mailbox keeps its `+detail` so that the MDA can
+    /// file it into the detail folder.
+    fn target_address(&self, t: &Target) -> (String, Transport) {
+        match t {
+            Target::Local { mailbox, detail } => {
+                let a = &mailbox.address;
+                let addr = match (detail, self.ctx.delimiter) {
+                    (Some(d), Some(c)) => format!("{}{c}{d}@{}", a.local(), a.domain()),
+                    _ => a.to_string(),
+                };
+                (addr, Transport::Local)
+            }
+            Target::Remote(a) => (a.to_string(), Transport::Remote),
+        }
+    }
+}
+
+/// A spool write error as the client sees it: never 5xx.
+fn storage_reply(e: &io::Error) -> Reply {
+    if e.raw_os_error() == Some(nix::libc::ENOSPC) {
+        Reply::new(452, "4.3.1", "Insufficient system storage")
+    } else {
+        Reply::new(451, "4.3.0", "Error: queue file write error")
+    }
+}
+
+impl Handler for Session {
+    fn hello(&mut self, name: &str) {
+        self.helo = name.to_string();
+    }
+
+    fn tls_established(&mut self, info: &TlsInfo) {
+        self.tls = Some(info.clone());
+    }
+
+    async fn auth(&mut self, creds: Credentials) -> Reply {
+        let ip = self.client.ip.map(|ip| ip.to_string());
+        match self.ctx.auth.check(&creds.login, &creds.password, "smtp", ip.as_deref()).await {
+            Ok(AuthResult::Accepted(user)) => {
+                tracing::info!(client = %self.peer, user = %user, "authenticated");
+                self.client.login = Some(user);
+                Reply::new(235, "2.7.0", "Authentication successful")
+            }
+            Ok(AuthResult::Rejected) => {
+                tracing::warn!(
+                    "authentication failed user={} service=smtp client={}",
+                    creds.login.escape_debug(),
+                    self.peer
+                );
+                Reply::new(535, "5.7.8", "Error: authentication failed")
+            }
+            Err(e) => {
+                tracing::error!(client = %self.peer, error = %e, "authentication unavailable");
+                Reply::new(454, "4.7.0", "Temporary authentication failure")
+            }
+        }
+    }
+
+    async fn mail(&mut self, from: &MailFrom<String>) -> Reply {
+        if let Some(r) = policy::require_auth(&self.client) {
+            return r;
+        }
+        if self.ctx.sender_login_check
+            && let Some(r) = policy::check_sender(&self.ctx.dir, &self.client, &from.address).await
+        {
+            tracing::info!(client = %self.peer, from = %from.address, reply = %r, "sender refused");
+            return r;
+        }
+        let ret = if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
+            Some(Ret::Full)
+        } else if from.flags & smtp_proto::MAIL_RET_HDRS != 0 {
+            Some(Ret::Headers)
+        } else {
+            None
+        };
+        self.tx = Some(Transaction {
+            sender: from.address.clone(),
+            ret,
+            envid: from.env_id.clone(),
+            body_8bit: from.flags & (smtp_proto::MAIL_BODY_8BITMIME | smtp_proto::MAIL_BODY_BINARYMIME) != 0,
+            smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0,
+            recipients: Vec::new(),
+            given: Vec::new(),
+            incoming: None,
+            hops: HopCounter::default(),
+        });
+        Reply::new(250, "2.1.0", "Ok")
+    }
+
+    async fn rcpt(&mut self, to: &RcptTo<String>) -> Reply {
+        let accepted = policy::check_recipient(&self.ctx.dir, &self.client, &self.ctx.networks, &to.address).await;
+        let targets = match accepted {
+            Ok(Accepted::Local(targets)) => targets,
+            Ok(Accepted::Remote(addr)) => vec![Target::Remote(addr)],
+            Err(r) => {
+                tracing::info!(client = %self.peer, to = %to.address, reply = %r, "recipient refused");
+                return r;
+            }
+        };
+        let notify = notify_of(to.flags);
+        let orcpt = Some(match &to.orcpt {
+            Some(o) if o.contains(';') => o.clone(),
+            Some(o) => format!("rfc822;{o}"),
+            None => format!("rfc822;{}", to.address),
+        });
+        let resolved: Vec<(String, Transport)> = targets.iter().map(|t| self.target_address(t)).collect();
+        let Some(tx) = self.tx.as_mut() else { return Reply::new(503, "5.5.1", "Error: need MAIL command") };
+        for (address, transport) in resolved {
+            // Two aliases for one mailbox deliver once, as Postfix's duplicate filter does.
+            if !tx.recipients.iter().any(|r| r.address == address) {
+                tx.recipients.push(Recipient { address, transport, orcpt: orcpt.clone(), notify });
+            }
+        }
+        tx.given.push(to.address.clone());
+        Reply::new(250, "2.1.5", "Ok")
+    }
+
+    async fn data_start(&mut self) -> Result<(), Reply> {
+        let Some(tx) = self.tx.as_ref() else { return Err(Reply::new(503, "5.5.1", "Error: need MAIL command")) };
+        let env = self.envelope(tx);
+        let mut incoming = self.ctx.spool.create(env).map_err(|e| {
+            tracing::error!(error = %e, "cannot create queue file");
+            storage_reply(&e)
+        })?;
+        let tls = self.tls.as_ref().map(|t| (t.protocol.as_str(), t.cipher.as_str()));
+        let single = (tx.given.len() == 1).then(|| tx.given[0].as_str());
+        let trace = received::Trace {
+            helo: &self.helo,
+            client: &self.peer,
+            by: &self.ctx.hostname,
+            tls,
+            login: self.client.login.as_deref(),
+            id: incoming.id().as_str(),
+            single_rcpt: single,
+            now: Self::now() as i64,
+        };
+        incoming.write(received::header(&trace).as_bytes()).map_err(|e| storage_reply(&e))?;
+        self.tx.as_mut().expect("checked above").incoming = Some(incoming);
+        Ok(())
+    }
+
+    async fn data_chunk(&mut self, chunk: &[u8]) -> Result<(), Reply> {
+        let tx = self.tx.as_mut().expect("data without a transaction");
+        tx.hops.feed(chunk);
+        let incoming = tx.incoming.as_mut().expect("data_start opened the queue file");
+        incoming.write(chunk).map_err(|e| {
+            tracing::error!(error = %e, "queue file write failed");
+            storage_reply(&e)
+        })
+    }
+
+    async fn data_end(&mut self) -> Vec<Reply> {
+        let Some(mut tx) = self.tx.take() else { return vec![Reply::new(503, "5.5.1", "Error: need MAIL command")] };
+        let incoming = tx.incoming.take().expect("data_start opened the queue file");
+        if tx.hops.hops() > self.ctx.max_hops {
+            tracing::warn!(client = %self.peer, hops = tx.hops.hops(), "mail loop: too many Received: headers");
+            return vec![Reply::new(554, "5.4.6", "Too many hops")];
+        }
+        let size = incoming.size();
+        match self.ctx.spool.commit(incoming).await {
+            Ok(id) => {
+                tracing::info!(
+                    "{id}: client={}, helo={}, sasl_username={}, from=<{}>, size={size}, nrcpt={} (queue active)",
+                    self.peer,
+                    self.helo.escape_debug(),
+                    self.client.login.as_deref().unwrap_or(""),
+                    tx.sender.escape_debug(),
+                    tx.recipients.len()
+                );
+                let _ = self.ctx.queued.send(id.clone());
+                vec![Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))]
+            }
+            Err(e) => {
+                tracing::error!(client = %self.peer, error = %e, "queue commit failed");
+                vec![storage_reply(&e)]
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        // Dropping an uncommitted Incoming removes its file.
+        self.tx = None;
+    }
+}
+
+/// RFC 3461 NOTIFY from smtp-proto's flags.
+fn notify_of(flags: u64) -> Notify {
+    use smtp_proto::{RCPT_NOTIFY_DELAY, RCPT_NOTIFY_FAILURE, RCPT_NOTIFY_NEVER, RCPT_NOTIFY_SUCCESS};
+    let any = RCPT_NOTIFY_SUCCESS | RCPT_NOTIFY_FAILURE | RCPT_NOTIFY_DELAY | RCPT_NOTIFY_NEVER;
+    if flags & any == 0 {
+        return Notify::DEFAULT;
+    }
+    Notify {
+        success: flags & RCPT_NOTIFY_SUCCESS != 0,
+        failure: flags & RCPT_NOTIFY_FAILURE != 0,
+        delay: flags & RCPT_NOTIFY_DELAY != 0,
+        explicit: true,
+    }
+}

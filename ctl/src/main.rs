@@ -17,6 +17,13 @@
 //!     auth test ADDRESS           exit 0 accepted, 1 rejected, 2 temporary failure
 //!     auth lookup ADDRESS         mailbox, maildir, quota and where mail to it goes
 //!     check                       validate the configuration and print the effective one
+//!     queue list|show|flush       the mail queue (mailq, postcat -q, postqueue -f)
+//!     queue hold|release|requeue|delete ID...|ALL   (postsuper -h, -H, -r, -d)
+//!     sendmail [-t] [-f SENDER] [-F NAME] [-i] [RECIPIENT...]   submit from stdin
+//!
+//!     Installed (linked) as sendmail, mailq or newaliases it behaves as those: sendmail(1)
+//!     with its common flags for cron, mail(1) and scripts, exiting with sysexits(3) (75 when
+//!     mailroom-mta cannot take the message); mailq lists the queue.
 //!
 //!     Passwords are read from standard input when it is not a terminal (one line), and from a
 //!     prompt that does not echo when it is.
@@ -33,6 +40,7 @@
 //!
 //! FILES
 //!     /etc/mailroom/mailroom.toml    configuration (--config, MAILROOM_CONFIG)
+//!     [mta] spool_dir, submit_socket, control_socket: the queue and mailroom-mta's sockets
 //!
 //! EXIT STATUS
 //!     0 success; 1 failure, mismatch or rejection; 2 temporary failure or unusable input
@@ -83,6 +91,15 @@ enum Command {
     Auth(cmd::auth::AuthCmd),
     /// Validate the configuration and print the effective one
     Check,
+    /// The mail queue: list, show, flush, hold, release, requeue, delete
+    #[command(subcommand)]
+    Queue(cmd::queue::QueueCmd),
+    /// Submit a message from standard input, like sendmail(1) (-t -f -F -i -oi -N -R -V)
+    Sendmail {
+        /// sendmail options and recipients
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -92,8 +109,22 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("MAILROOM_LOG").unwrap_or_else(|_| "error".into()),
         )
         .init();
-    let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+    // Installed as sendmail, mailq or newaliases, behave like them (Postfix's sendmail does).
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let program = std::path::Path::new(&argv0).file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+    let cli = match program.as_str() {
+        "sendmail" => {
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            return finish(rt.block_on(cmd::sendmail::run(None, &args)));
+        }
+        "mailq" => return finish(rt.block_on(cmd::queue::QueueCmd::List.run(None))),
+        "newaliases" => {
+            eprintln!("newaliases: mailroom's aliases live in the database; nothing to rebuild");
+            return ExitCode::SUCCESS;
+        }
+        _ => Cli::parse(),
+    };
     let config = cli.config.as_deref();
     let result = rt.block_on(async {
         match cli.command {
@@ -104,8 +135,14 @@ fn main() -> ExitCode {
             Command::Pw(c) => c.run().await,
             Command::Auth(c) => c.run(config).await,
             Command::Check => cmd::check::run(config),
+            Command::Queue(c) => c.run(config).await,
+            Command::Sendmail { args } => cmd::sendmail::run(config, &args).await,
         }
     });
+    finish(result)
+}
+
+fn finish(result: anyhow::Result<ExitCode>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {

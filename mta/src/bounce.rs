@@ -66,7 +66,9 @@ pub fn status_of(reply: &str) -> String {
         _ => '4',
     };
     match words.next() {
-        Some(s) if s.split('.').count() == 3 && s.split('.').all(|p| p.parse::<u16>().is_ok()) => s.to_string(),
+        Some(s) if s.split('.').count() == 3 && s.split('.').all(|p| p.parse::<u16>().is_ok()) => {
+            s.to_string()
+        }
         _ => format!("{class}.0.0"),
     }
 }
@@ -84,7 +86,8 @@ pub fn build(report: &Report<'_>) -> std::io::Result<Vec<u8>> {
             "Your message was successfully delivered to the destination(s)\r\nlisted below.",
         ),
     };
-    let mut text = format!("This is the mail system at host {}.\r\n\r\n{intro}\r\n\r\n", report.reporting_mta);
+    let mut text =
+        format!("This is the mail system at host {}.\r\n\r\n{intro}\r\n\r\n", report.reporting_mta);
     for item in &report.items {
         text.push_str(&format!("<{}>: {}\r\n", item.rcpt.address, one_line(&item.diagnostic)));
     }
@@ -115,8 +118,11 @@ pub fn build(report: &Report<'_>) -> std::io::Result<Vec<u8>> {
     let orig_desc = if report.action == Action::Delivered { "Delivered Message Headers" } else { orig_desc };
     let encoding = if env.body_8bit || env.smtputf8 { "8bit" } else { "7bit" };
     let parts = vec![
-        MimePart::new(ContentType::new("text/plain").attribute("charset", "us-ascii"), BodyPart::Text(text.into()))
-            .header("Content-Description", Raw::new("Notification")),
+        MimePart::new(
+            ContentType::new("text/plain").attribute("charset", "us-ascii"),
+            BodyPart::Text(text.into()),
+        )
+        .header("Content-Description", Raw::new("Notification")),
         MimePart::new(ContentType::new("message/delivery-status"), BodyPart::Text(status.into()))
             .header("Content-Description", Raw::new("Delivery report"))
             .transfer_encoding("7bit"),

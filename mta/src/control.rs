@@ -50,7 +50,9 @@ mod tests {
     #[tokio::test]
     async fn requests_reach_the_queue_manager() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        for (line, want, req) in [("flush\n", "ok\n", Some(Request::Flush)), ("rescan\n", "ok\n", Some(Request::Rescan))] {
+        for (line, want, req) in
+            [("flush\n", "ok\n", Some(Request::Flush)), ("rescan\n", "ok\n", Some(Request::Rescan))]
+        {
             let (a, mut b) = tokio::io::duplex(256);
             let t = tokio::spawn(serve(a, tx.clone()));
             b.write_all(line.as_bytes()).await.unwrap();

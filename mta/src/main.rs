@@ -130,7 +130,9 @@ fn run(cli: Cli) -> Result<()> {
     let networks = Networks::parse(&cfg.mta.mynetworks).map_err(anyhow::Error::msg)?;
     let lmtp_target = lmtp::Target::parse(&cfg.mta.lmtp).map_err(anyhow::Error::msg)?;
     let tls = match cfg.tls.enabled() {
-        true => Some(Arc::new(TlsConfig::load(Path::new(&cfg.tls.cert), Path::new(&cfg.tls.key)).context("[tls]")?)),
+        true => Some(Arc::new(
+            TlsConfig::load(Path::new(&cfg.tls.cert), Path::new(&cfg.tls.key)).context("[tls]")?,
+        )),
         false => None,
     };
     if cli.common.check {
@@ -166,7 +168,8 @@ fn prepare_spool(cfg: &config::Mta) -> Result<Spool> {
     let root = Path::new(&cfg.spool_dir);
     let spool = Spool::open(root).with_context(|| format!("opening the queue at {}", root.display()))?;
     if daemon::privilege::is_root() {
-        let user = nix::unistd::User::from_name(&cfg.user)?.with_context(|| format!("no user {:?}", cfg.user))?;
+        let user =
+            nix::unistd::User::from_name(&cfg.user)?.with_context(|| format!("no user {:?}", cfg.user))?;
         for sub in ["", "incoming", "queue", "state"] {
             nix::unistd::chown(&root.join(sub), Some(user.uid), Some(user.gid))?;
         }
@@ -231,7 +234,13 @@ async fn serve_all(
     } else {
         Networks::parse(&m.bare_lf_exclusions).map_err(anyhow::Error::msg)?
     };
-    let listening = Arc::new(Listening { ctx, cfg: m.clone(), tls: tls.clone(), counts: ConnectionCount::default(), bare_lf_exempt });
+    let listening = Arc::new(Listening {
+        ctx,
+        cfg: m.clone(),
+        tls: tls.clone(),
+        counts: ConnectionCount::default(),
+        bare_lf_exempt,
+    });
 
     let settings = Settings {
         hostname,

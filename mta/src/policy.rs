@@ -76,7 +76,9 @@ impl Networks {
 
 /// May this client relay (send to domains that are not ours)?
 pub fn may_relay(client: &Client, mynetworks: &Networks) -> bool {
-    client.login.is_some() || client.role == Role::Local || client.ip.is_some_and(|ip| mynetworks.contains(ip))
+    client.login.is_some()
+        || client.role == Role::Local
+        || client.ip.is_some_and(|ip| mynetworks.contains(ip))
 }
 
 /// MAIL on a submission port needs AUTH first.
@@ -92,7 +94,9 @@ pub async fn check_sender(dir: &Directory, client: &Client, sender: &str) -> Opt
     if sender.is_empty() {
         return None;
     }
-    let refuse = || Reply::new(553, "5.7.1", format!("<{sender}>: Sender address rejected: not owned by user {login}"));
+    let refuse = || {
+        Reply::new(553, "5.7.1", format!("<{sender}>: Sender address rejected: not owned by user {login}"))
+    };
     let (Ok(login_addr), Ok(sender_addr)) = (Address::parse(login), Address::parse(sender)) else {
         return Some(refuse());
     };
@@ -191,7 +195,8 @@ mod tests {
 
     #[test]
     fn relay_needs_auth_mynetworks_or_local() {
-        let nets = Networks::parse(&["127.0.0.0/8".into(), "10.1.2.3".into(), "2001:db8::/32".into()]).unwrap();
+        let nets =
+            Networks::parse(&["127.0.0.0/8".into(), "10.1.2.3".into(), "2001:db8::/32".into()]).unwrap();
         let cases = [
             (client(Role::Mx, "192.0.2.7", None), false),
             (client(Role::Mx, "192.0.2.7", Some("bob@b.test")), true),

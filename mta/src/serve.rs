@@ -57,7 +57,11 @@ impl Listening {
     fn limits(&self, role: Role) -> Limits {
         Limits {
             idle_timeout: Duration::from_secs(self.cfg.idle_timeout.max(1)),
-            greet_pause: if role == Role::Mx { Duration::from_millis(self.cfg.greet_pause_ms) } else { Duration::ZERO },
+            greet_pause: if role == Role::Mx {
+                Duration::from_millis(self.cfg.greet_pause_ms)
+            } else {
+                Duration::ZERO
+            },
             max_session_time: Duration::ZERO,
         }
     }
@@ -83,7 +87,8 @@ impl Listening {
         let limits = self.limits(role);
         let result = if role == Role::Submissions {
             let Some(tls) = &self.tls else { return };
-            let handshake = tokio::time::timeout(Duration::from_secs(60), tls.acceptor().accept(stream)).await;
+            let handshake =
+                tokio::time::timeout(Duration::from_secs(60), tls.acceptor().accept(stream)).await;
             let tls_stream = match handshake {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => return tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
@@ -103,4 +108,3 @@ impl Listening {
         tracing::debug!(client = %peer, "disconnect");
     }
 }
-

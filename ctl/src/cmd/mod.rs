@@ -6,6 +6,8 @@ pub mod check;
 pub mod db;
 pub mod domain;
 pub mod pw;
+pub mod queue;
+pub mod sendmail;
 pub mod user;
 
 use anyhow::{Result, anyhow};

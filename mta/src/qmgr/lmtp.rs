@@ -57,7 +57,13 @@ pub struct Lmtp {
 impl Lmtp {
     /// Deliveries to `target`, keeping up to `max_idle` connections open between them.
     pub fn new(target: Target, our_name: &str, max_idle: usize) -> Lmtp {
-        Lmtp { target, our_name: our_name.into(), timeouts: Timeouts::default(), idle: Mutex::new(Vec::new()), max_idle }
+        Lmtp {
+            target,
+            our_name: our_name.into(),
+            timeouts: Timeouts::default(),
+            idle: Mutex::new(Vec::new()),
+            max_idle,
+        }
     }
 
     /// The target, for logs (`relay=`).
@@ -105,7 +111,8 @@ impl Lmtp {
                 Err(ClientError::Io(_)) if reused && !retried => {
                     // The MDA closed an idle connection under us: rewind and go again.
                     retried = true;
-                    std::io::Seek::seek(&mut &message, std::io::SeekFrom::Start(start)).map_err(ClientError::Io)?;
+                    std::io::Seek::seek(&mut &message, std::io::SeekFrom::Start(start))
+                        .map_err(ClientError::Io)?;
                 }
                 Err(e) => return Err(e),
             }

@@ -181,7 +181,8 @@ impl Qmgr {
         if q.state.held {
             return After::Skip;
         }
-        let pending: Vec<usize> = (0..q.envelope.recipients.len()).filter(|&i| !q.state.is_final(i)).collect();
+        let pending: Vec<usize> =
+            (0..q.envelope.recipients.len()).filter(|&i| !q.state.is_final(i)).collect();
         let (local, remote): (Vec<usize>, Vec<usize>) =
             pending.iter().partition(|&&i| q.envelope.recipients[i].transport == Transport::Local);
         let started = std::time::Instant::now();
@@ -201,7 +202,11 @@ impl Qmgr {
         for (i, r) in results {
             let rcpt = &q.envelope.recipients[i];
             let text = r.to_string();
-            let relay = if rcpt.transport == Transport::Local { self.lmtp.target().to_string() } else { "none".into() };
+            let relay = if rcpt.transport == Transport::Local {
+                self.lmtp.target().to_string()
+            } else {
+                "none".into()
+            };
             let (status, outcome) = if r.is_positive() {
                 sent.push(i);
                 ("sent", Outcome::Sent(text.clone()))
@@ -224,7 +229,11 @@ impl Qmgr {
         }
         // Reports are queued before the state that says they are due is saved: a crash in
         // between sends a report twice, never not at all.
-        if let Err(e) = self.report(&q, Action::Failed, &failed).await.and(self.report(&q, Action::Delivered, &sent).await) {
+        if let Err(e) = self
+            .report(&q, Action::Failed, &failed)
+            .await
+            .and(self.report(&q, Action::Delivered, &sent).await)
+        {
             tracing::error!("{id}: cannot queue delivery status notification: {e}; retrying later");
             for i in failed {
                 if let Some(Outcome::Failed(t)) = q.state.outcomes.remove(&i) {
@@ -276,7 +285,11 @@ impl Qmgr {
                 .iter()
                 .map(|&i| {
                     let r = &env.recipients[i];
-                    client::Recipient { address: r.address.clone(), notify: r.notify.to_param(), orcpt: r.orcpt.clone() }
+                    client::Recipient {
+                        address: r.address.clone(),
+                        notify: r.notify.to_param(),
+                        orcpt: r.orcpt.clone(),
+                    }
                 })
                 .collect(),
         };
@@ -309,7 +322,11 @@ impl Qmgr {
                 let text = match o? {
                     Outcome::Sent(t) | Outcome::Failed(t) | Outcome::Deferred(t) => t.clone(),
                 };
-                let status = if text.ends_with("(delivery time expired)") { "4.4.7".into() } else { bounce::status_of(&text) };
+                let status = if text.ends_with("(delivery time expired)") {
+                    "4.4.7".into()
+                } else {
+                    bounce::status_of(&text)
+                };
                 Some(Item { rcpt, status, diagnostic: text })
             })
             .collect();
@@ -342,7 +359,11 @@ impl Qmgr {
         let message = bounce::build(&report)?;
         let recipients = self.route_sender(&env.sender).await?;
         if recipients.is_empty() {
-            tracing::warn!("{}: sender <{}> is an unknown local address; notification discarded", env.id, env.sender);
+            tracing::warn!(
+                "{}: sender <{}> is an unknown local address; notification discarded",
+                env.id,
+                env.sender
+            );
             return Ok(());
         }
         let dsn = Envelope {

@@ -78,6 +78,11 @@ pub fn change(spool: &Spool, id: &QueueId, change: Change) -> io::Result<bool> {
 }
 
 impl Entry {
+    /// Arrival time as an RFC 5322 date.
+    pub fn arrival_text(&self) -> String {
+        mail_builder::headers::date::Date::new(self.envelope.arrival as i64).to_rfc822()
+    }
+
     fn new(envelope: Envelope, state: super::State, size: u64) -> Entry {
         let pending = envelope
             .recipients
@@ -92,7 +97,14 @@ impl Entry {
                 (r.address.clone(), why)
             })
             .collect();
-        Entry { envelope, size, held: state.held, attempts: state.attempts, next_attempt: state.next_attempt, pending }
+        Entry {
+            envelope,
+            size,
+            held: state.held,
+            attempts: state.attempts,
+            next_attempt: state.next_attempt,
+            pending,
+        }
     }
 }
 

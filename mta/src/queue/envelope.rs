@@ -121,7 +121,12 @@ pub struct Envelope {
 impl Envelope {
     /// The header block, ending with its empty line.
     pub fn encode(&self) -> Vec<u8> {
-        let mut s = format!("{MAGIC}\nid {}\narrival {}\nsender {}\n", self.id, self.arrival, xtext::encode(&self.sender));
+        let mut s = format!(
+            "{MAGIC}\nid {}\narrival {}\nsender {}\n",
+            self.id,
+            self.arrival,
+            xtext::encode(&self.sender)
+        );
         if let Some(r) = self.ret {
             s.push_str(if r == Ret::Full { "ret FULL\n" } else { "ret HDRS\n" });
         }
@@ -223,7 +228,8 @@ fn decode_rcpt(value: &str) -> Option<Recipient> {
         "remote" => Transport::Remote,
         _ => return None,
     };
-    let mut r = Recipient { address: xtext::decode(words.next()?)?, transport, orcpt: None, notify: Notify::DEFAULT };
+    let mut r =
+        Recipient { address: xtext::decode(words.next()?)?, transport, orcpt: None, notify: Notify::DEFAULT };
     for w in words {
         match w.split_once('=')? {
             ("notify", v) => r.notify = Notify::from_param(v)?,

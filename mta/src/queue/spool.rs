@@ -125,8 +125,9 @@ impl Spool {
     /// The state of `id` (default when never tried).
     pub fn read_state(&self, id: &QueueId) -> io::Result<State> {
         match fs::read_to_string(self.state_path(id)) {
-            Ok(s) => State::decode(&s)
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("state/{id}: not a state file"))),
+            Ok(s) => State::decode(&s).ok_or_else(|| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("state/{id}: not a state file"))
+            }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(State::default()),
             Err(e) => Err(e),
         }

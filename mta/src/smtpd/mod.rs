@@ -155,7 +155,7 @@ impl Handler for Session {
         if self.ctx.sender_login_check
             && let Some(r) = policy::check_sender(&self.ctx.dir, &self.client, &from.address).await
         {
-            tracing::info!(client = %self.peer, from = %from.address, reply = %r, "sender refused");
+            tracing::info!(client = %self.peer, from = %from.address, reply = %r.to_string().trim_end(), "sender refused");
             return r;
         }
         let ret = if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
@@ -180,12 +180,13 @@ impl Handler for Session {
     }
 
     async fn rcpt(&mut self, to: &RcptTo<String>) -> Reply {
-        let accepted = policy::check_recipient(&self.ctx.dir, &self.client, &self.ctx.networks, &to.address).await;
+        let accepted =
+            policy::check_recipient(&self.ctx.dir, &self.client, &self.ctx.networks, &to.address).await;
         let targets = match accepted {
             Ok(Accepted::Local(targets)) => targets,
             Ok(Accepted::Remote(addr)) => vec![Target::Remote(addr)],
             Err(r) => {
-                tracing::info!(client = %self.peer, to = %to.address, reply = %r, "recipient refused");
+                tracing::info!(client = %self.peer, to = %to.address, reply = %r.to_string().trim_end(), "recipient refused");
                 return r;
             }
         };
@@ -208,7 +209,9 @@ impl Handler for Session {
     }
 
     async fn data_start(&mut self) -> Result<(), Reply> {
-        let Some(tx) = self.tx.as_ref() else { return Err(Reply::new(503, "5.5.1", "Error: need MAIL command")) };
+        let Some(tx) = self.tx.as_ref() else {
+            return Err(Reply::new(503, "5.5.1", "Error: need MAIL command"));
+        };
         let env = self.envelope(tx);
         let mut incoming = self.ctx.spool.create(env).map_err(|e| {
             tracing::error!(error = %e, "cannot create queue file");
@@ -242,7 +245,9 @@ impl Handler for Session {
     }
 
     async fn data_end(&mut self) -> Vec<Reply> {
-        let Some(mut tx) = self.tx.take() else { return vec![Reply::new(503, "5.5.1", "Error: need MAIL command")] };
+        let Some(mut tx) = self.tx.take() else {
+            return vec![Reply::new(503, "5.5.1", "Error: need MAIL command")];
+        };
         let incoming = tx.incoming.take().expect("data_start opened the queue file");
         if tx.hops.hops() > self.ctx.max_hops {
             tracing::warn!(client = %self.peer, hops = tx.hops.hops(), "mail loop: too many Received: headers");

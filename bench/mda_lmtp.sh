@@ -74,18 +74,6 @@ source "$REPO/bench/lib.sh"
 DOVECOT_PID=
 MDA_PID=
 DB_CREATED=
-stop_pid() { # stop_pid NAME PID: SIGTERM, wait up to 10 s, then SIGKILL
-    local name=$1 pid=$2 i
-    [ -n "$pid" ] || return 0
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "$name (pid $pid) still running after 10 s, SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    wait "$pid" 2>/dev/null || true
-    log "stopped $name, pid $pid"
-}
 cleanup() {
     local rc=$?
     set +e
@@ -101,39 +89,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# --- helpers -------------------------------------------------------------------------------------
-CLK_TCK=$(getconf CLK_TCK)
-# tree_ticks PID: utime+stime of PID and its descendants, plus PID's cutime+cstime (children
-# that exited and were waited for), in clock ticks.
-tree_ticks() {
-    local pid=$1 total k stat
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || { echo 0; return; }
-    stat=${stat##*) }
-    # After "comm) ": field 3 (state) is index 0, so utime/stime/cutime/cstime are 11-14.
-    read -r -a f <<<"$stat"
-    total=$((f[11] + f[12] + f[13] + f[14]))
-    for k in $(pgrep -P "$pid" || true); do
-        total=$((total + $(tree_ticks "$k")))
-    done
-    echo "$total"
-}
-# machine busy/total jiffies from /proc/stat
-cpu_line() { awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6; print busy, total }' /proc/stat; }
-mariadbd_pid() { pgrep -o -x mariadbd || true; }
-count_new() { # count_new DIR: regular files in DIR
-    if [ -d "$1" ]; then
-        { find "$1" -mindepth 1 -maxdepth 1 -type f -printf x 2>/dev/null || true; } | wc -c
-    else
-        echo 0
-    fi
-}
-fresh_root() { # fresh_root DIR: empty, owned by the mail user
-    rm -rf "$1"
-    mkdir -p "$1"
-    chown "$MAIL_UID:$MAIL_UID" "$1"
-    chmod 755 "$1"
-}
-
 # --- build ---------------------------------------------------------------------------------------
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD)
 log "building mailroom-mda and mailroomctl (release)"
@@ -143,49 +98,15 @@ log "building mailroom-mda and mailroomctl (release)"
 # --- Dovecot, private instance --------------------------------------------------------------------
 DV=$OUT/dovecot
 DV_ROOT=$OUT/root-dovecot
-mkdir -p "$DV/run" "$DV/state"
-chmod 755 "$DV"
-fresh_root "$DV_ROOT"
-DV_SOCKET=$DV/run/lmtp
-cat >"$DV/dovecot.conf" <<EOF
-# private instance for bench/mda_lmtp.sh; mail_fsync left at its default (optimized)
-instance_name = mdabench
-base_dir = $DV/run
-state_dir = $DV/state
-log_path = $DV/dovecot.log
-protocols = lmtp
-ssl = no
-auth_mechanisms = plain
-passdb {
-  driver = static
-  args = nopassword=y
-}
-userdb {
-  driver = static
-  args = uid=$MAIL_UID gid=$MAIL_UID home=$DV_ROOT/%d/%n
-}
-mail_location = maildir:$DV_ROOT/%d/%n/Maildir
-lmtp_save_to_detail_mailbox = no
-service lmtp {
-  unix_listener lmtp {
-    mode = 0666
-  }
-}
-EOF
-DV_FSYNC=$(doveconf -c "$DV/dovecot.conf" -h mail_fsync)
-log "dovecot mail_fsync = $DV_FSYNC"
-"$DOVECOT" -F -c "$DV/dovecot.conf" >"$DV/stdout.log" 2>&1 &
-DOVECOT_PID=$!
-wait_for "dovecot's LMTP socket" 20 test -S "$DV_SOCKET" ||
-    { cat "$DV/stdout.log" "$DV/dovecot.log" >&2; die "dovecot did not start"; }
-log "dovecot $("$DOVECOT" --version) pid $DOVECOT_PID, socket $DV_SOCKET"
+fresh_root "$DV_ROOT" "$MAIL_UID"
+start_dovecot_lmtp "$DV" "$DV_ROOT" "$MAIL_UID" || die "dovecot did not start"
 
 # --- mailroom-mda --------------------------------------------------------------------------------
 MR=$OUT/mailroom
 MR_ROOT=$OUT/root-mailroom
 mkdir -p "$MR"
 chmod 755 "$MR"
-fresh_root "$MR_ROOT"
+fresh_root "$MR_ROOT" "$MAIL_UID"
 MR_SOCKET=$MR/lmtp
 "${MYSQL[@]}" -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB"
 DB_CREATED=1
@@ -225,7 +146,7 @@ one_run() {
     sock=$(socket_of "$server") root=$(root_of "$server") pid=$(pid_of "$server")
     newdir=$root/b.test/bob/Maildir/new
     kill -0 "$pid" 2>/dev/null || die "$server (pid $pid) is not running"
-    fresh_root "$root"
+    fresh_root "$root" "$MAIL_UID"
     sync
     db=$(mariadbd_pid)
     t0=$(tree_ticks "$pid"); d0=$([ -n "$db" ] && tree_ticks "$db" || echo 0); c0=$(cpu_line)

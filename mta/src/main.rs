@@ -77,7 +77,7 @@
 //!     shutdown_timeout = 30, log_level = "info"
 //!
 //! FILES
-//!     /etc/mailroom/mailroom.toml; /var/spool/mailroom/{incoming,queue,state} (format in
+//!     /etc/mailroom/mailroom.toml; /var/spool/mailroom/{queue,state} (format in
 //!     mta/src/queue/mod.rs); systemd socket activation: sockets named "smtp", "submission",
 //!     "submissions".
 //!
@@ -170,7 +170,7 @@ fn prepare_spool(cfg: &config::Mta) -> Result<Spool> {
     if daemon::privilege::is_root() {
         let user =
             nix::unistd::User::from_name(&cfg.user)?.with_context(|| format!("no user {:?}", cfg.user))?;
-        for sub in ["", "incoming", "queue", "state"] {
+        for sub in ["", "queue", "state"] {
             nix::unistd::chown(&root.join(sub), Some(user.uid), Some(user.gid))?;
         }
     }

@@ -90,10 +90,10 @@ impl Qmgr {
         mut requests: mpsc::UnboundedReceiver<Request>,
         stop: tokio_util::sync::CancellationToken,
     ) {
-        match self.spool.clean_incoming() {
+        match self.spool.clean_incomplete() {
             Ok(0) => {}
-            Ok(n) => tracing::info!("removed {n} incomplete message(s) from incoming/"),
-            Err(e) => tracing::error!(error = %e, "cannot clean incoming/"),
+            Ok(n) => tracing::info!("removed {n} incomplete queue file(s) left by a crash"),
+            Err(e) => tracing::error!(error = %e, "cannot clean the queue"),
         }
         let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
         let busy: Arc<Mutex<HashSet<QueueId>>> = Arc::default();

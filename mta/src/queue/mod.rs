@@ -2,13 +2,16 @@
 //!
 //! On disk, under the spool directory (`/var/spool/mailroom`, mode 0700, owned by the MTA):
 //!
-//! - `incoming/<id>`: a message being received. Never acknowledged; removed at start-up.
-//! - `queue/<id>`: an accepted message. The envelope ([`Envelope`]: `MAILROOM-QUEUE 1`, then
+//! - `queue/<id>`, mode 0600: a message being received. Never acknowledged; a crash leaves it
+//!   behind and start-up removes it.
+//! - `queue/<id>`, mode 0700: an accepted message (Postfix's mark: owner-execute = complete).
+//!   The envelope ([`Envelope`]: `MAILROOM-QUEUE 1`, then
 //!   `key value` lines in xtext: id, arrival, sender, ret, envid, body, smtputf8, client, helo,
 //!   auth, one `rcpt <local|remote> <address> [notify=..] [orcpt=..]` per recipient, an empty
 //!   line), then the message exactly as it will be delivered, CRLF line ends, our Received:
-//!   header first. Written once: fsynced, renamed here from `incoming/`, the directory
-//!   fsynced; only then does the client get `250 2.0.0 Ok: queued as <id>`.
+//!   header first. Written once: marked complete and fsynced, the directory fsynced
+//!   (one directory fsync for all sessions committing together); only then does the client
+//!   get `250 2.0.0 Ok: queued as <id>`.
 //! - `state/<id>`: delivery state once a message has been tried and is not finished
 //!   ([`State`]): attempts, next attempt, held, each recipient's outcome.
 //!

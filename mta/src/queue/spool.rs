@@ -4,7 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,8 +13,14 @@ use nix::fcntl::{Flock, FlockArg};
 
 use super::{Envelope, QueueId, State};
 
-/// The spool: `incoming/` (messages being received), `queue/` (accepted: envelope + message,
-/// immutable), `state/` (delivery state of messages tried at least once).
+/// Mode of a queue file being written.
+const INCOMPLETE_MODE: u32 = 0o600;
+/// Mode of a complete queue file: the owner-execute bit says "accepted".
+const COMPLETE_MODE: u32 = 0o700;
+
+/// The spool: `queue/` (envelope + message; complete, hence accepted, once its owner-execute
+/// bit is set, as Postfix marks its queue files) and `state/` (delivery state of messages tried
+/// at least once).
 #[derive(Clone)]
 pub struct Spool {
     root: PathBuf,
@@ -24,7 +30,7 @@ pub struct Spool {
 impl Spool {
     /// Open (creating the directories, mode 0700) the spool at `root`.
     pub fn open(root: &Path) -> io::Result<Spool> {
-        for sub in ["incoming", "queue", "state"] {
+        for sub in ["queue", "state"] {
             fs::DirBuilder::new().recursive(true).mode(0o700).create(root.join(sub))?;
         }
         let queue_sync = Arc::new(DirSync::new(&root.join("queue"))?);
@@ -48,8 +54,8 @@ impl Spool {
     pub fn create(&self, mut env: Envelope) -> io::Result<Incoming> {
         loop {
             env.id = QueueId::generate();
-            let path = self.root.join("incoming").join(env.id.as_str());
-            match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+            let path = self.queue_path(&env.id);
+            match OpenOptions::new().write(true).create_new(true).mode(INCOMPLETE_MODE).open(&path) {
                 Ok(f) => {
                     let mut file = BufWriter::with_capacity(64 * 1024, f);
                     file.write_all(&env.encode())?;
@@ -61,17 +67,17 @@ impl Spool {
         }
     }
 
-    /// Make `incoming` part of the queue: fsync the file, rename it into `queue/`, fsync the
-    /// directory (one fsync serves every session committing at the same time). Only after
-    /// this returns may the client be told 250.
+    /// Make `incoming` part of the queue: mark it complete (owner-execute), fsync it, then
+    /// fsync the directory (one fsync serves every session committing at the same time). Only
+    /// after this returns may the client be told 250. One journal commit carries the data, the
+    /// mark and, on ext4 and XFS, the new directory entry, so the directory fsync is usually
+    /// cheap; it is there because POSIX promises nothing without it.
     pub async fn commit(&self, mut incoming: Incoming) -> io::Result<QueueId> {
         let file = incoming.file.take().expect("an Incoming is committed once");
-        let from = incoming.path.clone();
-        let to = self.queue_path(&incoming.id);
         tokio::task::spawn_blocking(move || -> io::Result<()> {
             let file = file.into_inner().map_err(|e| e.into_error())?;
-            file.sync_data()?;
-            fs::rename(&from, &to)
+            file.set_permissions(fs::Permissions::from_mode(COMPLETE_MODE))?;
+            file.sync_all()
         })
         .await
         .map_err(io::Error::other)??;
@@ -79,21 +85,36 @@ impl Spool {
         Ok(incoming.id.clone())
     }
 
-    /// Ids of every accepted message, oldest first.
+    /// Ids of every accepted (complete) message, oldest first.
     pub fn ids(&self) -> io::Result<Vec<QueueId>> {
-        let mut ids: Vec<QueueId> = fs::read_dir(self.root.join("queue"))?
-            .filter_map(|e| e.ok()?.file_name().to_str().and_then(QueueId::parse))
-            .collect();
-        ids.sort();
-        Ok(ids)
+        Ok(self.scan()?.into_iter().filter_map(|(id, complete)| complete.then_some(id)).collect())
     }
 
-    /// Remove what a crash left in `incoming/`: never acknowledged, so never promised.
-    pub fn clean_incoming(&self) -> io::Result<usize> {
+    /// Every queue file, and whether it is complete.
+    fn scan(&self) -> io::Result<Vec<(QueueId, bool)>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(self.root.join("queue"))? {
+            let e = e?;
+            let Some(id) = e.file_name().to_str().and_then(QueueId::parse) else { continue };
+            match e.metadata() {
+                Ok(m) => out.push((id, m.mode() & 0o100 != 0)),
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Remove the incomplete files a crash left: never acknowledged, so never promised. Only
+    /// at start-up, when no session is writing.
+    pub fn clean_incomplete(&self) -> io::Result<usize> {
         let mut n = 0;
-        for e in fs::read_dir(self.root.join("incoming"))? {
-            fs::remove_file(e?.path())?;
-            n += 1;
+        for (id, complete) in self.scan()? {
+            if !complete {
+                fs::remove_file(self.queue_path(&id))?;
+                n += 1;
+            }
         }
         Ok(n)
     }
@@ -134,7 +155,7 @@ impl Spool {
     }
 }
 
-/// A message being received into `incoming/`; dropped without commit, it is removed.
+/// A message being received; dropped without commit, it is removed.
 pub struct Incoming {
     file: Option<BufWriter<File>>,
     path: PathBuf,
@@ -298,8 +319,9 @@ mod tests {
         inc.write(b"x").unwrap();
         drop(inc);
         let kept = spool.create(sample()).unwrap();
-        std::mem::forget(kept); // a crash: the file stays in incoming/
-        assert_eq!(spool.clean_incoming().unwrap(), 1);
+        std::mem::forget(kept); // a crash: the incomplete file stays
+        assert!(spool.ids().unwrap().is_empty(), "an incomplete file is not a message");
+        assert_eq!(spool.clean_incomplete().unwrap(), 1);
         assert!(spool.ids().unwrap().is_empty());
     }
 

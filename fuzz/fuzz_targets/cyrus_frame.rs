@@ -2,15 +2,16 @@
 //! re-encodes to bytes that decode to the same login, password, service and realm.
 #![no_main]
 
+use authlib::encode_request;
 use libfuzzer_sys::fuzz_target;
-use saslauthd::cyrus::{Decoded, MAX_REQ_LEN, decode, request};
+use saslauthd::cyrus::{Decoded, MAX_REQ_LEN, decode};
 
 fuzz_target!(|data: &[u8]| {
     let Decoded::Request(r) = decode(data) else { return };
     for f in [&r.login[..], r.password.expose(), &r.service[..], &r.realm[..]] {
         assert!(f.len() <= MAX_REQ_LEN, "field over MAX_REQ_LEN accepted");
     }
-    let again = request(&[&r.login, r.password.expose(), &r.service, &r.realm]);
+    let again = encode_request(&[&r.login, r.password.expose(), &r.service, &r.realm]);
     let Decoded::Request(r2) = decode(&again) else { panic!("re-encoded request did not decode: {again:?}") };
     assert_eq!(r2.login, r.login);
     assert_eq!(r2.password, r.password);

@@ -11,12 +11,13 @@
 //! - bytes 2-3: four nibbles, used in turn, each choosing the size of the next read.
 //! - the rest: the client's bytes.
 //!
-//! Must hold: never panics (including the session's own debug assertions on pending decisions);
-//! each `step` either consumes bytes or returns events, and "no events, nothing used" only means
-//! "read more" (the loop is bounded by len * 4 + 100 iterations); every reply's wire form is
-//! CRLF-terminated lines with no other CR or LF; a decision event (Mail, Rcpt, DataStart) or a
-//! Close is the last event of its batch; after Close no further events; body bytes and DataEnd
-//! only while an accepted spool is open; DataEnd only with at least one accepted recipient.
+//! Must hold: never panics (including the session's own debug assertions on pending decisions); no
+//! AUTH or STARTTLS event (neither is offered); each `step` either consumes bytes or returns
+//! events, and "no events, nothing used" only means "read more" (the loop is bounded by len * 4 +
+//! 100 iterations); every reply's wire form is CRLF-terminated lines with no other CR or LF; a
+//! decision event (Mail, Rcpt, DataStart) or a Close is the last event of its batch; after Close no
+//! further events; body bytes and DataEnd only while an accepted spool is open; DataEnd only with
+//! at least one accepted recipient.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -60,11 +61,11 @@ fuzz_target!(|data: &[u8]| {
     let mode = if cfg_byte & 1 == 0 { Mode::Lmtp } else { Mode::Smtp };
     let cfg = Config {
         mode,
-        hostname: "mx.fuzz.test".into(),
         max_message_size: [0, 64, 1024, 35_882_577][usize::from(cfg_byte >> 2 & 3)],
         max_recipients: [1, 3, 100, 1000][usize::from(cfg_byte >> 4 & 3)],
         max_errors: [0, 2, 10, 100][usize::from(cfg_byte >> 6 & 3)],
         smtputf8: cfg_byte & 2 != 0,
+        ..Config::lmtp("mx.fuzz.test")
     };
     let max_recipients = cfg.max_recipients;
     let mut session = Session::new(cfg);
@@ -178,6 +179,7 @@ fuzz_target!(|data: &[u8]| {
                     spool_open = false;
                 }
                 Event::Reset => spool_open = false,
+                Event::Auth(_) | Event::StartTls(_) => panic!("AUTH or STARTTLS when not offered"),
                 Event::Close(r) => {
                     check_wire(&r);
                     assert!(last, "events after Close in the same batch");

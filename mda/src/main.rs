@@ -151,15 +151,6 @@ fn run(cli: Cli) -> Result<u8> {
     }
 }
 
-fn hostname(cfg: &config::Mda) -> String {
-    if !cfg.hostname.is_empty() {
-        return cfg.hostname.clone();
-    }
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or("localhost".into())
-}
-
 async fn serve_lmtp(ctx: Arc<Context>) -> Result<()> {
     let cfg = ctx.cfg.clone();
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
@@ -188,14 +179,14 @@ async fn serve_lmtp(ctx: Arc<Context>) -> Result<()> {
         .context("dropping privileges")?;
 
     let session_cfg = smtp::Config {
-        mode: smtp::Mode::Lmtp,
-        hostname: hostname(&cfg),
         max_message_size: cfg.max_message_size,
         max_recipients: cfg.max_recipients,
-        max_errors: 20,
-        smtputf8: true,
+        ..smtp::Config::lmtp(daemon::host::name(&cfg.hostname))
     };
-    let limits = smtp::Limits { idle_timeout: Duration::from_secs(cfg.idle_timeout.max(1)) };
+    let limits = smtp::Limits {
+        idle_timeout: Duration::from_secs(cfg.idle_timeout.max(1)),
+        ..smtp::Limits::default()
+    };
     let shutdown = Shutdown::new();
     let _reload = shutdown.install_signal_handlers();
     let mut tasks = Vec::new();
@@ -206,7 +197,7 @@ async fn serve_lmtp(ctx: Arc<Context>) -> Result<()> {
             let (ctx, session_cfg, limits) = (ctx.clone(), session_cfg.clone(), limits.clone());
             async move {
                 let mut session = lmtp::Session::new(ctx);
-                if let Err(e) = smtp::run(stream, session_cfg, &limits, &mut session).await {
+                if let Err(e) = smtp::run(stream, session_cfg, &limits, None, &mut session).await {
                     tracing::debug!(peer = %peer, error = %e, "LMTP connection ended");
                 }
             }

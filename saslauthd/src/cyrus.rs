@@ -86,22 +86,13 @@ pub fn reply(text: &str) -> Vec<u8> {
     out
 }
 
-/// Encode a request (for clients, tests and the benchmark).
-pub fn request(fields: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for f in fields {
-        out.extend_from_slice(&(f.len() as u16).to_be_bytes());
-        out.extend_from_slice(f);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use authlib::encode_request;
 
     fn req(login: &str, pw: &str, service: &str, realm: &str) -> Vec<u8> {
-        request(&[login.as_bytes(), pw.as_bytes(), service.as_bytes(), realm.as_bytes()])
+        encode_request(&[login.as_bytes(), pw.as_bytes(), service.as_bytes(), realm.as_bytes()])
     }
 
     #[test]
@@ -114,7 +105,7 @@ mod tests {
     #[test]
     fn five_fields_when_more_is_buffered() {
         let mut b = req("bob", "secret", "smtp", "");
-        b.extend_from_slice(&request(&[b"192.0.2.1"]));
+        b.extend_from_slice(&encode_request(&[b"192.0.2.1"]));
         let Decoded::Request(r) = decode(&b) else { panic!() };
         assert_eq!(r.client_addr.as_deref(), Some(&b"192.0.2.1"[..]));
         // A fifth field cut short waits for the rest.

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use authlib::Secret;
+use authlib::sasl::{self, Exchange, Mechanism, Step};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 
@@ -39,16 +40,10 @@ pub struct Attempt {
     pub rip: Option<String>,
 }
 
-#[derive(Debug)]
-enum Step {
-    PlainResponse,
-    LoginUser,
-    LoginPassword(String),
-}
-
+/// An authentication in progress: the shared PLAIN/LOGIN exchange and what the request said.
 #[derive(Debug)]
 struct Pending {
-    step: Step,
+    exchange: Exchange,
     service: String,
     rip: Option<String>,
 }
@@ -135,78 +130,56 @@ impl Server {
                 _ => {}
             }
         }
-        let step = match mech.to_ascii_uppercase().as_str() {
-            "PLAIN" => Step::PlainResponse,
-            "LOGIN" => Step::LoginUser,
-            _ => return vec![Event::Send(fail(id, None, false, "Unsupported authentication mechanism"))],
+        let Some(mech) = Mechanism::parse(mech) else {
+            return vec![Event::Send(fail(id, None, false, "Unsupported authentication mechanism"))];
         };
-        self.pending.insert(id, Pending { step, service, rip });
-        match resp {
-            Some(r) => self.data(id, &r),
-            None => self.prompt(id),
-        }
+        let initial = match resp.map(|r| decode(id, &r)).transpose() {
+            Ok(initial) => initial,
+            Err(e) => return vec![e],
+        };
+        let (exchange, step) = Exchange::start(mech, initial);
+        self.step(id, Pending { exchange, service, rip }, step)
     }
 
     fn cont(&mut self, f: &[String]) -> Vec<Event> {
         let Some(id) = f.get(1).and_then(|s| s.parse::<u32>().ok()) else {
             return vec![Event::Close("CONT without a numeric id")];
         };
-        if !self.pending.contains_key(&id) {
+        let Some(mut p) = self.pending.remove(&id) else {
             return vec![Event::Send(fail(id, None, false, "Unknown authentication id"))];
+        };
+        match decode(id, f.get(2).map(String::as_str).unwrap_or("")) {
+            Ok(data) => {
+                let step = p.exchange.respond(data);
+                self.step(id, p, step)
+            }
+            Err(e) => vec![e],
         }
-        self.data(id, f.get(2).map(String::as_str).unwrap_or(""))
     }
 
-    /// The challenge for the current step (an empty one for PLAIN, as Dovecot sends).
-    fn prompt(&self, id: u32) -> Vec<Event> {
-        let challenge = match self.pending.get(&id).map(|p| &p.step) {
-            Some(Step::LoginUser) => B64.encode("Username:"),
-            Some(Step::LoginPassword(_)) => B64.encode("Password:"),
-            _ => String::new(),
-        };
-        vec![Event::Send(format!("CONT\t{id}\t{challenge}"))]
-    }
-
-    /// Client data for `id` (base64).
-    fn data(&mut self, id: u32, b64: &str) -> Vec<Event> {
-        let Some(p) = self.pending.remove(&id) else { return vec![] };
-        let Ok(data) = B64.decode(b64.trim()) else {
-            return vec![Event::Send(fail(id, None, false, "Invalid base64 data"))];
-        };
-        let (login, password) = match p.step {
-            Step::PlainResponse => {
-                let parts: Vec<&[u8]> = data.split(|&b| b == 0).collect();
-                let [authzid, authcid, password] = parts[..] else {
-                    return vec![Event::Send(fail(id, None, false, "Invalid PLAIN response"))];
-                };
-                if !authzid.is_empty() && authzid != authcid {
-                    return vec![Event::Send(fail(id, None, false, "Authorization identity not supported"))];
-                }
-                (authcid.to_vec(), password.to_vec())
+    /// Send the mechanism's next challenge (PLAIN's is empty, as Dovecot sends), or hand
+    /// over the credentials, or fail the request.
+    fn step(&mut self, id: u32, p: Pending, step: Step) -> Vec<Event> {
+        match step {
+            Step::Challenge(c) => {
+                self.pending.insert(id, p);
+                vec![Event::Send(format!("CONT\t{id}\t{}", sasl::encode_challenge(c)))]
             }
-            Step::LoginUser => {
-                let Ok(user) = String::from_utf8(data) else {
-                    return vec![Event::Send(fail(id, None, false, "Invalid user name"))];
-                };
-                self.pending.insert(id, Pending { step: Step::LoginPassword(user), ..p });
-                return self.prompt(id);
-            }
-            Step::LoginPassword(user) => (user.into_bytes(), data),
-        };
-        let Ok(login) = String::from_utf8(login) else {
-            return vec![Event::Send(fail(id, None, false, "Invalid user name"))];
-        };
-        if login.is_empty() || password.is_empty() {
-            return vec![Event::Send(fail(id, None, false, "Empty user name or password"))];
+            Step::Done(creds) => vec![Event::Check(Attempt {
+                id,
+                login: creds.login,
+                password: creds.password,
+                service: p.service,
+                rip: p.rip,
+            })],
+            Step::Fail(why) => vec![Event::Send(fail(id, None, false, why))],
         }
-        vec![Event::Check(Attempt {
-            id,
-            login,
-            password: Secret::new(password),
-            service: p.service,
-            rip: p.rip,
-        })]
     }
+}
+
+/// Client data: plain base64 (Dovecot's protocol has no `*` or `=` conventions).
+fn decode(id: u32, b64: &str) -> Result<Vec<u8>, Event> {
+    B64.decode(b64.trim()).map_err(|_| Event::Send(fail(id, None, false, "Invalid base64 data")))
 }
 
 /// Dovecot's escaping: 0x01 then `0`=NUL, `1`=0x01, `t`=TAB, `r`=CR, `n`=LF.

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use authlib::encode_request;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::{Saslauthd, cyrus, cyrus_raw};
-use saslauthd::cyrus::request;
 use testsupport::mariadb::PrivateMariaDb;
 use testsupport::{BACKENDS, Backend, TestDb};
 
@@ -79,12 +79,12 @@ async fn cyrus_protocol_on_both_backends() {
             assert_eq!(ok("bob@b.test", "", ""), "NO NULL password received");
             let long = "x".repeat(257);
             assert_eq!(ok(&long, "x", ""), "NO");
-            let five = request(&[b"bob@b.test", b"bobpass", b"imap", b"", b"192.0.2.9"]);
+            let five = encode_request(&[b"bob@b.test", b"bobpass", b"imap", b"", b"192.0.2.9"]);
             assert_eq!(cyrus_raw(&mux, &five).as_deref(), Some("OK"));
-            let five_bad = request(&[b"bob@b.test", b"nope", b"imap", b"", b"192.0.2.9"]);
+            let five_bad = encode_request(&[b"bob@b.test", b"nope", b"imap", b"", b"192.0.2.9"]);
             assert!(cyrus_raw(&mux, &five_bad).unwrap().starts_with("NO"));
             // Truncated and garbage frames close that connection, and only that one.
-            let full = request(&[b"bob@b.test", b"bobpass", b"smtp", b""]);
+            let full = encode_request(&[b"bob@b.test", b"bobpass", b"smtp", b""]);
             let mut s = UnixStream::connect(&mux).unwrap();
             s.write_all(&full[..7]).unwrap();
             s.shutdown(std::net::Shutdown::Write).unwrap();

@@ -54,21 +54,14 @@ impl Handler for Recorder {
 }
 
 fn config(mode: Mode) -> Config {
-    Config {
-        mode,
-        hostname: "mx.test".into(),
-        max_message_size: 1000,
-        max_recipients: 3,
-        max_errors: 5,
-        smtputf8: true,
-    }
+    Config { mode, max_message_size: 1000, max_recipients: 3, max_errors: 5, ..Config::lmtp("mx.test") }
 }
 
 /// Send everything at once (pipelined), half-close, collect every reply line.
 async fn transcript(mode: Mode, input: &[u8]) -> (Vec<String>, Recorder) {
     let (mut client, server) = tokio::io::duplex(1 << 20);
     let mut h = Recorder::default();
-    let limits = Limits { idle_timeout: Duration::from_secs(5) };
+    let limits = Limits { idle_timeout: Duration::from_secs(5), ..Limits::default() };
     let input = input.to_vec();
     let writer = tokio::spawn(async move {
         client.write_all(&input).await.unwrap();
@@ -76,7 +69,7 @@ async fn transcript(mode: Mode, input: &[u8]) -> (Vec<String>, Recorder) {
         client.read_to_end(&mut out).await.unwrap();
         out
     });
-    smtp::run(server, config(mode), &limits, &mut h).await.unwrap();
+    smtp::run(server, config(mode), &limits, None, &mut h).await.unwrap();
     let out = writer.await.unwrap();
     let lines = String::from_utf8(out).unwrap().lines().map(str::to_string).collect();
     (lines, h)

@@ -115,7 +115,7 @@ pub fn cyrus_raw(mux: &Path, bytes: &[u8]) -> Option<String> {
 
 /// A well-formed 4-field request.
 pub fn cyrus(mux: &Path, login: &str, password: &str, service: &str, realm: &str) -> String {
-    let req = saslauthd::cyrus::request(&[
+    let req = authlib::encode_request(&[
         login.as_bytes(),
         password.as_bytes(),
         service.as_bytes(),

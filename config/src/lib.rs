@@ -20,7 +20,7 @@ pub use database::{Database, MaildirSource, Queries, UrlList, redact_url};
 pub use load::{ConfigError, DEFAULT_PATH, ENV_CONFIG, load, load_or_default, parse, resolve_path};
 pub use mda::Mda;
 pub use mode::FileMode;
-pub use mra::Mra;
+pub use mra::{DOVECOT_UIDL_FORMAT, Mra, UidlFormat, check_uidl_format};
 pub use mta::{BareLf, Mta};
 pub use saslauthd::Saslauthd;
 pub use tls::Tls;

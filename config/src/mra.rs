@@ -21,7 +21,7 @@ pub struct Mra {
     /// Allow passwords without TLS from anywhere (Dovecot `disable_plaintext_auth = no`). Avoid.
     pub plaintext_auth_anywhere: bool,
     /// UIDL of each message, as Dovecot's `pop3_uidl_format`: `%u` UID, `%v` UIDVALIDITY,
-    /// `%f` file base name, `%g` GUID; `%08Xu` = 8 upper-case hex digits.
+    /// `%f` file base name, `%g` GUID; `%08Xu` = 8 hex digits (lower case, as Dovecot writes).
     pub pop3_uidl_format: UidlFormat,
     /// User to run as after binding: the owner of the mail root.
     pub user: String,
@@ -37,7 +37,7 @@ pub struct Mra {
     pub max_bad_commands: u32,
     /// Most connections at once; more are answered `-ERR [SYS/TEMP]` and closed.
     pub max_connections: usize,
-    /// Seconds in-flight sessions may take to finish at shutdown.
+    /// Seconds a RETR or QUIT in progress may take at shutdown (idle sessions end at once).
     pub shutdown_timeout: u64,
     /// tracing filter.
     pub log_level: String,
@@ -105,7 +105,9 @@ pub fn check_uidl_format(s: &str) -> Result<(), String> {
                 }
                 vars += 1;
             }
-            Some(other) => return Err(format!("pop3_uidl_format: unknown variable %{other} (use %u %v %f %g)")),
+            Some(other) => {
+                return Err(format!("pop3_uidl_format: unknown variable %{other} (use %u %v %f %g)"));
+            }
             None => return Err("pop3_uidl_format: ends with %".into()),
         }
     }
@@ -131,7 +133,8 @@ mod tests {
 
     #[test]
     fn bad_format_names_the_key() {
-        let e = crate::parse("[mra]\npop3_uidl_format = \"%m\"\n", std::path::Path::new("m.toml")).unwrap_err();
+        let e =
+            crate::parse("[mra]\npop3_uidl_format = \"%m\"\n", std::path::Path::new("m.toml")).unwrap_err();
         assert!(e.to_string().contains("pop3_uidl_format"), "{e}");
     }
 }

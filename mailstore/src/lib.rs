@@ -13,6 +13,11 @@
 //!   with LF line ends (Dovecot's `mail_save_crlf = no`); see [`filename`].
 //! - Quota is the Maildir++ `maildirsize` file ([`quota`]).
 //!
+//! Readers (mailroom-mra) open a folder as a [`Mailbox`]: UIDs from `dovecot-uidlist`
+//! ([`uidlist`], written under a [`dotlock`]), flags in file names ([`flags`]), keyword names in
+//! `dovecot-keywords` ([`keywords`]), sizes and envelope headers remembered in a rebuildable
+//! `mailroom.cache` ([`cache`]), and a [`SessionLock`] for POP3's exclusive sessions.
+//!
 //! Delivery is atomic and durable: the message is written in `tmp/`, fsynced, renamed into
 //! `new/`, and `new/` is fsynced before [`Maildir::deliver`] returns; any failure leaves
 //! nothing behind. Errors come classified ([`DeliverError`]) so that callers can answer
@@ -26,15 +31,26 @@
 //!
 //! SEE ALSO: Dovecot `src/lib-storage/index/maildir/`, `src/plugins/quota/quota-maildir.c`.
 
+pub mod cache;
 mod crlf;
 mod deliver;
+pub mod dotlock;
 pub mod filename;
+pub mod flags;
 mod folder;
+pub mod keywords;
+mod mailbox;
 mod maildir;
 pub mod mutf7;
 pub mod quota;
+mod session_lock;
+pub mod uidlist;
 
 pub use deliver::{DeliverError, Delivered};
+pub use flags::{Flag, Flags};
 pub use folder::{FolderName, FolderNameError, SEPARATOR};
+pub use keywords::Keywords;
+pub use mailbox::{Changes, Mailbox, MailboxError, Message};
 pub use maildir::{MAILDIRFOLDER, Maildir, Ownership};
 pub use quota::{OverQuota, Quota, QuotaError, Usage};
+pub use session_lock::SessionLock;

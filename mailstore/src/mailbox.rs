@@ -1,0 +1,559 @@
+//! The read side of one Maildir mailbox (INBOX or a folder): its messages with Dovecot's UIDs,
+//! flags and keywords, flag changes, expunge, and the sizes POP3 and IMAP report.
+//!
+//! [`Mailbox::open`] scans `new/` and `cur/` and matches every file to its `dovecot-uidlist`
+//! record by base name (the name without the `:2,` info, which stays when flags change). Files
+//! with no record get the next UIDs, in delivery order, under the uidlist's dotlock; records
+//! whose file is gone are dropped. When nothing changed, opening takes no lock and writes
+//! nothing. UIDs are never reused and UIDVALIDITY never changes once the file exists.
+//!
+//! Other programs change the directory under us at any time: mailroom-mda and Dovecot deliver
+//! into `new/`, other sessions rename files to change flags or unlink them. Hence:
+//! - a file seen in both `new/` and `cur/` during one scan (moved meanwhile) counts once;
+//! - a recorded file missing from a scan is looked for again before it counts as expunged,
+//!   since readdir may miss an entry renamed while the directory is being read;
+//! - a file that vanished when we open or rename it is looked up again by its base name
+//!   ([`Mailbox::open_message`], [`Mailbox::set_flags`]); only if it is gone from both
+//!   directories is it expunged.
+//!
+//! Sizes come from `,S=`/`,W=` in the name, else the uidlist record's `S`/`W`, else
+//! `mailroom.cache` ([`crate::cache`]), else one read of the file, remembered in the cache.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::cache::{self, Cache, Entry};
+use crate::dotlock::{self, DotLock};
+use crate::flags::{Flags, base_name};
+use crate::keywords::{KeywordError, Keywords};
+use crate::uidlist::{self, Record, UidList};
+
+/// Mode of the files mailroom creates in a mailbox (uidlist, keywords, cache).
+const FILE_MODE: u32 = 0o600;
+
+/// How often a vanished file is looked for again before it counts as expunged.
+const RELOCATE_TRIES: usize = 3;
+
+/// Why a mailbox operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MailboxError {
+    /// There is no Maildir (no `cur/`) at this path.
+    #[error("{}: no such mailbox", .0.display())]
+    NotFound(PathBuf),
+    /// The message was expunged (by another session) before we could use it.
+    #[error("message UID {0} has been expunged")]
+    Expunged(u32),
+    /// No message with this UID in the mailbox as we last saw it.
+    #[error("no message with UID {0}")]
+    NoSuchUid(u32),
+    /// A keyword could not be added.
+    #[error(transparent)]
+    Keyword(#[from] KeywordError),
+    /// A file operation failed (including a uidlist lock held too long: `WouldBlock`).
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What failed.
+        source: io::Error,
+    },
+}
+
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> MailboxError + '_ {
+    move |source| MailboxError::Io { path: path.to_path_buf(), source }
+}
+
+/// One message as the mailbox last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    uid: u32,
+    base: String,
+    name: String,
+    in_new: bool,
+    flags: Flags,
+    size: Option<u64>,
+    vsize: Option<u64>,
+    pop3_uidl: Option<String>,
+    pop3_order: Option<u32>,
+    guid: Option<String>,
+}
+
+impl Message {
+    /// Its UID.
+    pub fn uid(&self) -> u32 {
+        self.uid
+    }
+    /// The file's base name, stable across flag changes (Dovecot's GUID for Maildir mail).
+    pub fn base_name(&self) -> &str {
+        &self.base
+    }
+    /// The file's current name, with info.
+    pub fn file_name(&self) -> &str {
+        &self.name
+    }
+    /// Whether the file is in `new/` (IMAP `\Recent` for the first session that sees it).
+    pub fn in_new(&self) -> bool {
+        self.in_new
+    }
+    /// Its flags.
+    pub fn flags(&self) -> &Flags {
+        &self.flags
+    }
+    /// Size on disk, when known without reading the file.
+    pub fn size(&self) -> Option<u64> {
+        self.size
+    }
+    /// Size with CRLF line ends (POP3 LIST, IMAP RFC822.SIZE), once known.
+    pub fn vsize(&self) -> Option<u64> {
+        self.vsize
+    }
+    /// A POP3 UIDL saved in the uidlist (`P`, from a migration), which overrides the format.
+    pub fn pop3_uidl(&self) -> Option<&str> {
+        self.pop3_uidl.as_deref()
+    }
+    /// A POP3 order saved in the uidlist (`O`).
+    pub fn pop3_order(&self) -> Option<u32> {
+        self.pop3_order
+    }
+    /// The message GUID: the uidlist's `G`, else the base name (as Dovecot's maildir does).
+    pub fn guid(&self) -> &str {
+        self.guid.as_deref().unwrap_or(&self.base)
+    }
+}
+
+/// What a [`Mailbox::sync`] found changed since the previous one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// UIDs of new messages.
+    pub added: Vec<u32>,
+    /// UIDs of messages gone.
+    pub expunged: Vec<u32>,
+    /// UIDs whose flags changed.
+    pub flags: Vec<u32>,
+}
+
+/// One Maildir mailbox directory, opened.
+#[derive(Debug)]
+pub struct Mailbox {
+    dir: PathBuf,
+    uidvalidity: u32,
+    next_uid: u32,
+    messages: Vec<Message>,
+    keywords: Keywords,
+    cache: Cache,
+    lock_wait: Duration,
+}
+
+/// A file seen by a scan: its name and whether it is in `new/`.
+type Seen = HashMap<String, (String, bool)>;
+
+impl Mailbox {
+    /// Opens the mailbox at `dir` (a Maildir root or a `.Folder` directory) and syncs it.
+    pub fn open(dir: &Path) -> Result<Mailbox, MailboxError> {
+        if !dir.join("cur").is_dir() {
+            return Err(MailboxError::NotFound(dir.to_path_buf()));
+        }
+        let mut mb = Mailbox {
+            dir: dir.to_path_buf(),
+            uidvalidity: 0,
+            next_uid: 1,
+            messages: Vec::new(),
+            keywords: Keywords::default(),
+            cache: Cache::default(),
+            lock_wait: dotlock::WAIT,
+        };
+        mb.sync()?;
+        Ok(mb)
+    }
+
+    /// The mailbox directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    /// Its UIDVALIDITY.
+    pub fn uidvalidity(&self) -> u32 {
+        self.uidvalidity
+    }
+    /// The UID the next new message will get (IMAP UIDNEXT).
+    pub fn uid_next(&self) -> u32 {
+        self.next_uid
+    }
+    /// The messages, ascending by UID.
+    pub fn messages(&self) -> &[Message] {
+        &self.messages
+    }
+    /// The keyword names of this mailbox.
+    pub fn keywords(&self) -> &Keywords {
+        &self.keywords
+    }
+    /// The message with `uid`.
+    pub fn message(&self, uid: u32) -> Option<&Message> {
+        self.index_of(uid).map(|i| &self.messages[i])
+    }
+
+    fn index_of(&self, uid: u32) -> Option<usize> {
+        self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
+    }
+
+    /// Re-reads the directory and the uidlist: new messages get UIDs, vanished ones go.
+    pub fn sync(&mut self) -> Result<Changes, MailboxError> {
+        let path = self.dir.join(uidlist::FILE);
+        let list = read_uidlist(&path)?;
+        let seen = self.scan()?;
+        let (list, seen) = match list {
+            Some(l)
+                if l.records.len() == seen.len() && l.records.iter().all(|r| seen.contains_key(&r.base)) =>
+            {
+                (l, seen)
+            }
+            _ => self.assign_uids(&path)?,
+        };
+        self.keywords = Keywords::load(&self.dir).map_err(io_at(&self.dir))?;
+        Ok(self.apply(list, seen))
+    }
+
+    /// The locked path of a sync: re-read, drop the vanished, number the new, write.
+    fn assign_uids(&mut self, path: &Path) -> Result<(UidList, Seen), MailboxError> {
+        let lock = DotLock::acquire(path, self.lock_wait, FILE_MODE).map_err(io_at(path))?;
+        let old = read_uidlist(path)?;
+        let mut seen = self.scan()?;
+        let mut list = match &old {
+            Some(l) => l.clone(),
+            None => UidList::new(fresh_uidvalidity(), random_guid()),
+        };
+        if list.records.iter().any(|r| !seen.contains_key(&r.base)) {
+            // readdir may have missed a file being renamed: look again before dropping it.
+            for (base, at) in self.scan()? {
+                seen.entry(base).or_insert(at);
+            }
+        }
+        let before = list.records.len();
+        list.records.retain(|r| seen.contains_key(&r.base));
+        let dropped = list.records.len() != before;
+        let known: HashSet<&str> = list.records.iter().map(|r| r.base.as_str()).collect();
+        let mut fresh: Vec<&String> = seen.keys().filter(|b| !known.contains(b.as_str())).collect();
+        fresh.sort_by_key(|b| delivery_order(b));
+        let mut added = Vec::new();
+        for base in fresh {
+            added.push(Record { uid: list.next_uid, ext: Vec::new(), base: base.clone() });
+            list.next_uid += 1;
+        }
+        let appendable = old.is_some() && !dropped && is_v3_ending_in_newline(path);
+        if appendable && !added.is_empty() {
+            let lines: String = added.iter().map(uidlist::record_line).collect();
+            append(path, lines.as_bytes()).map_err(io_at(path))?;
+            list.records.extend(added);
+            drop(lock);
+        } else if old.is_none() || dropped || !added.is_empty() {
+            list.records.extend(added);
+            lock.replace(list.to_text().as_bytes()).map_err(io_at(path))?;
+        }
+        Ok((list, seen))
+    }
+
+    /// Scans `new/` then `cur/`: base name to (file name, in new/). A file moved from new/ to
+    /// cur/ during the scan is seen twice; cur/ wins.
+    fn scan(&self) -> Result<Seen, MailboxError> {
+        let mut seen = Seen::new();
+        for (sub, in_new) in [("new", true), ("cur", false)] {
+            let dir = self.dir.join(sub);
+            let entries = fs::read_dir(&dir).map_err(io_at(&dir))?;
+            for entry in entries {
+                let entry = entry.map_err(io_at(&dir))?;
+                let Ok(name) = entry.file_name().into_string() else { continue };
+                if name.starts_with('.') || entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                seen.insert(base_name(&name).to_string(), (name, in_new));
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Replaces the message list by `list` matched with `seen`, reporting the differences.
+    fn apply(&mut self, list: UidList, mut seen: Seen) -> Changes {
+        if self.uidvalidity != list.uidvalidity {
+            self.cache = Cache::load(&self.dir, list.uidvalidity);
+            self.messages.clear();
+        }
+        self.uidvalidity = list.uidvalidity;
+        self.next_uid = list.next_uid;
+        let old: HashMap<u32, Flags> = self.messages.iter().map(|m| (m.uid, m.flags.clone())).collect();
+        let mut changes = Changes::default();
+        let mut messages = Vec::with_capacity(list.records.len());
+        for rec in list.records {
+            // A file renamed or removed between the uidlist read and this scan: the next sync
+            // settles it; until then it is not listed.
+            let Some((name, in_new)) = seen.remove(&rec.base) else { continue };
+            let m = self.message_from(rec, name, in_new);
+            match old.get(&m.uid) {
+                None => changes.added.push(m.uid),
+                Some(f) if *f != m.flags => changes.flags.push(m.uid),
+                Some(_) => {}
+            }
+            messages.push(m);
+        }
+        let now: HashSet<u32> = messages.iter().map(|m| m.uid).collect();
+        changes.expunged = self.messages.iter().map(|m| m.uid).filter(|u| !now.contains(u)).collect();
+        self.messages = messages;
+        self.cache.retain(|uid| now.contains(&uid));
+        changes
+    }
+
+    fn message_from(&self, rec: Record, name: String, in_new: bool) -> Message {
+        let cached = self.cache.get(rec.uid);
+        let size = name_ext(&rec.base, 'S')
+            .or_else(|| rec.ext('S').and_then(|v| v.parse().ok()))
+            .or_else(|| cached.and_then(|c| c.size));
+        let vsize = name_ext(&rec.base, 'W')
+            .or_else(|| rec.ext('W').and_then(|v| v.parse().ok()))
+            .or_else(|| cached.and_then(|c| c.vsize));
+        Message {
+            uid: rec.uid,
+            flags: Flags::from_file_name(&name),
+            pop3_uidl: rec.ext('P').map(String::from),
+            pop3_order: rec.ext('O').and_then(|o| o.parse().ok()),
+            guid: rec.ext('G').map(String::from),
+            base: rec.base,
+            name,
+            in_new,
+            size,
+            vsize,
+        }
+    }
+
+    /// Works out the sizes of every message whose name does not carry them (one read of each
+    /// such file, remembered in `mailroom.cache`), then saves the cache if it changed.
+    pub fn fill_sizes(&mut self) -> Result<(), MailboxError> {
+        for i in 0..self.messages.len() {
+            if self.messages[i].vsize.is_some() && self.messages[i].size.is_some() {
+                continue;
+            }
+            let uid = self.messages[i].uid;
+            match self.cached_entry(uid) {
+                Ok(e) => {
+                    let m = &mut self.messages[i];
+                    m.size = m.size.or(e.size);
+                    m.vsize = m.vsize.or(e.vsize);
+                }
+                // Expunged by someone else meanwhile: the next sync drops it.
+                Err(MailboxError::Expunged(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.save_cache()
+    }
+
+    /// The cache entry of `uid`, reading the message once if the cache lacks it.
+    pub fn cached_entry(&mut self, uid: u32) -> Result<Entry, MailboxError> {
+        if let Some(e) = self.cache.get(uid).filter(|e| e.vsize.is_some() && e.header_size.is_some()) {
+            return Ok(e.clone());
+        }
+        let (file, path) = self.open_message(uid)?;
+        let entry = cache::scan_message(io::BufReader::new(file)).map_err(io_at(&path))?;
+        self.cache.put(uid, entry.clone());
+        Ok(entry)
+    }
+
+    /// The ENVELOPE header fields of `uid` (see [`cache::ENVELOPE_FIELDS`]), from the cache.
+    pub fn envelope_headers(&mut self, uid: u32) -> Result<Vec<u8>, MailboxError> {
+        let e = self.cached_entry(uid)?;
+        match e.envelope {
+            Some(env) => Ok(env),
+            // Too long to cache: read the header again.
+            None => {
+                let (file, path) = self.open_message(uid)?;
+                let mut header = Vec::new();
+                file.take(e.header_size.unwrap_or(0)).read_to_end(&mut header).map_err(io_at(&path))?;
+                Ok(header)
+            }
+        }
+    }
+
+    /// Writes `mailroom.cache` if it changed.
+    pub fn save_cache(&mut self) -> Result<(), MailboxError> {
+        self.cache.save(&self.dir, FILE_MODE).map_err(io_at(&self.dir))
+    }
+
+    /// Opens the file of `uid` for reading, following it if another session renamed it.
+    pub fn open_message(&mut self, uid: u32) -> Result<(File, PathBuf), MailboxError> {
+        for _ in 0..RELOCATE_TRIES {
+            let path = self.path_of(uid)?;
+            match File::open(&path) {
+                Ok(f) => return Ok((f, path)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(uid)?,
+                Err(e) => return Err(MailboxError::Io { path, source: e }),
+            }
+        }
+        Err(MailboxError::Expunged(uid))
+    }
+
+    /// Gives `uid` the flags `flags` by renaming its file into `cur/` (a message in `new/`
+    /// moves to `cur/` even when its flags stay the same).
+    pub fn set_flags(&mut self, uid: u32, flags: &Flags) -> Result<(), MailboxError> {
+        for _ in 0..RELOCATE_TRIES {
+            let i = self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?;
+            let m = &self.messages[i];
+            if !m.in_new && m.flags == *flags {
+                return Ok(());
+            }
+            let from = self.path_of(uid)?;
+            let name = format!("{}:{}", m.base, flags.to_info());
+            let to = self.dir.join("cur").join(&name);
+            match fs::rename(&from, &to) {
+                Ok(()) => {
+                    let m = &mut self.messages[i];
+                    (m.name, m.in_new, m.flags) = (name, false, flags.clone());
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(uid)?,
+                Err(e) => return Err(MailboxError::Io { path: from, source: e }),
+            }
+        }
+        Err(MailboxError::Expunged(uid))
+    }
+
+    /// The index of keyword `name`, adding it to `dovecot-keywords` if it is new.
+    pub fn keyword_index(&mut self, name: &str) -> Result<usize, MailboxError> {
+        Ok(self.keywords.intern(&self.dir, name, FILE_MODE)?)
+    }
+
+    /// Removes the message `uid` (unlinks its file). Already gone is fine. Its uidlist record
+    /// is dropped by the next sync.
+    pub fn expunge(&mut self, uid: u32) -> Result<(), MailboxError> {
+        let result = (|| {
+            for _ in 0..RELOCATE_TRIES {
+                let path = self.path_of(uid)?;
+                match fs::remove_file(&path) {
+                    Ok(()) => return Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(uid)?,
+                    Err(e) => return Err(MailboxError::Io { path, source: e }),
+                }
+            }
+            Err(MailboxError::Expunged(uid))
+        })();
+        match result {
+            Ok(()) | Err(MailboxError::Expunged(_)) => {
+                if let Some(i) = self.index_of(uid) {
+                    self.messages.remove(i);
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn path_of(&self, uid: u32) -> Result<PathBuf, MailboxError> {
+        let m = &self.messages[self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?];
+        Ok(self.dir.join(if m.in_new { "new" } else { "cur" }).join(&m.name))
+    }
+
+    /// Finds the current name of `uid`'s file after it vanished from where we saw it.
+    fn relocate(&mut self, uid: u32) -> Result<(), MailboxError> {
+        let i = self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?;
+        let seen = self.scan()?;
+        let m = &mut self.messages[i];
+        match seen.get(&m.base) {
+            // The flags stay as last reported, so that the next sync reports the change.
+            Some((name, in_new)) => {
+                (m.name, m.in_new) = (name.clone(), *in_new);
+                Ok(())
+            }
+            None => Err(MailboxError::Expunged(uid)),
+        }
+    }
+}
+
+fn read_uidlist(path: &Path) -> Result<Option<UidList>, MailboxError> {
+    match fs::read_to_string(path) {
+        // A header we cannot read is treated like no file: a new UIDVALIDITY, as Dovecot does.
+        Ok(text) => Ok(UidList::parse(&text).ok()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(MailboxError::Io { path: path.to_path_buf(), source: e }),
+    }
+}
+
+/// Only a version 3 file whose last line is complete can take appended records.
+fn is_v3_ending_in_newline(path: &Path) -> bool {
+    let Ok(mut f) = File::open(path) else { return false };
+    let mut first = [0u8; 2];
+    let mut last = [0u8; 1];
+    f.read_exact(&mut first).is_ok()
+        && &first == b"3 "
+        && f.seek(SeekFrom::End(-1)).is_ok()
+        && f.read_exact(&mut last).is_ok()
+        && last[0] == b'\n'
+}
+
+fn append(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new().append(true).open(path)?;
+    f.write_all(bytes)?;
+    f.sync_data()
+}
+
+/// The value of a `,<letter>=<digits>` extension in a base name.
+fn name_ext(base: &str, letter: char) -> Option<u64> {
+    let tag = format!(",{letter}=");
+    let at = base.find(&tag)? + tag.len();
+    let digits = &base[at..];
+    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
+    (end > 0 && matches!(digits[end..].chars().next(), None | Some(',')))
+        .then(|| digits[..end].parse().ok())?
+}
+
+/// Sort key for numbering new files: the leading seconds, then the microseconds (`M<usecs>`,
+/// not zero-padded), then the name.
+fn delivery_order(base: &str) -> (u64, u64, String) {
+    let (secs, rest) = base.split_once('.').unwrap_or((base, ""));
+    let usecs = rest
+        .strip_prefix('M')
+        .map(|r| r.chars().take_while(char::is_ascii_digit).collect::<String>())
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0);
+    (secs.parse().unwrap_or(u64::MAX), usecs, base.to_string())
+}
+
+fn fresh_uidvalidity() -> u32 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_secs() as u32).max(1)
+}
+
+/// 32 hex digits from the kernel's random source (the mailbox GUID in the uidlist header).
+fn random_guid() -> String {
+    let mut bytes = [0u8; 16];
+    if File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).is_err() {
+        let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        bytes = (t ^ ((std::process::id() as u128) << 64)).to_be_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_extensions() {
+        assert_eq!(name_ext("1.M2P3.h,S=10,W=12", 'W'), Some(12));
+        assert_eq!(name_ext("1.M2P3.h,S=10,W=12", 'S'), Some(10));
+        assert_eq!(name_ext("1.M2P3.h,S=10x", 'S'), None);
+        assert_eq!(name_ext("1.M2P3.h", 'S'), None);
+    }
+
+    #[test]
+    fn delivery_order_reads_unpadded_microseconds() {
+        let mut v = ["1700000001.M5P1.h", "1700000000.M999P1.h", "1700000000.M10P1.h", "junk"];
+        v.sort_by_key(|b| delivery_order(b));
+        assert_eq!(v, ["1700000000.M10P1.h", "1700000000.M999P1.h", "1700000001.M5P1.h", "junk"]);
+    }
+
+    #[test]
+    fn guids_are_hex() {
+        let g = random_guid();
+        assert_eq!(g.len(), 32);
+        assert!(g.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(g, random_guid());
+    }
+}

@@ -1,0 +1,269 @@
+//! The read side on real directories: UIDs through dovecot-uidlist, flags by rename, keywords,
+//! expunge, the cache, and deliveries and other sessions changing the mailbox meanwhile.
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use mailstore::{Flag, Flags, Mailbox, MailboxError, Maildir, SessionLock, cache, uidlist};
+
+fn deliver(md: &Maildir, subject: &str) -> String {
+    let body = format!("Subject: {subject}\n\nbody of {subject}\n");
+    let d = md.deliver(None, b"", &mut body.as_bytes()).unwrap();
+    d.path.file_name().unwrap().to_str().unwrap().to_string()
+}
+
+fn uids(mb: &Mailbox) -> Vec<u32> {
+    mb.messages().iter().map(|m| m.uid()).collect()
+}
+
+fn maildir() -> (tempfile::TempDir, Maildir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let md = Maildir::new(tmp.path().join("Maildir"));
+    md.create().unwrap();
+    (tmp, md)
+}
+
+#[test]
+fn uids_are_assigned_once_and_persist() {
+    let (_tmp, md) = maildir();
+    let names: Vec<String> = (0..3).map(|i| deliver(&md, &format!("m{i}"))).collect();
+    let mb = Mailbox::open(md.root()).unwrap();
+    assert_eq!(uids(&mb), [1, 2, 3]);
+    assert_eq!(mb.uid_next(), 4);
+    let text = fs::read_to_string(md.root().join(uidlist::FILE)).unwrap();
+    assert!(text.starts_with(&format!("3 V{} N4 G", mb.uidvalidity())), "{text}");
+    for (i, n) in names.iter().enumerate() {
+        assert!(text.contains(&format!("\n{} :{n}\n", i + 1)), "{text}");
+    }
+    // Sizes come from the names: no cache needed.
+    assert!(mb.messages().iter().all(|m| m.vsize().is_some() && m.size().is_some()));
+
+    // Reopening changes nothing and writes nothing.
+    let before = fs::metadata(md.root().join(uidlist::FILE)).unwrap().modified().unwrap();
+    let again = Mailbox::open(md.root()).unwrap();
+    assert_eq!((uids(&again), again.uidvalidity()), (uids(&mb), mb.uidvalidity()));
+    assert_eq!(fs::metadata(md.root().join(uidlist::FILE)).unwrap().modified().unwrap(), before);
+
+    // A new delivery is appended with the next UID; UIDVALIDITY stays.
+    deliver(&md, "m3");
+    let mb2 = Mailbox::open(md.root()).unwrap();
+    assert_eq!(uids(&mb2), [1, 2, 3, 4]);
+    assert_eq!(mb2.uidvalidity(), mb.uidvalidity());
+    assert!(!md.root().join("dovecot-uidlist.lock").exists());
+}
+
+#[test]
+fn expunged_uids_are_never_reused() {
+    let (_tmp, md) = maildir();
+    for i in 0..3 {
+        deliver(&md, &format!("m{i}"));
+    }
+    let mut mb = Mailbox::open(md.root()).unwrap();
+    mb.expunge(3).unwrap();
+    mb.expunge(3).unwrap_err(); // no longer listed
+    assert_eq!(uids(&mb), [1, 2]);
+    let changes = mb.sync().unwrap();
+    assert!(changes.added.is_empty() && changes.expunged.is_empty(), "{changes:?}");
+    deliver(&md, "after");
+    let changes = mb.sync().unwrap();
+    assert_eq!(changes.added, [4]);
+    assert_eq!(uids(&mb), [1, 2, 4]);
+    let text = fs::read_to_string(md.root().join(uidlist::FILE)).unwrap();
+    assert!(text.starts_with(&format!("3 V{} N4 ", mb.uidvalidity())), "rewritten without 3: {text}");
+    assert!(!text.contains("\n3 :") && text.contains("\n4 :"), "{text}");
+}
+
+#[test]
+fn flags_change_by_rename_and_survive_reopen() {
+    let (_tmp, md) = maildir();
+    let name = deliver(&md, "x");
+    let mut mb = Mailbox::open(md.root()).unwrap();
+    assert!(mb.message(1).unwrap().in_new());
+    let mut f = Flags::empty();
+    f.set(Flag::Seen, true);
+    f.set(Flag::Replied, true);
+    let junk = mb.keyword_index("$Junk").unwrap();
+    f.set_keyword(junk, true);
+    mb.set_flags(1, &f).unwrap();
+    assert!(md.root().join("cur").join(format!("{name}:2,RSa")).is_file());
+    assert_eq!(fs::read_to_string(md.root().join("dovecot-keywords")).unwrap(), "0 $Junk\n");
+
+    let mut other = Mailbox::open(md.root()).unwrap();
+    let m = other.message(1).unwrap();
+    assert!(!m.in_new() && m.flags().has(Flag::Seen) && m.flags().has_keyword(0));
+    assert_eq!(other.keywords().name(0), Some("$Junk"));
+
+    // Another session renamed the file meanwhile: ours follows it by base name.
+    let mut g = f.clone();
+    g.set(Flag::Flagged, true);
+    mb.set_flags(1, &g).unwrap();
+    let mut h = g.clone();
+    h.set(Flag::Seen, false);
+    other.set_flags(1, &h).unwrap();
+    assert!(md.root().join("cur").join(format!("{name}:2,FRa")).is_file());
+    let (mut file, _) = mb.open_message(1).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).unwrap();
+    assert!(text.starts_with("Subject: x\n"));
+    let changes = mb.sync().unwrap();
+    assert_eq!(changes.flags, [1]);
+
+    // Expunged by the other session: renames and reads say so.
+    other.expunge(1).unwrap();
+    assert!(matches!(mb.set_flags(1, &f), Err(MailboxError::Expunged(1))));
+    assert!(matches!(mb.open_message(1), Err(MailboxError::Expunged(1))));
+    assert_eq!(mb.sync().unwrap().expunged, [1]);
+}
+
+#[test]
+fn dovecot_written_uidlist_is_kept() {
+    let (_tmp, md) = maildir();
+    let a = deliver(&md, "a");
+    let b = deliver(&md, "b");
+    fs::rename(md.root().join("new").join(&b), md.root().join("cur").join(format!("{b}:2,S"))).unwrap();
+    // As Dovecot leaves it: UIDs 7 and 9, a POP3 UIDL from a migration, a stale N.
+    let text = format!("3 V1234 N8 G00112233445566778899aabbccddeeff\n7 P0000007 :{a}\n9 :{b}:2,S\n");
+    fs::write(md.root().join(uidlist::FILE), &text).unwrap();
+    let c = deliver(&md, "c");
+    let mb = Mailbox::open(md.root()).unwrap();
+    assert_eq!((mb.uidvalidity(), uids(&mb), mb.uid_next()), (1234, vec![7, 9, 10], 11));
+    assert_eq!(mb.message(7).unwrap().pop3_uidl(), Some("0000007"));
+    assert!(mb.message(9).unwrap().flags().has(Flag::Seen));
+    let after = fs::read_to_string(md.root().join(uidlist::FILE)).unwrap();
+    assert_eq!(after, format!("{text}10 :{c}\n"), "appended, the rest untouched");
+}
+
+#[test]
+fn cache_remembers_what_names_do_not_say() {
+    let (_tmp, md) = maildir();
+    // Postfix virtual(8) style: no ,S= or ,W=.
+    fs::write(md.root().join("new/1700000000.V801I2M3.host"), "Subject: p\n\nline\nline\n").unwrap();
+    let mut mb = Mailbox::open(md.root()).unwrap();
+    assert_eq!(mb.message(1).unwrap().vsize(), None);
+    mb.fill_sizes().unwrap();
+    assert_eq!((mb.message(1).unwrap().size(), mb.message(1).unwrap().vsize()), (Some(22), Some(26)));
+    assert!(md.root().join(cache::FILE).is_file());
+    assert_eq!(mb.envelope_headers(1).unwrap(), b"Subject: p\n");
+    // Another session gets the sizes from the cache without reading the message.
+    let again = Mailbox::open(md.root()).unwrap();
+    assert_eq!(again.message(1).unwrap().vsize(), Some(26));
+    // The cache is disposable.
+    fs::remove_file(md.root().join(cache::FILE)).unwrap();
+    let mut rebuilt = Mailbox::open(md.root()).unwrap();
+    rebuilt.fill_sizes().unwrap();
+    assert_eq!(rebuilt.message(1).unwrap().vsize(), Some(26));
+}
+
+#[test]
+fn concurrent_deliveries_and_sessions_never_share_or_lose_a_uid() {
+    let (_tmp, md) = maildir();
+    let stop = Arc::new(AtomicBool::new(false));
+    let delivered: Vec<String> = {
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let md = md.clone();
+                std::thread::spawn(move || {
+                    (0..150).map(|i| deliver(&md, &format!("w{w} {i}"))).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let (root, stop) = (md.root().to_path_buf(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut mb = Mailbox::open(&root).unwrap();
+                    let mut seen = std::collections::HashMap::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        mb.sync().unwrap();
+                        for m in mb.messages() {
+                            let prev = seen.insert(m.uid(), m.base_name().to_string());
+                            assert!(prev.is_none_or(|p| p == m.base_name()), "UID {} reused", m.uid());
+                        }
+                        // Flag changes by other sessions while they sync.
+                        if let Some(m) = mb.messages().first().cloned() {
+                            let mut f = m.flags().clone();
+                            f.set(Flag::Flagged, !f.has(Flag::Flagged));
+                            match mb.set_flags(m.uid(), &f) {
+                                Ok(()) | Err(MailboxError::Expunged(_)) => {}
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let names: Vec<String> = writers.into_iter().flat_map(|w| w.join().unwrap()).collect();
+        stop.store(true, Ordering::Relaxed);
+        let maps: Vec<_> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+        // Every session saw the same UID for the same message.
+        let mut all = std::collections::HashMap::new();
+        for m in maps {
+            for (uid, base) in m {
+                let prev = all.insert(uid, base.clone());
+                assert!(prev.is_none_or(|p| p == base), "UID {uid} means two messages");
+            }
+        }
+        names
+    };
+    let mb = Mailbox::open(md.root()).unwrap();
+    assert_eq!(mb.messages().len(), delivered.len());
+    let mut got: Vec<u32> = uids(&mb);
+    got.dedup();
+    assert_eq!(got.len(), 300);
+    assert_eq!(mb.uid_next(), 301);
+    assert!(leftover_locks(md.root()).is_empty());
+}
+
+#[test]
+fn pop3_sessions_exclude_each_other() {
+    let (_tmp, md) = maildir();
+    let held = SessionLock::try_acquire(md.root()).unwrap().unwrap();
+    assert!(SessionLock::try_acquire(md.root()).unwrap().is_none());
+    drop(held);
+    assert!(SessionLock::try_acquire(md.root()).unwrap().is_some());
+}
+
+#[test]
+fn not_a_mailbox() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(matches!(Mailbox::open(&tmp.path().join("nope")), Err(MailboxError::NotFound(_))));
+}
+
+fn leftover_locks(root: &Path) -> Vec<String> {
+    fs::read_dir(root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".lock") && n != "mailroom-pop3.lock")
+        .collect()
+}
+
+#[test]
+fn ten_thousand_messages_open_from_the_cache() {
+    let (_tmp, md) = maildir();
+    // Named without ,S= and ,W= (as Postfix's virtual(8) writes): sizes need a read or the cache.
+    for i in 0..10_000 {
+        let name = format!("{}.V801I{i:x}M1.host", 1_700_000_000 + i);
+        fs::write(md.root().join("new").join(name), format!("Subject: {i}\n\nbody\n")).unwrap();
+    }
+    let mut mb = Mailbox::open(md.root()).unwrap();
+    mb.fill_sizes().unwrap();
+    let sizes: Vec<Option<u64>> = mb.messages().iter().map(|m| m.vsize()).collect();
+    assert!(sizes.iter().all(Option::is_some));
+    assert_eq!(mb.message(10_000).unwrap().vsize(), Some("Subject: 9999\n\nbody\n".len() as u64 + 3));
+
+    // Message files never change; if a later login read them, it would see this new content.
+    for name in names(&md.root().join("new")) {
+        fs::write(md.root().join("new").join(name), "X").unwrap();
+    }
+    let mut again = Mailbox::open(md.root()).unwrap();
+    again.fill_sizes().unwrap();
+    assert_eq!(again.messages().iter().map(|m| m.vsize()).collect::<Vec<_>>(), sizes, "sizes from the cache");
+    assert_eq!(again.envelope_headers(1).unwrap(), b"Subject: 0\n", "headers from the cache");
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
+}

@@ -1,0 +1,9 @@
+//! mailroom-mra as a library: the protocol code (no I/O) and the socket side, so that tests and
+//! fuzz targets reach them. The binary (`main.rs`) only loads the config, binds and serves.
+//!
+//! - [`pop3`]: POP3 commands, session state machine, maildrop, UIDLs, message wire form.
+//! - [`server`]: the socket loop around each protocol, logins ([`server::login`]) and
+//!   opening a maildrop ([`server::store`]), shared by POP3 and (later) IMAP.
+
+pub mod pop3;
+pub mod server;

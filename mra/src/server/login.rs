@@ -1,0 +1,83 @@
+//! A login: the password checked where the config says (mailroom-saslauthd by default, authlib
+//! with `auth = "direct"`), then the user's Maildir from the directory. Every failure is one
+//! of two answers for the client, rejected or try later, and is logged with the client address
+//! in the form fail2ban matches.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use authlib::sasl::Credentials;
+use authlib::{Address, AuthResult};
+
+use super::Context;
+
+/// A login that passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The canonical user name.
+    pub name: String,
+    /// The user's Maildir.
+    pub maildir: PathBuf,
+}
+
+/// Why a login did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// Wrong password, unknown user, or no mailbox: the client is told only "failed".
+    Rejected,
+    /// saslauthd or the directory could not answer: the client should retry later.
+    TempFail,
+}
+
+/// Checks `creds` for `service` (`pop`, `imap`) from `client`.
+pub async fn check(ctx: &Context, creds: &Credentials, service: &str, client: &str) -> Result<User, Failure> {
+    // A name decoded from AUTH PLAIN may hold anything; it must not forge log lines, so the
+    // logs show it printable while the checker gets it as sent.
+    let login = &printable(&creds.login);
+    let name = match ctx.authenticator.check(&creds.login, &creds.password, service, Some(client)).await {
+        Ok(AuthResult::Accepted(name)) => name,
+        Ok(AuthResult::Rejected) => {
+            tracing::info!("authentication failed user={login} service={service} client={client}");
+            tokio::time::sleep(Duration::from_secs(ctx.cfg.auth_failure_delay)).await;
+            return Err(Failure::Rejected);
+        }
+        Err(e) => {
+            tracing::warn!("authentication unavailable user={login} service={service} client={client}: {e}");
+            return Err(Failure::TempFail);
+        }
+    };
+    let Ok(address) = Address::parse(&name) else {
+        let name = printable(&name);
+        tracing::warn!("login without a domain user={name} service={service} client={client}: no mailbox");
+        return Err(Failure::Rejected);
+    };
+    match ctx.directory.mailbox(&address).await {
+        Ok(Some(mb)) => Ok(User { name: address.to_string(), maildir: mb.maildir }),
+        Ok(None) => {
+            tracing::warn!(
+                "password accepted but no mailbox user={address} service={service} client={client}"
+            );
+            Err(Failure::Rejected)
+        }
+        Err(e) => {
+            tracing::warn!(
+                "mailbox lookup unavailable user={address} service={service} client={client}: {e}"
+            );
+            Err(Failure::TempFail)
+        }
+    }
+}
+
+/// `s` with control characters replaced by `?`, for log lines.
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn log_lines_cannot_be_forged() {
+        assert_eq!(super::printable("bob\nauthentication ok user=x"), "bob?authentication ok user=x");
+        assert_eq!(super::printable("bob@b.test"), "bob@b.test");
+    }
+}

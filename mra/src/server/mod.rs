@@ -1,0 +1,77 @@
+//! The socket side of mailroom-mra: what every protocol shares (the daemon's [`Context`], line
+//! reading, logins, opening mailboxes) and the per-protocol connection loops.
+//!
+//! - [`lines`]: CRLF lines from a socket with a length limit.
+//! - [`login`]: a password check (saslauthd or authlib) and the user's Maildir.
+//! - [`store`]: opening a maildrop on the blocking pool, its POP3 session lock, UPDATE.
+//! - [`pop3`]: one POP3 connection, plain, STLS or implicit TLS.
+
+pub mod lines;
+pub mod login;
+pub mod pop3;
+pub mod store;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use authlib::{Authenticator, Directory};
+use daemon::listen::Peer;
+use daemon::shutdown::Shutdown;
+use daemon::tls::TlsConfig;
+use tokio::sync::Semaphore;
+
+/// Everything a connection needs, shared by all of them.
+pub struct Context {
+    /// The `[mra]` section.
+    pub cfg: config::Mra,
+    /// Where passwords are checked.
+    pub authenticator: Authenticator,
+    /// User lookups (the Maildir of a login).
+    pub directory: Arc<Directory>,
+    /// The certificate, when `[tls]` is configured.
+    pub tls: Option<TlsConfig>,
+    /// One permit per open connection (`max_connections`).
+    pub connections: Arc<Semaphore>,
+    /// Triggered at SIGTERM: sessions waiting for a command end at once.
+    pub shutdown: Shutdown,
+}
+
+impl Context {
+    /// A context with `cfg.max_connections` permits.
+    pub fn new(
+        cfg: config::Mra,
+        authenticator: Authenticator,
+        directory: Arc<Directory>,
+        tls: Option<TlsConfig>,
+        shutdown: Shutdown,
+    ) -> Context {
+        let connections = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+        Context { cfg, authenticator, directory, tls, connections, shutdown }
+    }
+
+    /// How long a client may stay silent.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.cfg.idle_timeout.max(1))
+    }
+
+    /// Whether a password may be sent by `peer` before TLS.
+    pub fn plaintext_ok(&self, peer: &Peer) -> bool {
+        self.cfg.plaintext_auth_anywhere || (self.cfg.plaintext_auth_on_loopback && is_loopback(peer))
+    }
+}
+
+/// A client on this host: 127.0.0.0/8, ::1, or a Unix socket.
+pub fn is_loopback(peer: &Peer) -> bool {
+    match peer {
+        Peer::Tcp(a) => a.ip().to_canonical().is_loopback(),
+        Peer::Unix => true,
+    }
+}
+
+/// The client's address without the port, for logs and saslauthd.
+pub fn client_ip(peer: &Peer) -> String {
+    match peer {
+        Peer::Tcp(a) => a.ip().to_string(),
+        Peer::Unix => "local".into(),
+    }
+}

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use sqlx::any::AnyRow;
 
 use crate::address::{Address, Domain};
+use crate::cache::RowCache;
 use crate::db::{Backend, Db, Query, number, text};
 use crate::password::{self, Scheme};
 use crate::query::{self, Key, expand};
@@ -46,6 +47,7 @@ pub struct Directory {
     pub(crate) db: Db,
     pub(crate) cfg: config::Database,
     default_scheme: Scheme,
+    cache: RowCache,
 }
 
 impl Directory {
@@ -55,7 +57,8 @@ impl Directory {
         let default_scheme = Scheme::from_name(&cfg.default_pass_scheme).ok_or_else(|| {
             Unavailable(format!("default_pass_scheme: unknown scheme {}", cfg.default_pass_scheme))
         })?;
-        Ok(Directory { db: Db::open(cfg)?, cfg: cfg.clone(), default_scheme })
+        let cache = RowCache::new(std::time::Duration::from_secs(cfg.cache_ttl));
+        Ok(Directory { db: Db::open(cfg)?, cfg: cfg.clone(), default_scheme, cache })
     }
 
     /// SQLite or MariaDB.
@@ -82,8 +85,16 @@ impl Directory {
         custom.as_deref().unwrap_or(default)
     }
 
+    /// One row for a lookup, through the cache of found rows when `cache_ttl` is set.
     async fn one(&self, template: &str, key: Key<'_>) -> Result<Option<AnyRow>, Unavailable> {
-        self.db.fetch_optional(&expand(template, &key)).await
+        if let Some(row) = self.cache.get(template, key.s) {
+            return Ok(Some(row));
+        }
+        let row = self.db.fetch_optional(&expand(template, &key)).await?;
+        if let Some(r) = &row {
+            self.cache.put(template, key.s, r);
+        }
+        Ok(row)
     }
 
     /// Is `domain` ours? Returns the canonical domain: itself, or the target of an active alias domain.
@@ -159,8 +170,8 @@ impl Directory {
             return Ok(Verdict::Rejected(Rejection::UnknownUser));
         };
         let key = Key { s: &addr.to_string(), addr: Some(&addr) };
-        let Some(row) = self.one(self.sql(&self.cfg.queries.password, query::default::PASSWORD), key).await?
-        else {
+        let query = expand(self.sql(&self.cfg.queries.password, query::default::PASSWORD), &key);
+        let Some(row) = self.db.fetch_optional(&query).await? else {
             return Ok(Verdict::Rejected(Rejection::UnknownUser));
         };
         let hash = text(&row, "password")?.unwrap_or_default();

@@ -8,6 +8,7 @@
 pub mod address;
 mod admin;
 mod authenticator;
+mod cache;
 mod db;
 mod directory;
 mod lookup;

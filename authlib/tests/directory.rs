@@ -264,3 +264,27 @@ async fn migrations_leave_an_existing_postfixadmin_database_alone() {
         );
     }
 }
+
+#[tokio::test]
+async fn cache_ttl_keeps_found_rows_but_never_misses_or_passwords() {
+    each_backend(async |db| {
+        let cached = db.directory_with(|c| c.cache_ttl = 3600);
+        assert!(cached.mailbox(&a("bob@b.test")).await.unwrap().is_some());
+        assert!(cached.mailbox(&a("new@b.test")).await.unwrap().is_none());
+        db.sql("UPDATE mailbox SET active = 0 WHERE username = 'bob@b.test'").await;
+        db.sql(
+            "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain, active) VALUES \
+             ('new@b.test', '{PLAIN}x', 'b.test/new/', 0, 'new', 'b.test', 1)",
+        )
+        .await;
+        // Found rows are reused for the TTL; a miss is never cached, so a new user is seen at once.
+        assert!(cached.mailbox(&a("bob@b.test")).await.unwrap().is_some());
+        assert!(cached.mailbox(&a("new@b.test")).await.unwrap().is_some());
+        // Passwords always come from the database.
+        let v = cached.authenticate("bob@b.test", &Secret::new("bobpass")).await.unwrap();
+        assert!(matches!(v, Verdict::Rejected(_)), "{v:?}");
+        // Without a TTL every lookup asks the database.
+        assert!(db.dir.mailbox(&a("bob@b.test")).await.unwrap().is_none());
+    })
+    .await;
+}

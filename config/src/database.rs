@@ -25,6 +25,9 @@ pub struct Database {
     pub recipient_delimiter: String,
     /// Maximum nesting of aliases before a branch is dropped as a loop.
     pub alias_depth: u32,
+    /// Seconds a found domain, mailbox or alias row is reused without asking the database
+    /// (Dovecot's auth_cache_ttl for lookups); 0 asks every time. Passwords are never cached.
+    pub cache_ttl: u64,
     /// Scheme assumed for a hash without `{SCHEME}` prefix that is not a recognisable crypt string.
     pub default_pass_scheme: String,
     /// Overrides of the built-in postfixadmin queries.
@@ -42,6 +45,7 @@ impl Default for Database {
             mail_root: "/var/vmail".to_string(),
             recipient_delimiter: "+".to_string(),
             alias_depth: 8,
+            cache_ttl: 0,
             default_pass_scheme: "CRYPT".to_string(),
             queries: Queries::default(),
         }

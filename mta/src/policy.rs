@@ -134,11 +134,13 @@ pub async fn check_recipient(
     };
     let addr = Address::parse(rcpt)
         .map_err(|_| Reply::new(501, "5.1.3", format!("<{rcpt}>: Bad recipient address syntax")))?;
+    // resolve() answers "not found" both for strangers' domains and for unknown users of
+    // ours; only then is the domain asked about on its own.
+    if let Some(targets) = dir.resolve(&addr).await.map_err(unavailable)?.filter(|t| !t.is_empty()) {
+        return Ok(Accepted::Local(targets));
+    }
     if dir.local_domain(addr.domain()).await.map_err(unavailable)?.is_some() {
-        return match dir.resolve(&addr).await.map_err(unavailable)? {
-            Some(targets) if !targets.is_empty() => Ok(Accepted::Local(targets)),
-            _ => Err(Reply::new(550, "5.1.1", format!("<{rcpt}>: Recipient address rejected: User unknown"))),
-        };
+        return Err(Reply::new(550, "5.1.1", format!("<{rcpt}>: Recipient address rejected: User unknown")));
     }
     if may_relay(client, mynetworks) {
         Ok(Accepted::Remote(addr))

@@ -22,7 +22,8 @@
 #
 #     bash bench/smtp_deliver.sh
 #
-# Environment: CONCS ["10 50"], RUNS [3], MSGS [2000], LEN [4096], OUT [mktemp -d under /var/tmp].
+# Environment: CONCS ["10 50"], RUNS [3], MSGS [2000], LEN [4096], CACHE_TTL [0] (mailroom's
+# [database] cache_ttl: seconds found directory rows are reused), OUT [mktemp -d under /var/tmp].
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +32,7 @@ CONCS=${CONCS:-"10 50"}
 RUNS=${RUNS:-3}
 MSGS=${MSGS:-2000}
 LEN=${LEN:-4096}
+CACHE_TTL=${CACHE_TTL:-0}
 OUT=${OUT:-$(mktemp -d /var/tmp/smtp-deliver-bench.XXXXXX)}
 DB=mailroom_smtpbench
 DB_URL=mysql://root@127.0.0.1:3306/$DB
@@ -153,6 +155,7 @@ cat >"$MR/mailroom.toml" <<EOF
 url = "$DB_URL"
 mail_root = "$MR_ROOT"
 maildir_template = "%d/%n/Maildir"
+cache_ttl = $CACHE_TTL
 
 [mda]
 lmtp_socket = "$MR/run/lmtp"
@@ -220,7 +223,7 @@ python3 "$HARNESS/bench/fsync_limit.py" --dir "$OUT" 2>&1 | tail -1 | tee "$OUT/
 {
     echo
     echo "mailroom $COMMIT, $(/usr/sbin/postconf -c "$PF/etc" -h mail_version | sed 's/^/postfix /') + $(/usr/sbin/dovecot --version | sed 's/^/dovecot /') (mail_fsync=$DV_FSYNC, recipients from $PF_LOOKUP)"
-    echo "msgs=$MSGS len=$LEN runs=$RUNS, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "msgs=$MSGS len=$LEN runs=$RUNS mailroom cache_ttl=$CACHE_TTL, $(date -u '+%Y-%m-%d %H:%M UTC')"
     awk '
     function median(a, n,   i, j, t) {
         for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }

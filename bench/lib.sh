@@ -103,3 +103,64 @@ CONF
         { cat "$dir/stdout.log" "$dir/dovecot.log" >&2; return 1; }
     log "dovecot $(/usr/sbin/dovecot --version) pid $DOVECOT_PID, socket $DV_SOCKET, mail_fsync=$DV_FSYNC"
 }
+
+# start_postfix DIR LISTEN MAINCF_EXTRA: a private Postfix (config DIR/etc, queue DIR/spool,
+# log DIR/maillog) with smtpd on LISTEN (127.0.0.1:PORT), mynetworks 127.0.0.0/8, no local
+# delivery, plus the main.cf lines in MAINCF_EXTRA. Sets PF_DIR; stop it with stop_postfix.
+start_postfix() {
+    local dir=$1 listen=$2 extra=$3 s
+    mkdir -p "$dir/etc" "$dir/spool"
+    cat >"$dir/etc/main.cf" <<CONF
+compatibility_level = 3.6
+queue_directory = $dir/spool
+data_directory = $dir/data
+maillog_file = $dir/maillog
+maillog_file_prefixes = $dir
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+myhostname = mx.classic.test
+mydestination =
+mynetworks = 127.0.0.0/8
+alias_maps =
+alias_database =
+smtpd_peername_lookup = no
+$extra
+CONF
+    {
+        echo "$listen inet n - n - - smtpd"
+        for s in "pickup unix n - n 60 1 pickup" "cleanup unix n - n - 0 cleanup" "qmgr unix n - n 300 1 qmgr" \
+            "rewrite unix - - n - - trivial-rewrite" "bounce unix - - n - 0 bounce" "defer unix - - n - 0 bounce" \
+            "trace unix - - n - 0 bounce" "verify unix - - n - 1 verify" "flush unix n - n 1000? 0 flush" \
+            "proxymap unix - - n - - proxymap" "smtp unix - - n - - smtp" "relay unix - - n - - smtp" \
+            "showq unix n - n - - showq" "error unix - - n - - error" "retry unix - - n - - error" \
+            "discard unix - - n - - discard" "lmtp unix - - n - - lmtp" "anvil unix - - n - 1 anvil" \
+            "scache unix - - n - 1 scache" "postlog unix-dgram n - n - 1 postlogd"; do
+            echo "$s"
+        done
+    } >"$dir/etc/master.cf"
+    /usr/sbin/postfix -c "$dir/etc" start >"$dir/start.log" 2>&1 || { cat "$dir/start.log" "$dir/maillog" >&2; return 1; }
+    PF_DIR=$dir
+    wait_for "postfix on $listen" 20 bash -c "exec 3<>/dev/tcp/${listen%:*}/${listen##*:}" || return 1
+    log "postfix $(/usr/sbin/postconf -c "$dir/etc" -h mail_version) on $listen"
+}
+
+# stop_postfix: stop the instance start_postfix started, if any.
+stop_postfix() {
+    [ -n "${PF_DIR:-}" ] || return 0
+    /usr/sbin/postfix -c "$PF_DIR/etc" stop >/dev/null 2>&1 && log "stopped postfix ($PF_DIR)"
+    PF_DIR=
+}
+
+# start_smtp_sink LISTEN: Postfix's smtp-sink on LISTEN (127.0.0.1:PORT), accepting everything,
+# PIPELINING and 8BITMIME offered, no TLS. Sets SINK_PID.
+start_smtp_sink() {
+    /usr/sbin/smtp-sink -u postfix "$1" 256 >/dev/null 2>&1 &
+    SINK_PID=$!
+    wait_for "smtp-sink on $1" 20 bash -c "exec 3<>/dev/tcp/${1%:*}/${1##*:}" || return 1
+    log "smtp-sink pid $SINK_PID on $1"
+}
+
+# files_under DIR...: regular files below the DIRs (queue files still waiting), 0 for none.
+files_under() {
+    { find "$@" -type f -printf x 2>/dev/null || true; } | wc -c
+}

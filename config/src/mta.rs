@@ -1,5 +1,7 @@
 //! `[mta]`: mailroom-mta, the SMTP server, queue and queue manager. Defaults follow Postfix's.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{AuthMethod, FileMode};
@@ -79,6 +81,40 @@ pub struct Mta {
     pub queue_run_delay: u64,
     /// Seconds in-flight sessions and deliveries may take to finish at shutdown.
     pub shutdown_timeout: u64,
+    /// DNS servers for MX lookups, `IP` or `IP:PORT`; empty: the system's (/etc/resolv.conf).
+    pub dns_servers: Vec<String>,
+    /// Port of remote MX hosts (25; tests point it elsewhere).
+    pub smtp_port: u16,
+    /// Send all remote mail through this host (relayhost): `host` (its MX records),
+    /// `[host]` (no MX lookup), either with `:port`. Empty: MX delivery.
+    pub relayhost: String,
+    /// AUTH name for the relayhost; empty: no AUTH. Sent only over TLS.
+    pub relayhost_username: String,
+    /// File holding the relayhost password (one line); keep it mode 0600.
+    pub relayhost_password_file: String,
+    /// Per-domain routes, like Postfix's transport(5): `"example.com" = "smtp:[mx.example.net]:587"`,
+    /// `"lists.test" = "lmtp:unix:/run/dovecot/lmtp"`; `.example.com` covers subdomains.
+    pub transport_map: BTreeMap<String, String>,
+    /// STARTTLS towards remote hosts: `none`, `may` (opportunistic, RFC 7435), `encrypt`, `verify`.
+    pub tls_policy: TlsPolicy,
+    /// Per-destination TLS policy (domain or relayhost name) overriding `tls_policy`.
+    pub tls_policy_map: BTreeMap<String, TlsPolicy>,
+    /// PEM file of trust anchors for `verify`; empty: the system's roots.
+    pub tls_ca_file: String,
+    /// Simultaneous outbound SMTP connections per destination (default_destination_concurrency_limit).
+    pub smtp_destination_concurrency: usize,
+    /// Simultaneous remote deliveries in all.
+    pub smtp_concurrency: usize,
+    /// Seconds an idle outbound session is kept for the next message to the same destination
+    /// (smtp_connection_cache_time_limit); 0: no reuse.
+    pub smtp_connection_cache_time: u64,
+    /// Seconds to establish an outbound connection (smtp_connect_timeout).
+    pub smtp_connect_timeout: u64,
+    /// Seconds for each outbound command's reply (smtp_helo_timeout and friends).
+    pub smtp_command_timeout: u64,
+    /// DKIM signing keys by From: domain: `[mta.dkim."example.com"] selector = "s1"`,
+    /// `key_file = "/etc/mailroom/dkim/example.com.pem"` (`mailroomctl dkim keygen` writes them).
+    pub dkim: BTreeMap<String, DkimKey>,
     /// tracing filter.
     pub log_level: String,
 }
@@ -121,6 +157,21 @@ impl Default for Mta {
             max_queue_lifetime: 5 * 24 * 3600,
             queue_run_delay: 300,
             shutdown_timeout: 30,
+            dns_servers: Vec::new(),
+            smtp_port: 25,
+            relayhost: String::new(),
+            relayhost_username: String::new(),
+            relayhost_password_file: String::new(),
+            transport_map: BTreeMap::new(),
+            tls_policy: TlsPolicy::May,
+            tls_policy_map: BTreeMap::new(),
+            tls_ca_file: String::new(),
+            smtp_destination_concurrency: 20,
+            smtp_concurrency: 100,
+            smtp_connection_cache_time: 2,
+            smtp_connect_timeout: 30,
+            smtp_command_timeout: 300,
+            dkim: BTreeMap::new(),
             log_level: "info".into(),
         }
     }
@@ -135,4 +186,29 @@ pub enum BareLf {
     Normalize,
     /// Refuse the message with 550 5.5.2 once its real end has arrived.
     Reject,
+}
+
+/// STARTTLS policy towards a remote host (Postfix's smtp_tls_security_level).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsPolicy {
+    /// Never STARTTLS.
+    None,
+    /// STARTTLS when offered, any certificate (RFC 7435); plain text when not offered.
+    #[default]
+    May,
+    /// STARTTLS required, any certificate; else the mail waits (4xx).
+    Encrypt,
+    /// STARTTLS required with a certificate valid for the host name.
+    Verify,
+}
+
+/// One DKIM signing key.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DkimKey {
+    /// The selector (`s=`): the key is published at `SELECTOR._domainkey.DOMAIN`.
+    pub selector: String,
+    /// PEM private key (RSA, PKCS#1 or PKCS#8).
+    pub key_file: String,
 }

@@ -19,6 +19,7 @@
 //!     check                       validate the configuration and print the effective one
 //!     queue list|show|flush       the mail queue (mailq, postcat -q, postqueue -f)
 //!     queue hold|release|requeue|delete ID...|ALL   (postsuper -h, -H, -r, -d)
+//!     dkim keygen DOMAIN [--selector S] [--bits N] [--out FILE]   DKIM key and its TXT record
 //!     sendmail [-t] [-f SENDER] [-F NAME] [-i] [RECIPIENT...]   submit from stdin
 //!
 //!     Installed (linked) as sendmail, mailq or newaliases it behaves as those: sendmail(1)
@@ -94,6 +95,9 @@ enum Command {
     /// The mail queue: list, show, flush, hold, release, requeue, delete
     #[command(subcommand)]
     Queue(cmd::queue::QueueCmd),
+    /// DKIM signing keys
+    #[command(subcommand)]
+    Dkim(cmd::dkim::DkimCmd),
     /// Submit a message from standard input, like sendmail(1) (-t -f -F -i -oi -N -R -V)
     Sendmail {
         /// sendmail options and recipients
@@ -136,6 +140,7 @@ fn main() -> ExitCode {
             Command::Auth(c) => c.run(config).await,
             Command::Check => cmd::check::run(config),
             Command::Queue(c) => c.run(config).await,
+            Command::Dkim(c) => c.run(),
             Command::Sendmail { args } => cmd::sendmail::run(config, &args).await,
         }
     });

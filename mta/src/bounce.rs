@@ -61,7 +61,8 @@ pub fn return_full(env: &Envelope, size: u64) -> bool {
 /// The status code in a reply such as `550 5.1.1 text`, or one derived from its class.
 pub fn status_of(reply: &str) -> String {
     let mut words = reply.split_whitespace();
-    let class = words.next().and_then(|c| c.chars().next()).filter(|c| matches!(c, '2' | '4' | '5')).unwrap_or('4');
+    let class =
+        words.next().and_then(|c| c.chars().next()).filter(|c| matches!(c, '2' | '4' | '5')).unwrap_or('4');
     match words.next() {
         Some(s) if s.split('.').count() == 3 && s.split('.').all(|p| p.parse::<u16>().is_ok()) => {
             s.to_string()

@@ -25,8 +25,19 @@
 //!     (mailroom-mda or Dovecot's LMTP) and records each recipient's result: 2xx done, 4xx
 //!     retried with a doubling backoff, 5xx or max_queue_lifetime bounced to the sender as an
 //!     RFC 3464 report (never to the null sender), honouring NOTIFY, RET, ENVID and ORCPT.
-//!     On restart it resumes the queue. Remote recipients (relay) wait in the queue: outbound
-//!     SMTP is not in this version.
+//!     On restart it resumes the queue.
+//!
+//!     Remote recipients are routed like Postfix's trivial-rewrite: transport_map (an exact
+//!     domain, then `.parent` entries), else relayhost, else the domain's MX records in
+//!     preference order (random among equals; the domain's own A/AAAA when it has no MX; a
+//!     null MX, RFC 7505, bounces at once). Hosts are tried in order while they cannot be
+//!     reached or will not greet. STARTTLS follows tls_policy (none, may, encrypt, verify);
+//!     AUTH PLAIN/LOGIN to the relayhost is only sent under TLS. Messages whose From: domain
+//!     has a key in [mta.dkim] are DKIM-signed (rsa-sha256, relaxed/relaxed). At most
+//!     smtp_destination_concurrency connections go to one destination, and a session is
+//!     reused for the next message to it. 8-bit bodies go to hosts without 8BITMIME as they
+//!     are (Postfix with disable_mime_output_conversion); mail that needs SMTPUTF8 bounces
+//!     (5.6.7) when the host lacks it.
 //!
 //!     Every log line about a message starts with its queue id.
 //!
@@ -42,7 +53,8 @@
 //!     RFC 5321 (SMTP), RFC 6409 (submission), RFC 8314 (implicit TLS), RFC 3207 (STARTTLS),
 //!     RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152
 //!     (8BITMIME), RFC 6531 (SMTPUTF8), RFC 3030 (CHUNKING), RFC 3461/3464 (DSN), RFC 3463
-//!     (enhanced status codes), RFC 3848 (Received: protocol names), RFC 2033 (LMTP client).
+//!     (enhanced status codes), RFC 3848 (Received: protocol names), RFC 2033 (LMTP client),
+//!     RFC 7505 (null MX), RFC 7435 (opportunistic TLS), RFC 6376 (DKIM).
 //!
 //! CONFIGURATION
 //!     [mta] in mailroom.toml, plus [database] and [tls]:
@@ -75,6 +87,20 @@
 //!     max_queue_lifetime = 432000             seconds before a deferred message bounces
 //!     queue_run_delay = 300                   seconds between full queue scans
 //!     shutdown_timeout = 30, log_level = "info"
+//!     dns_servers = []                        resolvers, IP or IP:PORT; empty: resolv.conf
+//!     smtp_port = 25                          port of remote MX hosts
+//!     relayhost = ""                          host, [host] (no MX), either with :port
+//!     relayhost_username = ""                 AUTH to the relayhost (only over TLS)
+//!     relayhost_password_file = ""            its password, one line
+//!     transport_map = {}                      domain = "smtp:[host]:port" | "lmtp:unix:PATH"
+//!     tls_policy = "may"                      none, may, encrypt or verify
+//!     tls_policy_map = {}                     per destination (domain or relayhost)
+//!     tls_ca_file = ""                        trust anchors for verify; empty: the system's
+//!     smtp_destination_concurrency = 20       connections per destination
+//!     smtp_concurrency = 100                  remote deliveries in all
+//!     smtp_connection_cache_time = 2          seconds an idle session waits for reuse
+//!     smtp_connect_timeout = 30, smtp_command_timeout = 300   seconds
+//!     [mta.dkim."DOMAIN"] selector, key_file  DKIM key per From: domain
 //!
 //! FILES
 //!     /etc/mailroom/mailroom.toml; /var/spool/mailroom/{queue,state} (format in
@@ -97,7 +123,7 @@ use daemon::listen::{Listener, UnixSocketSpec};
 use daemon::shutdown::{Shutdown, serve};
 use daemon::tls::TlsConfig;
 use mailroom_mta::policy::{ConnectionCount, Networks, Role};
-use mailroom_mta::qmgr::{Qmgr, Settings, lmtp};
+use mailroom_mta::qmgr::{Qmgr, Remote, Settings, dkim, lmtp, mx, route, smtp};
 use mailroom_mta::queue::Spool;
 use mailroom_mta::serve::Listening;
 use mailroom_mta::smtpd::Context;
@@ -135,12 +161,52 @@ fn run(cli: Cli) -> Result<()> {
         )),
         false => None,
     };
+    let remote = remote(&cfg.mta).context("[mta]")?;
     if cli.common.check {
         println!("mailroom-mta: configuration ok");
         return Ok(());
     }
     daemon::logging::init(&cfg.mta.log_level);
-    rt.block_on(serve_all(cfg, dir, networks, lmtp_target, tls))
+    rt.block_on(serve_all(cfg, dir, networks, lmtp_target, tls, remote))
+}
+
+/// Routing, resolver, TLS roots, relayhost credentials and DKIM keys for remote delivery.
+fn remote(m: &config::Mta) -> Result<Remote> {
+    let routes = route::Routes::new(&m.transport_map, &m.relayhost).map_err(anyhow::Error::msg)?;
+    let hostname = daemon::host::name(&m.hostname);
+    let relay_auth = match m.relayhost_username.as_str() {
+        "" => None,
+        user => {
+            let file = &m.relayhost_password_file;
+            let pw =
+                std::fs::read_to_string(file).with_context(|| format!("relayhost_password_file {file}"))?;
+            Some((user.to_string(), pw.trim_end_matches(['\r', '\n']).to_string()))
+        }
+    };
+    let timeouts = ::smtp::client::Timeouts {
+        connect: Duration::from_secs(m.smtp_connect_timeout.max(1)),
+        greeting: Duration::from_secs(m.smtp_command_timeout.max(1)),
+        command: Duration::from_secs(m.smtp_command_timeout.max(1)),
+        ..Default::default()
+    };
+    let settings = smtp::Settings {
+        our_name: hostname.clone(),
+        port: m.smtp_port,
+        timeouts,
+        tls_policy: m.tls_policy,
+        tls_policy_map: m.tls_policy_map.iter().map(|(k, v)| (k.to_ascii_lowercase(), *v)).collect(),
+        roots: smtp::load_roots(&m.tls_ca_file).map_err(anyhow::Error::msg)?,
+        relay_auth,
+        per_destination: m.smtp_destination_concurrency.max(1),
+        idle_reuse: Duration::from_secs(m.smtp_connection_cache_time),
+    };
+    let dns = mx::Dns::new(&m.dns_servers).map_err(anyhow::Error::msg)?;
+    let lmtp = routes
+        .lmtp_targets()
+        .map(|t| (t.clone(), lmtp::Lmtp::new(t.clone(), &hostname, m.lmtp_concurrency.max(1))))
+        .collect();
+    let dkim = dkim::Signer::load(&m.dkim).map_err(anyhow::Error::msg)?;
+    Ok(Remote { routes, smtp: smtp::Smtp::new(dns, settings), lmtp, dkim })
 }
 
 /// Bind a TCP listener for each address (or take systemd's socket named `name`).
@@ -183,6 +249,7 @@ async fn serve_all(
     networks: Networks,
     lmtp_target: lmtp::Target,
     tls: Option<Arc<TlsConfig>>,
+    remote: Remote,
 ) -> Result<()> {
     let m = cfg.mta.clone();
     let mut listeners: Vec<(Role, Listener)> = Vec::new();
@@ -244,7 +311,8 @@ async fn serve_all(
 
     let settings = Settings {
         hostname,
-        concurrency: m.lmtp_concurrency.max(1),
+        // A message in delivery holds one slot, local or remote.
+        concurrency: m.lmtp_concurrency.max(1) + m.smtp_concurrency.max(1),
         min_backoff: Duration::from_secs(m.min_backoff.max(1)),
         max_backoff: Duration::from_secs(m.max_backoff.max(m.min_backoff).max(1)),
         max_queue_lifetime: Duration::from_secs(m.max_queue_lifetime),
@@ -252,7 +320,7 @@ async fn serve_all(
         delimiter,
     };
     let lmtp = lmtp::Lmtp::new(lmtp_target, &settings.hostname, m.lmtp_concurrency.max(1));
-    let qmgr = Arc::new(Qmgr::new(spool, dir, lmtp, settings, queued_tx));
+    let qmgr = Arc::new(Qmgr::new(spool, dir, lmtp, remote, settings, queued_tx));
     let stop_qmgr = tokio_util::sync::CancellationToken::new();
     let qmgr_task = tokio::spawn(qmgr.run(queued_rx, requests_rx, stop_qmgr.clone()));
 

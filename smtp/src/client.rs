@@ -167,6 +167,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         result.map(drop)
     }
 
+    /// Authenticate (RFC 4954) with PLAIN when offered, else LOGIN; call it after TLS: the
+    /// password is sent as it is. A refusal is [`ClientError::Refused`] with the server's reply.
+    pub async fn auth(&mut self, user: &str, password: &str) -> Result<(), ClientError> {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let t = self.timeouts;
+        let offered = |m: &str| self.capabilities.auth.iter().any(|a| a.eq_ignore_ascii_case(m));
+        let steps: Vec<String> = if offered("PLAIN") {
+            vec![format!("AUTH PLAIN {}", b64(format!("\0{user}\0{password}").as_bytes()))]
+        } else if offered("LOGIN") {
+            vec!["AUTH LOGIN".into(), b64(user.as_bytes()), b64(password.as_bytes())]
+        } else {
+            return Err(ClientError::Protocol("server offers neither AUTH PLAIN nor LOGIN".into()));
+        };
+        for (i, step) in steps.iter().enumerate() {
+            self.conn.write(format!("{step}\r\n").as_bytes(), t.command, "AUTH").await?;
+            let reply = self.conn.read_reply(t.command, "AUTH").await?.reply;
+            let last = i + 1 == steps.len();
+            match reply.code {
+                235 if last => return Ok(()),
+                334 if !last => {}
+                _ => {
+                    if reply.code == 334 {
+                        // The server wants more than we have: cancel the exchange (RFC 4954 §4).
+                        let _ = self.conn.write(b"*\r\n", t.command, "AUTH").await;
+                        let _ = self.conn.read_reply(t.command, "AUTH").await;
+                    }
+                    return Err(ClientError::Refused(reply));
+                }
+            }
+        }
+        Err(ClientError::Protocol("AUTH ended without a reply".into()))
+    }
+
     /// Upgrade to TLS (RFC 3207): STARTTLS, the handshake, then EHLO again, whose capabilities
     /// replace the earlier ones. Call it right after [`Client::greet`]. A refusal (454) is
     /// [`ClientError::Refused`] and the connection is gone: reconnect to go on in plain text.
@@ -253,4 +287,57 @@ pub async fn connect_tcp(addr: SocketAddr, timeout: Duration) -> Result<tokio::n
     };
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// A server that answers each line the client sends with the next reply of `script`,
+    /// after checking the line; returns the lines it got.
+    async fn serve(s: tokio::io::DuplexStream, script: Vec<(&'static str, &'static str)>) -> Vec<String> {
+        let (r, mut w) = tokio::io::split(s);
+        let mut r = BufReader::new(r);
+        w.write_all(b"220 relay.test ESMTP\r\n").await.unwrap();
+        let mut got = Vec::new();
+        for (want, reply) in script {
+            let mut line = String::new();
+            r.read_line(&mut line).await.unwrap();
+            assert_eq!(line, format!("{want}\r\n"));
+            got.push(line);
+            w.write_all(reply.as_bytes()).await.unwrap();
+        }
+        got
+    }
+
+    async fn auth(ehlo: &'static str, steps: Vec<(&'static str, &'static str)>) -> Result<(), ClientError> {
+        let (ours, theirs) = tokio::io::duplex(4096);
+        let mut script = vec![("EHLO me.test", ehlo)];
+        script.extend(steps);
+        let server = tokio::spawn(serve(theirs, script));
+        let mut c = Client::greet(ours, Protocol::Smtp, "me.test", Timeouts::default()).await.unwrap();
+        let r = c.auth("u@x.test", "pw").await;
+        server.await.unwrap();
+        r
+    }
+
+    #[tokio::test]
+    async fn auth_plain_login_and_refusal() {
+        // PLAIN preferred: "\0u@x.test\0pw".
+        let plain = "250-relay.test\r\n250 AUTH LOGIN PLAIN\r\n";
+        let r = auth(plain, vec![("AUTH PLAIN AHVAeC50ZXN0AHB3", "235 2.7.0 ok\r\n")]).await;
+        assert!(r.is_ok());
+        let login = "250-relay.test\r\n250 AUTH LOGIN\r\n";
+        let steps = vec![
+            ("AUTH LOGIN", "334 VXNlcm5hbWU6\r\n"),
+            ("dUB4LnRlc3Q=", "334 UGFzc3dvcmQ6\r\n"),
+            ("cHc=", "235 2.7.0 ok\r\n"),
+        ];
+        assert!(auth(login, steps).await.is_ok());
+        let r = auth(plain, vec![("AUTH PLAIN AHVAeC50ZXN0AHB3", "535 5.7.8 bad\r\n")]).await;
+        assert!(matches!(r, Err(ClientError::Refused(ref r)) if r.code == 535), "{r:?}");
+        let r = auth("250 relay.test\r\n", vec![]).await;
+        assert!(matches!(r, Err(ClientError::Protocol(_))), "{r:?}");
+    }
 }

@@ -4,6 +4,7 @@
 //! temporary directory. MariaDB is the server named by `MAILROOM_TEST_MYSQL_URL`, else a
 //! private `mariadbd` started for the test process ([`mariadb`]); there is no silent skip.
 
+pub mod bin;
 pub mod mariadb;
 pub mod postfix;
 mod process;

@@ -4,6 +4,7 @@ pub mod alias;
 pub mod auth;
 pub mod check;
 pub mod db;
+pub mod dkim;
 pub mod domain;
 pub mod pw;
 pub mod queue;

@@ -9,7 +9,7 @@ use daemon::listen::Stream;
 use smtp::client::{self, Client, ClientError, Envelope, Outcome, Protocol, Timeouts};
 
 /// Where the MDA listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Target {
     /// `unix:/run/mailroom/mda/lmtp`.
     Unix(PathBuf),

@@ -1,23 +1,30 @@
 //! The queue manager: delivers what the queue holds. New messages go out at once; deferred
 //! ones wait for their next attempt, with a backoff that doubles from `min_backoff` to
 //! `max_backoff`, until `max_queue_lifetime` turns them into bounces. Local recipients go over
-//! LMTP to the MDA; failures become DSNs to the sender. Everything it knows is on disk: on
-//! restart it reads the queue and carries on.
+//! LMTP to the MDA; remote ones are routed (`route`: transport map, relayhost, MX via `mx`),
+//! DKIM-signed (`dkim`) and sent over SMTP (`smtp`) or to an LMTP target of the transport map.
+//! Failures become DSNs to the sender. Everything it knows is on disk: on restart it reads the
+//! queue and carries on.
 
+pub mod dkim;
 pub mod lmtp;
+pub mod mx;
+pub mod route;
+pub mod smtp;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ::smtp::client::{self, ServerReply};
 use authlib::{Address, Directory, Target as Resolved};
-use smtp::client::{self, ServerReply};
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::bounce::{self, Action, Item, Report};
 use crate::queue::{Envelope, Notify, Outcome, QueueId, Queued, Recipient, Spool, Transport};
 use lmtp::Lmtp;
+use route::{Route, Routes};
 
 /// Settings from `[mta]`.
 #[derive(Debug, Clone)]
@@ -47,11 +54,24 @@ pub enum Request {
     Flush,
 }
 
+/// Everything remote delivery needs.
+pub struct Remote {
+    /// Transport map and relayhost.
+    pub routes: Routes,
+    /// The SMTP transport.
+    pub smtp: smtp::Smtp,
+    /// One client per LMTP target of the transport map.
+    pub lmtp: HashMap<lmtp::Target, Lmtp>,
+    /// DKIM keys.
+    pub dkim: dkim::Signer,
+}
+
 /// The queue manager.
 pub struct Qmgr {
     spool: Spool,
     dir: Arc<Directory>,
     lmtp: Lmtp,
+    remote: Remote,
     settings: Settings,
     /// Where new messages are announced (bounces we create go there too).
     queued: mpsc::UnboundedSender<QueueId>,
@@ -77,10 +97,11 @@ impl Qmgr {
         spool: Spool,
         dir: Arc<Directory>,
         lmtp: Lmtp,
+        remote: Remote,
         settings: Settings,
         queued: mpsc::UnboundedSender<QueueId>,
     ) -> Qmgr {
-        Qmgr { spool, dir, lmtp, settings, queued }
+        Qmgr { spool, dir, lmtp, remote, settings, queued }
     }
 
     /// Run until `stop` fires: deliver new messages as they come, deferred ones when due.
@@ -135,6 +156,7 @@ impl Qmgr {
         }
         // In-flight attempts finish on their own; what they did not record is retried on restart.
         let _ = slots.acquire_many(self.settings.concurrency.max(1) as u32).await;
+        self.remote.smtp.close_idle().await;
     }
 
     /// Rebuild the schedule from disk; with `flush`, everything not held is due now.
@@ -186,27 +208,22 @@ impl Qmgr {
         let (local, remote): (Vec<usize>, Vec<usize>) =
             pending.iter().partition(|&&i| q.envelope.recipients[i].transport == Transport::Local);
         let started = std::time::Instant::now();
-        let mut results: Vec<(usize, ServerReply)> = Vec::new();
+        let mut results: Vec<(usize, ServerReply, String)> = Vec::new();
         if !local.is_empty() {
-            results.extend(self.deliver_local(&q, &local).await);
+            let relay = self.lmtp.target().to_string();
+            results
+                .extend(self.deliver_local(&q, &local).await.into_iter().map(|(i, r)| (i, r, relay.clone())));
         }
-        for i in remote {
-            // Outbound SMTP to remote MX hosts is the next piece of work (issue 8); until then
-            // relayed recipients wait in the queue and expire like any deferred recipient.
-            results.push((i, reply(451, "4.4.0", "remote delivery is not available in this version")));
+        if !remote.is_empty() {
+            results.extend(self.deliver_remote(&q, &remote).await);
         }
         let delay = started.elapsed().as_secs_f32();
         let expired = now().saturating_sub(q.envelope.arrival) >= self.settings.max_queue_lifetime.as_secs();
         let mut failed = Vec::new();
         let mut sent = Vec::new();
-        for (i, r) in results {
+        for (i, r, relay) in results {
             let rcpt = &q.envelope.recipients[i];
             let text = r.to_string();
-            let relay = if rcpt.transport == Transport::Local {
-                self.lmtp.target().to_string()
-            } else {
-                "none".into()
-            };
             let (status, outcome) = if r.is_positive() {
                 sent.push(i);
                 ("sent", Outcome::Sent(text.clone()))
@@ -272,43 +289,132 @@ impl Qmgr {
     /// LMTP for the local recipients `idx`; every one gets a reply (a temporary one when the
     /// MDA cannot be reached).
     async fn deliver_local(&self, q: &Queued, idx: &[usize]) -> Vec<(usize, ServerReply)> {
-        let env = &q.envelope;
-        let size = q.size().ok();
-        let envelope = client::Envelope {
-            sender: env.sender.clone(),
-            ret: env.ret.map(|r| if r == crate::queue::Ret::Full { "FULL".into() } else { "HDRS".into() }),
-            envid: env.envid.clone(),
-            body_8bit: env.body_8bit,
-            smtputf8: env.smtputf8,
-            size,
-            recipients: idx
-                .iter()
-                .map(|&i| {
-                    let r = &env.recipients[i];
-                    client::Recipient {
-                        address: r.address.clone(),
-                        notify: r.notify.to_param(),
-                        orcpt: r.orcpt.clone(),
-                    }
-                })
-                .collect(),
-        };
+        let envelope = client_envelope(q, idx);
         let result = match q.message() {
             Ok(file) => self.lmtp.send(&envelope, file).await,
             Err(e) => Err(client::ClientError::Io(e)),
         };
-        match result {
-            Ok(outcome) => {
-                let replies = outcome.recipients;
-                idx.iter().copied().zip(replies).collect()
+        lmtp_replies(result, idx, self.lmtp.target())
+    }
+
+    /// Remote recipients `idx`, grouped by route: SMTP to a next hop, or LMTP to a target of
+    /// the transport map. Each gets a reply and the relay that gave it.
+    async fn deliver_remote(&self, q: &Queued, idx: &[usize]) -> Vec<(usize, ServerReply, String)> {
+        let env = &q.envelope;
+        let mut groups: Vec<(Route, Vec<usize>)> = Vec::new();
+        for &i in idx {
+            let domain = env.recipients[i].address.rsplit_once('@').map_or("", |(_, d)| d);
+            let route = self.remote.routes.route(domain);
+            match groups.iter_mut().find(|(r, _)| *r == route) {
+                Some((_, list)) => list.push(i),
+                None => groups.push((route, vec![i])),
             }
+        }
+        let file = match q.message() {
+            Ok(f) => f,
             Err(e) => {
-                let r = reply(451, "4.4.2", &format!("delivery to {} failed: {e}", self.lmtp.target()));
-                idx.iter().map(|&i| (i, r.clone())).collect()
+                let r = reply(451, "4.3.0", &format!("cannot read the queue file: {e}"));
+                return idx.iter().map(|&i| (i, r.clone(), "none".into())).collect();
+            }
+        };
+        let start = std::io::Seek::stream_position(&mut &file).unwrap_or(0);
+        let signature = self.dkim_signature(q, &file, start);
+        let mut out = Vec::new();
+        for (route, list) in groups {
+            let mut envelope = client_envelope(q, &list);
+            envelope.size = envelope.size.map(|s| s + signature.len() as u64);
+            match route {
+                Route::Smtp(hop) => {
+                    let payload = smtp::Payload { prefix: &signature, file: &file, start };
+                    let (relay, replies) = self.remote.smtp.send(&hop, &envelope, &payload).await;
+                    out.extend(list.into_iter().zip(replies).map(|(i, r)| (i, r, relay.clone())));
+                }
+                Route::Lmtp(target) => {
+                    let Some(lmtp) = self.remote.lmtp.get(&target) else { continue };
+                    let result = match file.try_clone() {
+                        Ok(f) => {
+                            let _ = std::io::Seek::seek(&mut &f, std::io::SeekFrom::Start(start));
+                            lmtp.send(&envelope, f).await
+                        }
+                        Err(e) => Err(client::ClientError::Io(e)),
+                    };
+                    let relay = target.to_string();
+                    out.extend(
+                        lmtp_replies(result, &list, &target).into_iter().map(|(i, r)| (i, r, relay.clone())),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// The DKIM-Signature header for the message, or nothing (no key for its From: domain,
+    /// or trouble, which is logged: unsigned mail beats mail that never leaves).
+    fn dkim_signature(&self, q: &Queued, file: &std::fs::File, start: u64) -> Vec<u8> {
+        if self.remote.dkim.is_empty() {
+            return Vec::new();
+        }
+        let mut message = Vec::new();
+        let read = file.try_clone().and_then(|mut f| {
+            std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start))?;
+            f.read_to_end(&mut message)
+        });
+        if let Err(e) = read {
+            tracing::warn!("{}: not DKIM-signed: {e}", q.envelope.id);
+            return Vec::new();
+        }
+        match self.remote.dkim.sign(&message) {
+            None => Vec::new(),
+            Some(Ok(h)) => h,
+            Some(Err(e)) => {
+                tracing::warn!("{}: not DKIM-signed: {e}", q.envelope.id);
+                Vec::new()
             }
         }
     }
+}
 
+/// The client envelope for recipients `idx` of a queued message.
+fn client_envelope(q: &Queued, idx: &[usize]) -> client::Envelope {
+    let env = &q.envelope;
+    let size = q.size().ok();
+    client::Envelope {
+        sender: env.sender.clone(),
+        ret: env.ret.map(|r| if r == crate::queue::Ret::Full { "FULL".into() } else { "HDRS".into() }),
+        envid: env.envid.clone(),
+        body_8bit: env.body_8bit,
+        smtputf8: env.smtputf8,
+        size,
+        recipients: idx
+            .iter()
+            .map(|&i| {
+                let r = &env.recipients[i];
+                client::Recipient {
+                    address: r.address.clone(),
+                    notify: r.notify.to_param(),
+                    orcpt: r.orcpt.clone(),
+                }
+            })
+            .collect(),
+    }
+}
+
+/// One reply per recipient from an LMTP transaction (a temporary one when it failed).
+fn lmtp_replies(
+    result: Result<client::Outcome, client::ClientError>,
+    idx: &[usize],
+    target: &lmtp::Target,
+) -> Vec<(usize, ServerReply)> {
+    match result {
+        Ok(outcome) => idx.iter().copied().zip(outcome.recipients).collect(),
+        Err(e) => {
+            let r = reply(451, "4.4.2", &format!("delivery to {target} failed: {e}"));
+            idx.iter().map(|&i| (i, r.clone())).collect()
+        }
+    }
+}
+
+impl Qmgr {
     /// Queue a DSN about recipients `idx` to the sender, if the sender can get one and the
     /// recipients asked for it (RFC 3461 NOTIFY; without NOTIFY, failures only).
     async fn report(&self, q: &Queued, action: Action, idx: &[usize]) -> std::io::Result<()> {
@@ -339,7 +445,7 @@ impl Qmgr {
             return Ok(());
         }
         let size = q.size()?;
-        let full = bounce::return_full(env, size);
+        let full = action == Action::Failed && bounce::return_full(env, size);
         let original = if full {
             let mut buf = Vec::with_capacity(size as usize);
             q.message()?.read_to_end(&mut buf)?;

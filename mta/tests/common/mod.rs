@@ -262,6 +262,11 @@ impl Stack {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
+        // Unless a test routes remote mail itself, relayed mail goes to a port nobody listens
+        // on: it is deferred and stays queued (no DNS lookups of test domains).
+        if !["relayhost", "smtp_port", "dns_servers"].iter().any(|k| opts.mta.contains_key(*k)) {
+            mta.insert("relayhost".into(), format!("\"[127.0.0.1]:{}\"", free_port()));
+        }
         mta.extend(opts.mta.clone());
         let mut mda: BTreeMap<String, String> = [
             ("lmtp_socket", toml_str(&lmtp_socket)),
@@ -586,7 +591,11 @@ impl Smtp {
     /// Whether the server has closed the connection (reads to EOF, within the read timeout).
     pub fn closed(&mut self) -> bool {
         let mut rest = Vec::new();
-        matches!(self.r.read_to_end(&mut rest), Ok(_))
+        match self.r.read_to_end(&mut rest) {
+            Ok(_) => true,
+            // Closed with our unread bytes in its buffer: a reset.
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        }
     }
 
     /// EHLO, MAIL, RCPTs (each must be 250), DATA with `body` (CRLF lines, dot-stuffed here),

@@ -1,0 +1,410 @@
+//! The SMTP transport: remote recipients to their MX hosts or the relayhost, with the same
+//! `smtp::client` the LMTP transport uses. Like Postfix's smtp(8): hosts in MX order, the next
+//! one when a host cannot be reached or will not greet us; STARTTLS by policy (RFC 3207, RFC
+//! 7435); AUTH to the relayhost only under TLS; at most `per_destination` connections to one
+//! destination; idle sessions reused for the next message to the same destination.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Seek, SeekFrom};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use config::TlsPolicy;
+use rustls::pki_types::ServerName;
+use smtp::client::{self, Client, ClientError, Envelope, Outcome, Protocol, ServerReply, Timeouts};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_rustls::TlsConnector;
+
+use super::mx::{Dns, Host};
+use super::route::Nexthop;
+
+/// Most idle sessions kept per destination.
+const MAX_IDLE: usize = 8;
+
+/// A session, in plain text or upgraded (boxed: a client holds its buffers inline).
+enum Session {
+    Plain(Box<Client<TcpStream>>),
+    Tls(Box<Client<tokio_rustls::client::TlsStream<TcpStream>>>),
+}
+
+impl Session {
+    async fn send<R: tokio::io::AsyncRead + Unpin>(
+        &mut self,
+        env: &Envelope,
+        msg: R,
+    ) -> Result<Outcome, ClientError> {
+        match self {
+            Session::Plain(c) => c.send(env, msg).await,
+            Session::Tls(c) => c.send(env, msg).await,
+        }
+    }
+
+    async fn quit(self) {
+        let _ = match self {
+            Session::Plain(c) => c.quit().await,
+            Session::Tls(c) => c.quit().await,
+        };
+    }
+}
+
+/// The message to send: an optional header block to put first (DKIM-Signature), then the
+/// queued message from `start` on.
+pub struct Payload<'a> {
+    /// Prepended bytes, CRLF line ends.
+    pub prefix: &'a [u8],
+    /// The queue file.
+    pub file: &'a std::fs::File,
+    /// Where the message starts in it.
+    pub start: u64,
+}
+
+impl Payload<'_> {
+    fn reader(&self) -> std::io::Result<impl tokio::io::AsyncRead + Unpin + use<'_>> {
+        let mut f = self.file.try_clone()?;
+        f.seek(SeekFrom::Start(self.start))?;
+        Ok(self.prefix.chain(tokio::fs::File::from_std(f)))
+    }
+}
+
+/// Settings from `[mta]`.
+pub struct Settings {
+    /// Our EHLO name.
+    pub our_name: String,
+    /// Port of MX hosts.
+    pub port: u16,
+    /// Timeouts of each stage.
+    pub timeouts: Timeouts,
+    /// Default TLS policy.
+    pub tls_policy: TlsPolicy,
+    /// Per destination (domain or relayhost name).
+    pub tls_policy_map: BTreeMap<String, TlsPolicy>,
+    /// Trust anchors for `verify`.
+    pub roots: rustls::RootCertStore,
+    /// Relayhost credentials.
+    pub relay_auth: Option<(String, String)>,
+    /// Connections per destination.
+    pub per_destination: usize,
+    /// How long an idle session is kept for reuse (Postfix's smtp_connection_cache_time_limit:
+    /// short, since the peer may time it out and holding it blocks nobody else).
+    pub idle_reuse: Duration,
+}
+
+/// A session waiting for the next message to its destination.
+struct Idle {
+    since: Instant,
+    relay: String,
+    session: Session,
+}
+
+/// The SMTP transport.
+pub struct Smtp {
+    dns: Dns,
+    settings: Settings,
+    verify: TlsConnector,
+    any: TlsConnector,
+    slots: Mutex<HashMap<String, Arc<Semaphore>>>,
+    idle: Mutex<HashMap<String, Vec<Idle>>>,
+}
+
+impl Smtp {
+    /// The transport, with `dns` for MX lookups.
+    pub fn new(dns: Dns, settings: Settings) -> Smtp {
+        let verify = tls::verifying(settings.roots.clone());
+        Smtp {
+            dns,
+            settings,
+            verify,
+            any: tls::unverified(),
+            slots: Mutex::default(),
+            idle: Mutex::default(),
+        }
+    }
+
+    /// Deliver to `hop`; every recipient gets a reply, and the relay that gave it is named.
+    pub async fn send(
+        &self,
+        hop: &Nexthop,
+        env: &Envelope,
+        payload: &Payload<'_>,
+    ) -> (String, Vec<ServerReply>) {
+        let key = hop.key();
+        let slot = self.slot(&key);
+        let _permit = slot.acquire().await;
+        let all = |r: ServerReply| env.recipients.iter().map(|_| r.clone()).collect::<Vec<_>>();
+        // A cached session first; if the peer closed it meanwhile, a fresh one.
+        if let Some((relay, mut s)) = self.take_idle(&key) {
+            match payload.reader() {
+                Ok(reader) => match s.send(env, reader).await {
+                    Ok(o) => {
+                        self.put_idle(&key, relay.clone(), s);
+                        return (relay, replies(o, env));
+                    }
+                    Err(e) => tracing::debug!("{key}: cached session failed: {e}"),
+                },
+                Err(e) => return (key, all(temp(&format!("cannot read the queue file: {e}")))),
+            }
+        }
+        let hosts = match self.dns.hosts(hop).await {
+            Ok(h) => h,
+            Err(r) => return ("none".into(), all(r)),
+        };
+        let policy = self.policy(hop);
+        let mut last = temp("no mail exchanger could be reached");
+        let mut last_relay = "none".to_string();
+        for host in hosts {
+            for ip in &host.addrs {
+                let addr = SocketAddr::new(*ip, hop.port.unwrap_or(self.settings.port));
+                let relay = format!("{}[{}]:{}", host.name, ip, addr.port());
+                let mut session = match self.open(hop, &host, addr, policy).await {
+                    Ok(s) => s,
+                    Err(r) => {
+                        tracing::info!("{relay}: {r}");
+                        (last, last_relay) = (r, relay);
+                        continue;
+                    }
+                };
+                let reader = match payload.reader() {
+                    Ok(r) => r,
+                    Err(e) => return (relay, all(temp(&format!("cannot read the queue file: {e}")))),
+                };
+                return match session.send(env, reader).await {
+                    Ok(o) => {
+                        self.put_idle(&key, relay.clone(), session);
+                        (relay, replies(o, env))
+                    }
+                    Err(e) => (relay.clone(), all(temp(&format!("lost connection with {relay}: {e}")))),
+                };
+            }
+        }
+        (last_relay, all(last))
+    }
+
+    /// Connect, greet, STARTTLS by policy, AUTH for the relayhost. `Err` is why this host
+    /// will not do (then the next is tried); it is the recipients' reply if none will.
+    async fn open(
+        &self,
+        hop: &Nexthop,
+        host: &Host,
+        addr: SocketAddr,
+        policy: TlsPolicy,
+    ) -> Result<Session, ServerReply> {
+        let t = self.settings.timeouts;
+        let name = &self.settings.our_name;
+        let connect = || async {
+            let stream = client::connect_tcp(addr, t.connect).await.map_err(|e| session_error(addr, e))?;
+            Client::greet(stream, Protocol::Smtp, name, t).await.map_err(|e| session_error(addr, e))
+        };
+        let plain = connect().await?;
+        let offered = plain.capabilities().starttls;
+        let session = match policy {
+            TlsPolicy::None => Session::Plain(Box::new(plain)),
+            TlsPolicy::May if !offered => Session::Plain(Box::new(plain)),
+            TlsPolicy::Encrypt | TlsPolicy::Verify if !offered => {
+                let _ = plain.quit().await;
+                return Err(temp("TLS is required, but was not offered by host"));
+            }
+            _ => {
+                let connector = if policy == TlsPolicy::Verify { &self.verify } else { &self.any };
+                let server_name = server_name(&host.name, addr);
+                match plain.starttls(connector, server_name, name).await {
+                    Ok(c) => Session::Tls(Box::new(c)),
+                    // RFC 7435: opportunistic TLS that fails is retried in plain text.
+                    Err(e) if policy == TlsPolicy::May => {
+                        tracing::info!("{}[{addr}]: STARTTLS failed ({e}); trying plain text", host.name);
+                        Session::Plain(Box::new(connect().await?))
+                    }
+                    Err(e) => return Err(session_error(addr, e)),
+                }
+            }
+        };
+        self.authenticate(hop, session).await
+    }
+
+    async fn authenticate(&self, hop: &Nexthop, session: Session) -> Result<Session, ServerReply> {
+        let Some((user, password)) = self.settings.relay_auth.as_ref().filter(|_| hop.relay) else {
+            return Ok(session);
+        };
+        match session {
+            Session::Tls(mut c) => match c.auth(user, password).await {
+                Ok(()) => Ok(Session::Tls(c)),
+                Err(ClientError::Refused(r)) if r.is_permanent() => {
+                    // A wrong password is the admin's to fix; the mail waits meanwhile.
+                    Err(temp(&format!("SASL authentication failed: {r}")))
+                }
+                Err(e) => Err(temp(&format!("SASL authentication failed: {e}"))),
+            },
+            Session::Plain(c) => {
+                let _ = c.quit().await;
+                Err(temp("relayhost credentials are only sent over TLS, and TLS was not used"))
+            }
+        }
+    }
+
+    fn policy(&self, hop: &Nexthop) -> TlsPolicy {
+        self.settings.tls_policy_map.get(&hop.host).copied().unwrap_or(self.settings.tls_policy)
+    }
+
+    fn slot(&self, key: &str) -> Arc<Semaphore> {
+        let mut slots = self.slots.lock().expect("slots poisoned");
+        slots
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_destination.max(1))))
+            .clone()
+    }
+
+    fn take_idle(&self, key: &str) -> Option<(String, Session)> {
+        let mut idle = self.idle.lock().expect("idle poisoned");
+        let list = idle.get_mut(key)?;
+        while let Some(i) = list.pop() {
+            if i.since.elapsed() < self.settings.idle_reuse {
+                return Some((i.relay, i.session));
+            }
+            // Too old to trust: dropped (the peer has likely timed it out).
+        }
+        None
+    }
+
+    fn put_idle(&self, key: &str, relay: String, s: Session) {
+        let mut idle = self.idle.lock().expect("idle poisoned");
+        let list = idle.entry(key.to_string()).or_default();
+        if list.len() < MAX_IDLE && !self.settings.idle_reuse.is_zero() {
+            list.push(Idle { since: Instant::now(), relay, session: s });
+        }
+    }
+
+    /// Say QUIT on every idle session (at shutdown).
+    pub async fn close_idle(&self) {
+        let all: Vec<Session> = {
+            let mut idle = self.idle.lock().expect("idle poisoned");
+            idle.drain().flat_map(|(_, v)| v.into_iter().map(|i| i.session)).collect()
+        };
+        for s in all {
+            s.quit().await;
+        }
+    }
+}
+
+/// The outcome as one reply per recipient (a MAIL refusal is every recipient's).
+fn replies(o: Outcome, env: &Envelope) -> Vec<ServerReply> {
+    debug_assert_eq!(o.recipients.len(), env.recipients.len());
+    o.recipients
+}
+
+fn temp(text: &str) -> ServerReply {
+    ServerReply::new(451, Some("4.4.1"), text)
+}
+
+/// Why a session could not be set up, as a reply: a refusal keeps the server's code but is
+/// made temporary, since another host (or a later try) may take the mail (RFC 5321 §5.1).
+fn session_error(addr: SocketAddr, e: ClientError) -> ServerReply {
+    match e {
+        ClientError::Refused(r) if r.is_permanent() => {
+            ServerReply::new(451, Some("4.4.1"), format!("host {addr} refused to talk to us: {r}"))
+        }
+        ClientError::Refused(r) => r,
+        ClientError::Timeout(stage) => temp(&format!("conversation with {addr} timed out ({stage})")),
+        e => temp(&format!("connect to {addr}: {e}")),
+    }
+}
+
+fn server_name(host: &str, addr: SocketAddr) -> ServerName<'static> {
+    ServerName::try_from(host.to_string()).unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()))
+}
+
+/// The two TLS client configurations: verifying (chain and name) and opportunistic.
+mod tls {
+    use std::sync::Arc;
+
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+    use tokio_rustls::TlsConnector;
+
+    fn provider() -> Arc<CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    /// Chain to `roots` and the host name checked.
+    pub fn verifying(roots: RootCertStore) -> TlsConnector {
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        TlsConnector::from(Arc::new(config))
+    }
+
+    /// Any certificate (RFC 7435 opportunistic TLS: encryption against passive listeners, as
+    /// Postfix's `may` and `encrypt`); the handshake signature is still checked.
+    pub fn unverified() -> TlsConnector {
+        let algs = provider().signature_verification_algorithms;
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCert(algs)))
+            .with_no_client_auth();
+        TlsConnector::from(Arc::new(config))
+    }
+
+    #[derive(Debug)]
+    struct AnyCert(WebPkiSupportedAlgorithms);
+
+    impl ServerCertVerifier for AnyCert {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.supported_schemes()
+        }
+    }
+}
+
+/// Trust anchors: `ca_file` (PEM), or the system's store when empty.
+pub fn load_roots(ca_file: &str) -> Result<rustls::RootCertStore, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    if ca_file.is_empty() {
+        let found = rustls_native_certs::load_native_certs();
+        for c in found.certs {
+            let _ = roots.add(c);
+        }
+        return Ok(roots);
+    }
+    for c in CertificateDer::pem_file_iter(ca_file).map_err(|e| format!("tls_ca_file {ca_file}: {e}"))? {
+        let c = c.map_err(|e| format!("tls_ca_file {ca_file}: {e}"))?;
+        roots.add(c).map_err(|e| format!("tls_ca_file {ca_file}: {e}"))?;
+    }
+    Ok(roots)
+}

@@ -59,7 +59,7 @@ PF=$OUT/postfix
 cleanup() {
     local rc=$?
     set +e
-    [ -n "$PF_STARTED" ] && /usr/sbin/postfix -c "$PF/etc" stop >/dev/null 2>&1 && log "stopped postfix"
+    [ -n "$PF_STARTED" ] && stop_postfix
     stop_pid dovecot "$DOVECOT_PID"
     stop_pid mailroom-mta "$MTA_PID"
     stop_pid mailroom-mda "$MDA_PID"
@@ -87,7 +87,7 @@ echo bobpass | MAILROOM_DATABASE_URL=$DB_URL "$REL/mailroomctl" user add bob@b.t
 CL_ROOT=$OUT/root-classic
 fresh_root "$CL_ROOT" "$MAIL_UID"
 start_dovecot_lmtp "$OUT/dovecot" "$CL_ROOT" "$MAIL_UID" || die "dovecot did not start"
-mkdir -p "$PF/etc" "$PF/spool"
+mkdir -p "$PF/etc"
 if dpkg-query -W -f='${Status}' postfix-mysql 2>/dev/null | grep -q "ok installed"; then
     cat >"$PF/etc/domains.cf" <<EOF
 hosts = 127.0.0.1
@@ -110,39 +110,10 @@ else
 virtual_mailbox_maps = inline:{ bob@b.test=b.test/bob/ }"
     PF_LOOKUP=inline
 fi
-cat >"$PF/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PF/spool
-data_directory = $PF/data
-maillog_file = $PF/maillog
-maillog_file_prefixes = $PF
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-myhostname = mx.classic.test
-mydestination =
-mynetworks = 127.0.0.0/8
-alias_maps =
-alias_database =
-smtpd_peername_lookup = no
-$PF_MAPS
-virtual_transport = lmtp:unix:$DV_SOCKET
-EOF
-{
-    echo "127.0.0.1:$PF_PORT inet n - n - - smtpd"
-    for s in "pickup unix n - n 60 1 pickup" "cleanup unix n - n - 0 cleanup" "qmgr unix n - n 300 1 qmgr" \
-        "rewrite unix - - n - - trivial-rewrite" "bounce unix - - n - 0 bounce" "defer unix - - n - 0 bounce" \
-        "trace unix - - n - 0 bounce" "verify unix - - n - 1 verify" "flush unix n - n 1000? 0 flush" \
-        "proxymap unix - - n - - proxymap" "smtp unix - - n - - smtp" "showq unix n - n - - showq" \
-        "error unix - - n - - error" "retry unix - - n - - error" "discard unix - - n - - discard" \
-        "lmtp unix - - n - - lmtp" "anvil unix - - n - 1 anvil" "scache unix - - n - 1 scache" \
-        "postlog unix-dgram n - n - 1 postlogd"; do
-        echo "$s"
-    done
-} >"$PF/etc/master.cf"
-/usr/sbin/postfix -c "$PF/etc" start >"$PF/start.log" 2>&1 || { cat "$PF/start.log" "$PF/maillog" >&2; die "postfix did not start"; }
+start_postfix "$PF" "127.0.0.1:$PF_PORT" "$PF_MAPS
+virtual_transport = lmtp:unix:$DV_SOCKET" || die "postfix did not start"
 PF_STARTED=1
-wait_for "postfix on port $PF_PORT" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PF_PORT" || die "postfix is not listening"
-log "postfix $(/usr/sbin/postconf -c "$PF/etc" -h mail_version) on 127.0.0.1:$PF_PORT, recipients from $PF_LOOKUP"
+log "postfix recipients from $PF_LOOKUP"
 
 # --- mailroom: MTA + MDA -----------------------------------------------------------------------
 MR=$OUT/mailroom

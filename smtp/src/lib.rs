@@ -11,6 +11,7 @@ pub mod reply;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod xtext;
 
 pub use authlib::sasl::Credentials;
 pub use data::BareLf;

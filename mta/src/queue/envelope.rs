@@ -4,7 +4,9 @@
 
 use std::io::{self, BufRead};
 
-use super::{QueueId, xtext};
+use smtp::xtext;
+
+use super::QueueId;
 
 /// First line of a queue file: format name and version.
 pub const MAGIC: &str = "MAILROOM-QUEUE 1";

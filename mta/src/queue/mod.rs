@@ -23,7 +23,6 @@ mod envelope;
 mod id;
 mod spool;
 mod state;
-pub mod xtext;
 
 pub use envelope::{Envelope, MAGIC, Notify, Recipient, Ret, Transport};
 pub use id::QueueId;

@@ -116,7 +116,7 @@ pub(crate) fn mail_from(env: &Envelope, caps: &Capabilities, smtputf8: bool) -> 
         }
         // RFC 3461 §4.4: at most 100 characters.
         if let Some(envid) = env.envid.as_deref().filter(|e| !e.is_empty() && e.len() <= 100) {
-            line.push_str(&format!(" ENVID={}", xtext(envid)));
+            line.push_str(&format!(" ENVID={}", crate::xtext::encode(envid)));
         }
     }
     line.push_str("\r\n");
@@ -147,24 +147,11 @@ fn notify(value: &str) -> Option<String> {
     (never || list).then(|| words.join(","))
 }
 
-/// `type;xtext(address)` from a decoded ORCPT (RFC 3461 §4.2); "rfc822" when no type is given.
+/// `type;crate::xtext::encode(address)` from a decoded ORCPT (RFC 3461 §4.2); "rfc822" when no type is given.
 fn orcpt(value: &str) -> Option<String> {
     let (kind, address) = value.split_once(';').unwrap_or(("rfc822", value));
     let atom = !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    (atom && !address.is_empty()).then(|| format!("{kind};{}", xtext(address)))
-}
-
-/// RFC 3461 §4 xtext: printable ASCII except `+` and `=` as is, every other byte as `+HH`.
-pub(crate) fn xtext(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("+{b:02X}"));
-        }
-    }
-    out
+    (atom && !address.is_empty()).then(|| format!("{kind};{}", crate::xtext::encode(address)))
 }
 
 #[cfg(test)]
@@ -243,7 +230,7 @@ mod tests {
         ] {
             assert_eq!(orcpt(value).as_deref(), want, "{value}");
         }
-        assert_eq!(xtext("a+b=c d\r\n"), "a+2Bb+3Dc+20d+0D+0A");
+        assert_eq!(crate::xtext::encode("a+b=c d\r\n"), "a+2Bb+3Dc+20d+0D+0A");
     }
 
     #[test]

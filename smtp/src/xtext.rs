@@ -1,6 +1,6 @@
-//! RFC 3461 xtext: how envelope values (addresses, ENVID, ORCPT) are written in queue files and
-//! DSN parameters. Bytes outside `!`..`~`, and `+` and `=`, become `+HH`, so a value never
-//! contains a space or a line end.
+//! RFC 3461 xtext: how envelope values (addresses, ENVID, ORCPT) are written in DSN parameters
+//! (the client) and in mailroom-mta's queue files. Bytes outside `!`..`~`, and `+` and `=`,
+//! become `+HH`, so a value never contains a space or a line end.
 
 /// Encode `s` as xtext.
 pub fn encode(s: &str) -> String {

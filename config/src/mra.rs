@@ -12,6 +12,10 @@ pub struct Mra {
     pub pop3_listen: Vec<String>,
     /// POP3 over implicit TLS listen addresses; opened only when `[tls]` is set.
     pub pop3s_listen: Vec<String>,
+    /// IMAP listen addresses (STARTTLS offered when `[tls]` is set); empty list: no IMAP.
+    pub imap_listen: Vec<String>,
+    /// IMAP over implicit TLS listen addresses; opened only when `[tls]` is set.
+    pub imaps_listen: Vec<String>,
     /// Where passwords are checked: `saslauthd` (the socket below) or `direct` (authlib).
     pub auth: AuthMethod,
     /// The cyrus-protocol socket of mailroom-saslauthd (or cyrus saslauthd).
@@ -49,6 +53,8 @@ impl Default for Mra {
             // One dual-stack socket each (IPv4 clients appear as plain IPv4 addresses).
             pop3_listen: vec!["[::]:110".into()],
             pop3s_listen: vec!["[::]:995".into()],
+            imap_listen: vec!["[::]:143".into()],
+            imaps_listen: vec!["[::]:993".into()],
             auth: AuthMethod::Saslauthd,
             saslauthd_socket: "/run/mailroom/saslauthd/mux".into(),
             plaintext_auth_on_loopback: true,

@@ -38,6 +38,7 @@ pub mod dotlock;
 pub mod filename;
 pub mod flags;
 mod folder;
+pub mod folders;
 pub mod keywords;
 mod mailbox;
 mod maildir;

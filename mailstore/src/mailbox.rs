@@ -144,6 +144,8 @@ pub struct Mailbox {
     messages: Vec<Message>,
     keywords: Keywords,
     cache: Cache,
+    /// The cache was dropped from memory by [`Mailbox::release_cache`]; read again on use.
+    cache_released: bool,
     lock_wait: Duration,
 }
 
@@ -163,6 +165,7 @@ impl Mailbox {
             messages: Vec::new(),
             keywords: Keywords::default(),
             cache: Cache::default(),
+            cache_released: false,
             lock_wait: dotlock::WAIT,
         };
         mb.sync()?;
@@ -277,6 +280,7 @@ impl Mailbox {
     fn apply(&mut self, list: UidList, mut seen: Seen) -> Changes {
         if self.uidvalidity != list.uidvalidity {
             self.cache = Cache::load(&self.dir, list.uidvalidity);
+            self.cache_released = false;
             self.messages.clear();
         }
         self.uidvalidity = list.uidvalidity;
@@ -299,18 +303,24 @@ impl Mailbox {
         let now: HashSet<u32> = messages.iter().map(|m| m.uid).collect();
         changes.expunged = self.messages.iter().map(|m| m.uid).filter(|u| !now.contains(u)).collect();
         self.messages = messages;
-        self.cache.retain(|uid| now.contains(&uid));
+        if !self.cache_released {
+            self.cache.retain(|uid| now.contains(&uid));
+        }
         changes
     }
 
     fn message_from(&self, rec: Record, name: String, in_new: bool) -> Message {
         let cached = self.cache.get(rec.uid);
+        // A released cache is empty: sizes the name does not carry stay as last known.
+        let known = self.cache_released.then(|| self.message(rec.uid)).flatten();
         let size = name_ext(&rec.base, 'S')
             .or_else(|| rec.ext('S').and_then(|v| v.parse().ok()))
-            .or_else(|| cached.and_then(|c| c.size));
+            .or_else(|| cached.and_then(|c| c.size))
+            .or_else(|| known.and_then(|m| m.size));
         let vsize = name_ext(&rec.base, 'W')
             .or_else(|| rec.ext('W').and_then(|v| v.parse().ok()))
-            .or_else(|| cached.and_then(|c| c.vsize));
+            .or_else(|| cached.and_then(|c| c.vsize))
+            .or_else(|| known.and_then(|m| m.vsize));
         Message {
             uid: rec.uid,
             flags: Flags::from_file_name(&name),
@@ -347,8 +357,23 @@ impl Mailbox {
         self.save_cache()
     }
 
+    /// Saves the cache and drops it from memory until it is needed again: a session that
+    /// only waits (IMAP IDLE) then holds the message list and nothing per message besides.
+    pub fn release_cache(&mut self) -> Result<(), MailboxError> {
+        self.save_cache()?;
+        self.cache = Cache::default();
+        self.cache_released = true;
+        Ok(())
+    }
+
     /// The cache entry of `uid`, reading the message once if the cache lacks it.
     pub fn cached_entry(&mut self, uid: u32) -> Result<Entry, MailboxError> {
+        if self.cache_released {
+            self.cache = Cache::load(&self.dir, self.uidvalidity);
+            let messages = &self.messages;
+            self.cache.retain(|u| messages.binary_search_by_key(&u, |m| m.uid).is_ok());
+            self.cache_released = false;
+        }
         if let Some(e) = self.cache.get(uid).filter(|e| e.vsize.is_some() && e.header_size.is_some()) {
             return Ok(e.clone());
         }
@@ -547,6 +572,25 @@ mod tests {
         let mut v = ["1700000001.M5P1.h", "1700000000.M999P1.h", "1700000000.M10P1.h", "junk"];
         v.sort_by_key(|b| delivery_order(b));
         assert_eq!(v, ["1700000000.M10P1.h", "1700000000.M999P1.h", "1700000001.M5P1.h", "junk"]);
+    }
+
+    #[test]
+    fn a_released_cache_comes_back_when_needed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let md = crate::Maildir::new(tmp.path());
+        md.create().unwrap();
+        // No ,S= or ,W= in the name: the sizes come from reading the file, then the cache.
+        fs::write(tmp.path().join("new/1.M1P1.h"), "Subject: x\n\nbody\n").unwrap();
+        let mut mb = Mailbox::open(tmp.path()).unwrap();
+        mb.fill_sizes().unwrap();
+        assert_eq!(mb.messages()[0].vsize(), Some(20));
+        mb.release_cache().unwrap();
+        fs::write(tmp.path().join("new/2.M1P1.h"), "Subject: y\n\nb\n").unwrap();
+        mb.sync().unwrap();
+        assert_eq!(mb.messages()[0].vsize(), Some(20), "known sizes stay");
+        assert_eq!(mb.messages()[1].vsize(), None);
+        assert_eq!(mb.envelope_headers(1).unwrap(), b"Subject: x\n");
+        assert_eq!(mb.cached_entry(2).unwrap().vsize, Some(17));
     }
 
     #[test]

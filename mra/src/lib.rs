@@ -1,9 +1,11 @@
 //! mailroom-mra as a library: the protocol code (no I/O) and the socket side, so that tests and
 //! fuzz targets reach them. The binary (`main.rs`) only loads the config, binds and serves.
 //!
+//! - [`imap`]: IMAP commands, FETCH data (envelope, body structure, sections), names.
 //! - [`pop3`]: POP3 commands, session state machine, maildrop, UIDLs, message wire form.
 //! - [`server`]: the socket loop around each protocol, logins ([`server::login`]) and
-//!   opening a maildrop ([`server::store`]), shared by POP3 and (later) IMAP.
+//!   opening a maildrop ([`server::store`]), shared by POP3 and IMAP.
 
+pub mod imap;
 pub mod pop3;
 pub mod server;

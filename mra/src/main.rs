@@ -1,11 +1,11 @@
 //! NAME
-//!     mailroom-mra - POP3 server over Dovecot-compatible Maildir++ (IMAP to come)
+//!     mailroom-mra - POP3 and IMAP server over Dovecot-compatible Maildir++
 //!
 //! SYNOPSIS
 //!     mailroom-mra [--config FILE] [--check] [--foreground]
 //!
 //! DESCRIPTION
-//!     The retrieval agent of the stack, in the place of Dovecot's pop3 (and imap) services.
+//!     The retrieval agent of the stack, in the place of Dovecot's pop3 and imap services.
 //!     It serves the Maildirs mailroom-mda and Dovecot write, with Dovecot's UIDs from
 //!     dovecot-uidlist, so a user moved from Dovecot keeps every UID and POP3 UIDL and their
 //!     client downloads nothing again.
@@ -23,6 +23,17 @@
 //!     dovecot-uidlist keeps one for the message. At QUIT, deleted messages are removed and
 //!     retrieved ones marked \Seen (moved to cur/), as Dovecot does.
 //!
+//!     IMAP4rev1 (RFC 3501) on imap_listen, with STARTTLS when [tls] is set, and on
+//!     imaps_listen inside TLS. LOGIN and AUTHENTICATE PLAIN/LOGIN (with SASL-IR) under the
+//!     same rules as POP3; before TLS, off loopback, the capability list says LOGINDISABLED.
+//!     Folders are Maildir++ directories (".Lists.Rust" for "Lists/Rust", modified UTF-7
+//!     names, '/' as the hierarchy separator); Drafts, Sent, Trash, Junk and Archive are
+//!     created and subscribed at login when missing and carry their SPECIAL-USE attributes.
+//!     Sessions see deliveries and other sessions' changes at NOOP, CHECK, EXPUNGE, APPEND
+//!     and during IDLE (looked for every 2 s). Extensions: IDLE, UIDPLUS, MOVE, NAMESPACE,
+//!     ID, ENABLE, LITERAL+, SASL-IR, SPECIAL-USE, UNSELECT, CHILDREN. Command lines are at
+//!     most 64 KiB, APPEND literals 64 MiB, literals of other commands 64 KiB.
+//!
 //! SECURITY
 //!     Runs as the mail owner (user, default vmail) after binding its ports; touches only
 //!     Maildirs under [database] mail_root, named by the directory (checked: no `..`, nothing
@@ -33,12 +44,17 @@
 //! STANDARDS
 //!     RFC 1939 (POP3), RFC 2449 (CAPA, response codes), RFC 2595 (STLS), RFC 5034 (POP3
 //!     AUTH), RFC 4616 (PLAIN), RFC 3206 (SYS and AUTH response codes), RFC 8314 (implicit
-//!     TLS on 995).
+//!     TLS on 993 and 995), RFC 3501 (IMAP4rev1), RFC 2177 (IDLE), RFC 4315 (UIDPLUS),
+//!     RFC 6851 (MOVE), RFC 2342 (NAMESPACE), RFC 2971 (ID), RFC 5161 (ENABLE), RFC 7888
+//!     (LITERAL+), RFC 4959 (SASL-IR), RFC 6154 (SPECIAL-USE), RFC 3691 (UNSELECT), RFC 3348
+//!     (CHILDREN), RFC 5530 (response codes).
 //!
 //! CONFIGURATION
 //!     [mra] in mailroom.toml, plus [database] and [tls]:
 //!     pop3_listen = ["[::]:110"]              POP3 addresses (STLS when [tls] is set)
 //!     pop3s_listen = ["[::]:995"]             POP3 inside TLS; opened only with [tls]
+//!     imap_listen = ["[::]:143"]              IMAP addresses (STARTTLS when [tls] is set)
+//!     imaps_listen = ["[::]:993"]             IMAP inside TLS; opened only with [tls]
 //!     auth = "saslauthd"                      or "direct": check passwords with authlib
 //!     saslauthd_socket = "/run/mailroom/saslauthd/mux"
 //!     plaintext_auth_on_loopback = true       passwords without TLS from 127/8 and ::1
@@ -57,10 +73,11 @@
 //! FILES
 //!     /etc/mailroom/mailroom.toml; in each Maildir: dovecot-uidlist (+ .lock),
 //!     dovecot-keywords, mailroom.cache (sizes and headers, rebuildable), mailroom-pop3.lock
-//!     (flock of the POP3 session). systemd socket activation: sockets named "pop3", "pop3s".
+//!     (flock of the POP3 session), subscriptions (IMAP, Dovecot's v2 format). systemd socket
+//!     activation: sockets named "pop3", "pop3s", "imap", "imaps".
 //!
 //! SEE ALSO
-//!     dovecot(1), mailroom-saslauthd(8), mailroom-mda(8), fetchmail(1)
+//!     dovecot(1), mailroom-saslauthd(8), mailroom-mda(8), fetchmail(1), mbsync(1)
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -74,7 +91,7 @@ use daemon::shutdown::{Shutdown, serve};
 use daemon::tls::TlsConfig;
 use mra::server::{self, Context};
 
-/// POP3 server over Dovecot-compatible Maildir++.
+/// POP3 and IMAP server over Dovecot-compatible Maildir++.
 #[derive(Parser)]
 #[command(name = "mailroom-mra", version, about)]
 struct Cli {
@@ -118,12 +135,20 @@ fn run(cli: Cli) -> Result<()> {
 /// Binds (or takes from systemd) every listener, drops privileges, serves until SIGTERM.
 async fn serve_all(ctx: Arc<Context>) -> Result<()> {
     let cfg = ctx.cfg.clone();
-    let mut listeners =
-        bind("pop3", &cfg.pop3_listen).await?.into_iter().map(|l| (l, false)).collect::<Vec<_>>();
-    if ctx.tls.is_some() {
-        listeners.extend(bind("pop3s", &cfg.pop3s_listen).await?.into_iter().map(|l| (l, true)));
+    let mut listeners = Vec::new();
+    for (name, addrs, proto, tls) in [
+        ("pop3", &cfg.pop3_listen, Proto::Pop3, false),
+        ("pop3s", &cfg.pop3s_listen, Proto::Pop3, true),
+        ("imap", &cfg.imap_listen, Proto::Imap, false),
+        ("imaps", &cfg.imaps_listen, Proto::Imap, true),
+    ] {
+        // Implicit TLS ports open only with a certificate.
+        if tls && ctx.tls.is_none() {
+            continue;
+        }
+        listeners.extend(bind(name, addrs).await?.into_iter().map(|l| (l, proto, tls)));
     }
-    anyhow::ensure!(!listeners.is_empty(), "nothing to listen on: pop3_listen is empty");
+    anyhow::ensure!(!listeners.is_empty(), "nothing to listen on: pop3_listen and imap_listen are empty");
     daemon::privilege::drop_privileges(&cfg.user, (!cfg.group.is_empty()).then_some(cfg.group.as_str()))
         .context("dropping privileges")?;
 
@@ -140,15 +165,27 @@ async fn serve_all(ctx: Arc<Context>) -> Result<()> {
         });
     }
     let mut tasks = Vec::new();
-    for (l, implicit_tls) in listeners {
-        tracing::info!(socket = %l.local_description(), tls = implicit_tls, "POP3");
+    for (l, proto, implicit_tls) in listeners {
+        tracing::info!(socket = %l.local_description(), tls = implicit_tls, "{proto:?}");
         let ctx = ctx.clone();
-        tasks.push(tokio::spawn(serve(l, shutdown.clone(), move |stream, peer| {
-            server::pop3::serve(ctx.clone(), stream, peer, implicit_tls)
-        })));
+        tasks.push(match proto {
+            Proto::Pop3 => tokio::spawn(serve(l, shutdown.clone(), move |stream, peer| {
+                server::pop3::serve(ctx.clone(), stream, peer, implicit_tls)
+            })),
+            Proto::Imap => tokio::spawn(serve(l, shutdown.clone(), move |stream, peer| {
+                server::imap::serve(ctx.clone(), stream, peer, implicit_tls)
+            })),
+        });
     }
     shutdown.run_until_stopped(tasks, Duration::from_secs(cfg.shutdown_timeout)).await;
     Ok(())
+}
+
+/// Which protocol a listener serves.
+#[derive(Debug, Clone, Copy)]
+enum Proto {
+    Pop3,
+    Imap,
 }
 
 /// The sockets systemd passed under `name`, else the configured addresses bound now.

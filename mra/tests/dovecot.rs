@@ -12,10 +12,9 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use common::{Mra, PASSWORD, database, free_port, is_root, maildir, python, require};
+use common::dovecot::Dovecot;
+use common::{Mra, PASSWORD, database, is_root, maildir, python, require};
 
 /// Lists what a POP3 server offers as JSON: UIDL, LIST and each message's RETR lines (hex).
 /// With a fifth argument N, deletes message N before QUIT.
@@ -32,112 +31,6 @@ if len(sys.argv) > 4:
 p.quit()
 print(json.dumps({"uidl": uidl, "list": sizes, "retr": retr}))
 "#;
-
-/// A private Dovecot serving POP3 for one static user whose Maildir is `maildir`.
-struct Dovecot {
-    child: Option<Child>,
-    port: u16,
-    conf: PathBuf,
-    home: PathBuf,
-    dir: tempfile::TempDir,
-}
-
-impl Dovecot {
-    fn config(maildir: &Path, uid: u32, dir: &Path, port: u16) -> String {
-        let (login_user, internal_user) = if is_root() {
-            ("dovenull".to_string(), "dovecot".to_string())
-        } else {
-            let me = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
-            (me.trim().to_string(), me.trim().to_string())
-        };
-        let d = dir.display();
-        let home = maildir.parent().unwrap().display();
-        format!(
-            "protocols = pop3\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\n\
-             log_path = {d}/dovecot.log\nssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain\n\
-             mail_location = maildir:{maildir}\nmail_uid = {uid}\nmail_gid = {uid}\n\
-             first_valid_uid = 0\nfirst_valid_gid = 0\n\
-             default_login_user = {login_user}\ndefault_internal_user = {internal_user}\n\
-             passdb {{\n  driver = static\n  args = password={PASSWORD}\n}}\n\
-             userdb {{\n  driver = static\n  args = uid={uid} gid={uid} home={home}\n}}\n\
-             service pop3-login {{\n  inet_listener pop3 {{\n    port = {port}\n  }}\n  \
-             inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
-             namespace inbox {{\n  inbox = yes\n}}\n",
-            maildir = maildir.display(),
-        )
-    }
-
-    /// Writes the config; the daemon is not started yet.
-    fn new(maildir: &Path, uid: u32) -> Dovecot {
-        let dir = testsupport::postfix::reachable_tempdir();
-        let port = free_port();
-        let conf = dir.path().join("dovecot.conf");
-        fs::write(&conf, Dovecot::config(maildir, uid, dir.path(), port)).unwrap();
-        Dovecot { child: None, port, conf, home: maildir.parent().unwrap().to_path_buf(), dir }
-    }
-
-    /// `doveadm ARGS` for bob@b.test with `input` on stdin; panics on failure.
-    fn doveadm(&self, args: &[&str], input: &str) {
-        let mut child = Command::new("doveadm")
-            .arg("-c")
-            .arg(&self.conf)
-            .args(args)
-            .env("USER", "bob@b.test")
-            .env("HOME", &self.home)
-            .current_dir(&self.home)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("doveadm (apt-get install dovecot-core)");
-        std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
-        drop(child.stdin.take());
-        let out = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && stderr.is_empty(), "doveadm {args:?}: {}\n{stderr}", out.status);
-    }
-
-    /// Starts the daemon in the foreground and waits for its POP3 port.
-    fn start(&mut self) {
-        let child = Command::new("dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(&self.conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("dovecot (apt-get install dovecot-core dovecot-pop3d)");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "Dovecot did not listen: {}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Stops the daemon (SIGTERM, then SIGKILL after 20 s) and waits for it.
-    fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        let _ = Command::new("kill").arg(child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 /// UIDL, LIST and RETR of `port` as parsed JSON text (compared as strings).
 fn snapshot(port: u16, dele: Option<u32>) -> String {

@@ -44,6 +44,36 @@ impl LineReader {
         self.discarding = false;
     }
 
+    /// Reads `n` raw bytes (an IMAP literal), appended to `out` when `keep`, else dropped; false
+    /// at end of input.
+    pub async fn bytes<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+        mut n: usize,
+        keep: bool,
+        out: &mut Vec<u8>,
+    ) -> io::Result<bool> {
+        loop {
+            let take = n.min(self.buf.len() - self.start);
+            if keep {
+                out.extend_from_slice(&self.buf[self.start..self.start + take]);
+            }
+            self.start += take;
+            n -= take;
+            if n == 0 {
+                return Ok(true);
+            }
+            self.buf.clear();
+            self.start = 0;
+            self.buf.resize(READ_SIZE.max(n.min(64 * 1024)), 0);
+            let got = r.read(&mut self.buf).await;
+            self.buf.truncate(*got.as_ref().unwrap_or(&0));
+            if got? == 0 {
+                return Ok(false);
+            }
+        }
+    }
+
     /// The next line; `None` at end of input (a partial last line is dropped).
     pub async fn next<R: AsyncRead + Unpin>(&mut self, r: &mut R, max: usize) -> io::Result<Option<Input>> {
         loop {
@@ -72,13 +102,14 @@ impl LineReader {
                 self.buf.drain(..self.start);
                 self.start = 0;
             }
-            let len = self.buf.len();
-            self.buf.resize(len + READ_SIZE, 0);
-            let n = r.read(&mut self.buf[len..]).await;
-            self.buf.truncate(len + *n.as_ref().unwrap_or(&0));
-            if n? == 0 {
+            // Read into a separate buffer: IDLE drops this future when its timer fires, and a
+            // read that is cancelled must leave the buffer as it was.
+            let mut chunk = [0u8; READ_SIZE];
+            let n = r.read(&mut chunk).await?;
+            if n == 0 {
                 return Ok(None);
             }
+            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 }

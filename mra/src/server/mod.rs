@@ -5,17 +5,23 @@
 //! - [`login`]: a password check (saslauthd or authlib) and the user's Maildir.
 //! - [`store`]: opening a maildrop on the blocking pool, its POP3 session lock, UPDATE.
 //! - [`pop3`]: one POP3 connection, plain, STLS or implicit TLS.
+//! - [`imap`]: one IMAP connection, plain, STARTTLS or implicit TLS, and the mailbox work.
+//!
+//! Both protocols share [`Context`], [`handshake`] (STLS, STARTTLS, ports 993/995), the
+//! connection limit, [`lines`] and [`login`].
 
+pub mod imap;
 pub mod lines;
 pub mod login;
 pub mod pop3;
 pub mod store;
 
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use authlib::{Authenticator, Directory};
-use daemon::listen::Peer;
+use daemon::listen::{Peer, Stream};
 use daemon::shutdown::Shutdown;
 use daemon::tls::TlsConfig;
 use tokio::sync::Semaphore;
@@ -73,5 +79,17 @@ pub fn client_ip(peer: &Peer) -> String {
     match peer {
         Peer::Tcp(a) => a.ip().to_string(),
         Peer::Unix => "local".into(),
+    }
+}
+
+/// The TLS handshake of a new or STARTTLS connection, within the idle timeout.
+pub async fn handshake(
+    tls: &TlsConfig,
+    stream: Stream,
+    ctx: &Context,
+) -> io::Result<tokio_rustls::server::TlsStream<Stream>> {
+    match tokio::time::timeout(ctx.idle_timeout(), tls.acceptor().accept(stream)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
     }
 }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::lines::{Input, LineReader};
 use super::store::{self, Store};
-use super::{Context, client_ip, login};
+use super::{Context, client_ip, handshake, login};
 use crate::pop3::body::Encoder;
 use crate::pop3::command::MAX_LINE;
 use crate::pop3::{Action, Config, Event, GREETING, LoginResult, Session};
@@ -103,17 +103,6 @@ async fn serve_plain(conn: &mut Conn, mut stream: Stream) -> io::Result<()> {
             conn.session.tls_started();
             conn.run(&mut s).await.map(|_| ())
         }
-    }
-}
-
-async fn handshake(
-    tls: &daemon::tls::TlsConfig,
-    stream: Stream,
-    ctx: &Context,
-) -> io::Result<tokio_rustls::server::TlsStream<Stream>> {
-    match tokio::time::timeout(ctx.idle_timeout(), tls.acceptor().accept(stream)).await {
-        Ok(r) => r,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
     }
 }
 

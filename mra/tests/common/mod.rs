@@ -5,6 +5,8 @@
 //! Each test file is its own crate and uses a part of this module.
 #![allow(dead_code)]
 
+pub mod dovecot;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::MetadataExt;
@@ -55,6 +57,10 @@ pub struct Mra {
     pub pop3: u16,
     /// POP3-in-TLS port.
     pub pop3s: u16,
+    /// IMAP port (STARTTLS offered).
+    pub imap: u16,
+    /// IMAP-in-TLS port.
+    pub imaps: u16,
     /// The certificate (PEM file).
     pub cert: PathBuf,
     /// The daemon's stderr (its log).
@@ -86,7 +92,7 @@ impl Mra {
         let key = tmp.path().join("key.pem");
         std::fs::write(&cert, ck.cert.pem()).unwrap();
         std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-        let (pop3, pop3s) = (free_port(), free_port());
+        let (pop3, pop3s, imap, imaps) = (free_port(), free_port(), free_port(), free_port());
         let config = tmp.path().join("mailroom.toml");
         std::fs::write(
             &config,
@@ -94,6 +100,7 @@ impl Mra {
                 "[database]\nurl = \"{}\"\nmail_root = \"{}\"\nconnect_timeout = 1\n\n\
                  [tls]\ncert = \"{}\"\nkey = \"{}\"\n\n\
                  [mra]\npop3_listen = [\"127.0.0.1:{pop3}\"]\npop3s_listen = [\"127.0.0.1:{pop3s}\"]\n\
+                 imap_listen = [\"127.0.0.1:{imap}\"]\nimaps_listen = [\"127.0.0.1:{imaps}\"]\n\
                  user = \"{user}\"\nauth_failure_delay = 0\nlog_level = \"debug\"\n{extra}\n",
                 url,
                 db.mail_root().display(),
@@ -110,10 +117,11 @@ impl Mra {
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap();
-        let m = Mra { child, pop3, pop3s, cert, stderr, _tmp: tmp };
+        let m = Mra { child, pop3, pop3s, imap, imaps, cert, stderr, _tmp: tmp };
         let deadline = Instant::now() + START_TIMEOUT;
         while TcpStream::connect(("127.0.0.1", pop3)).is_err()
             || TcpStream::connect(("127.0.0.1", pop3s)).is_err()
+            || TcpStream::connect(("127.0.0.1", imap)).is_err()
         {
             assert!(Instant::now() < deadline, "mailroom-mra did not listen: {}", m.log());
             std::thread::sleep(Duration::from_millis(20));

@@ -1,0 +1,18 @@
+//! IMAP4rev1 (RFC 3501) protocol code with no I/O: commands parsed with imap-codec, the data
+//! FETCH sends (ENVELOPE, BODYSTRUCTURE, body sections, with mail-parser), sequence sets,
+//! mailbox names and response syntax. The socket side and the mailbox work are in
+//! [`crate::server::imap`].
+//!
+//! - [`command`]: framing (literals, limits) and parsing; NAMESPACE, ID, UID EXPUNGE by hand.
+//! - [`response`]: strings, flag lists, capabilities.
+//! - [`envelope`], [`structure`], [`mime`]: FETCH ENVELOPE, BODYSTRUCTURE, BODY[section].
+//! - [`sequence`]: sequence sets against the selected mailbox.
+//! - [`names`]: modified UTF-7 names to folders, LIST patterns, special-use folders.
+
+pub mod command;
+pub mod envelope;
+pub mod mime;
+pub mod names;
+pub mod response;
+pub mod sequence;
+pub mod structure;

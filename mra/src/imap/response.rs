@@ -1,0 +1,120 @@
+//! Writing responses: strings (quoted or literal), `NIL`, flag lists, the capability list.
+//!
+//! Responses are written by hand into the connection's output buffer rather than built as
+//! imap-codec `Response` values: FETCH data is copied once from the message bytes to the
+//! buffer, where imap-codec would want an owned, validated copy of every piece first.
+
+use mailstore::{Flag, Flags, Keywords};
+
+/// Appends `s` as an IMAP string: quoted when it is short, 7-bit and has no CR, LF or NUL,
+/// else a literal.
+pub fn string(out: &mut Vec<u8>, s: &[u8]) {
+    let quotable = s.len() < 1024 && s.iter().all(|&b| b.is_ascii() && b != b'\r' && b != b'\n' && b != 0);
+    if quotable {
+        out.push(b'"');
+        for &b in s {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
+        }
+        out.push(b'"');
+    } else {
+        literal(out, s);
+    }
+}
+
+/// Appends `s` as a literal.
+pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
+    out.extend_from_slice(s);
+}
+
+/// Appends `s` as a string, or `NIL` for `None`.
+pub fn nstring(out: &mut Vec<u8>, s: Option<&[u8]>) {
+    match s {
+        Some(s) => string(out, s),
+        None => out.extend_from_slice(b"NIL"),
+    }
+}
+
+/// The IMAP name of a system flag.
+pub fn flag_name(f: Flag) -> &'static str {
+    match f {
+        Flag::Draft => "\\Draft",
+        Flag::Flagged => "\\Flagged",
+        Flag::Passed => "$Forwarded",
+        Flag::Replied => "\\Answered",
+        Flag::Seen => "\\Seen",
+        Flag::Deleted => "\\Deleted",
+    }
+}
+
+/// `(\Seen \Answered $Forwarded keyword ...)`, with `\Recent` when `recent`.
+pub fn flag_list(flags: &Flags, keywords: &Keywords, recent: bool) -> String {
+    let mut names: Vec<&str> = flags.system_flags().map(flag_name).collect();
+    names.extend(flags.keyword_indexes().filter_map(|i| keywords.name(i)));
+    if recent {
+        names.push("\\Recent");
+    }
+    format!("({})", names.join(" "))
+}
+
+/// The FLAGS of a mailbox: the system flags and its keywords.
+pub fn mailbox_flags(keywords: &Keywords) -> String {
+    let mut s = String::from("(\\Answered \\Flagged \\Deleted \\Seen \\Draft $Forwarded");
+    for (_, name) in keywords.iter() {
+        s.push(' ');
+        s.push_str(name);
+    }
+    s.push(')');
+    s
+}
+
+/// What every connection may do, before the login-dependent part.
+pub const CAPABILITIES: &str = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT \
+                                UIDPLUS MOVE CHILDREN SPECIAL-USE";
+
+/// The capability list for a connection in its current state.
+pub fn capabilities(tls_offered: bool, logged_in: bool, plaintext_ok: bool) -> String {
+    let mut s = String::from(CAPABILITIES);
+    if !logged_in {
+        if tls_offered {
+            s.push_str(" STARTTLS");
+        }
+        if plaintext_ok {
+            s.push_str(" AUTH=PLAIN AUTH=LOGIN");
+        } else {
+            s.push_str(" LOGINDISABLED");
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_quote_or_go_literal() {
+        let mut out = Vec::new();
+        string(&mut out, b"a \"b\" \\c");
+        assert_eq!(out, b"\"a \\\"b\\\" \\\\c\"");
+        out.clear();
+        string(&mut out, "Grüße".as_bytes());
+        assert_eq!(out, "{7}\r\nGrüße".as_bytes());
+        out.clear();
+        nstring(&mut out, None);
+        assert_eq!(out, b"NIL");
+    }
+
+    #[test]
+    fn flags_render_in_imap_names() {
+        let mut kw = Keywords::parse("0 $Junk\n");
+        let _ = &mut kw;
+        let flags = Flags::from_info("2,RSa");
+        assert_eq!(flag_list(&flags, &kw, true), "(\\Answered \\Seen $Junk \\Recent)");
+        assert!(mailbox_flags(&kw).ends_with("$Forwarded $Junk)"));
+        assert!(capabilities(true, false, false).ends_with("STARTTLS LOGINDISABLED"));
+    }
+}

@@ -1,0 +1,332 @@
+//! FETCH and UID FETCH: every data item of RFC 3501 §6.4.5. Flags, UID and sizes come from
+//! the mailbox; ENVELOPE from the cached header fields; anything that needs the body reads the
+//! message file once and parses it ([`crate::imap::mime`]). Fetching a body section that is
+//! not PEEK sets `\Seen` in a read-write mailbox and reports the new FLAGS.
+
+use std::io::Read;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
+use imap_codec::imap_types::sequence::SequenceSet;
+use mailstore::{Flag, MailboxError};
+
+use super::session::{Selected, Session, line};
+use crate::imap::mime::{self, Parsed, PartRef};
+use crate::imap::response::{flag_list, literal};
+use crate::imap::sequence::resolve;
+use crate::imap::{envelope, structure};
+
+impl Session {
+    /// FETCH and UID FETCH.
+    pub(super) fn fetch(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        items: MacroOrMessageDataItemNames<'_>,
+        by_uid: bool,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(sel) = self.selected.as_mut() else { return };
+        let macro_name;
+        let mut items = match items {
+            MacroOrMessageDataItemNames::Macro(m) => {
+                macro_name = m;
+                macro_name.expand()
+            }
+            MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
+        };
+        if by_uid && !items.contains(&MessageDataItemName::Uid) {
+            items.insert(0, MessageDataItemName::Uid);
+        }
+        let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
+        let mut failed = false;
+        for i in resolve(set, &uids, by_uid) {
+            match message(sel, i, uids[i], &items, out) {
+                Ok(()) => {}
+                // Gone under us: nothing to send for it (RFC 3501 §7.4.1 allows us to omit it).
+                Err(MailboxError::Expunged(_)) => {}
+                Err(e) => {
+                    tracing::warn!("imap user={} fetch UID {}: {e}", self.user, uids[i]);
+                    failed = true;
+                }
+            }
+        }
+        if let Err(e) = sel.mb.save_cache() {
+            tracing::debug!("imap user={} cache: {e}", self.user);
+        }
+        match failed {
+            false => line(out, &format!("{tag} OK Fetch completed.")),
+            true => line(out, &format!("{tag} NO [SERVERBUG] Some messages could not be read.")),
+        }
+    }
+}
+
+/// Whether an item needs the message text.
+fn needs_text(item: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName::*;
+    matches!(item, Body | BodyExt { .. } | BodyStructure | Rfc822 | Rfc822Header | Rfc822Text)
+}
+
+/// Whether an item sets `\Seen`.
+fn sets_seen(item: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName::*;
+    matches!(item, BodyExt { peek: false, .. } | Rfc822 | Rfc822Text)
+}
+
+/// One `* n FETCH (...)` line.
+fn message(
+    sel: &mut Selected,
+    i: usize,
+    uid: u32,
+    items: &[MessageDataItemName<'_>],
+    out: &mut Vec<u8>,
+) -> Result<(), MailboxError> {
+    let mut text = None;
+    let mut mtime = None;
+    if items.iter().any(needs_text) || items.contains(&MessageDataItemName::InternalDate) {
+        let (mut f, path) = sel.mb.open_message(uid)?;
+        let io = |source| MailboxError::Io { path: path.clone(), source };
+        mtime = Some(f.metadata().and_then(|m| m.modified()).map_err(io)?);
+        if items.iter().any(needs_text) {
+            let mut raw = Vec::new();
+            f.read_to_end(&mut raw).map_err(io)?;
+            text = Some(mime::to_crlf(&raw));
+        }
+    }
+    let mut flags_changed = false;
+    if !sel.read_only && items.iter().any(sets_seen) {
+        let m = sel.mb.message(uid).ok_or(MailboxError::Expunged(uid))?;
+        if !m.flags().has(Flag::Seen) {
+            let mut f = m.flags().clone();
+            f.set(Flag::Seen, true);
+            sel.mb.set_flags(uid, &f)?;
+            flags_changed = true;
+        }
+    }
+    let parsed = text.as_deref().map(Parsed::new);
+    let mut buf = format!("* {} FETCH (", i + 1).into_bytes();
+    for (n, item) in items.iter().enumerate() {
+        if n > 0 {
+            buf.push(b' ');
+        }
+        item_data(sel, uid, item, parsed.as_ref(), mtime, &mut buf)?;
+    }
+    if flags_changed && !items.contains(&MessageDataItemName::Flags) {
+        buf.push(b' ');
+        item_data(sel, uid, &MessageDataItemName::Flags, None, None, &mut buf)?;
+    }
+    buf.extend_from_slice(b")\r\n");
+    out.extend_from_slice(&buf);
+    Ok(())
+}
+
+fn item_data(
+    sel: &mut Selected,
+    uid: u32,
+    item: &MessageDataItemName<'_>,
+    parsed: Option<&Parsed<'_>>,
+    mtime: Option<SystemTime>,
+    out: &mut Vec<u8>,
+) -> Result<(), MailboxError> {
+    use MessageDataItemName::*;
+    let raw = parsed.map(|p| p.raw).unwrap_or(b"");
+    match item {
+        Uid => out.extend_from_slice(format!("UID {uid}").as_bytes()),
+        Flags => {
+            let m = sel.mb.message(uid).ok_or(MailboxError::Expunged(uid))?;
+            let list = flag_list(m.flags(), sel.mb.keywords(), sel.recent.contains(&uid));
+            out.extend_from_slice(format!("FLAGS {list}").as_bytes());
+        }
+        Rfc822Size => {
+            let size = match sel.mb.message(uid).and_then(|m| m.vsize()) {
+                Some(s) => s,
+                None => sel.mb.cached_entry(uid)?.vsize.unwrap_or(0),
+            };
+            out.extend_from_slice(format!("RFC822.SIZE {size}").as_bytes());
+        }
+        InternalDate => out.extend_from_slice(
+            format!("INTERNALDATE \"{}\"", internal_date(mtime.unwrap_or(UNIX_EPOCH))).as_bytes(),
+        ),
+        Envelope => {
+            let header = sel.mb.envelope_headers(uid)?;
+            out.extend_from_slice(b"ENVELOPE ");
+            envelope::write(out, &header);
+        }
+        Body | BodyStructure => {
+            out.extend_from_slice(if *item == Body { b"BODY " } else { b"BODYSTRUCTURE " });
+            structure::write(out, parsed.expect("text read"), *item == BodyStructure);
+        }
+        Rfc822 => {
+            out.extend_from_slice(b"RFC822 ");
+            literal(out, raw);
+        }
+        Rfc822Header => {
+            out.extend_from_slice(b"RFC822.HEADER ");
+            literal(
+                out,
+                section(parsed.expect("text read"), Some(&Section::Header(None))).as_deref().unwrap_or(b""),
+            );
+        }
+        Rfc822Text => {
+            out.extend_from_slice(b"RFC822.TEXT ");
+            literal(
+                out,
+                section(parsed.expect("text read"), Some(&Section::Text(None))).as_deref().unwrap_or(b""),
+            );
+        }
+        BodyExt { section: sec, partial, .. } => {
+            let data = section(parsed.expect("text read"), sec.as_ref());
+            out.extend_from_slice(b"BODY[");
+            section_name(sec.as_ref(), out);
+            out.push(b']');
+            let data = data.unwrap_or_default();
+            match partial {
+                None => {
+                    out.push(b' ');
+                    literal(out, &data);
+                }
+                Some((start, len)) => {
+                    out.extend_from_slice(format!("<{start}> ").as_bytes());
+                    let s = (*start as usize).min(data.len());
+                    let e = s.saturating_add(len.get() as usize).min(data.len());
+                    literal(out, &data[s..e]);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of a section (`None`: the whole message); `None` when the part does not exist.
+fn section(p: &Parsed<'_>, sec: Option<&Section<'_>>) -> Option<Vec<u8>> {
+    let raw = p.raw;
+    let Some(sec) = sec else { return Some(raw.to_vec()) };
+    let Some(msg) = p.msg.as_ref() else {
+        // No header at all: the whole text is the body.
+        return match sec {
+            Section::Header(None) | Section::HeaderFields(None, _) | Section::HeaderFieldsNot(None, _) => {
+                Some(b"\r\n".to_vec())
+            }
+            _ => Some(raw.to_vec()),
+        };
+    };
+    let root = PartRef { msg, index: 0 };
+    // The message a HEADER/TEXT section with part numbers refers to: a message/rfc822 part.
+    let enclosed = |part: &imap_codec::imap_types::fetch::Part| {
+        let pr = mime::find(msg, part.0.as_ref())?;
+        match &pr.part().body {
+            mail_parser::PartType::Message(inner) => Some(PartRef { msg: inner, index: 0 }),
+            _ => None,
+        }
+    };
+    let range = |r: Option<std::ops::Range<usize>>| r.map(|r| raw[r].to_vec());
+    match sec {
+        Section::Part(part) => {
+            range(mime::find(msg, part.0.as_ref()).and_then(|pr| mime::body_range(raw, pr)))
+        }
+        Section::Mime(part) => {
+            range(mime::find(msg, part.0.as_ref()).and_then(|pr| mime::header_range(raw, pr)))
+        }
+        Section::Header(None) => range(mime::header_range(raw, root)),
+        Section::Header(Some(part)) => range(enclosed(part).and_then(|pr| mime::header_range(raw, pr))),
+        Section::Text(None) => range(mime::body_range(raw, root)),
+        Section::Text(Some(part)) => range(enclosed(part).and_then(|pr| mime::body_range(raw, pr))),
+        Section::HeaderFields(part, names) | Section::HeaderFieldsNot(part, names) => {
+            let pr = match part {
+                None => Some(root),
+                Some(part) => enclosed(part),
+            };
+            let header = range(pr.and_then(|pr| mime::header_range(raw, pr)))?;
+            let names: Vec<Vec<u8>> = names.as_ref().iter().map(|n| n.as_ref().to_vec()).collect();
+            Some(mime::header_fields(&header, &names, matches!(sec, Section::HeaderFieldsNot(..))))
+        }
+    }
+}
+
+/// Writes a section specification back as the client sent it (`1.2.HEADER.FIELDS (A B)`).
+fn section_name(sec: Option<&Section<'_>>, out: &mut Vec<u8>) {
+    let Some(sec) = sec else { return };
+    let part = |p: Option<&imap_codec::imap_types::fetch::Part>, out: &mut Vec<u8>, dot: bool| {
+        if let Some(p) = p {
+            let nums: Vec<String> = p.0.as_ref().iter().map(|n| n.to_string()).collect();
+            out.extend_from_slice(nums.join(".").as_bytes());
+            if dot {
+                out.push(b'.');
+            }
+        }
+    };
+    match sec {
+        Section::Part(p) => part(Some(p), out, false),
+        Section::Mime(p) => {
+            part(Some(p), out, true);
+            out.extend_from_slice(b"MIME");
+        }
+        Section::Header(p) => {
+            part(p.as_ref(), out, true);
+            out.extend_from_slice(b"HEADER");
+        }
+        Section::Text(p) => {
+            part(p.as_ref(), out, true);
+            out.extend_from_slice(b"TEXT");
+        }
+        Section::HeaderFields(p, names) | Section::HeaderFieldsNot(p, names) => {
+            part(p.as_ref(), out, true);
+            let not = if matches!(sec, Section::HeaderFieldsNot(..)) { ".NOT" } else { "" };
+            out.extend_from_slice(format!("HEADER.FIELDS{not} (").as_bytes());
+            for (i, n) in names.as_ref().iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                let n: &[u8] = n.as_ref();
+                // As the client most likely sent it: an atom when it can be one.
+                if !n.is_empty() && n.iter().all(|b| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(b)) {
+                    out.extend_from_slice(n);
+                } else {
+                    crate::imap::response::string(out, n);
+                }
+            }
+            out.push(b')');
+        }
+    }
+}
+
+/// `17-Jul-1996 02:44:25 +0000` (RFC 3501 date-time), in UTC.
+pub(super) fn internal_date(t: SystemTime) -> String {
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil(days);
+    format!(
+        "{d:02}-{}-{y} {:02}:{:02}:{:02} +0000",
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
+pub(super) fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn internal_dates() {
+        assert_eq!(super::internal_date(super::UNIX_EPOCH), "01-Jan-1970 00:00:00 +0000");
+        let t = super::UNIX_EPOCH + Duration::from_secs(837_571_465);
+        assert_eq!(super::internal_date(t), "17-Jul-1996 02:44:25 +0000");
+    }
+}

@@ -1,0 +1,270 @@
+//! SEARCH and UID SEARCH with every RFC 3501 criterion; strings in US-ASCII or UTF-8, matched
+//! case-insensitively as substrings. Header criteria match the raw field and its decoded
+//! form (encoded words, address names); BODY and TEXT match the decoded text parts and the raw
+//! body. The message file is read only for criteria that need it.
+
+use std::io::Read;
+use std::time::UNIX_EPOCH;
+
+use imap_codec::imap_types::core::Charset;
+use imap_codec::imap_types::datetime::NaiveDate;
+use imap_codec::imap_types::search::SearchKey;
+use mail_parser::{Address, HeaderName, Message, MessageParser};
+use mailstore::{Flag, MailboxError};
+
+use super::session::{Selected, Session, line};
+use crate::imap::sequence::resolve;
+
+/// What one message offers to the criteria, read lazily.
+struct Candidate<'s> {
+    sel: &'s mut Selected,
+    index: usize,
+    uid: u32,
+    uids: &'s [u32],
+    text: Option<Vec<u8>>,
+    mtime_days: Option<i64>,
+}
+
+impl Session {
+    /// SEARCH and UID SEARCH.
+    pub(super) fn search(
+        &mut self,
+        tag: &str,
+        charset: Option<&Charset<'_>>,
+        key: &SearchKey<'_>,
+        by_uid: bool,
+        out: &mut Vec<u8>,
+    ) {
+        if let Some(cs) = charset {
+            let name = match cs {
+                Charset::Atom(a) => a.inner().to_string(),
+                Charset::Quoted(q) => q.inner().to_string(),
+            };
+            if !["UTF-8", "US-ASCII"].iter().any(|c| c.eq_ignore_ascii_case(&name)) {
+                return line(out, &format!("{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset."));
+            }
+        }
+        let Some(sel) = self.selected.as_mut() else { return };
+        let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
+        let mut found = Vec::new();
+        for (index, &uid) in uids.iter().enumerate() {
+            let mut c = Candidate { sel, index, uid, uids: &uids, text: None, mtime_days: None };
+            match c.matches(key) {
+                Ok(true) => found.push(if by_uid { uid } else { index as u32 + 1 }),
+                Ok(false) | Err(MailboxError::Expunged(_)) => {}
+                Err(e) => tracing::warn!("imap user={} search UID {uid}: {e}", self.user),
+            }
+        }
+        if let Err(e) = sel.mb.save_cache() {
+            tracing::debug!("imap user={} cache: {e}", self.user);
+        }
+        let list: String = found.iter().map(|n| format!(" {n}")).collect();
+        line(out, &format!("* SEARCH{list}"));
+        line(out, &format!("{tag} OK Search completed."));
+    }
+}
+
+impl Candidate<'_> {
+    fn flag(&self, f: Flag) -> bool {
+        self.sel.mb.message(self.uid).is_some_and(|m| m.flags().has(f))
+    }
+
+    fn keyword(&self, name: &str) -> bool {
+        let Some(m) = self.sel.mb.message(self.uid) else { return false };
+        let kw = self.sel.mb.keywords();
+        if name.eq_ignore_ascii_case("$Forwarded") {
+            return m.flags().has(Flag::Passed);
+        }
+        m.flags().keyword_indexes().any(|i| kw.name(i).is_some_and(|n| n.eq_ignore_ascii_case(name)))
+    }
+
+    fn text(&mut self) -> Result<&[u8], MailboxError> {
+        if self.text.is_none() {
+            let (mut f, path) = self.sel.mb.open_message(self.uid)?;
+            let mut raw = Vec::new();
+            f.read_to_end(&mut raw).map_err(|source| MailboxError::Io { path, source })?;
+            self.text = Some(raw);
+        }
+        Ok(self.text.as_deref().unwrap_or_default())
+    }
+
+    fn internal_days(&mut self) -> Result<i64, MailboxError> {
+        if let Some(d) = self.mtime_days {
+            return Ok(d);
+        }
+        let (f, path) = self.sel.mb.open_message(self.uid)?;
+        let t =
+            f.metadata().and_then(|m| m.modified()).map_err(|source| MailboxError::Io { path, source })?;
+        let days = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64) / 86_400;
+        self.mtime_days = Some(days);
+        Ok(days)
+    }
+
+    fn size(&mut self) -> Result<u64, MailboxError> {
+        match self.sel.mb.message(self.uid).and_then(|m| m.vsize()) {
+            Some(s) => Ok(s),
+            None => Ok(self.sel.mb.cached_entry(self.uid)?.vsize.unwrap_or(0)),
+        }
+    }
+
+    fn matches(&mut self, key: &SearchKey<'_>) -> Result<bool, MailboxError> {
+        use SearchKey::*;
+        let recent = self.sel.recent.contains(&self.uid);
+        Ok(match key {
+            And(keys) => {
+                for k in keys.as_ref() {
+                    if !self.matches(k)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Or(a, b) => self.matches(a)? || self.matches(b)?,
+            Not(k) => !self.matches(k)?,
+            All => true,
+            SequenceSet(set) => resolve(set, self.uids, false).binary_search(&self.index).is_ok(),
+            Uid(set) => resolve(set, self.uids, true).binary_search(&self.index).is_ok(),
+            Answered => self.flag(Flag::Replied),
+            Unanswered => !self.flag(Flag::Replied),
+            Deleted => self.flag(Flag::Deleted),
+            Undeleted => !self.flag(Flag::Deleted),
+            Draft => self.flag(Flag::Draft),
+            Undraft => !self.flag(Flag::Draft),
+            Flagged => self.flag(Flag::Flagged),
+            Unflagged => !self.flag(Flag::Flagged),
+            Seen => self.flag(Flag::Seen),
+            Unseen => !self.flag(Flag::Seen),
+            Recent => recent,
+            Old => !recent,
+            New => recent && !self.flag(Flag::Seen),
+            Keyword(k) => self.keyword(k.inner()),
+            Unkeyword(k) => !self.keyword(k.inner()),
+            Larger(n) => self.size()? > u64::from(*n),
+            Smaller(n) => self.size()? < u64::from(*n),
+            Before(d) => self.internal_days()? < days(d),
+            On(d) => self.internal_days()? == days(d),
+            Since(d) => self.internal_days()? >= days(d),
+            SentBefore(d) => self.sent_days()?.is_some_and(|s| s < days(d)),
+            SentOn(d) => self.sent_days()?.is_some_and(|s| s == days(d)),
+            SentSince(d) => self.sent_days()?.is_some_and(|s| s >= days(d)),
+            From(s) => self.header(HeaderName::From, s.as_ref())?,
+            To(s) => self.header(HeaderName::To, s.as_ref())?,
+            Cc(s) => self.header(HeaderName::Cc, s.as_ref())?,
+            Bcc(s) => self.header(HeaderName::Bcc, s.as_ref())?,
+            Subject(s) => self.header(HeaderName::Subject, s.as_ref())?,
+            Header(name, s) => {
+                let name = String::from_utf8_lossy(name.as_ref()).into_owned();
+                self.header(HeaderName::parse(name).unwrap_or(HeaderName::Other("".into())), s.as_ref())?
+            }
+            Body(s) => self.body(s.as_ref(), false)?,
+            Text(s) => self.body(s.as_ref(), true)?,
+        })
+    }
+
+    fn sent_days(&mut self) -> Result<Option<i64>, MailboxError> {
+        let text = self.text()?;
+        let Some(m) = MessageParser::new().parse_headers(text) else { return Ok(None) };
+        Ok(m.date().map(|d| days_from_civil(i64::from(d.year), i64::from(d.month), i64::from(d.day))))
+    }
+
+    fn header(&mut self, name: HeaderName<'_>, needle: &[u8]) -> Result<bool, MailboxError> {
+        let needle = lower(needle);
+        // The envelope fields are in mailroom.cache: no need to open the message.
+        let cached;
+        let text = if mailstore::cache::ENVELOPE_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name.as_str()))
+        {
+            cached = self.sel.mb.envelope_headers(self.uid)?;
+            &cached[..]
+        } else {
+            self.text()?
+        };
+        let Some(m) = MessageParser::new().parse_headers(text) else { return Ok(false) };
+        let mut hay = String::new();
+        for h in m.headers().iter().filter(|h| h.name.as_str().eq_ignore_ascii_case(name.as_str())) {
+            let raw = text.get(h.offset_start as usize..h.offset_end as usize).unwrap_or_default();
+            hay.push_str(&String::from_utf8_lossy(raw));
+            hay.push(' ');
+            match &h.value {
+                mail_parser::HeaderValue::Text(t) => hay.push_str(t),
+                mail_parser::HeaderValue::Address(a) => hay.push_str(&address_text(a)),
+                _ => {}
+            }
+            hay.push(' ');
+        }
+        // HEADER name "" matches every message that has the field (RFC 3501 §6.4.4).
+        Ok(if needle.is_empty() { !hay.is_empty() } else { hay.to_lowercase().contains(&needle) })
+    }
+
+    fn body(&mut self, needle: &[u8], with_header: bool) -> Result<bool, MailboxError> {
+        let needle = lower(needle);
+        let text = self.text()?;
+        let Some(m) = MessageParser::new().parse(text) else {
+            return Ok(String::from_utf8_lossy(text).to_lowercase().contains(&needle));
+        };
+        if with_header {
+            let header = &text[..(m.root_part().offset_body as usize).min(text.len())];
+            if String::from_utf8_lossy(header).to_lowercase().contains(&needle)
+                || decoded_headers(&m).contains(&needle)
+            {
+                return Ok(true);
+            }
+        }
+        let body = &text[(m.root_part().offset_body as usize).min(text.len())..];
+        if String::from_utf8_lossy(body).to_lowercase().contains(&needle) {
+            return Ok(true);
+        }
+        Ok(m.parts
+            .iter()
+            .filter(|p| p.is_text())
+            .any(|p| p.text_contents().is_some_and(|t| t.to_lowercase().contains(&needle))))
+    }
+}
+
+fn decoded_headers(m: &Message<'_>) -> String {
+    let mut s = m.subject().unwrap_or_default().to_string();
+    for a in [m.from(), m.to(), m.cc(), m.bcc()].into_iter().flatten() {
+        s.push(' ');
+        s.push_str(&address_text(a));
+    }
+    s.to_lowercase()
+}
+
+fn address_text(a: &Address<'_>) -> String {
+    a.iter()
+        .map(|x| format!("{} <{}>", x.name.as_deref().unwrap_or(""), x.address.as_deref().unwrap_or("")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn lower(s: &[u8]) -> String {
+    String::from_utf8_lossy(s).to_lowercase()
+}
+
+/// Days since 1970-01-01 of a SEARCH date.
+fn days(d: &NaiveDate) -> i64 {
+    let s = d.as_ref().to_string();
+    let mut it = s.split('-').map(|p| p.parse::<i64>().unwrap_or(0));
+    let (y, m, dd) = (it.next().unwrap_or(1970), it.next().unwrap_or(1), it.next().unwrap_or(1));
+    days_from_civil(y, m, dd)
+}
+
+/// (year, month, day) to days since 1970-01-01 (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn civil_days_round_trip() {
+        assert_eq!(super::days_from_civil(1970, 1, 1), 0);
+        assert_eq!(super::days_from_civil(1996, 7, 17), 9694);
+        assert_eq!(super::super::fetch::civil(9694), (1996, 7, 17));
+    }
+}

@@ -1,0 +1,349 @@
+//! The selected state: SELECT/EXAMINE, changes made by others (untagged EXPUNGE, EXISTS,
+//! RECENT, FETCH FLAGS), CLOSE/UNSELECT, EXPUNGE and UID EXPUNGE, STORE, COPY and MOVE.
+
+use std::collections::HashSet;
+use std::fs;
+
+use imap_codec::imap_types::flag::{Flag as WireFlag, StoreResponse, StoreType};
+use imap_codec::imap_types::sequence::SequenceSet;
+use mailstore::{Flag, Flags, Mailbox, MailboxError, Maildir};
+
+use super::session::{Selected, Session, line, stamp};
+use crate::imap::names::Target;
+use crate::imap::response::{flag_list, mailbox_flags};
+use crate::imap::sequence::{compact, resolve};
+
+impl Session {
+    /// SELECT (`read_only`: EXAMINE).
+    pub(super) fn select(&mut self, tag: &str, name: &[u8], read_only: bool, out: &mut Vec<u8>) {
+        // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
+        self.selected = None;
+        let Some(target) = Target::parse(name) else {
+            return line(out, &format!("{tag} NO [NONEXISTENT] Mailbox doesn't exist."));
+        };
+        let mut mb = match Mailbox::open(&self.path(&target)) {
+            Ok(mb) => mb,
+            Err(MailboxError::NotFound(_)) => {
+                return line(out, &format!("{tag} NO [NONEXISTENT] Mailbox doesn't exist."));
+            }
+            Err(e) => {
+                tracing::warn!("imap user={} select {}: {e}", self.user, target.name());
+                return line(out, &format!("{tag} NO [SERVERBUG] Cannot open the mailbox."));
+            }
+        };
+        let recent: HashSet<u32> = mb.messages().iter().filter(|m| m.in_new()).map(|m| m.uid()).collect();
+        if !read_only {
+            // Claims \Recent as Dovecot does: what was in new/ moves to cur/, so the next
+            // session does not see it as recent again.
+            for &uid in &recent {
+                let flags = mb.message(uid).map(|m| m.flags().clone()).unwrap_or_default();
+                if let Err(e) = mb.set_flags(uid, &flags) {
+                    tracing::debug!("imap claim recent UID {uid}: {e}");
+                }
+            }
+        }
+        let n = mb.messages().len();
+        line(out, &format!("* FLAGS {}", mailbox_flags(mb.keywords())));
+        line(out, &format!("* OK [PERMANENTFLAGS {}] Flags permitted.", perm_flags(&mb)));
+        line(out, &format!("* {n} EXISTS"));
+        line(out, &format!("* {} RECENT", recent.len()));
+        if let Some(i) = mb.messages().iter().position(|m| !m.flags().has(Flag::Seen)) {
+            line(out, &format!("* OK [UNSEEN {}] First unseen.", i + 1));
+        }
+        line(out, &format!("* OK [UIDVALIDITY {}] UIDs valid.", mb.uidvalidity()));
+        line(out, &format!("* OK [UIDNEXT {}] Predicted next UID.", mb.uid_next()));
+        let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
+        line(out, &format!("{tag} OK [{mode}] Select completed."));
+        let stamp = stamp(mb.dir());
+        self.selected = Some(Selected { mb, target, read_only, recent, stamp });
+    }
+
+    /// Syncs the selected mailbox and reports what others changed: EXPUNGE (highest sequence
+    /// number first, so no number shifts under the client), EXISTS and RECENT, FETCH FLAGS.
+    pub fn report_changes(&mut self, out: &mut Vec<u8>) {
+        let Some(sel) = self.selected.as_mut() else { return };
+        sel.stamp = stamp(sel.mb.dir());
+        let before: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
+        let changes = match sel.mb.sync() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!("imap user={} sync: {e}", self.user);
+                return;
+            }
+        };
+        if !changes.expunged.is_empty() {
+            let gone: HashSet<u32> = changes.expunged.iter().copied().collect();
+            for (i, uid) in before.iter().enumerate().rev() {
+                if gone.contains(uid) {
+                    line(out, &format!("* {} EXPUNGE", i + 1));
+                    sel.recent.remove(uid);
+                }
+            }
+        }
+        if !changes.added.is_empty() {
+            for &uid in &changes.added {
+                if sel.mb.message(uid).is_some_and(|m| m.in_new()) {
+                    sel.recent.insert(uid);
+                }
+            }
+            line(out, &format!("* {} EXISTS", sel.mb.messages().len()));
+            line(out, &format!("* {} RECENT", sel.recent.len()));
+        }
+        for uid in changes.flags {
+            if let Some(i) = sel.mb.messages().iter().position(|m| m.uid() == uid) {
+                let m = &sel.mb.messages()[i];
+                let flags = flag_list(m.flags(), sel.mb.keywords(), sel.recent.contains(&uid));
+                line(out, &format!("* {} FETCH (UID {uid} FLAGS {flags})", i + 1));
+            }
+        }
+    }
+
+    /// CLOSE (`expunge`) or UNSELECT.
+    pub(super) fn close(&mut self, tag: &str, expunge: bool, out: &mut Vec<u8>) {
+        if let Some(sel) = self.selected.as_mut().filter(|s| expunge && !s.read_only) {
+            let deleted: Vec<u32> =
+                sel.mb.messages().iter().filter(|m| m.flags().has(Flag::Deleted)).map(|m| m.uid()).collect();
+            for uid in deleted {
+                if let Err(e) = sel.mb.expunge(uid) {
+                    tracing::warn!("imap user={} close: expunge UID {uid}: {e}", self.user);
+                }
+            }
+        }
+        self.selected = None;
+        line(out, &format!("{tag} OK {} completed.", if expunge { "Close" } else { "Unselect" }));
+    }
+
+    /// EXPUNGE, or UID EXPUNGE with the UIDs it may remove.
+    pub(super) fn expunge(&mut self, tag: &str, uids: Option<&SequenceSet>, out: &mut Vec<u8>) {
+        let Some(sel) = self.selected.as_mut() else {
+            return line(out, &format!("{tag} BAD No mailbox selected."));
+        };
+        if sel.read_only {
+            return line(out, &format!("{tag} NO [READ-ONLY] Mailbox is read-only."));
+        }
+        let all: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
+        let allowed: Option<HashSet<usize>> = uids.map(|s| resolve(s, &all, true).into_iter().collect());
+        let doomed: Vec<usize> = (0..all.len())
+            .filter(|&i| sel.mb.messages()[i].flags().has(Flag::Deleted))
+            .filter(|i| allowed.as_ref().is_none_or(|a| a.contains(i)))
+            .collect();
+        // Highest first: removing a message shifts only the numbers above it.
+        for &i in doomed.iter().rev() {
+            let uid = all[i];
+            match sel.mb.expunge(uid) {
+                Ok(()) => {
+                    sel.recent.remove(&uid);
+                    line(out, &format!("* {} EXPUNGE", i + 1));
+                }
+                Err(e) => tracing::warn!("imap user={} expunge UID {uid}: {e}", self.user),
+            }
+        }
+        self.report_changes(out);
+        line(out, &format!("{tag} OK Expunge completed."));
+    }
+
+    /// STORE and UID STORE.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn store(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        kind: &StoreType,
+        response: &StoreResponse,
+        flags: &[WireFlag<'_>],
+        by_uid: bool,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(sel) = self.selected.as_mut() else { return };
+        if sel.read_only {
+            return line(out, &format!("{tag} NO [READ-ONLY] Mailbox is read-only."));
+        }
+        let mut wanted = Flags::empty();
+        for f in flags {
+            match system_flag(f) {
+                Some(flag) => wanted.set(flag, true),
+                None => match keyword_name(f).map(|k| sel.mb.keyword_index(k)) {
+                    Some(Ok(i)) => wanted.set_keyword(i, true),
+                    Some(Err(e)) => {
+                        tracing::warn!("imap user={} keyword: {e}", self.user);
+                        return line(out, &format!("{tag} NO [LIMIT] Too many keywords."));
+                    }
+                    // \Recent and other backslash flags cannot be stored.
+                    None => {}
+                },
+            }
+        }
+        let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
+        for i in resolve(set, &uids, by_uid) {
+            let uid = uids[i];
+            let Some(m) = sel.mb.message(uid) else { continue };
+            let mut new = m.flags().clone();
+            if matches!(kind, StoreType::Replace) {
+                // Only what IMAP can name is replaced: letters we do not know are another
+                // program's and stay.
+                let keywords: Vec<usize> = new.keyword_indexes().collect();
+                Flag::ALL.into_iter().for_each(|f| new.set(f, false));
+                keywords.into_iter().for_each(|k| new.set_keyword(k, false));
+            }
+            let on = !matches!(kind, StoreType::Remove);
+            for f in wanted.system_flags() {
+                new.set(f, on);
+            }
+            for k in wanted.keyword_indexes() {
+                new.set_keyword(k, on);
+            }
+            match sel.mb.set_flags(uid, &new) {
+                Ok(()) | Err(MailboxError::Expunged(_)) => {}
+                Err(e) => {
+                    tracing::warn!("imap user={} store UID {uid}: {e}", self.user);
+                    return line(out, &format!("{tag} NO [SERVERBUG] Cannot change the flags."));
+                }
+            }
+            if matches!(response, StoreResponse::Answer)
+                && let Some(m) = sel.mb.message(uid)
+            {
+                let list = flag_list(m.flags(), sel.mb.keywords(), sel.recent.contains(&uid));
+                let uid_item = if by_uid { format!(" UID {uid}") } else { String::new() };
+                line(out, &format!("* {} FETCH (FLAGS {list}{uid_item})", i + 1));
+            }
+        }
+        line(out, &format!("{tag} OK Store completed."));
+    }
+
+    /// COPY and MOVE (and their UID forms), with UIDPLUS's COPYUID.
+    pub(super) fn copy(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        dest: &[u8],
+        by_uid: bool,
+        moving: bool,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(target) = Target::parse(dest) else {
+            return line(out, &format!("{tag} NO [TRYCREATE] Mailbox doesn't exist."));
+        };
+        let dest_dir = self.path(&target);
+        if !dest_dir.join("cur").is_dir() {
+            return line(out, &format!("{tag} NO [TRYCREATE] Mailbox doesn't exist."));
+        }
+        let folder = match &target {
+            Target::Inbox => None,
+            Target::Folder(f) => Some(f.clone()),
+        };
+        let maildir = self.maildir.clone();
+        let Some(sel) = self.selected.as_mut() else { return };
+        if moving && sel.read_only {
+            return line(out, &format!("{tag} NO [READ-ONLY] Mailbox is read-only."));
+        }
+        let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
+        let picked = resolve(set, &uids, by_uid);
+        let mut copied: Vec<(u32, String)> = Vec::new();
+        for &i in &picked {
+            let uid = uids[i];
+            match copy_one(&mut sel.mb, uid, &maildir, folder.as_ref()) {
+                Ok(Some(base)) => copied.push((uid, base)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("imap user={} copy UID {uid}: {e}", self.user);
+                    return line(out, &format!("{tag} NO [SERVERBUG] Copy failed."));
+                }
+            }
+        }
+        // The destination numbers the new files now; their UIDs go into COPYUID.
+        let code = match Mailbox::open(&dest_dir) {
+            Ok(d) => {
+                let new: Vec<u32> = copied
+                    .iter()
+                    .filter_map(|(_, b)| d.messages().iter().find(|m| m.base_name() == b).map(|m| m.uid()))
+                    .collect();
+                let old: Vec<u32> = copied.iter().map(|(u, _)| *u).collect();
+                if new.len() == old.len() && !old.is_empty() {
+                    format!("[COPYUID {} {} {}] ", d.uidvalidity(), compact(&old), compact(&new))
+                } else {
+                    String::new()
+                }
+            }
+            Err(_) => String::new(),
+        };
+        if !moving {
+            return line(out, &format!("{tag} OK {code}Copy completed."));
+        }
+        line(out, &format!("* OK {code}Moved."));
+        let sel = self.selected.as_mut().expect("selected");
+        for &i in picked.iter().rev() {
+            let uid = uids[i];
+            if sel.mb.expunge(uid).is_ok() {
+                sel.recent.remove(&uid);
+                line(out, &format!("* {} EXPUNGE", i + 1));
+            }
+        }
+        line(out, &format!("{tag} OK Move completed."));
+    }
+}
+
+/// Copies one message into `folder` with its flags; the new file's base name, or `None` when
+/// the message was expunged meanwhile.
+fn copy_one(
+    mb: &mut Mailbox,
+    uid: u32,
+    maildir: &Maildir,
+    folder: Option<&mailstore::FolderName>,
+) -> Result<Option<String>, Box<dyn std::error::Error>> {
+    let flags = match mb.message(uid) {
+        Some(m) => m.flags().clone(),
+        None => return Ok(None),
+    };
+    let keywords: Vec<String> =
+        flags.keyword_indexes().filter_map(|k| mb.keywords().name(k).map(String::from)).collect();
+    let (mut file, _) = match mb.open_message(uid) {
+        Ok(f) => f,
+        Err(MailboxError::Expunged(_)) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let mtime = file.metadata()?.modified()?;
+    let d = maildir.deliver(folder, b"", &mut file)?;
+    let base = d.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+    fs::File::options().write(true).open(&d.path)?.set_modified(mtime)?;
+    // Keyword letters differ per mailbox: map them by name into the destination's list.
+    let dest_dir = d.path.parent().and_then(|p| p.parent()).expect("new/ has a parent").to_path_buf();
+    let mut dest_flags = Flags::empty();
+    for f in flags.system_flags() {
+        dest_flags.set(f, true);
+    }
+    if !keywords.is_empty() || dest_flags != Flags::empty() {
+        let mut kw = mailstore::Keywords::load(&dest_dir)?;
+        for k in &keywords {
+            dest_flags.set_keyword(kw.intern(&dest_dir, k, 0o600)?, true);
+        }
+        fs::rename(&d.path, dest_dir.join("cur").join(format!("{base}:{}", dest_flags.to_info())))?;
+    }
+    Ok(Some(base))
+}
+
+/// The Maildir flag of an IMAP system flag (or of `$Forwarded`, Maildir's "passed").
+pub(super) fn system_flag(f: &WireFlag<'_>) -> Option<Flag> {
+    match f {
+        WireFlag::Answered => Some(Flag::Replied),
+        WireFlag::Deleted => Some(Flag::Deleted),
+        WireFlag::Draft => Some(Flag::Draft),
+        WireFlag::Flagged => Some(Flag::Flagged),
+        WireFlag::Seen => Some(Flag::Seen),
+        WireFlag::Keyword(k) if k.inner().eq_ignore_ascii_case("$Forwarded") => Some(Flag::Passed),
+        _ => None,
+    }
+}
+
+/// A keyword's name (`None` for system and `\`-extension flags).
+pub(super) fn keyword_name<'f>(f: &'f WireFlag<'_>) -> Option<&'f str> {
+    match f {
+        WireFlag::Keyword(k) => Some(k.inner()),
+        _ => None,
+    }
+}
+
+/// PERMANENTFLAGS: the system flags, the mailbox's keywords, and `\*` (new keywords allowed).
+fn perm_flags(mb: &Mailbox) -> String {
+    let list = mailbox_flags(mb.keywords());
+    format!("{} \\*)", &list[..list.len() - 1])
+}

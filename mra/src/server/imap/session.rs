@@ -1,0 +1,182 @@
+//! A logged-in IMAP session: the user's Maildir and the selected mailbox. Its methods run on
+//! the blocking pool (mailstore does synchronous file I/O) and write their responses,
+//! untagged and tagged, into the output buffer they are given.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::mailbox::Mailbox as WireMailbox;
+use mailstore::{Mailbox, Maildir, folders};
+
+use crate::imap::names::{SPECIAL_USE, Target};
+use crate::server::login::User;
+
+/// A logged-in session.
+#[derive(Debug)]
+pub struct Session {
+    /// The user's canonical name.
+    pub user: String,
+    pub(super) maildir: Maildir,
+    pub(super) selected: Option<Selected>,
+}
+
+/// The selected mailbox. Sequence numbers are positions in `mb.messages()`, which changes only
+/// where untagged EXPUNGE and EXISTS may be sent.
+#[derive(Debug)]
+pub(super) struct Selected {
+    pub mb: Mailbox,
+    pub target: Target,
+    pub read_only: bool,
+    /// Messages that were in new/ when this session first saw them (IMAP `\Recent`).
+    pub recent: HashSet<u32>,
+    /// When the mailbox was last looked at (for IDLE).
+    pub stamp: Stamp,
+}
+
+/// Modification times that change when a message arrives, goes or changes flags.
+pub(super) type Stamp = [Option<SystemTime>; 3];
+
+/// The stamp of a mailbox directory now.
+pub(super) fn stamp(dir: &Path) -> Stamp {
+    let m = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    [m(dir.join("new")), m(dir.join("cur")), m(dir.join(mailstore::uidlist::FILE))]
+}
+
+/// Appends a response line.
+pub(super) fn line(out: &mut Vec<u8>, text: &str) {
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The bytes of a mailbox argument.
+pub(super) fn wire_bytes<'m>(m: &'m WireMailbox<'_>) -> &'m [u8] {
+    match m {
+        WireMailbox::Inbox => b"INBOX",
+        WireMailbox::Other(o) => o.as_ref(),
+    }
+}
+
+impl Session {
+    /// Opens the Maildir of a user who just logged in, creating it and the special-use folders
+    /// that are missing (subscribed, as Dovecot's `auto = subscribe` does).
+    pub fn open(user: User) -> io::Result<Session> {
+        let maildir = Maildir::new(&user.maildir);
+        maildir.create()?;
+        let mut subs = folders::subscriptions(maildir.root())?;
+        let mut changed = false;
+        for (name, _) in SPECIAL_USE {
+            let f = mailstore::FolderName::new(name).expect("valid name");
+            if !maildir.folder_exists(&f)? {
+                maildir.create_folder(&f)?;
+                if !subs.iter().any(|s| s == name) {
+                    subs.push(name.to_string());
+                    changed = true;
+                }
+            }
+        }
+        if changed {
+            folders::save_subscriptions(maildir.root(), &subs)?;
+        }
+        Ok(Session { user: user.name, maildir, selected: None })
+    }
+
+    /// The directory of a mailbox.
+    pub(super) fn path(&self, t: &Target) -> PathBuf {
+        match t {
+            Target::Inbox => self.maildir.root().to_path_buf(),
+            Target::Folder(f) => self.maildir.folder_path(Some(f)),
+        }
+    }
+
+    /// Drops what an idle session does not need (the selected mailbox's cache) from memory.
+    pub fn release_memory(&mut self) {
+        if let Some(sel) = self.selected.as_mut()
+            && let Err(e) = sel.mb.release_cache()
+        {
+            tracing::debug!("imap user={} cache: {e}", self.user);
+        }
+    }
+
+    /// Whether the selected mailbox's directories changed since it was last looked at.
+    pub fn changed_on_disk(&self) -> bool {
+        self.selected.as_ref().is_some_and(|s| stamp(s.mb.dir()) != s.stamp)
+    }
+
+    /// Runs one command of the authenticated or selected state.
+    pub fn execute(&mut self, tag: &str, body: CommandBody<'static>, out: &mut Vec<u8>) {
+        match body {
+            CommandBody::Select { mailbox } => self.select(tag, wire_bytes(&mailbox), false, out),
+            CommandBody::Examine { mailbox } => self.select(tag, wire_bytes(&mailbox), true, out),
+            CommandBody::Create { mailbox } => self.create(tag, wire_bytes(&mailbox), out),
+            CommandBody::Delete { mailbox } => self.delete(tag, wire_bytes(&mailbox), out),
+            CommandBody::Rename { from, to } => self.rename(tag, wire_bytes(&from), wire_bytes(&to), out),
+            CommandBody::Subscribe { mailbox } => self.subscribe(tag, wire_bytes(&mailbox), true, out),
+            CommandBody::Unsubscribe { mailbox } => self.subscribe(tag, wire_bytes(&mailbox), false, out),
+            CommandBody::List { reference, mailbox_wildcard } => {
+                self.list(tag, wire_bytes(&reference), list_bytes(&mailbox_wildcard), false, out)
+            }
+            CommandBody::Lsub { reference, mailbox_wildcard } => {
+                self.list(tag, wire_bytes(&reference), list_bytes(&mailbox_wildcard), true, out)
+            }
+            CommandBody::Status { mailbox, item_names } => {
+                self.status(tag, wire_bytes(&mailbox), &item_names, out)
+            }
+            CommandBody::Append { mailbox, flags, date, message } => {
+                let time = date.map(|d| d.as_ref().timestamp());
+                self.append(tag, wire_bytes(&mailbox), &flags, time, message.as_ref(), out)
+            }
+            CommandBody::Enable { .. } => {
+                // Nothing we offer needs enabling (no CONDSTORE, no UTF8=ACCEPT yet).
+                line(out, "* ENABLED");
+                line(out, &format!("{tag} OK Enabled."));
+            }
+            CommandBody::GetQuota { .. }
+            | CommandBody::GetQuotaRoot { .. }
+            | CommandBody::SetQuota { .. } => {
+                line(out, &format!("{tag} NO [CANNOT] Quota is not available."));
+            }
+            CommandBody::Compress { .. } => {
+                line(out, &format!("{tag} NO [CANNOT] Compression is not available."))
+            }
+            _ if self.selected.is_none() => line(out, &format!("{tag} BAD No mailbox selected.")),
+            CommandBody::Noop => {
+                self.report_changes(out);
+                line(out, &format!("{tag} OK NOOP completed."));
+            }
+            CommandBody::Check => {
+                self.report_changes(out);
+                line(out, &format!("{tag} OK Check completed."));
+            }
+            CommandBody::Close => self.close(tag, true, out),
+            CommandBody::Unselect => self.close(tag, false, out),
+            CommandBody::Expunge => self.expunge(tag, None, out),
+            CommandBody::Fetch { sequence_set, macro_or_item_names, uid } => {
+                self.fetch(tag, &sequence_set, macro_or_item_names, uid, out)
+            }
+            CommandBody::Store { sequence_set, kind, response, flags, uid } => {
+                self.store(tag, &sequence_set, &kind, &response, &flags, uid, out)
+            }
+            CommandBody::Copy { sequence_set, mailbox, uid } => {
+                self.copy(tag, &sequence_set, wire_bytes(&mailbox), uid, false, out)
+            }
+            CommandBody::Move { sequence_set, mailbox, uid } => {
+                self.copy(tag, &sequence_set, wire_bytes(&mailbox), uid, true, out)
+            }
+            CommandBody::Search { charset, criteria, uid } => {
+                self.search(tag, charset.as_ref(), &criteria, uid, out)
+            }
+            other => line(out, &format!("{tag} BAD {} is not valid here.", other.name())),
+        }
+    }
+}
+
+fn list_bytes<'m>(m: &'m imap_codec::imap_types::mailbox::ListMailbox<'_>) -> &'m [u8] {
+    use imap_codec::imap_types::mailbox::ListMailbox;
+    match m {
+        ListMailbox::Token(t) => t.as_ref(),
+        ListMailbox::String(s) => s.as_ref(),
+    }
+}

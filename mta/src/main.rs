@@ -35,9 +35,10 @@
 //!     AUTH PLAIN/LOGIN to the relayhost is only sent under TLS. Messages whose From: domain
 //!     has a key in [mta.dkim] are DKIM-signed (rsa-sha256, relaxed/relaxed). At most
 //!     smtp_destination_concurrency connections go to one destination, and a session is
-//!     reused for the next message to it. 8-bit bodies go to hosts without 8BITMIME as they
-//!     are (Postfix with disable_mime_output_conversion); mail that needs SMTPUTF8 bounces
-//!     (5.6.7) when the host lacks it.
+//!     reused for the next message to it. A message whose content really has 8-bit bytes
+//!     bounces (5.6.3) at a host without 8BITMIME, as RFC 6152 allows (Postfix converts to
+//!     quoted-printable instead; declared-but-ASCII bodies go anywhere); mail that needs
+//!     SMTPUTF8 bounces (5.6.7) when the host lacks it.
 //!
 //!     Every log line about a message starts with its queue id.
 //!

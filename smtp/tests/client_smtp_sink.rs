@@ -167,8 +167,12 @@ async fn pipelining_and_dsn_parameters_when_offered() {
 async fn no_parameters_without_dsn_and_pipelining() {
     let sink = Sink::start(&["-N", "-p", "-8"]);
     let mut c = sink.client().await;
-    assert!(!c.capabilities().pipelining && !c.capabilities().dsn);
-    let outcome = c.send(&dsn_envelope(), MESSAGE).await.unwrap();
+    assert!(!c.capabilities().pipelining && !c.capabilities().dsn && !c.capabilities().eightbitmime);
+    // 8-bit content to a host without 8BITMIME is refused before sending (RFC 6152 §3).
+    let refused = c.send(&dsn_envelope(), MESSAGE).await.unwrap();
+    assert_eq!(refused.mail.and_then(|r| r.enhanced).as_deref(), Some("5.6.3"));
+    let seven_bit = Envelope { body_8bit: false, ..dsn_envelope() };
+    let outcome = c.send(&seven_bit, MESSAGE).await.unwrap();
     assert_eq!(replies(&outcome), ["250 2.0.0 Ok", "250 2.0.0 Ok"]);
     c.quit().await.unwrap();
     let dumps = sink.dumps(1);
@@ -181,7 +185,7 @@ async fn helo_when_ehlo_is_refused() {
     let sink = Sink::start(&["-e"]);
     let mut c = sink.client().await;
     assert_eq!(c.capabilities(), &Default::default());
-    let outcome = c.send(&dsn_envelope(), MESSAGE).await.unwrap();
+    let outcome = c.send(&Envelope { body_8bit: false, ..dsn_envelope() }, MESSAGE).await.unwrap();
     assert!(outcome.recipients.iter().all(|r| r.is_positive()), "{outcome:?}");
     c.quit().await.unwrap();
     let dumps = sink.dumps(1);

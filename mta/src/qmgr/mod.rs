@@ -382,7 +382,9 @@ fn client_envelope(q: &Queued, idx: &[usize]) -> client::Envelope {
         sender: env.sender.clone(),
         ret: env.ret.map(|r| if r == crate::queue::Ret::Full { "FULL".into() } else { "HDRS".into() }),
         envid: env.envid.clone(),
-        body_8bit: env.body_8bit,
+        // Declared 8BITMIME but plain ASCII goes to any peer; real 8-bit content needs one that
+        // offers 8BITMIME (the client refuses it otherwise, RFC 6152 §3).
+        body_8bit: env.body_8bit && q.has_8bit().unwrap_or(true),
         smtputf8: env.smtputf8,
         size,
         recipients: idx

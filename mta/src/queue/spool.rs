@@ -213,6 +213,23 @@ impl Queued {
         Ok(self.file.metadata()?.len().saturating_sub(self.offset))
     }
 
+    /// Does the message contain a byte above 127? Clients declare BODY=8BITMIME freely; what
+    /// matters towards a peer without 8BITMIME is the content itself.
+    pub fn has_8bit(&self) -> io::Result<bool> {
+        let mut r = io::BufReader::with_capacity(64 * 1024, self.message()?);
+        loop {
+            let buf = io::BufRead::fill_buf(&mut r)?;
+            if buf.is_empty() {
+                return Ok(false);
+            }
+            if buf.iter().any(|&b| b >= 0x80) {
+                return Ok(true);
+            }
+            let n = buf.len();
+            io::BufRead::consume(&mut r, n);
+        }
+    }
+
     /// The message's header section (up to the first empty line), at most `limit` bytes.
     pub fn headers(&self, limit: usize) -> io::Result<Vec<u8>> {
         let mut buf = Vec::new();
@@ -302,6 +319,7 @@ mod tests {
         q.message().unwrap().read_to_string(&mut body).unwrap();
         assert_eq!(body, "Subject: hi\r\n\r\nbody\r\n");
         assert_eq!(q.headers(1000).unwrap(), b"Subject: hi\r\n");
+        assert!(!q.has_8bit().unwrap());
         q.state.attempts = 1;
         q.save_state().unwrap();
         drop(q);

@@ -70,6 +70,9 @@ pub(crate) fn plan(env: &Envelope, caps: &Capabilities) -> Plan {
         Some(ServerReply::new(553, Some("5.1.7"), "bad sender address syntax"))
     } else if utf8(&env.sender) && !caps.smtputf8 {
         Some(ServerReply::new(553, Some("5.6.7"), NEED_UTF8))
+    } else if env.body_8bit && !caps.eightbitmime {
+        // RFC 6152 §3: without 8BITMIME, convert or return it; mailroom does not convert.
+        Some(ServerReply::new(554, Some("5.6.3"), "8-bit content, but the host does not offer 8BITMIME"))
     } else {
         match (env.size, caps.size) {
             (Some(size), Some(limit)) if limit > 0 && size > limit => Some(ServerReply::new(
@@ -256,5 +259,12 @@ mod tests {
         assert_eq!(plan(&e, &ascii).mail.and_then(|r| r.enhanced), Some("5.6.7".into()));
         e.sender = "a@x.test\r\nDATA".into();
         assert_eq!(plan(&e, &all()).mail.and_then(|r| r.enhanced), Some("5.1.7".into()));
+
+        let seven = Capabilities { eightbitmime: false, ..all() };
+        let mut e = Envelope { body_8bit: false, ..env() };
+        assert_eq!(plan(&e, &seven).mail, None, "7-bit content goes anywhere");
+        e.body_8bit = true;
+        assert_eq!(plan(&e, &seven).mail.and_then(|r| r.enhanced), Some("5.6.3".into()));
+        assert_eq!(plan(&e, &all()).mail, None);
     }
 }

@@ -82,6 +82,28 @@ pub fn client_ip(peer: &Peer) -> String {
     }
 }
 
+/// Take a connection slot for a new client, or answer `refusal` and close when
+/// `max_connections` are taken. The returned permit is held for the connection's life.
+pub async fn admit(
+    ctx: &Context,
+    stream: &mut Stream,
+    peer: &Peer,
+    protocol: &str,
+    refusal: &[u8],
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    let Ok(permit) = ctx.connections.clone().try_acquire_owned() else {
+        use tokio::io::AsyncWriteExt;
+        let _ = stream.write_all(refusal).await;
+        tracing::warn!("{protocol} connection refused client={}: max_connections reached", client_ip(peer));
+        return None;
+    };
+    // Replies are written whole; Nagle's algorithm would only delay the last segment of each.
+    if let Stream::Tcp(s) = &*stream {
+        let _ = s.set_nodelay(true);
+    }
+    Some(permit)
+}
+
 /// The TLS handshake of a new or STARTTLS connection, within the idle timeout.
 pub async fn handshake(
     tls: &TlsConfig,

@@ -51,17 +51,9 @@ struct Stats {
 }
 
 /// Serves one POP3 connection; `implicit_tls` for port 995.
-pub async fn serve(ctx: Arc<Context>, stream: Stream, peer: Peer, implicit_tls: bool) {
-    let Ok(_permit) = ctx.connections.clone().try_acquire_owned() else {
-        let mut stream = stream;
-        let _ = stream.write_all(b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n").await;
-        tracing::warn!("pop3 connection refused client={}: max_connections reached", client_ip(&peer));
-        return;
-    };
-    // Replies are written whole; Nagle's algorithm would only delay the last segment of each.
-    if let Stream::Tcp(s) = &stream {
-        let _ = s.set_nodelay(true);
-    }
+pub async fn serve(ctx: Arc<Context>, mut stream: Stream, peer: Peer, implicit_tls: bool) {
+    let refusal = b"-ERR [SYS/TEMP] Too many connections, try again later.\r\n";
+    let Some(_permit) = super::admit(&ctx, &mut stream, &peer, "pop3", refusal).await else { return };
     let tls_active = implicit_tls;
     let cfg = Config {
         tls_available: ctx.tls.is_some(),

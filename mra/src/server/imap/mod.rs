@@ -57,16 +57,9 @@ struct Conn {
 }
 
 /// Serves one IMAP connection; `implicit_tls` for port 993.
-pub async fn serve(ctx: Arc<Context>, stream: Stream, peer: Peer, implicit_tls: bool) {
-    let Ok(_permit) = ctx.connections.clone().try_acquire_owned() else {
-        let mut stream = stream;
-        let _ = stream.write_all(b"* BYE [UNAVAILABLE] Too many connections, try again later.\r\n").await;
-        tracing::warn!("imap connection refused client={}: max_connections reached", client_ip(&peer));
-        return;
-    };
-    if let Stream::Tcp(s) = &stream {
-        let _ = s.set_nodelay(true);
-    }
+pub async fn serve(ctx: Arc<Context>, mut stream: Stream, peer: Peer, implicit_tls: bool) {
+    let refusal = b"* BYE [UNAVAILABLE] Too many connections, try again later.\r\n";
+    let Some(_permit) = super::admit(&ctx, &mut stream, &peer, "imap", refusal).await else { return };
     let mut conn = Conn {
         ctx: ctx.clone(),
         peer: peer.clone(),

@@ -56,7 +56,8 @@ impl Flag {
 pub struct Flags {
     system: u8,
     keywords: u32,
-    other: String,
+    /// Letters we do not know, kept for the next rename (boxed: most messages have none).
+    other: Box<str>,
 }
 
 /// How many keywords a Maildir file name can carry (`a`..`z`).
@@ -80,16 +81,18 @@ impl Flags {
     pub fn from_info(info: &str) -> Flags {
         let mut flags = Flags::empty();
         let Some(letters) = info.strip_prefix("2,") else { return flags };
+        let mut other = String::new();
         for c in letters.chars() {
             match (Flag::from_letter(c), c) {
                 (Some(f), _) => flags.system |= f.bit(),
                 (None, 'a'..='z') => flags.keywords |= 1 << (c as u8 - b'a'),
                 // ',' would end the flags for some readers; drop it, keep anything else.
                 (None, ',') => {}
-                (None, c) if !flags.other.contains(c) => flags.other.push(c),
+                (None, c) if !other.contains(c) => other.push(c),
                 _ => {}
             }
         }
+        flags.other = other.into_boxed_str();
         flags
     }
 

@@ -23,6 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cache::{self, Cache, Entry};
@@ -30,6 +31,8 @@ use crate::dotlock::{self, DotLock};
 use crate::flags::{Flags, base_name};
 use crate::keywords::{KeywordError, Keywords};
 use crate::uidlist::{self, Record, UidList};
+
+mod shared;
 
 /// Mode of the files mailroom creates in a mailbox (uidlist, keywords, cache).
 const FILE_MODE: u32 = 0o600;
@@ -66,16 +69,24 @@ fn io_at(path: &Path) -> impl FnOnce(io::Error) -> MailboxError + '_ {
     move |source| MailboxError::Io { path: path.to_path_buf(), source }
 }
 
-/// One message as the mailbox last saw it.
+/// One message as the mailbox last saw it. Kept small (an open mailbox holds one per message,
+/// and every IMAP session in IDLE holds its list): the base name is a prefix of the file name,
+/// sizes fit 32 bits, and what only migrated uidlists carry is boxed apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     uid: u32,
-    base: String,
-    name: String,
     in_new: bool,
+    name: Box<str>,
     flags: Flags,
-    size: Option<u64>,
-    vsize: Option<u64>,
+    /// Sizes the name does not carry (`None` also for a size past `u32::MAX`: read again).
+    size: Option<u32>,
+    vsize: Option<u32>,
+    extra: Option<Box<Extra>>,
+}
+
+/// The uidlist record's rarely present fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Extra {
     pop3_uidl: Option<String>,
     pop3_order: Option<u32>,
     guid: Option<String>,
@@ -88,7 +99,7 @@ impl Message {
     }
     /// The file's base name, stable across flag changes (Dovecot's GUID for Maildir mail).
     pub fn base_name(&self) -> &str {
-        &self.base
+        base_name(&self.name)
     }
     /// The file's current name, with info.
     pub fn file_name(&self) -> &str {
@@ -104,23 +115,30 @@ impl Message {
     }
     /// Size on disk, when known without reading the file.
     pub fn size(&self) -> Option<u64> {
-        self.size
+        name_ext(self.base_name(), 'S').or(self.size.map(u64::from))
     }
     /// Size with CRLF line ends (POP3 LIST, IMAP RFC822.SIZE), once known.
     pub fn vsize(&self) -> Option<u64> {
-        self.vsize
+        name_ext(self.base_name(), 'W').or(self.vsize.map(u64::from))
     }
     /// A POP3 UIDL saved in the uidlist (`P`, from a migration), which overrides the format.
     pub fn pop3_uidl(&self) -> Option<&str> {
-        self.pop3_uidl.as_deref()
+        self.extra.as_ref()?.pop3_uidl.as_deref()
     }
     /// A POP3 order saved in the uidlist (`O`).
     pub fn pop3_order(&self) -> Option<u32> {
-        self.pop3_order
+        self.extra.as_ref()?.pop3_order
     }
     /// The message GUID: the uidlist's `G`, else the base name (as Dovecot's maildir does).
     pub fn guid(&self) -> &str {
-        self.guid.as_deref().unwrap_or(&self.base)
+        self.extra.as_ref().and_then(|e| e.guid.as_deref()).unwrap_or(self.base_name())
+    }
+
+    /// Remembers sizes found elsewhere than in the name.
+    fn learn_sizes(&mut self, size: Option<u64>, vsize: Option<u64>) {
+        let small = |v: Option<u64>| v.and_then(|v| u32::try_from(v).ok());
+        self.size = self.size.or(small(size));
+        self.vsize = self.vsize.or(small(vsize));
     }
 }
 
@@ -141,7 +159,8 @@ pub struct Mailbox {
     dir: PathBuf,
     uidvalidity: u32,
     next_uid: u32,
-    messages: Vec<Message>,
+    /// Shared with every other open mailbox of this directory holding the same list.
+    messages: Arc<Vec<Message>>,
     keywords: Keywords,
     cache: Cache,
     /// The cache was dropped from memory by [`Mailbox::release_cache`]; read again on use.
@@ -162,7 +181,7 @@ impl Mailbox {
             dir: dir.to_path_buf(),
             uidvalidity: 0,
             next_uid: 1,
-            messages: Vec::new(),
+            messages: Arc::default(),
             keywords: Keywords::default(),
             cache: Cache::default(),
             cache_released: false,
@@ -281,7 +300,7 @@ impl Mailbox {
         if self.uidvalidity != list.uidvalidity {
             self.cache = Cache::load(&self.dir, list.uidvalidity);
             self.cache_released = false;
-            self.messages.clear();
+            self.messages = Arc::default();
         }
         self.uidvalidity = list.uidvalidity;
         self.next_uid = list.next_uid;
@@ -302,7 +321,7 @@ impl Mailbox {
         }
         let now: HashSet<u32> = messages.iter().map(|m| m.uid).collect();
         changes.expunged = self.messages.iter().map(|m| m.uid).filter(|u| !now.contains(u)).collect();
-        self.messages = messages;
+        self.messages = shared::intern(&self.dir, messages);
         if !self.cache_released {
             self.cache.retain(|uid| now.contains(&uid));
         }
@@ -313,42 +332,55 @@ impl Mailbox {
         let cached = self.cache.get(rec.uid);
         // A released cache is empty: sizes the name does not carry stay as last known.
         let known = self.cache_released.then(|| self.message(rec.uid)).flatten();
-        let size = name_ext(&rec.base, 'S')
-            .or_else(|| rec.ext('S').and_then(|v| v.parse().ok()))
-            .or_else(|| cached.and_then(|c| c.size))
-            .or_else(|| known.and_then(|m| m.size));
-        let vsize = name_ext(&rec.base, 'W')
-            .or_else(|| rec.ext('W').and_then(|v| v.parse().ok()))
-            .or_else(|| cached.and_then(|c| c.vsize))
-            .or_else(|| known.and_then(|m| m.vsize));
-        Message {
+        // Sizes in the name are read from it on use; only the others are stored, so that every
+        // session's list of the same directory compares equal and is shared.
+        let size = (name_ext(&rec.base, 'S').is_none())
+            .then(|| {
+                rec.ext('S')
+                    .and_then(|v| v.parse().ok())
+                    .or_else(|| cached.and_then(|c| c.size))
+                    .or_else(|| known.and_then(Message::size))
+            })
+            .flatten();
+        let vsize = (name_ext(&rec.base, 'W').is_none())
+            .then(|| {
+                rec.ext('W')
+                    .and_then(|v| v.parse().ok())
+                    .or_else(|| cached.and_then(|c| c.vsize))
+                    .or_else(|| known.and_then(Message::vsize))
+            })
+            .flatten();
+        let (pop3_uidl, pop3_order, guid) = (
+            rec.ext('P').map(String::from),
+            rec.ext('O').and_then(|o| o.parse().ok()),
+            rec.ext('G').map(String::from),
+        );
+        let extra = (pop3_uidl.is_some() || pop3_order.is_some() || guid.is_some())
+            .then(|| Box::new(Extra { pop3_uidl, pop3_order, guid }));
+        debug_assert_eq!(base_name(&name), rec.base);
+        let mut m = Message {
             uid: rec.uid,
             flags: Flags::from_file_name(&name),
-            pop3_uidl: rec.ext('P').map(String::from),
-            pop3_order: rec.ext('O').and_then(|o| o.parse().ok()),
-            guid: rec.ext('G').map(String::from),
-            base: rec.base,
-            name,
+            name: name.into_boxed_str(),
             in_new,
-            size,
-            vsize,
-        }
+            size: None,
+            vsize: None,
+            extra,
+        };
+        m.learn_sizes(size, vsize);
+        m
     }
 
     /// Works out the sizes of every message whose name does not carry them (one read of each
     /// such file, remembered in `mailroom.cache`), then saves the cache if it changed.
     pub fn fill_sizes(&mut self) -> Result<(), MailboxError> {
         for i in 0..self.messages.len() {
-            if self.messages[i].vsize.is_some() && self.messages[i].size.is_some() {
+            if self.messages[i].vsize().is_some() && self.messages[i].size().is_some() {
                 continue;
             }
             let uid = self.messages[i].uid;
             match self.cached_entry(uid) {
-                Ok(e) => {
-                    let m = &mut self.messages[i];
-                    m.size = m.size.or(e.size);
-                    m.vsize = m.vsize.or(e.vsize);
-                }
+                Ok(e) => Arc::make_mut(&mut self.messages)[i].learn_sizes(e.size, e.vsize),
                 // Expunged by someone else meanwhile: the next sync drops it.
                 Err(MailboxError::Expunged(_)) => {}
                 Err(e) => return Err(e),
@@ -426,12 +458,12 @@ impl Mailbox {
                 return Ok(());
             }
             let from = self.path_of(uid)?;
-            let name = format!("{}:{}", m.base, flags.to_info());
+            let name = format!("{}:{}", m.base_name(), flags.to_info());
             let to = self.dir.join("cur").join(&name);
             match fs::rename(&from, &to) {
                 Ok(()) => {
-                    let m = &mut self.messages[i];
-                    (m.name, m.in_new, m.flags) = (name, false, flags.clone());
+                    let m = &mut Arc::make_mut(&mut self.messages)[i];
+                    (m.name, m.in_new, m.flags) = (name.into_boxed_str(), false, flags.clone());
                     return Ok(());
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(uid)?,
@@ -463,7 +495,7 @@ impl Mailbox {
         match result {
             Ok(()) | Err(MailboxError::Expunged(_)) => {
                 if let Some(i) = self.index_of(uid) {
-                    self.messages.remove(i);
+                    Arc::make_mut(&mut self.messages).remove(i);
                 }
                 Ok(())
             }
@@ -473,18 +505,18 @@ impl Mailbox {
 
     fn path_of(&self, uid: u32) -> Result<PathBuf, MailboxError> {
         let m = &self.messages[self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?];
-        Ok(self.dir.join(if m.in_new { "new" } else { "cur" }).join(&m.name))
+        Ok(self.dir.join(if m.in_new { "new" } else { "cur" }).join(&*m.name))
     }
 
     /// Finds the current name of `uid`'s file after it vanished from where we saw it.
     fn relocate(&mut self, uid: u32) -> Result<(), MailboxError> {
         let i = self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?;
         let seen = self.scan()?;
-        let m = &mut self.messages[i];
-        match seen.get(&m.base) {
+        let m = &mut Arc::make_mut(&mut self.messages)[i];
+        match seen.get(m.base_name()) {
             // The flags stay as last reported, so that the next sync reports the change.
             Some((name, in_new)) => {
-                (m.name, m.in_new) = (name.clone(), *in_new);
+                (m.name, m.in_new) = (name.as_str().into(), *in_new);
                 Ok(())
             }
             None => Err(MailboxError::Expunged(uid)),

@@ -8,6 +8,7 @@
 
 mod fetch;
 mod folders;
+mod recent;
 mod search;
 mod selected;
 mod session;

@@ -8,6 +8,7 @@ use imap_codec::imap_types::flag::{Flag as WireFlag, StoreResponse, StoreType};
 use imap_codec::imap_types::sequence::SequenceSet;
 use mailstore::{Flag, Flags, Mailbox, MailboxError, Maildir};
 
+use super::recent::Recent;
 use super::session::{Selected, Session, line, stamp};
 use crate::imap::names::Target;
 use crate::imap::response::{flag_list, mailbox_flags};
@@ -31,11 +32,11 @@ impl Session {
                 return line(out, &format!("{tag} NO [SERVERBUG] Cannot open the mailbox."));
             }
         };
-        let recent: HashSet<u32> = mb.messages().iter().filter(|m| m.in_new()).map(|m| m.uid()).collect();
+        let recent: Recent = mb.messages().iter().filter(|m| m.in_new()).map(|m| m.uid()).collect();
         if !read_only {
             // Claims \Recent as Dovecot does: what was in new/ moves to cur/, so the next
             // session does not see it as recent again.
-            for &uid in &recent {
+            for uid in recent.iter() {
                 let flags = mb.message(uid).map(|m| m.flags().clone()).unwrap_or_default();
                 if let Err(e) = mb.set_flags(uid, &flags) {
                     tracing::debug!("imap claim recent UID {uid}: {e}");

@@ -2,7 +2,6 @@
 //! the blocking pool (mailstore does synchronous file I/O) and write their responses,
 //! untagged and tagged, into the output buffer they are given.
 
-use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -31,7 +30,7 @@ pub(super) struct Selected {
     pub target: Target,
     pub read_only: bool,
     /// Messages that were in new/ when this session first saw them (IMAP `\Recent`).
-    pub recent: HashSet<u32>,
+    pub recent: super::recent::Recent,
     /// When the mailbox was last looked at (for IDLE).
     pub stamp: Stamp,
 }
@@ -93,10 +92,11 @@ impl Session {
 
     /// Drops what an idle session does not need (the selected mailbox's cache) from memory.
     pub fn release_memory(&mut self) {
-        if let Some(sel) = self.selected.as_mut()
-            && let Err(e) = sel.mb.release_cache()
-        {
-            tracing::debug!("imap user={} cache: {e}", self.user);
+        if let Some(sel) = self.selected.as_mut() {
+            sel.recent.shrink();
+            if let Err(e) = sel.mb.release_cache() {
+                tracing::debug!("imap user={} cache: {e}", self.user);
+            }
         }
     }
 

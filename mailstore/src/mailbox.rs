@@ -33,6 +33,9 @@ use crate::keywords::{KeywordError, Keywords};
 use crate::uidlist::{self, Record, UidList};
 
 mod shared;
+mod stamp;
+
+pub use stamp::Stamp;
 
 /// Mode of the files mailroom creates in a mailbox (uidlist, keywords, cache).
 const FILE_MODE: u32 = 0o600;
@@ -163,8 +166,11 @@ pub struct Mailbox {
     messages: Arc<Vec<Message>>,
     keywords: Keywords,
     cache: Cache,
-    /// The cache was dropped from memory by [`Mailbox::release_cache`]; read again on use.
+    /// The cache is not in memory (not read yet, or dropped by [`Mailbox::release_cache`]);
+    /// it is read when first needed.
     cache_released: bool,
+    /// The directory's stamp taken before the last sync.
+    stamp: Stamp,
     lock_wait: Duration,
 }
 
@@ -184,7 +190,8 @@ impl Mailbox {
             messages: Arc::default(),
             keywords: Keywords::default(),
             cache: Cache::default(),
-            cache_released: false,
+            cache_released: true,
+            stamp: Stamp::default(),
             lock_wait: dotlock::WAIT,
         };
         mb.sync()?;
@@ -220,8 +227,19 @@ impl Mailbox {
         self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
     }
 
-    /// Re-reads the directory and the uidlist: new messages get UIDs, vanished ones go.
+    /// Re-reads the directory and the uidlist: new messages get UIDs, vanished ones go. When
+    /// the directory's settled stamp is that of a list another open mailbox published, nothing
+    /// changed since that list was made, and it is taken without reading anything.
     pub fn sync(&mut self) -> Result<Changes, MailboxError> {
+        // Taken before anything is read: a change during the scan leaves the stamp stale.
+        let stamp = Stamp::of(&self.dir);
+        if stamp.settled()
+            && let Some((state, list)) = shared::unchanged(&self.dir, &stamp)
+        {
+            self.keywords = Keywords::load(&self.dir).map_err(io_at(&self.dir))?;
+            self.stamp = stamp;
+            return Ok(self.install(state.uidvalidity, state.next_uid, list));
+        }
         let path = self.dir.join(uidlist::FILE);
         let list = read_uidlist(&path)?;
         let seen = self.scan()?;
@@ -234,7 +252,19 @@ impl Mailbox {
             _ => self.assign_uids(&path)?,
         };
         self.keywords = Keywords::load(&self.dir).map_err(io_at(&self.dir))?;
-        Ok(self.apply(list, seen))
+        let (uidvalidity, next_uid) = (list.uidvalidity, list.next_uid);
+        self.forget_if_renumbered(uidvalidity);
+        let messages = self.messages_from(list, seen);
+        let state = stamp.settled().then_some(shared::State { stamp, uidvalidity, next_uid });
+        let messages = shared::publish(&self.dir, messages, state);
+        self.stamp = stamp;
+        Ok(self.install(uidvalidity, next_uid, messages))
+    }
+
+    /// Whether the directory changed since the last sync (or may have: see [`Stamp`]).
+    pub fn changed_on_disk(&self) -> bool {
+        let now = Stamp::of(&self.dir);
+        !(self.stamp.settled() && now.same(&self.stamp))
     }
 
     /// The locked path of a sync: re-read, drop the vanished, number the new, write.
@@ -295,35 +325,40 @@ impl Mailbox {
         Ok(seen)
     }
 
-    /// Replaces the message list by `list` matched with `seen`, reporting the differences.
-    fn apply(&mut self, list: UidList, mut seen: Seen) -> Changes {
-        if self.uidvalidity != list.uidvalidity {
-            self.cache = Cache::load(&self.dir, list.uidvalidity);
-            self.cache_released = false;
+    /// A new UIDVALIDITY means new UIDs: what is known by the old ones is dropped.
+    fn forget_if_renumbered(&mut self, uidvalidity: u32) {
+        if self.uidvalidity != uidvalidity {
+            self.cache = Cache::default();
+            self.cache_released = true;
             self.messages = Arc::default();
         }
-        self.uidvalidity = list.uidvalidity;
-        self.next_uid = list.next_uid;
-        let old: HashMap<u32, Flags> = self.messages.iter().map(|m| (m.uid, m.flags.clone())).collect();
-        let mut changes = Changes::default();
+    }
+
+    /// The records of `list` whose files the scan saw, as messages.
+    fn messages_from(&self, list: UidList, mut seen: Seen) -> Vec<Message> {
         let mut messages = Vec::with_capacity(list.records.len());
         for rec in list.records {
             // A file renamed or removed between the uidlist read and this scan: the next sync
             // settles it; until then it is not listed.
             let Some((name, in_new)) = seen.remove(&rec.base) else { continue };
-            let m = self.message_from(rec, name, in_new);
-            match old.get(&m.uid) {
-                None => changes.added.push(m.uid),
-                Some(f) if *f != m.flags => changes.flags.push(m.uid),
-                Some(_) => {}
-            }
-            messages.push(m);
+            messages.push(self.message_from(rec, name, in_new));
         }
-        let now: HashSet<u32> = messages.iter().map(|m| m.uid).collect();
-        changes.expunged = self.messages.iter().map(|m| m.uid).filter(|u| !now.contains(u)).collect();
-        self.messages = shared::intern(&self.dir, messages);
-        if !self.cache_released {
-            self.cache.retain(|uid| now.contains(&uid));
+        messages
+    }
+
+    /// Replaces the message list, reporting the differences.
+    fn install(&mut self, uidvalidity: u32, next_uid: u32, messages: Arc<Vec<Message>>) -> Changes {
+        self.forget_if_renumbered(uidvalidity);
+        self.uidvalidity = uidvalidity;
+        self.next_uid = next_uid;
+        if Arc::ptr_eq(&self.messages, &messages) {
+            return Changes::default();
+        }
+        let changes = diff(&self.messages, &messages);
+        self.messages = messages;
+        if !self.cache_released && !changes.expunged.is_empty() {
+            let messages = &self.messages;
+            self.cache.retain(|u| messages.binary_search_by_key(&u, |m| m.uid).is_ok());
         }
         changes
     }
@@ -524,6 +559,35 @@ impl Mailbox {
     }
 }
 
+/// What changed from `old` to `new`, both ascending by UID.
+fn diff(old: &[Message], new: &[Message]) -> Changes {
+    let mut changes = Changes::default();
+    let (mut i, mut j) = (0, 0);
+    loop {
+        match (old.get(i), new.get(j)) {
+            (Some(a), Some(b)) if a.uid == b.uid => {
+                if a.flags != b.flags {
+                    changes.flags.push(b.uid);
+                }
+                (i, j) = (i + 1, j + 1);
+            }
+            (Some(a), Some(b)) if a.uid > b.uid => {
+                changes.added.push(b.uid);
+                j += 1;
+            }
+            (Some(a), _) => {
+                changes.expunged.push(a.uid);
+                i += 1;
+            }
+            (None, Some(b)) => {
+                changes.added.push(b.uid);
+                j += 1;
+            }
+            (None, None) => return changes,
+        }
+    }
+}
+
 fn read_uidlist(path: &Path) -> Result<Option<UidList>, MailboxError> {
     match fs::read_to_string(path) {
         // A header we cannot read is treated like no file: a new UIDVALIDITY, as Dovecot does.
@@ -553,8 +617,9 @@ fn append(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// The value of a `,<letter>=<digits>` extension in a base name.
 fn name_ext(base: &str, letter: char) -> Option<u64> {
-    let tag = format!(",{letter}=");
-    let at = base.find(&tag)? + tag.len();
+    // Read on every size lookup (FETCH 1:* RFC822.SIZE), so no allocation and no searcher.
+    let tag = [b',', letter as u8, b'='];
+    let at = base.as_bytes().windows(3).rposition(|w| w == tag)? + tag.len();
     let digits = &base[at..];
     let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
     (end > 0 && matches!(digits[end..].chars().next(), None | Some(',')))

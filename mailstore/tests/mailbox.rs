@@ -146,14 +146,17 @@ fn cache_remembers_what_names_do_not_say() {
     assert_eq!((mb.message(1).unwrap().size(), mb.message(1).unwrap().vsize()), (Some(22), Some(26)));
     assert!(md.root().join(cache::FILE).is_file());
     assert_eq!(mb.envelope_headers(1).unwrap(), b"Subject: p\n");
-    // Another session gets the sizes from the cache without reading the message.
-    let again = Mailbox::open(md.root()).unwrap();
+    // Another session gets the sizes from the cache without reading the message: a file
+    // made longer meanwhile (Maildir files never change, so only the cache can say 26) ...
+    fs::write(md.root().join("new/1700000000.V801I2M3.host"), "Subject: p\n\nline\nline\nmore\n").unwrap();
+    let mut again = Mailbox::open(md.root()).unwrap();
+    again.fill_sizes().unwrap();
     assert_eq!(again.message(1).unwrap().vsize(), Some(26));
-    // The cache is disposable.
+    // The cache is disposable: without it the file is read again.
     fs::remove_file(md.root().join(cache::FILE)).unwrap();
     let mut rebuilt = Mailbox::open(md.root()).unwrap();
     rebuilt.fill_sizes().unwrap();
-    assert_eq!(rebuilt.message(1).unwrap().vsize(), Some(26));
+    assert_eq!(rebuilt.message(1).unwrap().vsize(), Some(32));
 }
 
 #[test]
@@ -266,4 +269,53 @@ fn ten_thousand_messages_open_from_the_cache() {
 
 fn names(dir: &Path) -> Vec<String> {
     fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
+}
+
+/// Sets the modification times of `new/`, `cur/` and the uidlist to one time long past, as if
+/// the mailbox had been left alone since.
+fn age(dir: &Path) {
+    let then = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    for p in ["new", "cur", uidlist::FILE] {
+        fs::File::open(dir.join(p)).unwrap().set_modified(then).unwrap();
+    }
+}
+
+#[test]
+fn sessions_of_one_mailbox_share_its_list_and_skip_the_scan_while_it_is_unchanged() {
+    let (_tmp, md) = maildir();
+    for i in 0..3 {
+        deliver(&md, &format!("m{i}"));
+    }
+    let first = Mailbox::open(md.root()).unwrap();
+    let second = Mailbox::open(md.root()).unwrap();
+    assert_eq!(first.messages().as_ptr(), second.messages().as_ptr(), "one list for both");
+    age(md.root());
+    let mut third = Mailbox::open(md.root()).unwrap();
+    assert_eq!(uids(&third), [1, 2, 3]);
+    assert!(!third.changed_on_disk());
+
+    // A delivery whose times stay as they were (a coarse clock) is not seen: proof that the
+    // published list was taken without a scan, and why only settled stamps are trusted.
+    deliver(&md, "hidden");
+    age(md.root());
+    let unscanned = Mailbox::open(md.root()).unwrap();
+    assert_eq!(uids(&unscanned), [1, 2, 3]);
+    // Any real change moves a time: the next sync scans and finds it.
+    deliver(&md, "seen");
+    assert!(third.changed_on_disk());
+    let changes = third.sync().unwrap();
+    assert_eq!(changes.added, [4, 5]);
+    assert_eq!(uids(&third), [1, 2, 3, 4, 5]);
+
+    // A session that changes flags has its own list until its next sync.
+    let mut flags = Flags::empty();
+    flags.set(Flag::Seen, true);
+    third.set_flags(1, &flags).unwrap();
+    assert!(third.message(1).unwrap().flags().has(Flag::Seen));
+    assert!(!first.message(1).unwrap().flags().has(Flag::Seen), "the others' list is unchanged");
+    let mut fourth = Mailbox::open(md.root()).unwrap();
+    fourth.sync().unwrap();
+    third.sync().unwrap();
+    assert_eq!(third.messages().as_ptr(), fourth.messages().as_ptr(), "shared again after a sync");
+    drop((first, second, unscanned));
 }

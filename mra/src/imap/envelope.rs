@@ -5,6 +5,8 @@
 //! mail-parser, which decodes display names; a name that is not ASCII is encoded again as an
 //! RFC 2047 word, since IMAP4rev1 strings are 7-bit.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use mail_parser::{Addr, Address, HeaderName, Message, MessageParser};
@@ -44,8 +46,10 @@ fn raw(out: &mut Vec<u8>, m: &Message<'_>, name: HeaderName<'_>) {
 }
 
 /// Removes line breaks of folded header lines and surrounding white space.
-pub fn unfold(v: &str) -> String {
-    v.replace("\r\n", "").replace('\n', "").trim().to_string()
+pub fn unfold(v: &str) -> Cow<'_, str> {
+    let v = v.trim();
+    // Most values are one line: no copy for them (FETCH 1:* ENVELOPE unfolds thousands).
+    if v.contains('\n') { Cow::Owned(v.replace("\r\n", "").replace('\n', "")) } else { Cow::Borrowed(v) }
 }
 
 fn addresses(out: &mut Vec<u8>, list: Option<&Address<'_>>) {

@@ -12,12 +12,16 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
     let quotable = s.len() < 1024 && s.iter().all(|&b| b.is_ascii() && b != b'\r' && b != b'\n' && b != 0);
     if quotable {
         out.push(b'"');
-        for &b in s {
+        // Runs without a quote or backslash are copied whole: FETCH ENVELOPE writes thousands.
+        let mut start = 0;
+        for (i, &b) in s.iter().enumerate() {
             if b == b'"' || b == b'\\' {
+                out.extend_from_slice(&s[start..i]);
                 out.push(b'\\');
+                start = i;
             }
-            out.push(b);
         }
+        out.extend_from_slice(&s[start..]);
         out.push(b'"');
     } else {
         literal(out, s);

@@ -9,7 +9,7 @@ use imap_codec::imap_types::sequence::SequenceSet;
 use mailstore::{Flag, Flags, Mailbox, MailboxError, Maildir};
 
 use super::recent::Recent;
-use super::session::{Selected, Session, line, stamp};
+use super::session::{Selected, Session, line};
 use crate::imap::names::Target;
 use crate::imap::response::{flag_list, mailbox_flags};
 use crate::imap::sequence::{compact, resolve};
@@ -55,15 +55,13 @@ impl Session {
         line(out, &format!("* OK [UIDNEXT {}] Predicted next UID.", mb.uid_next()));
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         line(out, &format!("{tag} OK [{mode}] Select completed."));
-        let stamp = stamp(mb.dir());
-        self.selected = Some(Selected { mb, target, read_only, recent, stamp });
+        self.selected = Some(Selected { mb, target, read_only, recent });
     }
 
     /// Syncs the selected mailbox and reports what others changed: EXPUNGE (highest sequence
     /// number first, so no number shifts under the client), EXISTS and RECENT, FETCH FLAGS.
     pub fn report_changes(&mut self, out: &mut Vec<u8>) {
         let Some(sel) = self.selected.as_mut() else { return };
-        sel.stamp = stamp(sel.mb.dir());
         let before: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
         let changes = match sel.mb.sync() {
             Ok(c) => c,

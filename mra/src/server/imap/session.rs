@@ -3,8 +3,7 @@
 //! untagged and tagged, into the output buffer they are given.
 
 use std::io;
-use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::path::PathBuf;
 
 use imap_codec::imap_types::command::CommandBody;
 use imap_codec::imap_types::mailbox::Mailbox as WireMailbox;
@@ -31,17 +30,6 @@ pub(super) struct Selected {
     pub read_only: bool,
     /// Messages that were in new/ when this session first saw them (IMAP `\Recent`).
     pub recent: super::recent::Recent,
-    /// When the mailbox was last looked at (for IDLE).
-    pub stamp: Stamp,
-}
-
-/// Modification times that change when a message arrives, goes or changes flags.
-pub(super) type Stamp = [Option<SystemTime>; 3];
-
-/// The stamp of a mailbox directory now.
-pub(super) fn stamp(dir: &Path) -> Stamp {
-    let m = |p: PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    [m(dir.join("new")), m(dir.join("cur")), m(dir.join(mailstore::uidlist::FILE))]
 }
 
 /// Appends a response line.
@@ -102,7 +90,7 @@ impl Session {
 
     /// Whether the selected mailbox's directories changed since it was last looked at.
     pub fn changed_on_disk(&self) -> bool {
-        self.selected.as_ref().is_some_and(|s| stamp(s.mb.dir()) != s.stamp)
+        self.selected.as_ref().is_some_and(|s| s.mb.changed_on_disk())
     }
 
     /// Runs one command of the authenticated or selected state.

@@ -1,0 +1,77 @@
+//! What tells, without reading a mailbox, that it may have changed: the modification times of
+//! `new/` and `cur/` (a delivery, a flag change by rename, an expunge) and the identity of
+//! `dovecot-uidlist` (UIDs assigned: appended, or replaced by rename).
+//!
+//! File times come from a coarse clock (a few milliseconds, a whole second on some
+//! filesystems), so a change made just after a stamp was taken may leave it equal. A stamp is
+//! trusted to mean "unchanged since" only when it is settled: every time in it at least
+//! [`SETTLE`] older than when it was taken. Dovecot's maildir sync has the same rule.
+
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use crate::uidlist;
+
+/// How old every time in a stamp must be before equal stamps mean "unchanged".
+const SETTLE: Duration = Duration::from_secs(1);
+
+/// The change markers of one mailbox directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stamp {
+    new: Option<SystemTime>,
+    cur: Option<SystemTime>,
+    uidlist: Option<(SystemTime, u64, u64)>,
+    /// Whether it was settled when taken.
+    settled: bool,
+}
+
+impl Stamp {
+    /// The stamp of `dir` now.
+    pub fn of(dir: &Path) -> Stamp {
+        let mtime = |sub: &str| fs::metadata(dir.join(sub)).and_then(|m| m.modified()).ok();
+        let uidlist = fs::metadata(dir.join(uidlist::FILE))
+            .ok()
+            .and_then(|m| Some((m.modified().ok()?, m.ino(), m.len())));
+        let mut stamp = Stamp { new: mtime("new"), cur: mtime("cur"), uidlist, settled: false };
+        let now = SystemTime::now();
+        let old = |t: Option<SystemTime>| t.is_some_and(|t| t + SETTLE <= now);
+        stamp.settled = old(stamp.new) && old(stamp.cur) && stamp.uidlist.is_none_or(|u| old(Some(u.0)));
+        stamp
+    }
+
+    /// Whether equal later stamps mean nothing changed since this one was taken.
+    pub fn settled(&self) -> bool {
+        self.settled
+    }
+
+    /// Whether the markers are the same (whatever the settledness).
+    pub fn same(&self, other: &Stamp) -> bool {
+        (self.new, self.cur, self.uidlist) == (other.new, other.cur, other.uidlist)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_change_changes_the_stamp_and_old_times_settle() {
+        let tmp = tempfile::tempdir().unwrap();
+        for d in ["new", "cur", "tmp"] {
+            fs::create_dir(tmp.path().join(d)).unwrap();
+        }
+        let old = SystemTime::now() - Duration::from_secs(10);
+        for d in ["new", "cur"] {
+            fs::File::open(tmp.path().join(d)).unwrap().set_modified(old).unwrap();
+        }
+        let a = Stamp::of(tmp.path());
+        assert!(a.settled(), "times 10 s old are settled");
+        assert!(a.same(&Stamp::of(tmp.path())));
+        fs::write(tmp.path().join("new/1.M1P1.h"), "x").unwrap();
+        let b = Stamp::of(tmp.path());
+        assert!(!a.same(&b), "a delivery changes new/");
+        assert!(!b.settled(), "a time just now is not settled");
+    }
+}

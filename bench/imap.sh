@@ -6,27 +6,30 @@
 # and ,W=, in new/), under a mail root owned by nobody (65534) that both servers serve in turn.
 # Load: ../shared/harness/bench/imap_load.py, CLIENTS threads on load1 for SECS seconds
 # (session: LOGIN, SELECT INBOX, FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE), 10 x FETCH n
-# BODY.PEEK[], UID SEARCH HEADER Subject <no match>, LOGOUT), one warm-up session first.
+# BODY.PEEK[], UID SEARCH HEADER Subject <no match>, LOGOUT), one warm-up session each first,
+# then RUNS runs per server interleaved (dovecot, mailroom, dovecot, ...); medians and the ratio
+# at the end.
 # Memory: ../shared/harness/bench/imap_idle_mem.py, IDLE connections to load1 (LOGIN, SELECT
 # INBOX, IDLE), summed RSS and PSS of each server's processes before and with them, per
 # connection.
 #
-# Servers, private to this script, stopped by pid at exit:
-#   dovecot -F -c <OUT>/dovecot/dovecot.conf: imap on 127.0.0.1:DV_PORT, static passdb and
-#     userdb (uid/gid 65534), ssl = no, limits raised so IDLE connections fit; otherwise
-#     Dovecot's defaults (one imap process per connection).
-#   mailroom-mra (release build): imap on 127.0.0.1:MR_PORT, auth = "direct" against the
-#     MariaDB scratch database mailroom_imapbench (dropped at exit), user = "nobody".
+# Servers, private to this script, stopped by pid at exit (bench/lib.sh):
+#   Dovecot (start_dovecot_mail): imap on 127.0.0.1:DV_PORT, static passdb and userdb,
+#     ssl = no, limits raised so IDLE connections fit; otherwise Dovecot's defaults (one imap
+#     process per connection).
+#   mailroom-mra (start_mailroom_mra, release build): imap on 127.0.0.1:MR_PORT,
+#     auth = "direct" against the MariaDB scratch database mailroom_imapbench (dropped at exit).
 #
 # Needs root, MariaDB on 127.0.0.1:3306, dovecot-imapd, python3, cargo.
 #
-#     bash bench/imap.sh      # env: SECS (20), CLIENTS (4), FILL (5000), BODY (3640), IDLE (1000),
-#                             # BUILD (1; 0 uses the release binaries as they are)
+#     bash bench/imap.sh      # env: SECS (20), RUNS (3), CLIENTS (4), FILL (5000), BODY (3640),
+#                             # IDLE (1000), BUILD (1; 0 uses the release binaries as they are)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 HARNESS=${HARNESS:-$REPO/../shared/harness}
 SECS=${SECS:-20}
+RUNS=${RUNS:-3}
 CLIENTS=${CLIENTS:-4}
 FILL=${FILL:-5000}
 BODY=${BODY:-3640}
@@ -34,11 +37,7 @@ IDLE=${IDLE:-1000}
 DV_PORT=${DV_PORT:-11143}
 MR_PORT=${MR_PORT:-11144}
 OUT=${OUT:-$(mktemp -d /var/tmp/imap-bench.XXXXXX)}
-DB=mailroom_imapbench
-DB_URL=mysql://root@127.0.0.1:3306/$DB
-MYSQL=(mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot)
 REL=$REPO/target/release
-DOVECOT=/usr/sbin/dovecot
 MAIL_UID=65534
 PASS=loadpass
 
@@ -56,13 +55,12 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true  # IDLE connections need descripto
 
 DOVECOT_PID=
 MRA_PID=
-DB_CREATED=
 cleanup() {
     local rc=$?
     set +e
     stop_pid dovecot "$DOVECOT_PID"
     stop_pid mailroom-mra "$MRA_PID"
-    [ -z "$DB_CREATED" ] || "${MYSQL[@]}" -e "DROP DATABASE IF EXISTS $DB"
+    drop_bench_db
     [ "$rc" != 0 ] || rm -rf "$ROOT"
     exit "$rc"
 }
@@ -77,115 +75,77 @@ fi
 
 log "filling load1's INBOX with $FILL messages of ~$BODY bytes"
 fresh_root "$ROOT" "$MAIL_UID"
-python3 - "$ROOT/b.test/load1/Maildir" "$FILL" "$BODY" <<'PY'
-import os, sys
-root, n, body = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for d in ("tmp", "new", "cur"):
-    os.makedirs(os.path.join(root, d), exist_ok=True)
-line = "The quick brown fox jumps over the lazy dog; 0123456789 abcdefghij.\n"
-for i in range(n):
-    text = (f"Return-Path: <bench@a.test>\nDate: Mon, 7 Feb 1994 21:52:25 -0800\nFrom: Bench <bench@a.test>\n"
-            f"To: load1@b.test\nSubject: imap bench {i}\nMessage-ID: <{i}.imapbench@a.test>\n\n")
-    text += (line * (body // len(line) + 1))[:body]
-    data = text.encode()
-    vsize = len(data) + data.count(b"\n")
-    name = f"{1790000000 + i}.M{i}P4242.bench,S={len(data)},W={vsize}"
-    with open(os.path.join(root, "new", name), "wb") as f:
-        f.write(data)
-PY
+fill_maildir "$ROOT/b.test/load1/Maildir" "$FILL" "$BODY" imap
 chown -R "$MAIL_UID:$MAIL_UID" "$ROOT"
 chmod -R go-rwx "$ROOT/b.test"
 chmod 755 "$ROOT/b.test"
 
-DV=$OUT/dovecot
-mkdir -p "$DV/run" "$DV/state"
-chmod 755 "$DV"
-cat >"$DV/dovecot.conf" <<CONF
-instance_name = bench-imap
-base_dir = $DV/run
-state_dir = $DV/state
-log_path = $DV/dovecot.log
-protocols = imap
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-default_process_limit = 2000
-default_client_limit = 4000
-default_vsz_limit = 0
-passdb {
-  driver = static
-  args = password=$PASS
-}
-userdb {
-  driver = static
-  args = uid=$MAIL_UID gid=$MAIL_UID home=$ROOT/%d/%n
-}
-mail_location = maildir:$ROOT/%d/%n/Maildir
-protocol imap {
-  mail_max_userip_connections = 5000
-}
-service imap-login {
-  inet_listener imap {
-    port = $DV_PORT
-  }
-  inet_listener imaps {
-    port = 0
-  }
-}
-CONF
-"$DOVECOT" -F -c "$DV/dovecot.conf" >"$DV/stdout.log" 2>&1 &
-DOVECOT_PID=$!
-wait_for "dovecot's IMAP port" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$DV_PORT" ||
-    { cat "$DV/stdout.log" "$DV/dovecot.log" >&2; die "dovecot did not start"; }
+start_dovecot_mail "$OUT/dovecot" "$ROOT" "$MAIL_UID" imap "$DV_PORT" "$PASS" || die "dovecot did not start"
+start_mailroom_mra "$OUT/mailroom" mysql://root@127.0.0.1:3306/mailroom_imapbench "$ROOT" imap "$MR_PORT" "$PASS" load1 ||
+    die "mailroom-mra did not start"
+port_of() { [ "$1" = dovecot ] && echo "$DV_PORT" || echo "$MR_PORT"; }
 
-MR=$OUT/mailroom
-mkdir -p "$MR"
-"${MYSQL[@]}" -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB"
-DB_CREATED=1
-MAILROOM_DATABASE_URL=$DB_URL "$REL/mailroomctl" db migrate >"$MR/ctl.log" 2>&1 ||
-    { cat "$MR/ctl.log" >&2; die "mailroomctl db migrate failed"; }
-"${MYSQL[@]}" "$DB" -e "INSERT INTO domain (domain) VALUES ('b.test');
-    INSERT INTO mailbox (username, password, maildir, quota, local_part, domain)
-    VALUES ('load1@b.test', '{PLAIN}$PASS', 'b.test/load1/', 0, 'load1', 'b.test');"
-cat >"$MR/mailroom.toml" <<EOF
-[database]
-url = "$DB_URL"
-mail_root = "$ROOT"
-maildir_template = "%d/%n/Maildir"
-
-[mra]
-pop3_listen = []
-pop3s_listen = []
-imap_listen = ["127.0.0.1:$MR_PORT"]
-imaps_listen = []
-auth = "direct"
-user = "nobody"
-auth_failure_delay = 0
-log_level = "warn"
-max_connections = 5000
-EOF
-"$REL/mailroom-mra" --config "$MR/mailroom.toml" </dev/null >"$MR/stdout.log" 2>"$MR/mra.log" &
-MRA_PID=$!
-wait_for "mailroom-mra's IMAP port" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MR_PORT" ||
-    { cat "$MR/mra.log" >&2; die "mailroom-mra did not start"; }
-
-: >"$OUT/results.txt"
+load() {
+    python3 "$HARNESS/bench/imap_load.py" --port "$(port_of "$1")" --user load1@b.test --password "$PASS" \
+        -c "$CLIENTS" --seconds "$2" | tail -1
+}
 for s in dovecot mailroom; do
-    port=$([ "$s" = dovecot ] && echo "$DV_PORT" || echo "$MR_PORT")
-    log "$s: imap_load.py, $CLIENTS clients, ${SECS}s"
-    line=$(python3 "$HARNESS/bench/imap_load.py" --port "$port" --user load1@b.test --password "$PASS" \
-        -c "$CLIENTS" --seconds "$SECS" | tail -1)
-    echo "server=$s $line" | tee -a "$OUT/results.txt"
+    log "$s: warm-up"
+    load "$s" 1 >/dev/null
+done
+UPTIME_BEFORE=$(uptime)
+: >"$OUT/results.txt"
+for ((r = 1; r <= RUNS; r++)); do
+    for s in dovecot mailroom; do
+        log "$s: imap_load.py run $r, $CLIENTS clients, ${SECS}s"
+        echo "server=$s run=$r $(load "$s" "$SECS")" | tee -a "$OUT/results.txt"
+    done
 done
 for s in dovecot mailroom; do
-    port=$([ "$s" = dovecot ] && echo "$DV_PORT" || echo "$MR_PORT")
     pid=$([ "$s" = dovecot ] && echo "$DOVECOT_PID" || echo "$MRA_PID")
     extra=()
     [ "$s" != dovecot ] || extra=(--exe '/usr/lib/dovecot/*')
     log "$s: imap_idle_mem.py, $IDLE connections in IDLE"
-    line=$(python3 "$HARNESS/bench/imap_idle_mem.py" --port "$port" --user load1@b.test --password "$PASS" \
-        -k "$IDLE" --pid "$pid" "${extra[@]}" | tail -1)
-    echo "server=$s $line" | tee -a "$OUT/results.txt"
+    line=$(python3 "$HARNESS/bench/imap_idle_mem.py" --port "$(port_of "$s")" --user load1@b.test \
+        --password "$PASS" -k "$IDLE" --pid "$pid" "${extra[@]}" | tail -1)
+    echo "server=$s $line" | tee -a "$OUT/memory.txt"
 done
-log "results in $OUT/results.txt"
+UPTIME_AFTER=$(uptime)
+
+{
+    echo
+    echo "mailroom $(git -C "$REPO" rev-parse --short HEAD), $(/usr/sbin/dovecot --version | head -1)"
+    echo "clients=$CLIENTS fill=$FILL body=$BODY secs=$SECS runs=$RUNS idle=$IDLE, $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "load before: $UPTIME_BEFORE"
+    echo "load after:  $UPTIME_AFTER"
+    awk '
+    function median(a, n,   i, j, t) {
+        for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+        return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    FNR == NR {
+        delete kv
+        for (i = 1; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
+        s = kv["server"]; k = ++n[s]
+        cps[s, k] = kv["commands_per_s"]; fa[s, k] = kv["fetch_all_p50_ms"]; se[s, k] = kv["select_p50_ms"]
+        err[s] += kv["errors"]
+        next
+    }
+    {
+        delete kv
+        for (i = 1; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }
+        pss[kv["server"]] = kv["pss_per_conn_kb"]; rss[kv["server"]] = kv["rss_per_conn_kb"]
+    }
+    END {
+        printf "%-9s %11s %22s %17s %19s %19s %7s\n", "server", "commands/s", "FETCH 1:* p50 ms", "SELECT p50 ms", "PSS kB/idle conn", "RSS kB/idle conn", "errors"
+        for (q = 1; q <= 2; q++) {
+            s = (q == 1) ? "dovecot" : "mailroom"
+            for (i = 1; i <= n[s]; i++) { a1[i] = cps[s, i]; a2[i] = fa[s, i]; a3[i] = se[s, i] }
+            m1[s] = median(a1, n[s])
+            printf "%-9s %11.1f %22.1f %17.2f %19.1f %19.1f %7d\n", s, m1[s], median(a2, n[s]), median(a3, n[s]), pss[s], rss[s], err[s]
+        }
+        if (m1["dovecot"] > 0 && pss["mailroom"] > 0)
+            printf "ratio mailroom/dovecot: commands/s %.2fx; PSS per idle connection 1/%.0f of Dovecot\x27s\n", m1["mailroom"] / m1["dovecot"], pss["dovecot"] / pss["mailroom"]
+    }' "$OUT/results.txt" "$OUT/memory.txt"
+    echo "raw runs: $OUT"
+} | tee "$OUT/summary.txt"

@@ -164,3 +164,131 @@ start_smtp_sink() {
 files_under() {
     { find "$@" -type f -printf x 2>/dev/null || true; } | wc -c
 }
+
+# start_dovecot_mail DIR ROOT UID PROTOCOL PORT PASS: a private Dovecot serving PROTOCOL (pop3
+# or imap) on 127.0.0.1:PORT, ssl = no, static passdb (every user's password is PASS) and
+# userdb (uid/gid UID, home ROOT/%d/%n), mail_location = maildir:ROOT/%d/%n/Maildir, limits
+# raised so thousands of idle connections fit; otherwise Dovecot's defaults (one process per
+# connection). Sets DOVECOT_PID; /etc/dovecot and any system Dovecot are not touched.
+start_dovecot_mail() {
+    local dir=$1 root=$2 uid=$3 proto=$4 port=$5 pass=$6 secure
+    secure=$([ "$proto" = imap ] && echo imaps || echo pop3s)
+    mkdir -p "$dir/run" "$dir/state"
+    chmod 755 "$dir"
+    cat >"$dir/dovecot.conf" <<CONF
+# private instance for mailroom's bench/
+instance_name = bench-$proto
+base_dir = $dir/run
+state_dir = $dir/state
+log_path = $dir/dovecot.log
+protocols = $proto
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+default_process_limit = 2000
+default_client_limit = 4000
+default_vsz_limit = 0
+passdb {
+  driver = static
+  args = password=$pass
+}
+userdb {
+  driver = static
+  args = uid=$uid gid=$uid home=$root/%d/%n
+}
+mail_location = maildir:$root/%d/%n/Maildir
+protocol $proto {
+  mail_max_userip_connections = 5000
+}
+service $proto-login {
+  inet_listener $proto {
+    port = $port
+  }
+  inet_listener $secure {
+    port = 0
+  }
+}
+CONF
+    /usr/sbin/dovecot -F -c "$dir/dovecot.conf" >"$dir/stdout.log" 2>&1 &
+    DOVECOT_PID=$!
+    wait_for "dovecot's $proto port" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" ||
+        { cat "$dir/stdout.log" "$dir/dovecot.log" >&2; return 1; }
+    log "dovecot $(/usr/sbin/dovecot --version) pid $DOVECOT_PID, $proto on port $port"
+}
+
+# start_mailroom_mra DIR DB_URL ROOT PROTO PORT PASS USER...: a scratch MariaDB database at
+# DB_URL (created, migrated with mailroomctl; dropped by drop_bench_db) with domain b.test and
+# each USER@b.test as a {PLAIN}PASS mailbox at b.test/USER/, then mailroom-mra (release build,
+# $REL) serving PROTO (pop3 or imap) on 127.0.0.1:PORT from Maildirs ROOT/%d/%n/Maildir,
+# auth = "direct", user = "nobody", log_level = "warn", no failure delay. Sets MRA_PID and
+# BENCH_DB.
+start_mailroom_mra() {
+    local dir=$1 url=$2 root=$3 proto=$4 port=$5 pass=$6 u
+    shift 6
+    local mysql=(mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot)
+    mkdir -p "$dir"
+    chmod 755 "$dir"
+    BENCH_DB=${url##*/}
+    "${mysql[@]}" -e "DROP DATABASE IF EXISTS $BENCH_DB; CREATE DATABASE $BENCH_DB"
+    MAILROOM_DATABASE_URL=$url "$REL/mailroomctl" db migrate >"$dir/ctl.log" 2>&1 ||
+        { cat "$dir/ctl.log" >&2; return 1; }
+    {
+        echo "INSERT INTO domain (domain) VALUES ('b.test');"
+        for u in "$@"; do
+            echo "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain)" \
+                "VALUES ('$u@b.test', '{PLAIN}$pass', 'b.test/$u/', 0, '$u', 'b.test');"
+        done
+    } | "${mysql[@]}" "$BENCH_DB"
+    cat >"$dir/mailroom.toml" <<TOML
+[database]
+url = "$url"
+mail_root = "$root"
+maildir_template = "%d/%n/Maildir"
+
+[mra]
+pop3_listen = [$([ "$proto" = pop3 ] && echo "\"127.0.0.1:$port\"")]
+pop3s_listen = []
+imap_listen = [$([ "$proto" = imap ] && echo "\"127.0.0.1:$port\"")]
+imaps_listen = []
+auth = "direct"
+user = "nobody"
+auth_failure_delay = 0
+log_level = "warn"
+max_connections = 5000
+TOML
+    "$REL/mailroom-mra" --config "$dir/mailroom.toml" </dev/null >"$dir/stdout.log" 2>"$dir/mra.log" &
+    MRA_PID=$!
+    wait_for "mailroom-mra's $proto port" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" ||
+        { cat "$dir/mra.log" >&2; return 1; }
+    log "mailroom-mra $(git -C "$REPO" rev-parse --short HEAD) pid $MRA_PID, $proto on port $port"
+}
+
+# drop_bench_db: drop the database start_mailroom_mra created, if any.
+drop_bench_db() {
+    [ -n "${BENCH_DB:-}" ] || return 0
+    mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot -e "DROP DATABASE IF EXISTS $BENCH_DB" &&
+        log "dropped database $BENCH_DB"
+    BENCH_DB=
+}
+
+# fill_maildir DIR N BODY TAG: N messages of about BODY bytes in DIR/new, named as Dovecot
+# names them (,S= and ,W=), dated and numbered so that every server sees the same mailbox.
+fill_maildir() {
+    python3 - "$@" <<'PY'
+import os, sys
+root, n, body, tag = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+for d in ("tmp", "new", "cur"):
+    os.makedirs(os.path.join(root, d), exist_ok=True)
+line = "The quick brown fox jumps over the lazy dog; 0123456789 abcdefghij.\n"
+for i in range(n):
+    text = (f"Return-Path: <bench@a.test>\nDate: Mon, 7 Feb 1994 21:52:25 -0800\nFrom: Bench <bench@a.test>\n"
+            f"To: load1@b.test\nSubject: {tag} bench {i}\nMessage-ID: <{i}.{tag}bench@a.test>\n\n")
+    text += (line * (body // len(line) + 1))[:body]
+    data = text.encode()
+    vsize = len(data) + data.count(b"\n")
+    name = f"{1790000000 + i}.M{i}P4242.bench,S={len(data)},W={vsize}"
+    with open(os.path.join(root, "new", name), "wb") as f:
+        f.write(data)
+PY
+}

@@ -16,16 +16,13 @@
 # RSS and PSS (/proc/PID/smaps_rollup) of the server's processes before and during, per
 # connection.
 #
-# Servers, both private to this script and stopped by pid at exit:
-#   dovecot -F -c <OUT>/dovecot/dovecot.conf: protocols = pop3 on 127.0.0.1:DV_PORT, static
-#     passdb (every user's password is loadpass) and userdb (uid/gid 65534, home ROOT/%d/%n),
-#     mail_location = maildir:ROOT/%d/%n/Maildir, ssl = no, default_process_limit 1000 and
-#     mail_max_userip_connections 1000 so HOLD sessions fit; otherwise Dovecot's defaults
-#     (one pop3 process per session). /etc/dovecot and any system Dovecot are not touched.
-#   mailroom-mra --config <OUT>/mailroom/mailroom.toml (release build): pop3 on
-#     127.0.0.1:MR_PORT, auth = "direct" against the MariaDB scratch database mailroom_pop3bench
-#     on 127.0.0.1:3306 (root, no password; rows {PLAIN}loadpass, dropped at exit), user =
-#     "nobody", log_level = "warn", auth_failure_delay = 0.
+# Servers, both private to this script and stopped by pid at exit (bench/lib.sh):
+#   Dovecot (start_dovecot_mail): pop3 on 127.0.0.1:DV_PORT, static passdb (every user's
+#     password is loadpass) and userdb (uid/gid 65534), limits raised so HOLD sessions fit;
+#     otherwise Dovecot's defaults (one pop3 process per session).
+#   mailroom-mra (start_mailroom_mra, release build): pop3 on 127.0.0.1:MR_PORT,
+#     auth = "direct" against the MariaDB scratch database mailroom_pop3bench (rows
+#     {PLAIN}loadpass, dropped at exit), user = "nobody", log_level = "warn".
 #
 # Needs root, MariaDB on 127.0.0.1:3306, /usr/sbin/dovecot with /usr/lib/dovecot/pop3
 # (dovecot-pop3d), python3, cargo.
@@ -47,9 +44,7 @@ HOLD=${HOLD:-200}
 DV_PORT=${DV_PORT:-11110}
 MR_PORT=${MR_PORT:-11111}
 OUT=${OUT:-$(mktemp -d /var/tmp/pop3-bench.XXXXXX)}
-DB=mailroom_pop3bench
-DB_URL=mysql://root@127.0.0.1:3306/$DB
-MYSQL=(mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot)
+DB_URL=mysql://root@127.0.0.1:3306/mailroom_pop3bench
 REL=$REPO/target/release
 DOVECOT=/usr/sbin/dovecot
 MAIL_UID=65534
@@ -70,7 +65,6 @@ source "$REPO/bench/lib.sh"
 
 DOVECOT_PID=
 MRA_PID=
-DB_CREATED=
 HOLDER_PID=
 cleanup() {
     local rc=$?
@@ -78,9 +72,7 @@ cleanup() {
     [ -z "$HOLDER_PID" ] || kill "$HOLDER_PID" 2>/dev/null
     stop_pid dovecot "$DOVECOT_PID"
     stop_pid mailroom-mra "$MRA_PID"
-    if [ -n "$DB_CREATED" ]; then
-        "${MYSQL[@]}" -e "DROP DATABASE IF EXISTS $DB" && log "dropped database $DB"
-    fi
+    drop_bench_db
     [ "$rc" != 0 ] || rm -rf "$ROOT"
     exit "$rc"
 }
@@ -96,106 +88,19 @@ log "building mailroom-mra, mailroomctl and pop3-load (release)"
 # --- mail ----------------------------------------------------------------------------------------
 log "filling $CLIENTS maildirs with $FILL messages of ~$BODY bytes"
 fresh_root "$ROOT" "$MAIL_UID"
-python3 - "$ROOT/b.test/load1/Maildir" "$FILL" "$BODY" <<'PY'
-import os, sys
-root, n, body = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-for d in ("tmp", "new", "cur"):
-    os.makedirs(os.path.join(root, d), exist_ok=True)
-line = ("The quick brown fox jumps over the lazy dog; 0123456789 abcdefghij." + "\n")
-for i in range(n):
-    text = (f"Return-Path: <bench@a.test>\nDelivered-To: load1@b.test\nFrom: bench@a.test\n"
-            f"To: load1@b.test\nSubject: pop3 bench {i}\nMessage-ID: <{i}.pop3bench@a.test>\n\n")
-    text += (line * (body // len(line) + 1))[:body]
-    data = text.encode()
-    vsize = len(data) + data.count(b"\n")
-    name = f"{1790000000 + i}.M{i}P4242.bench,S={len(data)},W={vsize}"
-    with open(os.path.join(root, "new", name), "wb") as f:
-        f.write(data)
-PY
+fill_maildir "$ROOT/b.test/load1/Maildir" "$FILL" "$BODY" pop3
 for ((i = 2; i <= CLIENTS; i++)); do cp -a "$ROOT/b.test/load1" "$ROOT/b.test/load$i"; done
 chown -R "$MAIL_UID:$MAIL_UID" "$ROOT"
 chmod -R go-rwx "$ROOT/b.test"
 chmod 755 "$ROOT/b.test"
 
-# --- Dovecot, private instance --------------------------------------------------------------------
-DV=$OUT/dovecot
-mkdir -p "$DV/run" "$DV/state"
-chmod 755 "$DV"
-cat >"$DV/dovecot.conf" <<CONF
-# private instance for mailroom's bench/pop3.sh
-instance_name = bench-pop3
-base_dir = $DV/run
-state_dir = $DV/state
-log_path = $DV/dovecot.log
-protocols = pop3
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-default_process_limit = 1000
-default_client_limit = 2000
-passdb {
-  driver = static
-  args = password=$PASS
-}
-userdb {
-  driver = static
-  args = uid=$MAIL_UID gid=$MAIL_UID home=$ROOT/%d/%n
-}
-mail_location = maildir:$ROOT/%d/%n/Maildir
-protocol pop3 {
-  mail_max_userip_connections = 1000
-}
-service pop3-login {
-  inet_listener pop3 {
-    port = $DV_PORT
-  }
-  inet_listener pop3s {
-    port = 0
-  }
-}
-CONF
-"$DOVECOT" -F -c "$DV/dovecot.conf" >"$DV/stdout.log" 2>&1 &
-DOVECOT_PID=$!
-wait_for "dovecot's POP3 port" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$DV_PORT" ||
-    { cat "$DV/stdout.log" "$DV/dovecot.log" >&2; die "dovecot did not start"; }
-log "dovecot $("$DOVECOT" --version) pid $DOVECOT_PID, port $DV_PORT"
-
-# --- mailroom-mra --------------------------------------------------------------------------------
-MR=$OUT/mailroom
-mkdir -p "$MR"
-chmod 755 "$MR"
-"${MYSQL[@]}" -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB"
-DB_CREATED=1
-MAILROOM_DATABASE_URL=$DB_URL "$REL/mailroomctl" db migrate >"$MR/ctl.log" 2>&1 ||
-    { cat "$MR/ctl.log" >&2; die "mailroomctl db migrate failed"; }
-{
-    echo "INSERT INTO domain (domain) VALUES ('b.test');"
-    for ((i = 1; i <= CLIENTS; i++)); do echo "load$i"; done
-    for ((i = 1; i <= HOLD; i++)); do echo "idle$i"; done
-} | awk -v pw="$PASS" 'NR == 1 { print; next } {
-    printf "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain) VALUES " \
-           "(\x27%s@b.test\x27, \x27{PLAIN}%s\x27, \x27b.test/%s/\x27, 0, \x27%s\x27, \x27b.test\x27);\n", $1, pw, $1, $1 }' |
-    "${MYSQL[@]}" "$DB"
-cat >"$MR/mailroom.toml" <<EOF
-[database]
-url = "$DB_URL"
-mail_root = "$ROOT"
-maildir_template = "%d/%n/Maildir"
-
-[mra]
-pop3_listen = ["127.0.0.1:$MR_PORT"]
-pop3s_listen = []
-auth = "direct"
-user = "nobody"
-auth_failure_delay = 0
-log_level = "warn"
-EOF
-"$REL/mailroom-mra" --config "$MR/mailroom.toml" </dev/null >"$MR/stdout.log" 2>"$MR/mra.log" &
-MRA_PID=$!
-wait_for "mailroom-mra's POP3 port" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MR_PORT" ||
-    { cat "$MR/mra.log" >&2; die "mailroom-mra did not start"; }
-log "mailroom-mra $COMMIT pid $MRA_PID, port $MR_PORT"
+# --- the two servers (bench/lib.sh) ------------------------------------------------------------
+start_dovecot_mail "$OUT/dovecot" "$ROOT" "$MAIL_UID" pop3 "$DV_PORT" "$PASS" || die "dovecot did not start"
+users=()
+for ((i = 1; i <= CLIENTS; i++)); do users+=("load$i"); done
+for ((i = 1; i <= HOLD; i++)); do users+=("idle$i"); done
+start_mailroom_mra "$OUT/mailroom" "$DB_URL" "$ROOT" pop3 "$MR_PORT" "$PASS" "${users[@]}" ||
+    die "mailroom-mra did not start"
 
 port_of() { case $1 in dovecot) echo "$DV_PORT" ;; mailroom) echo "$MR_PORT" ;; esac; }
 pid_of() { case $1 in dovecot) echo "$DOVECOT_PID" ;; mailroom) echo "$MRA_PID" ;; esac; }

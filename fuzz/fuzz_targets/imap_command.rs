@@ -69,7 +69,8 @@ fuzz_target!(|data: &[u8]| {
             Parsed::Bad(tag, _)
             | Parsed::Namespace(tag)
             | Parsed::Id(tag, _)
-            | Parsed::UidExpunge(tag, _) => check_tag(&tag),
+            | Parsed::UidExpunge(tag, _)
+            | Parsed::Ext(tag, _) => check_tag(&tag),
             Parsed::Codec(_) => {}
         }
         buf.clear();

@@ -1,4 +1,4 @@
-//! The folders of a Maildir++ as a whole: listing, renaming, deleting, and the `subscriptions`
+//! The folders of a Maildir++ as a whole: listing, renaming (INBOX too), deleting, and the `subscriptions`
 //! file, in Dovecot's formats (`../shared/reference/protocols.md` §3).
 //!
 //! Every folder is a `.`-prefixed directory directly under the root whose name decodes to a
@@ -14,6 +14,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use crate::folder::{FolderName, SEPARATOR};
+use crate::keywords::Keywords;
+use crate::maildir::Maildir;
 use crate::mutf7;
 
 /// The subscriptions file's name in the Maildir root.
@@ -78,6 +80,60 @@ pub fn rename(root: &Path, from: &FolderName, to: &FolderName) -> io::Result<()>
         }
     }
     Ok(())
+}
+
+/// Renames INBOX as RFC 3501 §6.3.5 does: creates the folder `to` and moves every message of
+/// INBOX (the root's `new/` and `cur/`) into it, leaving INBOX there and empty. The folder
+/// numbers the messages afresh when it is next opened (they are new to it), and the keyword
+/// letters in their names are mapped by name into the folder's own `dovecot-keywords`. A
+/// message expunged meanwhile is skipped. Returns how many moved.
+pub fn rename_inbox(maildir: &Maildir, to: &FolderName) -> io::Result<usize> {
+    let root = maildir.root();
+    if maildir.folder_exists(to)? {
+        return Err(io::Error::new(io::ErrorKind::AlreadyExists, to.as_str().to_string()));
+    }
+    maildir.create_folder(to)?;
+    let dest = maildir.folder_path(Some(to));
+    let from_kw = Keywords::load(root)?;
+    let mut to_kw = Keywords::load(&dest)?;
+    let mut moved = 0;
+    for sub in ["new", "cur"] {
+        for entry in fs::read_dir(root.join(sub))? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else { continue };
+            if name.starts_with('.') || entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let new_name = remap_keywords(&name, &from_kw, &mut to_kw, &dest)?;
+            match fs::rename(entry.path(), dest.join(sub).join(new_name)) {
+                Ok(()) => moved += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(moved)
+}
+
+/// `name` with its keyword letters (`a`..`z` after `:2,`) renumbered from `from` to `to`,
+/// adding names `to` lacks; letters `from` has no name for are dropped, others stay.
+fn remap_keywords(name: &str, from: &Keywords, to: &mut Keywords, to_dir: &Path) -> io::Result<String> {
+    let Some((base, letters)) = name.split_once(":2,") else { return Ok(name.to_string()) };
+    let mut out: Vec<char> = Vec::new();
+    for c in letters.chars() {
+        if !c.is_ascii_lowercase() {
+            out.push(c);
+            continue;
+        }
+        let Some(kw) = from.name((c as u8 - b'a') as usize) else { continue };
+        let i = to.intern(to_dir, kw, 0o600).map_err(io::Error::other)?;
+        if i < crate::flags::MAX_KEYWORDS {
+            out.push((b'a' + i as u8) as char);
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(format!("{base}:2,{}", out.into_iter().collect::<String>()))
 }
 
 /// Deletes a folder's directory with its messages; its children stay (they are directories of
@@ -146,6 +202,34 @@ mod tests {
         assert!(rename(md.root(), &f("Old"), &f("Entwürfe")).is_err());
         delete(md.root(), &f("Old")).unwrap();
         assert_eq!(names(md.root()), ["Entwürfe", "Old/Rust"]);
+    }
+
+    #[test]
+    fn rename_inbox_moves_the_messages_and_maps_keywords() {
+        let tmp = tempfile::tempdir().unwrap();
+        let md = Maildir::new(tmp.path().join("Maildir"));
+        md.create().unwrap();
+        let root = md.root();
+        fs::write(root.join("dovecot-keywords"), "0 $Junk\n1 Work\n").unwrap();
+        fs::write(root.join("new/1.M1P1.h,S=3"), "abc").unwrap();
+        fs::write(root.join("cur/2.M1P1.h,S=3:2,Sb"), "def").unwrap();
+        fs::write(root.join("cur/3.M1P1.h,S=3:2,FXz"), "ghi").unwrap();
+        let old = FolderName::new("Old").unwrap();
+        assert_eq!(rename_inbox(&md, &old).unwrap(), 3);
+        let dir = md.folder_path(Some(&old));
+        let names = |d: &Path| {
+            let mut v: Vec<String> =
+                fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            v.sort();
+            v
+        };
+        assert!(names(&root.join("new")).is_empty() && names(&root.join("cur")).is_empty());
+        assert_eq!(names(&dir.join("new")), ["1.M1P1.h,S=3"]);
+        // "Work" was b in INBOX and is a in Old; z had no name and is dropped; X stays.
+        assert_eq!(names(&dir.join("cur")), ["2.M1P1.h,S=3:2,Sa", "3.M1P1.h,S=3:2,FX"]);
+        assert_eq!(fs::read_to_string(dir.join("dovecot-keywords")).unwrap(), "0 Work\n");
+        assert!(dir.join("maildirfolder").exists());
+        assert_eq!(rename_inbox(&md, &old).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
     }
 
     #[test]

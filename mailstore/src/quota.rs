@@ -93,13 +93,18 @@ pub fn usage(maildir: &Maildir, limit: Quota) -> io::Result<Usage> {
 
 /// Whether a message of `incoming` bytes fits; exactly reaching a limit is allowed.
 pub fn check(maildir: &Maildir, limit: Quota, incoming: u64) -> Result<(), QuotaError> {
+    check_adding(maildir, limit, incoming, 1)
+}
+
+/// Whether `count` messages of `bytes` in all fit (an IMAP COPY of several at once).
+pub fn check_adding(maildir: &Maildir, limit: Quota, bytes: u64, count: u64) -> Result<(), QuotaError> {
     if limit == Quota::default() {
         return Ok(());
     }
     let usage = usage(maildir, limit)?;
-    let too_big = limit.bytes != 0 && usage.bytes.saturating_add(incoming) > limit.bytes;
-    let too_many = limit.messages != 0 && usage.messages.saturating_add(1) > limit.messages;
-    if too_big || too_many { Err(OverQuota { usage, limit, incoming }.into()) } else { Ok(()) }
+    let too_big = limit.bytes != 0 && usage.bytes.saturating_add(bytes) > limit.bytes;
+    let too_many = limit.messages != 0 && usage.messages.saturating_add(count) > limit.messages;
+    if too_big || too_many { Err(OverQuota { usage, limit, incoming: bytes }.into()) } else { Ok(()) }
 }
 
 /// Records messages that were just added (or, negative, removed): appends `<bytes> <count>`.

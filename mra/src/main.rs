@@ -23,16 +23,24 @@
 //!     dovecot-uidlist keeps one for the message. At QUIT, deleted messages are removed and
 //!     retrieved ones marked \Seen (moved to cur/), as Dovecot does.
 //!
-//!     IMAP4rev1 (RFC 3501) on imap_listen, with STARTTLS when [tls] is set, and on
-//!     imaps_listen inside TLS. LOGIN and AUTHENTICATE PLAIN/LOGIN (with SASL-IR) under the
-//!     same rules as POP3; before TLS, off loopback, the capability list says LOGINDISABLED.
-//!     Folders are Maildir++ directories (".Lists.Rust" for "Lists/Rust", modified UTF-7
-//!     names, '/' as the hierarchy separator); Drafts, Sent, Trash, Junk and Archive are
-//!     created and subscribed at login when missing and carry their SPECIAL-USE attributes.
-//!     Sessions see deliveries and other sessions' changes at NOOP, CHECK, EXPUNGE, APPEND
-//!     and during IDLE (looked for every 2 s). Extensions: IDLE, UIDPLUS, MOVE, NAMESPACE,
-//!     ID, ENABLE, LITERAL+, SASL-IR, SPECIAL-USE, UNSELECT, CHILDREN. Command lines are at
-//!     most 64 KiB, APPEND literals 64 MiB, literals of other commands 64 KiB.
+//!     IMAP4rev1 (RFC 3501) and, after ENABLE IMAP4rev2, IMAP4rev2 (RFC 9051: no \Recent,
+//!     ESEARCH answers, UTF-8 mailbox names) on imap_listen, with STARTTLS when [tls] is set,
+//!     and on imaps_listen inside TLS. LOGIN and AUTHENTICATE PLAIN/LOGIN (with SASL-IR) under
+//!     the same rules as POP3; before TLS, off loopback, the capability list says
+//!     LOGINDISABLED. Folders are Maildir++ directories (".Lists.Rust" for "Lists/Rust",
+//!     modified UTF-7 names, '/' as the hierarchy separator); Drafts, Sent, Trash, Junk and
+//!     Archive are created and subscribed at login when missing and carry their SPECIAL-USE
+//!     attributes. Sessions see deliveries and other sessions' changes at NOOP, CHECK, EXPUNGE,
+//!     APPEND and during IDLE (looked for every 2 s). Extensions: IDLE, UIDPLUS, MOVE,
+//!     NAMESPACE, ID, ENABLE, LITERAL+, SASL-IR, SPECIAL-USE, UNSELECT, CHILDREN,
+//!     LIST-EXTENDED, LIST-STATUS, ESEARCH, SEARCHRES, BINARY, STATUS=SIZE, QUOTA
+//!     (QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE). QUOTA: every mailbox of a user is under one
+//!     root, "User quota" as in Dovecot, limited by the directory's mailbox.quota (bytes; 0: no
+//!     quota, no root, no maildirsize); usage comes from maildirsize, which APPEND, COPY, MOVE,
+//!     EXPUNGE and DELETE keep up to date with delta lines as Dovecot's quota plugin does, and
+//!     APPEND or COPY that would exceed the limit get NO [OVERQUOTA]; SETQUOTA is refused.
+//!     RENAME INBOX moves INBOX's messages into the new folder. Command lines are at most 64
+//!     KiB, APPEND literals 64 MiB, literals of other commands 64 KiB.
 //!
 //! SECURITY
 //!     Runs as the mail owner (user, default vmail) after binding its ports; touches only
@@ -47,7 +55,9 @@
 //!     TLS on 993 and 995), RFC 3501 (IMAP4rev1), RFC 2177 (IDLE), RFC 4315 (UIDPLUS),
 //!     RFC 6851 (MOVE), RFC 2342 (NAMESPACE), RFC 2971 (ID), RFC 5161 (ENABLE), RFC 7888
 //!     (LITERAL+), RFC 4959 (SASL-IR), RFC 6154 (SPECIAL-USE), RFC 3691 (UNSELECT), RFC 3348
-//!     (CHILDREN), RFC 5530 (response codes).
+//!     (CHILDREN), RFC 5530 (response codes), RFC 9051 (IMAP4rev2), RFC 5258 (LIST-EXTENDED),
+//!     RFC 5819 (LIST-STATUS), RFC 4731 (ESEARCH), RFC 5182 (SEARCHRES), RFC 3516 (BINARY),
+//!     RFC 8438 (STATUS=SIZE), RFC 9208 (QUOTA), RFC 6855 §3 (UTF-8 quoted strings).
 //!
 //! CONFIGURATION
 //!     [mra] in mailroom.toml, plus [database] and [tls]:
@@ -72,7 +82,8 @@
 //!
 //! FILES
 //!     /etc/mailroom/mailroom.toml; in each Maildir: dovecot-uidlist (+ .lock),
-//!     dovecot-keywords, mailroom.cache (sizes and headers, rebuildable), mailroom-pop3.lock
+//!     dovecot-keywords, maildirsize (quota, only for a mailbox with a quota),
+//!     mailroom.cache (sizes and headers, rebuildable), mailroom-pop3.lock
 //!     (flock of the POP3 session), subscriptions (IMAP, Dovecot's v2 format). systemd socket
 //!     activation: sockets named "pop3", "pop3s", "imap", "imaps".
 //!

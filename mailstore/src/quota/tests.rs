@@ -171,6 +171,14 @@ fn check_under_at_over() {
 }
 
 #[test]
+fn check_adding_several_messages() {
+    let (_t, md) = maildir_with("10000S,10C\n9000 8\n");
+    assert!(check_adding(&md, LIMIT, 1000, 2).is_ok(), "both limits reached exactly");
+    assert!(matches!(check_adding(&md, LIMIT, 1000, 3), Err(QuotaError::Over(_))), "one message too many");
+    assert!(matches!(check_adding(&md, LIMIT, 1001, 1), Err(QuotaError::Over(_))), "one byte too many");
+}
+
+#[test]
 fn add_appends_one_line() {
     let (_t, md) = maildir_with("10000S,10C\n300 2\n");
     add(&md, LIMIT, 1234, 1).unwrap();

@@ -4,12 +4,15 @@
 //! must decide about each literal before its bytes arrive (RFC 3501 §7.5: send `+` for a
 //! synchronising literal, refuse one that is too large), and a limit is only enforceable before
 //! the bytes are buffered. The three commands imap-codec 1.0 does not know (NAMESPACE, ID,
-//! UID EXPUNGE) are parsed here by hand, after imap-codec refused them.
+//! UID EXPUNGE) are parsed here by hand, after imap-codec refused them; so are the extensions'
+//! syntax it lacks ([`super::extended`]).
 
 use imap_codec::CommandCodec;
 use imap_codec::decode::{CommandDecodeError, Decoder};
 use imap_codec::imap_types::command::Command;
 use imap_codec::imap_types::sequence::SequenceSet;
+
+use super::extended::{self, Ext, Extended};
 
 /// The longest command line without its literals (RFC 7162 §4 asks for at least 8192).
 pub const MAX_LINE: usize = 64 * 1024;
@@ -75,6 +78,8 @@ pub enum Parsed {
     Id(String, String),
     /// RFC 4315 UID EXPUNGE.
     UidExpunge(String, SequenceSet),
+    /// Extension syntax imap-codec lacks, parsed by [`extended`]; needs a logged-in session.
+    Ext(String, Box<Extended>),
     /// Not a valid command; the tag (or `*`) and why.
     Bad(String, &'static str),
 }
@@ -87,8 +92,17 @@ pub fn parse(buf: &[u8]) -> Parsed {
         Err(CommandDecodeError::Incomplete | CommandDecodeError::LiteralFound { .. }) => {}
         Err(CommandDecodeError::Failed) => {}
     }
+    if let Some(rewritten) = extended::utf8_quoted_as_literals(buf) {
+        // No quoted string is 8-bit any more: this recursion happens once.
+        return parse(&rewritten);
+    }
     let (tag, name) = tag_and_name(buf);
     let tag = safe_tag(&tag).to_string();
+    if tag != "*"
+        && let Some(parsed) = parse_extended(buf, &tag, &name)
+    {
+        return parsed;
+    }
     let text = String::from_utf8_lossy(buf);
     let args: Vec<&str> = text.trim_end().split(' ').skip(2).collect();
     match name.as_str() {
@@ -102,6 +116,25 @@ pub fn parse(buf: &[u8]) -> Parsed {
         _ if !is_known(&name) => Parsed::Bad(tag, "Unknown command"),
         _ => Parsed::Bad(tag, "Invalid arguments"),
     }
+}
+
+/// The extensions' syntax, for a command imap-codec refused; `None` if it is none of it.
+fn parse_extended(buf: &[u8], tag: &str, name: &str) -> Option<Parsed> {
+    if name == "APPEND" {
+        return Some(match extended::append_literal8(buf)? {
+            Ok(rewritten) => match CommandCodec::default().decode_static(&rewritten) {
+                Ok(([], cmd)) => Parsed::Codec(Box::new(cmd)),
+                _ => Parsed::Bad(tag.to_string(), "Invalid arguments"),
+            },
+            Err(why) => {
+                Parsed::Ext(tag.to_string(), Box::new(Extended { ext: Ext::No(why), uses_saved: false }))
+            }
+        });
+    }
+    Some(match extended::parse(buf, name)? {
+        Ok(e) => Parsed::Ext(tag.to_string(), Box::new(e)),
+        Err(why) => Parsed::Bad(tag.to_string(), why),
+    })
 }
 
 /// Whether `name` is a command we implement (to tell "unknown" from "bad arguments").
@@ -176,5 +209,15 @@ mod tests {
         assert_eq!(parse(b"a5 FROB\r\n"), Parsed::Bad("a5".into(), "Unknown command"));
         assert_eq!(parse(b"a6 FETCH x\r\n"), Parsed::Bad("a6".into(), "Invalid arguments"));
         assert_eq!(parse(b"\r\n"), Parsed::Bad("*".into(), "Empty command"));
+        assert!(matches!(parse(b"a7 LIST (SUBSCRIBED) \"\" *\r\n"), Parsed::Ext(t, _) if t == "a7"));
+        assert!(matches!(parse(b"a8 UID EXPUNGE $\r\n"), Parsed::Ext(..)));
+        assert_eq!(
+            parse(b"a9 SEARCH RETURN (FOO) ALL\r\n"),
+            Parsed::Bad("a9".into(), "Unknown SEARCH return option")
+        );
+        assert!(matches!(parse(b"b1 APPEND INBOX ~{3}\r\nabc\r\n"), Parsed::Codec(_)));
+        // IMAP4rev2 names are UTF-8, also in quoted strings.
+        assert!(matches!(parse("b3 SELECT \"Entwürfe\"\r\n".as_bytes()), Parsed::Codec(_)));
+        assert!(matches!(parse(b"b2 APPEND INBOX ~{3}\r\na\0c\r\n"), Parsed::Ext(..)));
     }
 }

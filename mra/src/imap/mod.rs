@@ -4,15 +4,24 @@
 //! [`crate::server::imap`].
 //!
 //! - [`command`]: framing (literals, limits) and parsing; NAMESPACE, ID, UID EXPUNGE by hand.
+//! - [`extended`] with [`args`]: the extensions' syntax imap-codec 1.0 lacks, by hand:
+//!   [`list`] (LIST-EXTENDED, LIST-STATUS), [`status`] (SIZE), [`esearch`] (ESEARCH,
+//!   SEARCHRES), FETCH BINARY; [`quota`] writes QUOTA responses.
 //! - [`response`]: strings, flag lists, capabilities.
 //! - [`envelope`], [`structure`], [`mime`]: FETCH ENVELOPE, BODYSTRUCTURE, BODY[section].
 //! - [`sequence`]: sequence sets against the selected mailbox.
 //! - [`names`]: modified UTF-7 names to folders, LIST patterns, special-use folders.
 
+pub mod args;
 pub mod command;
 pub mod envelope;
+pub mod esearch;
+pub mod extended;
+pub mod list;
 pub mod mime;
 pub mod names;
+pub mod quota;
 pub mod response;
 pub mod sequence;
+pub mod status;
 pub mod structure;

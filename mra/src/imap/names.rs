@@ -17,15 +17,25 @@ pub enum Target {
 }
 
 impl Target {
-    /// Parses a name as sent (bytes of an astring): `None` if it is not valid modified UTF-7
-    /// or not a valid folder name.
+    /// Parses a name as sent (bytes of an astring): modified UTF-7, or UTF-8 as IMAP4rev2
+    /// clients send it (a name that is valid modified UTF-7 is read as that); `None` if it is
+    /// neither or not a valid folder name.
     pub fn parse(wire: &[u8]) -> Option<Target> {
         let s = std::str::from_utf8(wire).ok()?;
         if s.eq_ignore_ascii_case("INBOX") {
             return Some(Target::Inbox);
         }
-        let utf8 = mutf7::decode(s)?;
+        let utf8 = mutf7::decode(s).or_else(|| (!s.is_ascii()).then(|| s.to_string()))?;
         FolderName::new(&utf8).ok().map(Target::Folder)
+    }
+
+    /// Parses a name as an IMAP4rev2 session sends it: UTF-8, `&` being just a character.
+    pub fn parse_utf8(wire: &[u8]) -> Option<Target> {
+        let s = std::str::from_utf8(wire).ok()?;
+        if s.eq_ignore_ascii_case("INBOX") {
+            return Some(Target::Inbox);
+        }
+        FolderName::new(s).ok().map(Target::Folder)
     }
 
     /// The name in UTF-8 ("INBOX" for the root).
@@ -94,7 +104,10 @@ mod tests {
         let t = Target::parse(b"Entw&APw-rfe/Alt").unwrap();
         assert_eq!(t.name(), "Entwürfe/Alt");
         assert_eq!(t.wire(), "Entw&APw-rfe/Alt");
-        for bad in [&b"../x"[..], b"a/../../etc", b"/abs", b"a.b", b"&Jjo", b"", b"a\0b", b"a//b"] {
+        assert_eq!(Target::parse("Entwürfe".as_bytes()).unwrap().wire(), "Entw&APw-rfe");
+        assert_eq!(Target::parse_utf8(b"A&-B").unwrap().wire(), "A&--B");
+        assert_eq!(Target::parse_utf8(b"inbox"), Some(Target::Inbox));
+        for bad in [&b"../x"[..], b"a/../../etc", b"/abs", b"a.b", b"&Jjo", b"", b"a\0b", b"a//b", b"\xff"] {
             assert_eq!(Target::parse(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }

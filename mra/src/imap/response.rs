@@ -76,13 +76,20 @@ pub fn mailbox_flags(keywords: &Keywords) -> String {
 }
 
 /// What every connection may do, before the login-dependent part.
-pub const CAPABILITIES: &str = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT \
-                                UIDPLUS MOVE CHILDREN SPECIAL-USE";
+pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT \
+                                UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS \
+                                ESEARCH SEARCHRES BINARY STATUS=SIZE";
+
+/// What a logged-in session adds (Dovecot, too, names QUOTA only after login).
+pub const AUTHENTICATED: &str = "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE";
 
 /// The capability list for a connection in its current state.
 pub fn capabilities(tls_offered: bool, logged_in: bool, plaintext_ok: bool) -> String {
     let mut s = String::from(CAPABILITIES);
-    if !logged_in {
+    if logged_in {
+        s.push(' ');
+        s.push_str(AUTHENTICATED);
+    } else {
         if tls_offered {
             s.push_str(" STARTTLS");
         }
@@ -120,5 +127,9 @@ mod tests {
         assert_eq!(flag_list(&flags, &kw, true), "(\\Answered \\Seen $Junk \\Recent)");
         assert!(mailbox_flags(&kw).ends_with("$Forwarded $Junk)"));
         assert!(capabilities(true, false, false).ends_with("STARTTLS LOGINDISABLED"));
+        assert!(
+            capabilities(false, true, true)
+                .ends_with("STATUS=SIZE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE")
+        );
     }
 }

@@ -18,6 +18,8 @@ pub struct User {
     pub name: String,
     /// The user's Maildir.
     pub maildir: PathBuf,
+    /// The mailbox's quota in bytes from the directory (postfixadmin `mailbox.quota`); 0: none.
+    pub quota: u64,
 }
 
 /// Why a login did not pass.
@@ -52,7 +54,7 @@ pub async fn check(ctx: &Context, creds: &Credentials, service: &str, client: &s
         return Err(Failure::Rejected);
     };
     match ctx.directory.mailbox(&address).await {
-        Ok(Some(mb)) => Ok(User { name: address.to_string(), maildir: mb.maildir }),
+        Ok(Some(mb)) => Ok(User { name: address.to_string(), maildir: mb.maildir, quota: mb.quota }),
         Ok(None) => {
             tracing::warn!(
                 "password accepted but no mailbox user={address} service={service} client={client}"

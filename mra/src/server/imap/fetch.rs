@@ -1,20 +1,40 @@
-//! FETCH and UID FETCH: every data item of RFC 3501 §6.4.5. Flags, UID and sizes come from
-//! the mailbox; ENVELOPE from the cached header fields; anything that needs the body reads the
-//! message file once and parses it ([`crate::imap::mime`]). Fetching a body section that is
-//! not PEEK sets `\Seen` in a read-write mailbox and reports the new FLAGS.
+//! FETCH and UID FETCH: every data item of RFC 3501 §6.4.5, and RFC 3516's BINARY[...],
+//! BINARY.PEEK[...] and BINARY.SIZE[...] (a part's content with its base64 or quoted-printable
+//! encoding undone by mail-parser's decoders; a multipart or the whole message is sent as it
+//! is, its parts keeping their encoding). Flags, UID and sizes come from the mailbox; ENVELOPE
+//! from the cached header fields; anything that needs the body reads the message file once and
+//! parses it ([`crate::imap::mime`]). Fetching a body section that is not PEEK sets `\Seen` in
+//! a read-write mailbox and reports the new FLAGS.
 
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
 use imap_codec::imap_types::sequence::SequenceSet;
+use mail_parser::MimeHeaders;
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mailstore::{Flag, MailboxError};
 
 use super::session::{Selected, Session, line};
+use crate::imap::extended::Binary;
 use crate::imap::mime::{self, Parsed, PartRef};
 use crate::imap::response::{flag_list, literal};
 use crate::imap::sequence::resolve;
 use crate::imap::{envelope, structure};
+
+/// Why one message's FETCH response could not be written.
+enum Failed {
+    Mailbox(MailboxError),
+    /// A BINARY item met a transfer encoding we cannot undo (RFC 3516 §4.3).
+    UnknownCte,
+}
+
+impl From<MailboxError> for Failed {
+    fn from(e: MailboxError) -> Failed {
+        Failed::Mailbox(e)
+    }
+}
 
 impl Session {
     /// FETCH and UID FETCH.
@@ -26,6 +46,21 @@ impl Session {
         by_uid: bool,
         out: &mut Vec<u8>,
     ) {
+        self.fetch_with(tag, set, items, by_uid, &[], out)
+    }
+
+    /// FETCH where the items at the indexes in `binary` are BINARY items (written by
+    /// [`crate::imap::extended`] as BODY.PEEK items).
+    pub(super) fn fetch_with(
+        &mut self,
+        tag: &str,
+        set: &SequenceSet,
+        items: MacroOrMessageDataItemNames<'_>,
+        by_uid: bool,
+        binary: &[(usize, Binary)],
+        out: &mut Vec<u8>,
+    ) {
+        let rev2 = self.rev2;
         let Some(sel) = self.selected.as_mut() else { return };
         let macro_name;
         let mut items = match items {
@@ -35,17 +70,27 @@ impl Session {
             }
             MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
         };
+        let mut kinds: Vec<Option<Binary>> = vec![None; items.len()];
+        for &(i, b) in binary {
+            if let Some(k) = kinds.get_mut(i) {
+                *k = Some(b);
+            }
+        }
         if by_uid && !items.contains(&MessageDataItemName::Uid) {
             items.insert(0, MessageDataItemName::Uid);
+            kinds.insert(0, None);
         }
+        let items: Vec<Item<'_, '_>> =
+            items.iter().zip(kinds).map(|(name, binary)| Item { name, binary }).collect();
         let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
-        let mut failed = false;
+        let (mut failed, mut unknown_cte) = (false, false);
         for i in resolve(set, &uids, by_uid) {
-            match message(sel, i, uids[i], &items, out) {
+            match message(sel, i, uids[i], &items, rev2, out) {
                 Ok(()) => {}
                 // Gone under us: nothing to send for it (RFC 3501 §7.4.1 allows us to omit it).
-                Err(MailboxError::Expunged(_)) => {}
-                Err(e) => {
+                Err(Failed::Mailbox(MailboxError::Expunged(_))) => {}
+                Err(Failed::UnknownCte) => unknown_cte = true,
+                Err(Failed::Mailbox(e)) => {
                     tracing::warn!("imap user={} fetch UID {}: {e}", self.user, uids[i]);
                     failed = true;
                 }
@@ -54,23 +99,33 @@ impl Session {
         if let Err(e) = sel.mb.save_cache() {
             tracing::debug!("imap user={} cache: {e}", self.user);
         }
-        match failed {
-            false => line(out, &format!("{tag} OK Fetch completed.")),
-            true => line(out, &format!("{tag} NO [SERVERBUG] Some messages could not be read.")),
+        match (failed, unknown_cte) {
+            (true, _) => line(out, &format!("{tag} NO [SERVERBUG] Some messages could not be read.")),
+            (_, true) => line(out, &format!("{tag} NO [UNKNOWN-CTE] Unknown Content-Transfer-Encoding.")),
+            _ => line(out, &format!("{tag} OK Fetch completed.")),
         }
     }
 }
 
+/// One FETCH item: as imap-codec parsed it, and what it asks if it was a BINARY one.
+struct Item<'n, 'a> {
+    name: &'n MessageDataItemName<'a>,
+    binary: Option<Binary>,
+}
+
 /// Whether an item needs the message text.
-fn needs_text(item: &MessageDataItemName<'_>) -> bool {
+fn needs_text(item: &Item<'_, '_>) -> bool {
     use MessageDataItemName::*;
-    matches!(item, Body | BodyExt { .. } | BodyStructure | Rfc822 | Rfc822Header | Rfc822Text)
+    matches!(item.name, Body | BodyExt { .. } | BodyStructure | Rfc822 | Rfc822Header | Rfc822Text)
 }
 
 /// Whether an item sets `\Seen`.
-fn sets_seen(item: &MessageDataItemName<'_>) -> bool {
+fn sets_seen(item: &Item<'_, '_>) -> bool {
     use MessageDataItemName::*;
-    matches!(item, BodyExt { peek: false, .. } | Rfc822 | Rfc822Text)
+    match item.binary {
+        Some(b) => b == Binary::Content { peek: false },
+        None => matches!(item.name, BodyExt { peek: false, .. } | Rfc822 | Rfc822Text),
+    }
 }
 
 /// One `* n FETCH (...)` line.
@@ -78,12 +133,14 @@ fn message(
     sel: &mut Selected,
     i: usize,
     uid: u32,
-    items: &[MessageDataItemName<'_>],
+    items: &[Item<'_, '_>],
+    rev2: bool,
     out: &mut Vec<u8>,
-) -> Result<(), MailboxError> {
+) -> Result<(), Failed> {
     let mut text = None;
     let mut mtime = None;
-    if items.iter().any(needs_text) || items.contains(&MessageDataItemName::InternalDate) {
+    let wants_date = items.iter().any(|it| *it.name == MessageDataItemName::InternalDate);
+    if items.iter().any(needs_text) || wants_date {
         let (mut f, path) = sel.mb.open_message(uid)?;
         let io = |source| MailboxError::Io { path: path.clone(), source };
         mtime = Some(f.metadata().and_then(|m| m.modified()).map_err(io)?);
@@ -104,37 +161,53 @@ fn message(
         }
     }
     let parsed = text.as_deref().map(Parsed::new);
+    let ctx = ItemContext { parsed: parsed.as_ref(), mtime, rev2 };
     let mut buf = format!("* {} FETCH (", i + 1).into_bytes();
     for (n, item) in items.iter().enumerate() {
         if n > 0 {
             buf.push(b' ');
         }
-        item_data(sel, uid, item, parsed.as_ref(), mtime, &mut buf)?;
+        match (item.binary, item.name) {
+            (Some(b), MessageDataItemName::BodyExt { section, partial, .. }) => {
+                binary_data(ctx.parsed.expect("text read"), b, section.as_ref(), *partial, &mut buf)?
+            }
+            _ => item_data(sel, uid, item.name, &ctx, &mut buf)?,
+        }
     }
-    if flags_changed && !items.contains(&MessageDataItemName::Flags) {
+    if flags_changed && !items.iter().any(|it| *it.name == MessageDataItemName::Flags) {
         buf.push(b' ');
-        item_data(sel, uid, &MessageDataItemName::Flags, None, None, &mut buf)?;
+        let ctx = ItemContext { parsed: None, mtime: None, rev2 };
+        item_data(sel, uid, &MessageDataItemName::Flags, &ctx, &mut buf)?;
     }
     buf.extend_from_slice(b")\r\n");
     out.extend_from_slice(&buf);
     Ok(())
 }
 
+/// What the items of one message share.
+struct ItemContext<'p, 'a> {
+    parsed: Option<&'p Parsed<'a>>,
+    mtime: Option<SystemTime>,
+    /// IMAP4rev2: no `\Recent`.
+    rev2: bool,
+}
+
 fn item_data(
     sel: &mut Selected,
     uid: u32,
     item: &MessageDataItemName<'_>,
-    parsed: Option<&Parsed<'_>>,
-    mtime: Option<SystemTime>,
+    ctx: &ItemContext<'_, '_>,
     out: &mut Vec<u8>,
 ) -> Result<(), MailboxError> {
     use MessageDataItemName::*;
+    let (parsed, mtime) = (ctx.parsed, ctx.mtime);
     let raw = parsed.map(|p| p.raw).unwrap_or(b"");
     match item {
         Uid => out.extend_from_slice(format!("UID {uid}").as_bytes()),
         Flags => {
             let m = sel.mb.message(uid).ok_or(MailboxError::Expunged(uid))?;
-            let list = flag_list(m.flags(), sel.mb.keywords(), sel.recent.contains(&uid));
+            let recent = !ctx.rev2 && sel.recent.contains(&uid);
+            let list = flag_list(m.flags(), sel.mb.keywords(), recent);
             out.extend_from_slice(format!("FLAGS {list}").as_bytes());
         }
         Rfc822Size => {
@@ -195,6 +268,59 @@ fn item_data(
         }
     }
     Ok(())
+}
+
+/// `BINARY[part]<partial> data` or `BINARY.SIZE[part] n`: a missing part is empty.
+fn binary_data(
+    parsed: &Parsed<'_>,
+    kind: Binary,
+    sec: Option<&Section<'_>>,
+    partial: Option<(u32, std::num::NonZeroU32)>,
+    out: &mut Vec<u8>,
+) -> Result<(), Failed> {
+    let data = decoded(parsed, sec)?.unwrap_or_default();
+    let mut name = Vec::new();
+    section_name(sec, &mut name);
+    let name = String::from_utf8_lossy(&name);
+    if kind == Binary::Size {
+        out.extend_from_slice(format!("BINARY.SIZE[{name}] {}", data.len()).as_bytes());
+        return Ok(());
+    }
+    out.extend_from_slice(format!("BINARY[{name}]").as_bytes());
+    let data = match partial {
+        None => &data[..],
+        Some((start, len)) => {
+            out.extend_from_slice(format!("<{start}>").as_bytes());
+            let s = (start as usize).min(data.len());
+            &data[s..s.saturating_add(len.get() as usize).min(data.len())]
+        }
+    };
+    out.push(b' ');
+    // A NUL can only travel in a literal8 (RFC 3516 §4.2).
+    if data.contains(&0) {
+        out.push(b'~');
+    }
+    literal(out, data);
+    Ok(())
+}
+
+/// A section with its Content-Transfer-Encoding undone; `None` when the part does not exist.
+/// Only a leaf part has an encoding to undo: the whole message and multiparts go as they are.
+fn decoded(p: &Parsed<'_>, sec: Option<&Section<'_>>) -> Result<Option<Vec<u8>>, Failed> {
+    let Some(raw) = section(p, sec) else { return Ok(None) };
+    let (Some(msg), Some(Section::Part(part))) = (p.msg.as_ref(), sec) else { return Ok(Some(raw)) };
+    let Some(pr) = mime::find(msg, part.0.as_ref()) else { return Ok(None) };
+    let mime_part = pr.part();
+    if matches!(mime_part.body, mail_parser::PartType::Multipart(_) | mail_parser::PartType::Message(_)) {
+        return Ok(Some(raw));
+    }
+    let cte = mime_part.content_transfer_encoding().unwrap_or("7bit").trim().to_ascii_lowercase();
+    match cte.as_str() {
+        "7bit" | "8bit" | "binary" => Ok(Some(raw)),
+        "base64" => base64_decode(&raw).map(Some).ok_or(Failed::UnknownCte),
+        "quoted-printable" => quoted_printable_decode(&raw).map(Some).ok_or(Failed::UnknownCte),
+        _ => Err(Failed::UnknownCte),
+    }
 }
 
 /// The bytes of a section (`None`: the whole message); `None` when the part does not exist.

@@ -1,25 +1,23 @@
-//! The authenticated state's mailbox commands: CREATE, DELETE, RENAME, SUBSCRIBE,
-//! UNSUBSCRIBE, LIST and LSUB (with CHILDREN and SPECIAL-USE attributes), STATUS, APPEND.
+//! The authenticated state's mailbox commands: CREATE, DELETE, RENAME (INBOX too), SUBSCRIBE,
+//! UNSUBSCRIBE, APPEND (with its quota check). LIST, LSUB and STATUS are in `list`.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::time::{Duration, UNIX_EPOCH};
 
 use imap_codec::imap_types::flag::Flag as WireFlag;
-use imap_codec::imap_types::status::StatusDataItemName;
-use mailstore::{Flag, Flags, Mailbox, MailboxError, folders};
+use mailstore::{Flags, Mailbox, folders};
 
+use super::quota::{Freed, disk_size};
 use super::selected::{keyword_name, system_flag};
 use super::session::{Session, line};
-use crate::imap::names::{self, SEPARATOR, Target, wire_name};
-use crate::imap::response::string;
+use crate::imap::names::{SEPARATOR, Target};
 
 impl Session {
     /// CREATE.
     pub(super) fn create(&mut self, tag: &str, name: &[u8], out: &mut Vec<u8>) {
         // A trailing separator only says the client means to create children (RFC 3501 §6.3.3).
         let name = name.strip_suffix(b"/").unwrap_or(name);
-        match Target::parse(name) {
+        match self.target(name) {
             Some(Target::Inbox) => line(out, &format!("{tag} NO [ALREADYEXISTS] Mailbox already exists.")),
             None => line(out, &format!("{tag} NO [CANNOT] Invalid mailbox name.")),
             Some(Target::Folder(f)) => match self.maildir.folder_exists(&f) {
@@ -37,7 +35,7 @@ impl Session {
 
     /// DELETE.
     pub(super) fn delete(&mut self, tag: &str, name: &[u8], out: &mut Vec<u8>) {
-        let f = match Target::parse(name) {
+        let f = match self.target(name) {
             Some(Target::Folder(f)) => f,
             Some(Target::Inbox) => return line(out, &format!("{tag} NO [CANNOT] INBOX can't be deleted.")),
             None => return line(out, &format!("{tag} NO [NONEXISTENT] Mailbox doesn't exist.")),
@@ -45,8 +43,15 @@ impl Session {
         if self.selected.as_ref().is_some_and(|s| s.target == Target::Folder(f.clone())) {
             self.selected = None;
         }
+        // Its messages leave the quota with it (Dovecot expunges them first).
+        let freed = self.counts_quota().then(|| self.folder_usage(&Target::Folder(f.clone()))).flatten();
         match folders::delete(self.maildir.root(), &f) {
-            Ok(()) => line(out, &format!("{tag} OK Delete completed.")),
+            Ok(()) => {
+                if let Some(freed) = freed {
+                    self.quota_freed(freed);
+                }
+                line(out, &format!("{tag} OK Delete completed."))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 line(out, &format!("{tag} NO [NONEXISTENT] Mailbox doesn't exist."))
             }
@@ -57,13 +62,25 @@ impl Session {
         }
     }
 
-    /// RENAME (of a folder and its children; renaming INBOX is not supported).
-    pub(super) fn rename(&mut self, tag: &str, from: &[u8], to: &[u8], out: &mut Vec<u8>) {
-        let (from, to) = match (Target::parse(from), Target::parse(to)) {
-            (Some(Target::Folder(a)), Some(Target::Folder(b))) => (a, b),
-            (Some(Target::Inbox), _) => {
-                return line(out, &format!("{tag} NO [CANNOT] Renaming INBOX is not supported."));
+    /// The on-disk size and count of a mailbox's messages, `None` if it cannot be opened.
+    fn folder_usage(&self, t: &Target) -> Option<Freed> {
+        let mut mb = Mailbox::open(&self.path(t)).ok()?;
+        let uids: Vec<u32> = mb.messages().iter().map(|m| m.uid()).collect();
+        let mut freed = Freed::default();
+        for uid in uids {
+            if let Some(size) = disk_size(&mut mb, uid) {
+                freed.bytes += size;
+                freed.count += 1;
             }
+        }
+        Some(freed)
+    }
+
+    /// RENAME: a folder with its children, or INBOX's messages into a new folder.
+    pub(super) fn rename(&mut self, tag: &str, from: &[u8], to: &[u8], out: &mut Vec<u8>) {
+        let (from, to) = match (self.target(from), self.target(to)) {
+            (Some(Target::Folder(a)), Some(Target::Folder(b))) => (a, b),
+            (Some(Target::Inbox), Some(Target::Folder(to))) => return self.rename_inbox(tag, &to, out),
             (_, Some(Target::Inbox)) => return line(out, &format!("{tag} NO [ALREADYEXISTS] INBOX exists.")),
             _ => return line(out, &format!("{tag} NO [CANNOT] Invalid mailbox name.")),
         };
@@ -86,9 +103,31 @@ impl Session {
         }
     }
 
+    /// RENAME INBOX (RFC 3501 §6.3.5): its messages go to the new folder, INBOX stays empty.
+    /// Quota is unchanged: the same messages stay under the same root.
+    fn rename_inbox(&mut self, tag: &str, to: &mailstore::FolderName, out: &mut Vec<u8>) {
+        match folders::rename_inbox(&self.maildir, to) {
+            Ok(n) => {
+                tracing::info!("imap user={} renamed INBOX to {}: {n} messages", self.user, to.as_str());
+                line(out, &format!("{tag} OK Rename completed."));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                line(out, &format!("{tag} NO [ALREADYEXISTS] Target mailbox already exists."))
+            }
+            Err(e) => {
+                tracing::warn!("imap user={} rename INBOX: {e}", self.user);
+                line(out, &format!("{tag} NO [SERVERBUG] Cannot rename INBOX."));
+            }
+        }
+        // A selected INBOX lost its messages: EXPUNGE now, not at the next command.
+        if self.selected.as_ref().is_some_and(|s| s.target == Target::Inbox) {
+            self.report_changes(out);
+        }
+    }
+
     /// SUBSCRIBE (`on`) and UNSUBSCRIBE.
     pub(super) fn subscribe(&mut self, tag: &str, name: &[u8], on: bool, out: &mut Vec<u8>) {
-        let Some(t) = Target::parse(name) else {
+        let Some(t) = self.target(name) else {
             return line(out, &format!("{tag} NO [CANNOT] Invalid mailbox name."));
         };
         let root = self.maildir.root();
@@ -112,107 +151,6 @@ impl Session {
         }
     }
 
-    /// LIST and LSUB.
-    pub(super) fn list(
-        &mut self,
-        tag: &str,
-        reference: &[u8],
-        pattern: &[u8],
-        lsub: bool,
-        out: &mut Vec<u8>,
-    ) {
-        let cmd = if lsub { "LSUB" } else { "LIST" };
-        if pattern.is_empty() && !lsub {
-            line(out, "* LIST (\\Noselect) \"/\" \"\"");
-            return line(out, &format!("{tag} OK List completed."));
-        }
-        let full = [reference, pattern].concat();
-        let Some(pattern) = std::str::from_utf8(&full).ok().and_then(mailstore::mutf7::decode) else {
-            return line(out, &format!("{tag} OK {cmd} completed."));
-        };
-        let existing = match folders::list(self.maildir.root()) {
-            Ok(f) => f.into_iter().map(|f| f.as_str().to_string()).collect::<BTreeSet<_>>(),
-            Err(e) => {
-                tracing::warn!("imap user={} list: {e}", self.user);
-                return line(out, &format!("{tag} NO [SERVERBUG] Cannot list mailboxes."));
-            }
-        };
-        let subscribed: BTreeSet<String> =
-            folders::subscriptions(self.maildir.root()).unwrap_or_default().into_iter().collect();
-        // Parents that exist only as a prefix of a folder (Maildir++ `.A.B` without `.A`).
-        let mut all = existing.clone();
-        for n in &existing {
-            let mut prefix = String::new();
-            for level in n.split(SEPARATOR).collect::<Vec<_>>().iter().rev().skip(1).rev() {
-                if !prefix.is_empty() {
-                    prefix.push(SEPARATOR);
-                }
-                prefix.push_str(level);
-                all.insert(prefix.clone());
-            }
-        }
-        all.insert("INBOX".to_string());
-        for name in &all {
-            if !names::matches(&pattern, name) || (lsub && !subscribed.contains(name)) {
-                continue;
-            }
-            let mut attrs: Vec<&str> = Vec::new();
-            if name != "INBOX" && !existing.contains(name) {
-                attrs.push("\\Noselect");
-            }
-            let children = all.iter().any(|c| {
-                c.len() > name.len() && c.starts_with(name.as_str()) && c[name.len()..].starts_with(SEPARATOR)
-            });
-            attrs.push(if children { "\\HasChildren" } else { "\\HasNoChildren" });
-            if let Some(a) = names::special_use(name).filter(|_| !lsub) {
-                attrs.push(a);
-            }
-            out.extend_from_slice(format!("* {cmd} ({}) \"/\" ", attrs.join(" ")).as_bytes());
-            string(out, wire_name(name).as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-        line(out, &format!("{tag} OK {cmd} completed."));
-    }
-
-    /// STATUS.
-    pub(super) fn status(&mut self, tag: &str, name: &[u8], items: &[StatusDataItemName], out: &mut Vec<u8>) {
-        let Some(t) = Target::parse(name) else {
-            return line(out, &format!("{tag} NO [NONEXISTENT] Mailbox doesn't exist."));
-        };
-        let mb = match Mailbox::open(&self.path(&t)) {
-            Ok(mb) => mb,
-            Err(MailboxError::NotFound(_)) => {
-                return line(out, &format!("{tag} NO [NONEXISTENT] Mailbox doesn't exist."));
-            }
-            Err(e) => {
-                tracing::warn!("imap user={} status: {e}", self.user);
-                return line(out, &format!("{tag} NO [SERVERBUG] Cannot open the mailbox."));
-            }
-        };
-        let msgs = mb.messages();
-        let mut parts = Vec::new();
-        for item in items {
-            let (k, v) = match item {
-                StatusDataItemName::Messages => ("MESSAGES", msgs.len() as u64),
-                StatusDataItemName::Recent => ("RECENT", msgs.iter().filter(|m| m.in_new()).count() as u64),
-                StatusDataItemName::UidNext => ("UIDNEXT", mb.uid_next() as u64),
-                StatusDataItemName::UidValidity => ("UIDVALIDITY", mb.uidvalidity() as u64),
-                StatusDataItemName::Unseen => {
-                    ("UNSEEN", msgs.iter().filter(|m| !m.flags().has(Flag::Seen)).count() as u64)
-                }
-                StatusDataItemName::Deleted => {
-                    ("DELETED", msgs.iter().filter(|m| m.flags().has(Flag::Deleted)).count() as u64)
-                }
-                _ => continue,
-            };
-            parts.push(format!("{k} {v}"));
-        }
-        out.extend_from_slice(b"* STATUS ");
-        string(out, t.wire().as_bytes());
-        line(out, &format!(" ({})", parts.join(" ")));
-        line(out, &format!("{tag} OK Status completed."));
-    }
-
     /// APPEND, with UIDPLUS's APPENDUID.
     pub(super) fn append(
         &mut self,
@@ -223,12 +161,17 @@ impl Session {
         message: &[u8],
         out: &mut Vec<u8>,
     ) {
-        let Some(t) = Target::parse(name) else {
+        let Some(t) = self.target(name) else {
             return line(out, &format!("{tag} NO [TRYCREATE] Mailbox doesn't exist."));
         };
         let dir = self.path(&t);
         if !dir.join("cur").is_dir() {
             return line(out, &format!("{tag} NO [TRYCREATE] Mailbox doesn't exist."));
+        }
+        // Stored with LF line ends: that is the size the quota counts.
+        let on_disk = message.len() - message.windows(2).filter(|w| w == b"\r\n").count();
+        if let Some(no) = self.quota_refusal(on_disk as u64, 1) {
+            return line(out, &format!("{tag} NO {no}"));
         }
         match self.append_file(&t, &dir, flags, time, message) {
             Ok((validity, uid)) => {
@@ -258,6 +201,7 @@ impl Session {
             Target::Folder(f) => Some(f),
         };
         let d = self.maildir.deliver(folder, b"", &mut &message[..])?;
+        self.quota_changed(d.size as i64, 1);
         let base = d.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         if let Some(secs) = time {
             let when = UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64);

@@ -6,8 +6,11 @@
 //!
 //! Replies are buffered and written when no further pipelined command is waiting.
 
+mod extended;
 mod fetch;
 mod folders;
+mod list;
+mod quota;
 mod recent;
 mod search;
 mod selected;
@@ -244,13 +247,19 @@ impl Conn {
                 self.send(&format!("{tag} OK Namespace completed."));
                 return Ok(None);
             }
-            Parsed::Namespace(tag) | Parsed::UidExpunge(tag, _) if self.session.is_none() => {
+            Parsed::Namespace(tag) | Parsed::UidExpunge(tag, _) | Parsed::Ext(tag, _)
+                if self.session.is_none() =>
+            {
                 self.send(&format!("{tag} BAD Log in first."));
                 return Ok(None);
             }
             Parsed::Namespace(_) => unreachable!("handled above"),
             Parsed::UidExpunge(tag, set) => {
                 self.blocking(move |s, out| s.expunge(&tag, Some(&set), out)).await?;
+                return Ok(None);
+            }
+            Parsed::Ext(tag, ext) => {
+                self.blocking(move |s, out| s.execute_ext(&tag, *ext, out)).await?;
                 return Ok(None);
             }
             Parsed::Codec(cmd) => cmd,

@@ -1,4 +1,6 @@
-//! SEARCH and UID SEARCH with every RFC 3501 criterion; strings in US-ASCII or UTF-8, matched
+//! SEARCH and UID SEARCH with every RFC 3501 criterion, answered with `* SEARCH` or, for RETURN
+//! options and under IMAP4rev2, `* ESEARCH` (RFC 4731), saving the result for `$` when asked
+//! (RFC 5182). Strings in US-ASCII or UTF-8, matched
 //! case-insensitively as substrings. Header criteria match the raw field and its decoded
 //! form (encoded words, address names); BODY and TEXT match the decoded text parts and the raw
 //! body. The message file is read only for criteria that need it.
@@ -13,6 +15,7 @@ use mail_parser::{Address, HeaderName, Message, MessageParser};
 use mailstore::{Flag, MailboxError};
 
 use super::session::{Selected, Session, line};
+use crate::imap::esearch::Return;
 use crate::imap::sequence::resolve;
 
 /// What one message offers to the criteria, read lazily.
@@ -26,13 +29,14 @@ struct Candidate<'s> {
 }
 
 impl Session {
-    /// SEARCH and UID SEARCH.
+    /// SEARCH and UID SEARCH; `ret`: answer with ESEARCH.
     pub(super) fn search(
         &mut self,
         tag: &str,
         charset: Option<&Charset<'_>>,
         key: &SearchKey<'_>,
         by_uid: bool,
+        ret: Option<Return>,
         out: &mut Vec<u8>,
     ) {
         if let Some(cs) = charset {
@@ -41,16 +45,24 @@ impl Session {
                 Charset::Quoted(q) => q.inner().to_string(),
             };
             if !["UTF-8", "US-ASCII"].iter().any(|c| c.eq_ignore_ascii_case(&name)) {
+                // A SEARCH that fails saves an empty result (RFC 5182 §2.1).
+                if let (Some(sel), Some(true)) = (self.selected.as_mut(), ret.map(|r| r.save)) {
+                    sel.saved = Box::default();
+                }
                 return line(out, &format!("{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset."));
             }
         }
         let Some(sel) = self.selected.as_mut() else { return };
         let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
         let mut found = Vec::new();
+        let mut found_uids = Vec::new();
         for (index, &uid) in uids.iter().enumerate() {
             let mut c = Candidate { sel, index, uid, uids: &uids, text: None, mtime_days: None };
             match c.matches(key) {
-                Ok(true) => found.push(if by_uid { uid } else { index as u32 + 1 }),
+                Ok(true) => {
+                    found.push(if by_uid { uid } else { index as u32 + 1 });
+                    found_uids.push(uid);
+                }
                 Ok(false) | Err(MailboxError::Expunged(_)) => {}
                 Err(e) => tracing::warn!("imap user={} search UID {uid}: {e}", self.user),
             }
@@ -58,8 +70,20 @@ impl Session {
         if let Err(e) = sel.mb.save_cache() {
             tracing::debug!("imap user={} cache: {e}", self.user);
         }
-        let list: String = found.iter().map(|n| format!(" {n}")).collect();
-        line(out, &format!("* SEARCH{list}"));
+        match ret {
+            None => {
+                let list: String = found.iter().map(|n| format!(" {n}")).collect();
+                line(out, &format!("* SEARCH{list}"));
+            }
+            Some(r) => {
+                if r.save {
+                    sel.saved = r.saved(&found_uids).into_boxed_slice();
+                }
+                if let Some(resp) = r.response(tag, by_uid, &found) {
+                    line(out, &resp);
+                }
+            }
+        }
         line(out, &format!("{tag} OK Search completed."));
     }
 }

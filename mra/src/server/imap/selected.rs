@@ -8,6 +8,7 @@ use imap_codec::imap_types::flag::{Flag as WireFlag, StoreResponse, StoreType};
 use imap_codec::imap_types::sequence::SequenceSet;
 use mailstore::{Flag, Flags, Mailbox, MailboxError, Maildir};
 
+use super::quota::{Freed, expunge_counted};
 use super::recent::Recent;
 use super::session::{Selected, Session, line};
 use crate::imap::names::Target;
@@ -18,8 +19,10 @@ impl Session {
     /// SELECT (`read_only`: EXAMINE).
     pub(super) fn select(&mut self, tag: &str, name: &[u8], read_only: bool, out: &mut Vec<u8>) {
         // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
-        self.selected = None;
-        let Some(target) = Target::parse(name) else {
+        if self.selected.take().is_some() && self.rev2 {
+            line(out, "* OK [CLOSED] Previous mailbox closed.");
+        }
+        let Some(target) = self.target(name) else {
             return line(out, &format!("{tag} NO [NONEXISTENT] Mailbox doesn't exist."));
         };
         let mut mb = match Mailbox::open(&self.path(&target)) {
@@ -47,15 +50,19 @@ impl Session {
         line(out, &format!("* FLAGS {}", mailbox_flags(mb.keywords())));
         line(out, &format!("* OK [PERMANENTFLAGS {}] Flags permitted.", perm_flags(&mb)));
         line(out, &format!("* {n} EXISTS"));
-        line(out, &format!("* {} RECENT", recent.len()));
-        if let Some(i) = mb.messages().iter().position(|m| !m.flags().has(Flag::Seen)) {
-            line(out, &format!("* OK [UNSEEN {}] First unseen.", i + 1));
+        if self.rev2 {
+            self.select_list_line(&target, out);
+        } else {
+            line(out, &format!("* {} RECENT", recent.len()));
+            if let Some(i) = mb.messages().iter().position(|m| !m.flags().has(Flag::Seen)) {
+                line(out, &format!("* OK [UNSEEN {}] First unseen.", i + 1));
+            }
         }
         line(out, &format!("* OK [UIDVALIDITY {}] UIDs valid.", mb.uidvalidity()));
         line(out, &format!("* OK [UIDNEXT {}] Predicted next UID.", mb.uid_next()));
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         line(out, &format!("{tag} OK [{mode}] Select completed."));
-        self.selected = Some(Selected { mb, target, read_only, recent });
+        self.selected = Some(Selected { mb, target, read_only, recent, saved: Box::default() });
     }
 
     /// Syncs the selected mailbox and reports what others changed: EXPUNGE (highest sequence
@@ -86,12 +93,14 @@ impl Session {
                 }
             }
             line(out, &format!("* {} EXISTS", sel.mb.messages().len()));
-            line(out, &format!("* {} RECENT", sel.recent.len()));
+            if !self.rev2 {
+                line(out, &format!("* {} RECENT", sel.recent.len()));
+            }
         }
         for uid in changes.flags {
             if let Some(i) = sel.mb.messages().iter().position(|m| m.uid() == uid) {
                 let m = &sel.mb.messages()[i];
-                let flags = flag_list(m.flags(), sel.mb.keywords(), sel.recent.contains(&uid));
+                let flags = flag_list(m.flags(), sel.mb.keywords(), !self.rev2 && sel.recent.contains(&uid));
                 line(out, &format!("* {} FETCH (UID {uid} FLAGS {flags})", i + 1));
             }
         }
@@ -99,21 +108,24 @@ impl Session {
 
     /// CLOSE (`expunge`) or UNSELECT.
     pub(super) fn close(&mut self, tag: &str, expunge: bool, out: &mut Vec<u8>) {
+        let (counting, mut freed) = (self.counts_quota(), Freed::default());
         if let Some(sel) = self.selected.as_mut().filter(|s| expunge && !s.read_only) {
             let deleted: Vec<u32> =
                 sel.mb.messages().iter().filter(|m| m.flags().has(Flag::Deleted)).map(|m| m.uid()).collect();
             for uid in deleted {
-                if let Err(e) = sel.mb.expunge(uid) {
+                if let Err(e) = expunge_counted(&mut sel.mb, uid, counting, &mut freed) {
                     tracing::warn!("imap user={} close: expunge UID {uid}: {e}", self.user);
                 }
             }
         }
+        self.quota_freed(freed);
         self.selected = None;
         line(out, &format!("{tag} OK {} completed.", if expunge { "Close" } else { "Unselect" }));
     }
 
     /// EXPUNGE, or UID EXPUNGE with the UIDs it may remove.
     pub(super) fn expunge(&mut self, tag: &str, uids: Option<&SequenceSet>, out: &mut Vec<u8>) {
+        let (counting, mut freed) = (self.counts_quota(), Freed::default());
         let Some(sel) = self.selected.as_mut() else {
             return line(out, &format!("{tag} BAD No mailbox selected."));
         };
@@ -129,7 +141,7 @@ impl Session {
         // Highest first: removing a message shifts only the numbers above it.
         for &i in doomed.iter().rev() {
             let uid = all[i];
-            match sel.mb.expunge(uid) {
+            match expunge_counted(&mut sel.mb, uid, counting, &mut freed) {
                 Ok(()) => {
                     sel.recent.remove(&uid);
                     line(out, &format!("* {} EXPUNGE", i + 1));
@@ -137,6 +149,7 @@ impl Session {
                 Err(e) => tracing::warn!("imap user={} expunge UID {uid}: {e}", self.user),
             }
         }
+        self.quota_freed(freed);
         self.report_changes(out);
         line(out, &format!("{tag} OK Expunge completed."));
     }
@@ -201,7 +214,7 @@ impl Session {
             if matches!(response, StoreResponse::Answer)
                 && let Some(m) = sel.mb.message(uid)
             {
-                let list = flag_list(m.flags(), sel.mb.keywords(), sel.recent.contains(&uid));
+                let list = flag_list(m.flags(), sel.mb.keywords(), !self.rev2 && sel.recent.contains(&uid));
                 let uid_item = if by_uid { format!(" UID {uid}") } else { String::new() };
                 line(out, &format!("* {} FETCH (FLAGS {list}{uid_item})", i + 1));
             }
@@ -219,7 +232,7 @@ impl Session {
         moving: bool,
         out: &mut Vec<u8>,
     ) {
-        let Some(target) = Target::parse(dest) else {
+        let Some(target) = self.target(dest) else {
             return line(out, &format!("{tag} NO [TRYCREATE] Mailbox doesn't exist."));
         };
         let dest_dir = self.path(&target);
@@ -231,6 +244,11 @@ impl Session {
             Target::Folder(f) => Some(f.clone()),
         };
         let maildir = self.maildir.clone();
+        // A MOVE within the one quota root adds nothing overall: only COPY is checked.
+        if !moving && let Some(no) = self.copy_refusal(set, by_uid) {
+            return line(out, &format!("{tag} NO {no}"));
+        }
+        let (counting, mut freed, mut added) = (self.counts_quota(), Freed::default(), 0u64);
         let Some(sel) = self.selected.as_mut() else { return };
         if moving && sel.read_only {
             return line(out, &format!("{tag} NO [READ-ONLY] Mailbox is read-only."));
@@ -241,14 +259,19 @@ impl Session {
         for &i in &picked {
             let uid = uids[i];
             match copy_one(&mut sel.mb, uid, &maildir, folder.as_ref()) {
-                Ok(Some(base)) => copied.push((uid, base)),
+                Ok(Some((base, size))) => {
+                    added += size;
+                    copied.push((uid, base));
+                }
                 Ok(None) => {}
                 Err(e) => {
                     tracing::warn!("imap user={} copy UID {uid}: {e}", self.user);
+                    self.quota_changed(added as i64, copied.len() as i64);
                     return line(out, &format!("{tag} NO [SERVERBUG] Copy failed."));
                 }
             }
         }
+        self.quota_changed(added as i64, copied.len() as i64);
         // The destination numbers the new files now; their UIDs go into COPYUID.
         let code = match Mailbox::open(&dest_dir) {
             Ok(d) => {
@@ -272,23 +295,24 @@ impl Session {
         let sel = self.selected.as_mut().expect("selected");
         for &i in picked.iter().rev() {
             let uid = uids[i];
-            if sel.mb.expunge(uid).is_ok() {
+            if expunge_counted(&mut sel.mb, uid, counting, &mut freed).is_ok() {
                 sel.recent.remove(&uid);
                 line(out, &format!("* {} EXPUNGE", i + 1));
             }
         }
+        self.quota_freed(freed);
         line(out, &format!("{tag} OK Move completed."));
     }
 }
 
-/// Copies one message into `folder` with its flags; the new file's base name, or `None` when
-/// the message was expunged meanwhile.
+/// Copies one message into `folder` with its flags; the new file's base name and size on
+/// disk, or `None` when the message was expunged meanwhile.
 fn copy_one(
     mb: &mut Mailbox,
     uid: u32,
     maildir: &Maildir,
     folder: Option<&mailstore::FolderName>,
-) -> Result<Option<String>, Box<dyn std::error::Error>> {
+) -> Result<Option<(String, u64)>, Box<dyn std::error::Error>> {
     let flags = match mb.message(uid) {
         Some(m) => m.flags().clone(),
         None => return Ok(None),
@@ -317,7 +341,7 @@ fn copy_one(
         }
         fs::rename(&d.path, dest_dir.join("cur").join(format!("{base}:{}", dest_flags.to_info())))?;
     }
-    Ok(Some(base))
+    Ok(Some((base, d.size)))
 }
 
 /// The Maildir flag of an IMAP system flag (or of `$Forwarded`, Maildir's "passed").

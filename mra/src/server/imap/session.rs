@@ -6,10 +6,14 @@ use std::io;
 use std::path::PathBuf;
 
 use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::mailbox::Mailbox as WireMailbox;
-use mailstore::{Mailbox, Maildir, folders};
+use mailstore::{Mailbox, Maildir, Quota, folders};
 
+use crate::imap::esearch::Return;
+use crate::imap::list::ListCommand;
 use crate::imap::names::{SPECIAL_USE, Target};
+use crate::imap::status::StatusItem;
 use crate::server::login::User;
 
 /// A logged-in session.
@@ -19,6 +23,10 @@ pub struct Session {
     pub user: String,
     pub(super) maildir: Maildir,
     pub(super) selected: Option<Selected>,
+    /// The user's limits (none: no `maildirsize`, no quota root).
+    pub(super) quota: Quota,
+    /// `ENABLE IMAP4rev2` was given: RFC 9051's responses.
+    pub(super) rev2: bool,
 }
 
 /// The selected mailbox. Sequence numbers are positions in `mb.messages()`, which changes only
@@ -30,6 +38,8 @@ pub(super) struct Selected {
     pub read_only: bool,
     /// Messages that were in new/ when this session first saw them (IMAP `\Recent`).
     pub recent: super::recent::Recent,
+    /// SEARCHRES's saved result (`$`), as UIDs (boxed: no spare capacity in idle sessions).
+    pub saved: Box<[u32]>,
 }
 
 /// Appends a response line.
@@ -67,7 +77,8 @@ impl Session {
         if changed {
             folders::save_subscriptions(maildir.root(), &subs)?;
         }
-        Ok(Session { user: user.name, maildir, selected: None })
+        let quota = Quota { bytes: user.quota, messages: 0 };
+        Ok(Session { user: user.name, maildir, selected: None, quota, rev2: false })
     }
 
     /// The directory of a mailbox.
@@ -104,27 +115,29 @@ impl Session {
             CommandBody::Subscribe { mailbox } => self.subscribe(tag, wire_bytes(&mailbox), true, out),
             CommandBody::Unsubscribe { mailbox } => self.subscribe(tag, wire_bytes(&mailbox), false, out),
             CommandBody::List { reference, mailbox_wildcard } => {
-                self.list(tag, wire_bytes(&reference), list_bytes(&mailbox_wildcard), false, out)
+                let cmd = ListCommand::basic(wire_bytes(&reference), list_bytes(&mailbox_wildcard));
+                self.list(tag, &cmd, out)
             }
             CommandBody::Lsub { reference, mailbox_wildcard } => {
-                self.list(tag, wire_bytes(&reference), list_bytes(&mailbox_wildcard), true, out)
+                let cmd = ListCommand::basic(wire_bytes(&reference), list_bytes(&mailbox_wildcard));
+                self.lsub(tag, &cmd, out)
+            }
+            CommandBody::Status { item_names, .. } if item_names.is_empty() => {
+                line(out, &format!("{tag} BAD No STATUS items."))
             }
             CommandBody::Status { mailbox, item_names } => {
-                self.status(tag, wire_bytes(&mailbox), &item_names, out)
+                let items: Vec<StatusItem> = item_names.iter().map(StatusItem::from_codec).collect();
+                self.status(tag, wire_bytes(&mailbox), &items, out)
             }
             CommandBody::Append { mailbox, flags, date, message } => {
                 let time = date.map(|d| d.as_ref().timestamp());
                 self.append(tag, wire_bytes(&mailbox), &flags, time, message.as_ref(), out)
             }
-            CommandBody::Enable { .. } => {
-                // Nothing we offer needs enabling (no CONDSTORE, no UTF8=ACCEPT yet).
-                line(out, "* ENABLED");
-                line(out, &format!("{tag} OK Enabled."));
-            }
-            CommandBody::GetQuota { .. }
-            | CommandBody::GetQuotaRoot { .. }
-            | CommandBody::SetQuota { .. } => {
-                line(out, &format!("{tag} NO [CANNOT] Quota is not available."));
+            CommandBody::Enable { capabilities } => self.enable(tag, capabilities.as_ref(), out),
+            CommandBody::GetQuota { root } => self.getquota(tag, root.as_ref(), out),
+            CommandBody::GetQuotaRoot { mailbox } => self.getquotaroot(tag, wire_bytes(&mailbox), out),
+            CommandBody::SetQuota { .. } => {
+                line(out, &format!("{tag} NO [NOPERM] Quota can be changed only by the administrator."));
             }
             CommandBody::Compress { .. } => {
                 line(out, &format!("{tag} NO [CANNOT] Compression is not available."))
@@ -154,10 +167,42 @@ impl Session {
                 self.copy(tag, &sequence_set, wire_bytes(&mailbox), uid, true, out)
             }
             CommandBody::Search { charset, criteria, uid } => {
-                self.search(tag, charset.as_ref(), &criteria, uid, out)
+                // IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 §6.4.4).
+                let ret = self.rev2.then_some(Return::ALL);
+                self.search(tag, charset.as_ref(), &criteria, uid, ret, out)
             }
             other => line(out, &format!("{tag} BAD {} is not valid here.", other.name())),
         }
+    }
+}
+
+/// What ENABLE can turn on.
+const ENABLABLE: [&str; 1] = ["IMAP4rev2"];
+
+impl Session {
+    /// ENABLE (RFC 5161): IMAP4rev2; other names are ignored, as the RFC asks.
+    fn enable(&mut self, tag: &str, caps: &[CapabilityEnable<'_>], out: &mut Vec<u8>) {
+        let mut enabled = Vec::new();
+        for c in caps {
+            let name = c.to_string();
+            if ENABLABLE.iter().any(|e| e.eq_ignore_ascii_case(&name)) && !self.rev2 {
+                self.rev2 = true;
+                enabled.push("IMAP4rev2");
+            }
+        }
+        let list: String = enabled.iter().map(|e| format!(" {e}")).collect();
+        line(out, &format!("* ENABLED{list}"));
+        line(out, &format!("{tag} OK Enabled."));
+    }
+
+    /// The target of a mailbox name as sent: modified UTF-7, or UTF-8 under IMAP4rev2.
+    pub(super) fn target(&self, wire: &[u8]) -> Option<Target> {
+        if self.rev2 { Target::parse_utf8(wire) } else { Target::parse(wire) }
+    }
+
+    /// A name as this session writes it: UTF-8 under IMAP4rev2, else modified UTF-7.
+    pub(super) fn wire_name(&self, t: &Target) -> String {
+        if self.rev2 { t.name().to_string() } else { t.wire() }
     }
 }
 

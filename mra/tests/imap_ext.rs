@@ -1,0 +1,488 @@
+//! The IMAP extensions of issue 7's second part against the real mailroom-mra binary over a
+//! socket: QUOTA with `maildirsize` kept as Dovecot keeps it, RENAME INBOX, LIST-EXTENDED and
+//! LIST-STATUS, STATUS SIZE/DELETED, ESEARCH and SEARCHRES, BINARY, IMAP4rev2; malformed
+//! variants of each answered BAD; Python imaplib's quota calls.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{Mra, database, deliver, maildir, python};
+
+/// A raw IMAP client: tagged commands, every response line until the tagged one.
+struct Imap {
+    c: common::Client,
+    n: u32,
+}
+
+impl Imap {
+    fn login(port: u16, user: &str) -> Imap {
+        let (c, _) = common::Client::connect(port);
+        let mut i = Imap { c, n: 0 };
+        let r = i.tagged(&format!("LOGIN {user}@b.test pw"));
+        assert!(r.starts_with("OK "), "{r}");
+        i
+    }
+
+    /// Sends `cmd` with a fresh tag; returns every line, the tagged one last.
+    fn cmd(&mut self, cmd: &str) -> Vec<String> {
+        self.n += 1;
+        let tag = format!("a{}", self.n);
+        self.c.send(format!("{tag} {cmd}\r\n").as_bytes());
+        self.until(&tag)
+    }
+
+    /// Sends raw bytes that end a command tagged `tag`.
+    fn raw(&mut self, tag: &str, bytes: &[u8]) -> Vec<String> {
+        self.c.send(bytes);
+        self.until(tag)
+    }
+
+    fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let l = self.c.line();
+            let done = l.starts_with(&format!("{tag} ")) || l == "<closed>";
+            lines.push(l);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    /// The tagged line of `cmd`, without the tag.
+    fn tagged(&mut self, cmd: &str) -> String {
+        let last = self.cmd(cmd).pop().unwrap();
+        last.split_once(' ').map(|(_, r)| r.to_string()).unwrap_or(last)
+    }
+
+    /// The untagged lines of `cmd`, after checking it ended OK.
+    fn ok(&mut self, cmd: &str) -> Vec<String> {
+        let mut lines = self.cmd(cmd);
+        let last = lines.pop().unwrap();
+        assert!(last.contains(" OK"), "{cmd}: {last} after {lines:?}");
+        lines
+    }
+
+    /// APPENDs `msg` to `mailbox` with a LITERAL+ literal; the tagged line.
+    fn append(&mut self, mailbox: &str, msg: &str) -> String {
+        self.n += 1;
+        let tag = format!("a{}", self.n);
+        let cmd = format!("{tag} APPEND {mailbox} {{{}+}}\r\n{msg}\r\n", msg.len());
+        self.raw(&tag, cmd.as_bytes()).pop().unwrap()
+    }
+}
+
+/// Each of `cmds` is answered BAD, with its tag.
+fn all_bad(c: &mut Imap, cmds: &[&str]) {
+    for cmd in cmds {
+        let r = c.tagged(cmd);
+        assert!(r.starts_with("BAD "), "{cmd}: {r}");
+    }
+}
+
+fn maildirsize(root: &Path) -> Option<String> {
+    fs::read_to_string(root.join("maildirsize")).ok()
+}
+
+/// A message of `n` bytes on the wire (CRLF), `n - 3` on disk (LF).
+fn message(subject: &str, body_lines: usize) -> String {
+    let mut m = format!("From: a@x.test\r\nSubject: {subject}\r\n\r\n");
+    for i in 0..body_lines {
+        m.push_str(&format!("line {i:04} of the body of the message\r\n"));
+    }
+    m
+}
+
+async fn quota_db(bytes: u64) -> testsupport::TestDb {
+    let db = database().await;
+    db.sql(&format!("UPDATE mailbox SET quota = {bytes} WHERE username = 'carol@b.test'")).await;
+    db
+}
+
+#[tokio::test]
+async fn quota_roots_usage_and_maildirsize_bookkeeping() {
+    let db = quota_db(10 * 1024).await;
+    let mra = Mra::start(&db, "");
+    let root = maildir(&db, "carol");
+    let mut c = Imap::login(mra.imap, "carol");
+    let caps = c.ok("CAPABILITY");
+    assert!(caps[0].contains(" QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE"), "{caps:?}");
+    let r = c.ok("GETQUOTAROOT INBOX");
+    assert_eq!(r, ["* QUOTAROOT \"INBOX\" \"User quota\"", "* QUOTA \"User quota\" (STORAGE 0 10)"]);
+    // The first look rebuilt the file, as Dovecot's first look does.
+    assert_eq!(maildirsize(&root).unwrap(), "10240S\n0 0\n");
+
+    // APPEND: a delta line of the size on disk (LF line ends).
+    let m = message("one", 40);
+    let disk = m.len() - m.matches("\r\n").count();
+    assert!(c.append("INBOX", &m).contains("OK [APPENDUID"));
+    assert_eq!(maildirsize(&root).unwrap(), format!("10240S\n0 0\n{disk} 1\n"));
+    let r = c.ok("GETQUOTA \"User quota\"");
+    assert_eq!(r, [format!("* QUOTA \"User quota\" (STORAGE {} 10)", disk.div_ceil(1024))]);
+
+    // COPY adds, MOVE adds to one mailbox and takes from the other (two lines), EXPUNGE takes.
+    c.ok("SELECT INBOX");
+    assert!(c.tagged("COPY 1 Archive").starts_with("OK [COPYUID"));
+    assert!(c.tagged("MOVE 1 Trash").starts_with("OK"));
+    c.ok("SELECT Trash");
+    c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)");
+    c.ok("EXPUNGE");
+    let lines = format!("10240S\n0 0\n{disk} 1\n{disk} 1\n{disk} 1\n-{disk} -1\n-{disk} -1\n");
+    assert_eq!(maildirsize(&root).unwrap(), lines);
+    let r = c.ok("GETQUOTAROOT Archive");
+    assert_eq!(r[1], format!("* QUOTA \"User quota\" (STORAGE {} 10)", disk.div_ceil(1024)));
+
+    // Over the limit: APPEND and COPY are refused and change nothing.
+    let big = message("big", 300);
+    assert!(c.append("INBOX", &big).contains("NO [OVERQUOTA]"));
+    for _ in 0..3 {
+        assert!(c.append("Archive", &m).contains("OK"));
+    }
+    c.ok("SELECT Archive");
+    let before = maildirsize(&root).unwrap();
+    let r = c.tagged("COPY 1:* Archive");
+    assert!(r.starts_with("NO [OVERQUOTA]"), "{r}");
+    assert_eq!(maildirsize(&root).unwrap(), before);
+    assert_eq!(c.ok("STATUS Archive (MESSAGES)")[0], "* STATUS \"Archive\" (MESSAGES 4)");
+    // MOVE stays under the one root: allowed even when full.
+    assert!(c.tagged("MOVE 4 Sent").starts_with("OK"));
+    // DELETE of a folder takes its messages off.
+    assert!(c.tagged("DELETE Sent").starts_with("OK"));
+    let r = c.ok("GETQUOTAROOT INBOX");
+    assert_eq!(r[1], format!("* QUOTA \"User quota\" (STORAGE {} 10)", (3 * disk).div_ceil(1024)));
+
+    // Users may not set their own quota; unknown roots do not exist.
+    assert!(c.tagged("SETQUOTA \"User quota\" (STORAGE 99999)").starts_with("NO"));
+    assert!(c.tagged("GETQUOTA \"\"").starts_with("NO [NONEXISTENT]"));
+    assert!(c.tagged("GETQUOTAROOT Nowhere").starts_with("NO [NONEXISTENT]"));
+    all_bad(&mut c, &["GETQUOTAROOT", "GETQUOTA", "SETQUOTA \"User quota\" STORAGE 1", "GETQUOTA (x)"]);
+}
+
+#[tokio::test]
+async fn no_quota_means_no_root_and_no_maildirsize() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    let root = maildir(&db, "bob");
+    let mut c = Imap::login(mra.imap, "bob");
+    assert_eq!(c.ok("GETQUOTAROOT INBOX"), ["* QUOTAROOT \"INBOX\""]);
+    assert!(c.tagged("GETQUOTA \"User quota\"").starts_with("NO [NONEXISTENT]"));
+    assert!(c.append("INBOX", &message("x", 3)).contains("OK"));
+    c.ok("SELECT INBOX");
+    c.ok("COPY 1 Trash");
+    c.ok("STORE 1 +FLAGS (\\Deleted)");
+    c.ok("EXPUNGE");
+    assert_eq!(maildirsize(&root), None);
+}
+
+#[tokio::test]
+async fn imaplib_reads_quota() {
+    let db = quota_db(50 * 1024).await;
+    let mra = Mra::start(&db, "");
+    let script = r#"
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login("carol@b.test", "pw")
+m.append("INBOX", None, None, b"Subject: q\r\n\r\n" + b"x" * 3000 + b"\r\n")
+typ, data = m.getquotaroot("INBOX")
+print(typ, [d.decode() for d in data[0]], [d.decode() for d in data[1]])
+typ, data = m.getquota('"User quota"')
+print(typ, data[0].decode())
+m.logout()
+"#;
+    let out = python(script, &[&mra.imap.to_string()]);
+    let mut lines = out.lines();
+    assert_eq!(lines.next().unwrap(), "OK ['\"INBOX\" \"User quota\"'] ['\"User quota\" (STORAGE 3 50)']");
+    assert_eq!(lines.next().unwrap(), "OK \"User quota\" (STORAGE 3 50)");
+}
+
+#[tokio::test]
+async fn rename_inbox_moves_its_messages() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    let root = maildir(&db, "bob");
+    mailstore::Maildir::new(&root).create().unwrap();
+    for s in ["one", "two", "three"] {
+        deliver(&root, s, "body\n");
+    }
+    let mut a = Imap::login(mra.imap, "bob");
+    let mut b = Imap::login(mra.imap, "bob");
+    a.ok("SELECT INBOX");
+    a.ok("STORE 2 +FLAGS (\\Flagged $Work)");
+    a.ok("UID FETCH 1:* (FLAGS)");
+    let before = a.ok("STATUS INBOX (UIDNEXT UIDVALIDITY)");
+    assert!(b.tagged("RENAME INBOX Old/Inbox").starts_with("OK"));
+    // INBOX stays, empty, with its UIDVALIDITY; the new mailbox numbers the messages afresh.
+    assert_eq!(b.ok("STATUS INBOX (MESSAGES)")[0], "* STATUS \"INBOX\" (MESSAGES 0)");
+    assert_eq!(b.ok("STATUS INBOX (UIDNEXT UIDVALIDITY)"), before);
+    assert_eq!(
+        b.ok("STATUS Old/Inbox (MESSAGES UIDNEXT)")[0],
+        "* STATUS \"Old/Inbox\" (MESSAGES 3 UIDNEXT 4)"
+    );
+    b.ok("EXAMINE Old/Inbox");
+    let f = b.ok("FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
+    assert!(f.iter().any(|l| l.contains("UID 2 FLAGS (\\Flagged $Work)")), "{f:?}");
+    assert!(f.iter().any(|l| l == "Subject: three"), "{f:?}");
+    // The session that had INBOX open sees the messages go.
+    let n = a.ok("NOOP");
+    assert_eq!(n, ["* 3 EXPUNGE", "* 2 EXPUNGE", "* 1 EXPUNGE"]);
+    assert!(b.tagged("RENAME INBOX Old/Inbox").starts_with("NO [ALREADYEXISTS]"));
+    assert!(b.tagged("RENAME INBOX INBOX").starts_with("NO [ALREADYEXISTS]"));
+    deliver(&root, "four", "body\n");
+    assert_eq!(b.ok("STATUS INBOX (MESSAGES)")[0], "* STATUS \"INBOX\" (MESSAGES 1)");
+    all_bad(&mut b, &["RENAME INBOX", "RENAME", "RENAME INBOX a b"]);
+}
+
+#[tokio::test]
+async fn list_extended_and_list_status() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    let root = maildir(&db, "bob");
+    let mut c = Imap::login(mra.imap, "bob");
+    for f in ["Lists/Rust", "Lists/Go", "Deep/A/B", "Work"] {
+        c.ok(&format!("CREATE {f}"));
+    }
+    assert!(c.append("Work", &message("w", 2)).contains("OK"));
+    c.ok("UNSUBSCRIBE Trash");
+    for f in ["Lists/Rust", "Deep/A/B", "Gone", "GoneP/Child"] {
+        c.ok(&format!("SUBSCRIBE {f}"));
+    }
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    assert_eq!(
+        sorted(c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" % RETURN (CHILDREN)")),
+        sorted(
+            [
+                "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Archive\"",
+                "* LIST (\\NonExistent \\HasChildren) \"/\" \"Deep\" (CHILDINFO (\"SUBSCRIBED\"))",
+                "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Drafts\"",
+                "* LIST (\\Subscribed \\NonExistent \\HasNoChildren) \"/\" \"Gone\"",
+                "* LIST (\\NonExistent \\HasChildren) \"/\" \"GoneP\" (CHILDINFO (\"SUBSCRIBED\"))",
+                "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Junk\"",
+                "* LIST (\\NonExistent \\HasChildren) \"/\" \"Lists\" (CHILDINFO (\"SUBSCRIBED\"))",
+                "* LIST (\\Subscribed \\HasNoChildren) \"/\" \"Sent\"",
+            ]
+            .map(String::from)
+            .to_vec()
+        )
+    );
+    assert_eq!(
+        c.ok("LIST (SPECIAL-USE) \"\" *"),
+        [
+            "* LIST (\\Archive) \"/\" \"Archive\"",
+            "* LIST (\\Drafts) \"/\" \"Drafts\"",
+            "* LIST (\\Junk) \"/\" \"Junk\"",
+            "* LIST (\\Sent) \"/\" \"Sent\"",
+            "* LIST (\\Trash) \"/\" \"Trash\"",
+        ]
+    );
+    // Several patterns, a STATUS after each selectable mailbox (none for a \NonExistent one).
+    let size = message("w", 2).len();
+    assert_eq!(
+        c.ok("LIST \"\" (Work Lists Deep/A/%) RETURN (STATUS (MESSAGES UIDNEXT SIZE))"),
+        [
+            "* LIST () \"/\" \"Deep/A/B\"".to_string(),
+            "* STATUS \"Deep/A/B\" (MESSAGES 0 UIDNEXT 1 SIZE 0)".into(),
+            "* LIST (\\NonExistent) \"/\" \"Lists\"".into(),
+            "* LIST () \"/\" \"Work\"".into(),
+            format!("* STATUS \"Work\" (MESSAGES 1 UIDNEXT 2 SIZE {size})"),
+        ]
+    );
+    let l = c.ok("LIST \"\" % RETURN (SUBSCRIBED SPECIAL-USE)");
+    assert!(l.contains(&"* LIST (\\Subscribed \\Sent) \"/\" \"Sent\"".to_string()), "{l:?}");
+    assert!(l.contains(&"* LIST (\\Trash) \"/\" \"Trash\"".to_string()), "{l:?}");
+    // The basic form is unchanged.
+    let l = c.ok("LIST \"\" *");
+    assert!(l.contains(&"* LIST (\\Noselect \\HasChildren) \"/\" \"Deep/A\"".to_string()), "{l:?}");
+    assert!(c.ok("LIST () \"\" \"\"").is_empty());
+    assert!(root.join(".Deep.A.B").is_dir());
+    all_bad(
+        &mut c,
+        &[
+            "LIST (FOO) \"\" *",
+            "LIST \"\" * RETURN (FOO)",
+            "LIST (RECURSIVEMATCH) \"\" *",
+            "LIST (SUBSCRIBED \"\" *",
+            "LIST \"\" ()",
+            "LIST \"\" * RETURN (STATUS (BOGUS))",
+            "LIST \"\" * RETURN",
+            "LIST \"\" * RETURN (STATUS)",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn status_size_deleted_and_deleted_storage() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    let mut c = Imap::login(mra.imap, "bob");
+    let m = message("s", 100);
+    let disk = m.len() - m.matches("\r\n").count();
+    c.append("INBOX", &m);
+    c.append("INBOX", &m);
+    c.ok("SELECT INBOX");
+    c.ok("STORE 2 +FLAGS (\\Deleted)");
+    let st = c.ok("STATUS INBOX (SIZE DELETED DELETED-STORAGE MESSAGES)");
+    assert_eq!(
+        st,
+        [format!(
+            "* STATUS \"INBOX\" (SIZE {} DELETED 1 DELETED-STORAGE {} MESSAGES 2)",
+            2 * m.len(),
+            disk.div_ceil(1024)
+        )]
+    );
+    all_bad(&mut c, &["STATUS INBOX (SIZE", "STATUS INBOX (BOGUS)", "STATUS INBOX ()", "STATUS INBOX SIZE"]);
+}
+
+#[tokio::test]
+async fn esearch_and_searchres() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    let root = maildir(&db, "bob");
+    mailstore::Maildir::new(&root).create().unwrap();
+    for s in ["alpha", "beta", "gamma", "delta", "$money"] {
+        deliver(&root, s, "body\n");
+    }
+    let mut c = Imap::login(mra.imap, "bob");
+    c.ok("SELECT INBOX");
+    c.ok("STORE 2,4 +FLAGS (\\Seen)");
+    c.ok("STORE 1 +FLAGS (\\Deleted)");
+    c.ok("EXPUNGE");
+    // UIDs 2..5 are now sequence numbers 1..4.
+    assert_eq!(
+        c.ok("SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN"),
+        [format!("* ESEARCH (TAG \"a{}\") MIN 2 MAX 4 ALL 2,4 COUNT 2", c.n)]
+    );
+    assert_eq!(c.ok("UID SEARCH RETURN () ALL"), [format!("* ESEARCH (TAG \"a{}\") UID ALL 2:5", c.n)]);
+    assert_eq!(c.ok("SEARCH RETURN (MIN) DELETED"), [format!("* ESEARCH (TAG \"a{}\")", c.n)]);
+    assert_eq!(c.ok("SEARCH RETURN (COUNT) DELETED"), [format!("* ESEARCH (TAG \"a{}\") COUNT 0", c.n)]);
+    // SAVE alone answers nothing; `$` then names those messages in any command.
+    assert!(c.ok("SEARCH RETURN (SAVE) SEEN").is_empty());
+    assert_eq!(c.ok("FETCH $ (UID)"), ["* 1 FETCH (UID 2)", "* 3 FETCH (UID 4)"]);
+    assert_eq!(c.ok("UID SEARCH UID $"), ["* SEARCH 2 4"]);
+    assert_eq!(c.ok("SEARCH OR $ SUBJECT gamma"), ["* SEARCH 1 2 3"]);
+    // "$" as a string argument is a string.
+    assert_eq!(c.ok("SEARCH SUBJECT $"), ["* SEARCH 4"]);
+    c.ok("UID STORE $ +FLAGS.SILENT (\\Flagged)");
+    assert_eq!(c.ok("SEARCH FLAGGED"), ["* SEARCH 1 3"]);
+    assert!(c.tagged("COPY $ Archive").starts_with("OK [COPYUID"));
+    assert_eq!(c.ok("STATUS Archive (MESSAGES)")[0], "* STATUS \"Archive\" (MESSAGES 2)");
+    assert_eq!(c.ok("SEARCH RETURN (SAVE MAX) ALL"), [format!("* ESEARCH (TAG \"a{}\") MAX 4", c.n)]);
+    assert_eq!(c.ok("FETCH $ (UID)"), ["* 4 FETCH (UID 5)"]);
+    c.ok("STORE $ +FLAGS.SILENT (\\Deleted)");
+    c.ok("UID EXPUNGE $");
+    assert_eq!(c.ok("SEARCH ALL"), ["* SEARCH 1 2 3"]);
+    // A saved message that is gone leaves an empty result; a new SELECT forgets it.
+    assert!(c.ok("FETCH $ (UID)").is_empty());
+    c.ok("SEARCH RETURN (SAVE) ALL");
+    c.ok("SELECT INBOX");
+    assert!(c.ok("FETCH $ (UID)").is_empty());
+    all_bad(
+        &mut c,
+        &[
+            "SEARCH RETURN (FOO) ALL",
+            "SEARCH RETURN ALL",
+            "SEARCH RETURN (MIN",
+            "SEARCH RETURN (MIN)",
+            "UID SEARCH RETURN (ALL) UID",
+            "FETCH $",
+            "SEARCH $$",
+        ],
+    );
+}
+
+/// The multipart message Dovecot's BINARY answers were taken from.
+const BINARY_MESSAGE: &str = "From: a@x.test\r\nSubject: bin\r\nMIME-Version: 1.0\r\n\
+    Content-Type: multipart/mixed; boundary=XX\r\n\r\n\
+    --XX\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nh=C3=A9llo=\r\n world\r\n\
+    --XX\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwRoaQ==\r\n\
+    --XX\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin\r\n--XX--\r\n";
+
+#[tokio::test]
+async fn binary_fetch_and_literal8_append() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    let mut c = Imap::login(mra.imap, "bob");
+    assert!(c.append("INBOX", BINARY_MESSAGE).contains("OK"));
+    c.ok("SELECT INBOX");
+    let f = c.ok("FETCH 1 (BINARY.SIZE[1] BINARY.SIZE[2] BINARY.PEEK[1] FLAGS)");
+    assert_eq!(f[0], "* 1 FETCH (BINARY.SIZE[1] 12 BINARY.SIZE[2] 7 BINARY[1] {12}");
+    assert_eq!(f[1], "héllo world FLAGS (\\Recent))");
+    // A NUL travels in a literal8 (Dovecot uses one for any 8-bit data, RFC 3516 only asks it
+    // for NUL); the partial range counts decoded bytes.
+    c.c.send(b"b1 FETCH 1 (BINARY.PEEK[2] BINARY.PEEK[2]<1.3> BINARY.PEEK[9])\r\n");
+    let mut got = Vec::new();
+    while !got.ends_with(b"b1 OK Fetch completed.\r\n") {
+        got.extend_from_slice(c.c.line().as_bytes());
+        got.extend_from_slice(b"\r\n");
+    }
+    assert_eq!(
+        got,
+        b"* 1 FETCH (BINARY[2] ~{7}\r\n\0\x01\x02\x03\x04hi BINARY[2]<1> {3}\r\n\x01\x02\x03 BINARY[9] {0}\r\n)\r\nb1 OK Fetch completed.\r\n"
+    );
+    assert!(c.tagged("FETCH 1 (BINARY.PEEK[3])").starts_with("NO [UNKNOWN-CTE]"));
+    // Not PEEK: \Seen is set and reported.
+    let f = c.ok("FETCH 1 (BINARY[1])");
+    assert!(f[1].ends_with("FLAGS (\\Seen \\Recent))"), "{f:?}");
+    // The whole message and multiparts go as they are.
+    let f = c.ok("FETCH 1 (BINARY.SIZE[])");
+    assert_eq!(f[0], format!("* 1 FETCH (BINARY.SIZE[] {})", BINARY_MESSAGE.len()));
+    // APPEND with a literal8 (RFC 3516 §4.4); one with a NUL cannot be stored.
+    let plain = "Subject: l8\r\n\r\nbin\r\n";
+    let r = c.raw("b2", format!("b2 APPEND INBOX ~{{{}+}}\r\n{plain}\r\n", plain.len()).as_bytes());
+    assert!(r.last().unwrap().starts_with("b2 OK [APPENDUID"), "{r:?}");
+    let r = c.raw("b3", b"b3 APPEND INBOX ~{5+}\r\na\0b\r\n\r\n");
+    assert!(r.last().unwrap().starts_with("b3 NO [UNKNOWN-CTE]"), "{r:?}");
+    all_bad(
+        &mut c,
+        &[
+            "FETCH 1 (BINARY[0])",
+            "FETCH 1 (BINARY[1.x])",
+            "FETCH 1 BINARY.SIZE[1]<0.5>",
+            "FETCH 1 (BINARY[TEXT])",
+            "FETCH 1 (BINARY[1]<x>)",
+            "FETCH 1 BINARY",
+        ],
+    );
+}
+
+#[tokio::test]
+async fn imap4rev2_when_enabled() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    let root = maildir(&db, "bob");
+    mailstore::Maildir::new(&root).create().unwrap();
+    deliver(&root, "one", "body\n");
+    deliver(&root, "two", "body\n");
+    let mut c = Imap::login(mra.imap, "bob");
+    assert!(c.ok("CAPABILITY")[0].starts_with("* CAPABILITY IMAP4rev1 IMAP4rev2 "));
+    assert_eq!(c.ok("ENABLE IMAP4rev2"), ["* ENABLED IMAP4rev2"]);
+    assert_eq!(c.ok("ENABLE IMAP4rev2"), ["* ENABLED"]);
+    let sel = c.ok("SELECT INBOX");
+    assert!(!sel.iter().any(|l| l.contains("RECENT") || l.contains("[UNSEEN")), "{sel:?}");
+    assert!(sel.contains(&"* LIST (\\HasNoChildren) \"/\" \"INBOX\"".to_string()), "{sel:?}");
+    assert_eq!(c.ok("FETCH 1 (FLAGS)"), ["* 1 FETCH (FLAGS ())"]);
+    assert_eq!(c.ok("SEARCH ALL"), [format!("* ESEARCH (TAG \"a{}\") ALL 1:2", c.n)]);
+    assert_eq!(c.ok("UID SEARCH SUBJECT two"), [format!("* ESEARCH (TAG \"a{}\") UID ALL 2", c.n)]);
+    assert_eq!(c.ok("SEARCH SUBJECT nothing"), [format!("* ESEARCH (TAG \"a{}\")", c.n)]);
+    deliver(&root, "three", "body\n");
+    assert_eq!(c.ok("NOOP"), ["* 3 EXISTS"]);
+    // UTF-8 names, quoted or literal, and UTF-8 in LIST and STATUS.
+    c.ok("CREATE \"Entwürfe\"");
+    assert!(root.join(".Entw&APw-rfe").is_dir());
+    assert_eq!(c.ok("LIST \"\" Entw*"), ["* LIST (\\HasNoChildren) \"/\" {9}", "Entwürfe"]);
+    assert_eq!(
+        c.ok("STATUS \"Entwürfe\" (MESSAGES SIZE DELETED)"),
+        ["* STATUS {9}", "Entwürfe (MESSAGES 0 SIZE 0 DELETED 0)"]
+    );
+    assert!(c.tagged("STATUS INBOX (RECENT)").starts_with("BAD"));
+    // Selecting another mailbox first closes this one.
+    let sel = c.ok("EXAMINE Archive");
+    assert_eq!(sel[0], "* OK [CLOSED] Previous mailbox closed.");
+    assert!(c.tagged("CREATE Archive").starts_with("NO [ALREADYEXISTS]"));
+    assert!(c.tagged("SELECT Nowhere").starts_with("NO [NONEXISTENT]"));
+    assert!(c.tagged("COPY 1 Nowhere").starts_with("BAD"), "no mailbox is selected after a failed SELECT");
+}

@@ -513,9 +513,10 @@ impl Mailbox {
         Ok(self.keywords.intern(&self.dir, name, FILE_MODE)?)
     }
 
-    /// Removes the message `uid` (unlinks its file). Already gone is fine. Its uidlist record
-    /// is dropped by the next sync.
-    pub fn expunge(&mut self, uid: u32) -> Result<(), MailboxError> {
+    /// Removes the message `uid` (unlinks its file): true if this call removed it, false if it
+    /// was already gone (another session expunged it; quota must not count it twice). Its
+    /// uidlist record is dropped by the next sync.
+    pub fn expunge(&mut self, uid: u32) -> Result<bool, MailboxError> {
         let result = (|| {
             for _ in 0..RELOCATE_TRIES {
                 let path = self.path_of(uid)?;
@@ -527,15 +528,15 @@ impl Mailbox {
             }
             Err(MailboxError::Expunged(uid))
         })();
-        match result {
-            Ok(()) | Err(MailboxError::Expunged(_)) => {
-                if let Some(i) = self.index_of(uid) {
-                    Arc::make_mut(&mut self.messages).remove(i);
-                }
-                Ok(())
-            }
-            Err(e) => Err(e),
+        let removed = match result {
+            Ok(()) => true,
+            Err(MailboxError::Expunged(_)) => false,
+            Err(e) => return Err(e),
+        };
+        if let Some(i) = self.index_of(uid) {
+            Arc::make_mut(&mut self.messages).remove(i);
         }
+        Ok(removed)
     }
 
     fn path_of(&self, uid: u32) -> Result<PathBuf, MailboxError> {

@@ -365,3 +365,63 @@ s.logout()
     }
     assert!(out.contains("append OK [APPENDUID"), "{out}");
 }
+
+#[tokio::test]
+async fn big_responses_stream_whole_and_in_order() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    let root = maildir(&db, "bob");
+    mailstore::Maildir::new(&root).create().unwrap();
+    // 300 messages of about 2 KiB: FETCH 1:* BODY[] is ~600 KiB, several spilled chunks.
+    for i in 0..300 {
+        deliver(&root, &format!("m{i}"), &format!("message {i} says {}\n", "x".repeat(2000)));
+    }
+    let script = r#"
+import imaplib, ssl, sys, os
+port, sport, cafile, root = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+def check(m, label):
+    m.login("bob@b.test", "pw")
+    m.select("INBOX", readonly=True)
+    typ, data = m.fetch("1:*", "(UID BODY.PEEK[])")
+    bodies = [d[1] for d in data if isinstance(d, tuple)]
+    files = {}
+    for sub in ("new", "cur"):
+        for n in os.listdir(os.path.join(root, sub)):
+            files[n.split(":")[0]] = open(os.path.join(root, sub, n), "rb").read().replace(b"\n", b"\r\n")
+    want = sorted(files.values(), key=lambda b: int(b.split(b"Subject: m")[1].split(b"\r")[0]))
+    print(label, typ, len(bodies), bodies == want)
+    m.logout()
+check(imaplib.IMAP4("127.0.0.1", port), "plain")
+ctx = ssl.create_default_context(cafile=cafile)
+ctx.check_hostname = False
+check(imaplib.IMAP4_SSL("127.0.0.1", sport, ssl_context=ctx), "tls")
+"#;
+    let out = python(
+        script,
+        &[&mra.imap.to_string(), &mra.imaps.to_string(), mra.cert.to_str().unwrap(), root.to_str().unwrap()],
+    );
+    assert!(out.lines().any(|l| l == "plain OK 300 True"), "{out}");
+    assert!(out.lines().any(|l| l == "tls OK 300 True"), "{out}");
+
+    // A command pipelined behind the big one is answered after it, not inside it.
+    let (mut a, _) = Imap::connect(mra.imap);
+    a.login();
+    a.cmd("EXAMINE INBOX");
+    a.c.send(b"f1 FETCH 1:* (BODY.PEEK[])\r\nf2 NOOP\r\n");
+    let mut fetches = 0;
+    let mut order = Vec::new();
+    loop {
+        let l = a.c.line();
+        if l.starts_with("* ") && l.contains(" FETCH (BODY[] {") {
+            fetches += 1;
+        }
+        if l.starts_with("f1 ") || l.starts_with("f2 ") || l == "<closed>" {
+            order.push(l.clone());
+        }
+        if l.starts_with("f2 ") || l == "<closed>" {
+            break;
+        }
+    }
+    assert_eq!(fetches, 300);
+    assert_eq!(order, ["f1 OK Fetch completed.", "f2 OK NOOP completed."]);
+}

@@ -11,7 +11,11 @@ use mra::server::login::User;
 
 /// A session for a Maildir at `root` with `quota` bytes.
 fn session(root: &Path, quota: u64) -> Session {
-    let user = User { name: "bob@b.test".into(), maildir: root.to_path_buf(), quota };
+    let user = User {
+        name: "bob@b.test".into(),
+        maildir: root.to_path_buf(),
+        quota: mailstore::Quota { bytes: quota, messages: 0 },
+    };
     Session::open(user).unwrap()
 }
 

@@ -333,3 +333,27 @@ async fn passwords_are_checked_by_saslauthd_by_default() {
     let want = ["bob".to_string(), "pop".to_string(), "b.test".to_string()];
     assert_eq!(*seen.lock().unwrap(), [want.clone(), want]);
 }
+
+#[tokio::test]
+async fn deletions_are_taken_off_maildirsize() {
+    let db = database().await;
+    db.sql("UPDATE mailbox SET quota = 1000000 WHERE username = 'bob@b.test'").await;
+    let root = maildir(&db, "bob");
+    let sizes: Vec<u64> = ["one", "two", "three"]
+        .iter()
+        .map(|s| std::fs::metadata(deliver(&root, s, "text\n")).unwrap().len())
+        .collect();
+    let md = mailstore::Maildir::new(&root);
+    let limit = mailstore::Quota { bytes: 1_000_000, messages: 0 };
+    // maildirsize as the MDA leaves it: counted once, with all three messages.
+    let before = mailstore::quota::usage(&md, limit).unwrap();
+    assert_eq!((before.bytes, before.messages), (sizes.iter().sum::<u64>(), 3));
+    let mra = Mra::start(&db, "");
+
+    let out = python(POPLIB_BASIC, &[&mra.pop3.to_string(), "plain", "bob@b.test", PASSWORD]);
+    assert!(out.contains("+OK Logging out, messages deleted."), "{out}");
+    let text = std::fs::read_to_string(root.join(mailstore::quota::MAILDIRSIZE)).unwrap();
+    assert!(text.ends_with(&format!("-{} -1\n", sizes[1])), "a delta line for DELE 2:\n{text}");
+    let after = mailstore::quota::usage(&md, limit).unwrap();
+    assert_eq!((after.bytes, after.messages), (sizes[0] + sizes[2], 2));
+}

@@ -18,8 +18,9 @@ pub struct User {
     pub name: String,
     /// The user's Maildir.
     pub maildir: PathBuf,
-    /// The mailbox's quota in bytes from the directory (postfixadmin `mailbox.quota`); 0: none.
-    pub quota: u64,
+    /// The mailbox's limits: bytes from the directory (postfixadmin `mailbox.quota`, 0 for
+    /// none); postfixadmin has no message count.
+    pub quota: mailstore::Quota,
 }
 
 /// Why a login did not pass.
@@ -54,7 +55,11 @@ pub async fn check(ctx: &Context, creds: &Credentials, service: &str, client: &s
         return Err(Failure::Rejected);
     };
     match ctx.directory.mailbox(&address).await {
-        Ok(Some(mb)) => Ok(User { name: address.to_string(), maildir: mb.maildir, quota: mb.quota }),
+        Ok(Some(mb)) => Ok(User {
+            name: address.to_string(),
+            maildir: mb.maildir,
+            quota: mailstore::Quota { bytes: mb.quota, messages: 0 },
+        }),
         Ok(None) => {
             tracing::warn!(
                 "password accepted but no mailbox user={address} service={service} client={client}"

@@ -180,8 +180,8 @@ impl Conn {
             Err(login::Failure::TempFail) => return (creds.login.clone(), LoginResult::TempFail),
         };
         let format = self.ctx.cfg.pop3_uidl_format.0.clone();
-        let root = user.maildir.clone();
-        let opened = tokio::task::spawn_blocking(move || store::open_pop3(&root, &format)).await;
+        let (root, quota) = (user.maildir.clone(), user.quota);
+        let opened = tokio::task::spawn_blocking(move || store::open_pop3(&root, &format, quota)).await;
         let result = match opened {
             Ok(Ok(Some((st, maildrop)))) => {
                 let (n, size) = maildrop.stat();

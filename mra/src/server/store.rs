@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use mailstore::{Flag, Mailbox, MailboxError, Maildir, SessionLock};
+use mailstore::{Flag, Mailbox, MailboxError, Maildir, Quota, SessionLock, quota};
 
 use crate::pop3::uidl::{self, UidlVars};
 use crate::pop3::{Entry, Maildrop};
@@ -15,19 +15,26 @@ use crate::pop3::{Entry, Maildrop};
 pub struct Store {
     /// The mailbox.
     pub mailbox: Mailbox,
+    /// The user's limits: what UPDATE removes is taken off `maildirsize`, as Dovecot's quota
+    /// plugin does (none: no `maildirsize`).
+    quota: Quota,
     _lock: SessionLock,
 }
 
 /// Opens the INBOX of the Maildir at `root` for POP3 (creating an empty Maildir, as Dovecot
 /// does for a user who never got mail): `Ok(None)` when another POP3 session holds it.
-pub fn open_pop3(root: &Path, uidl_format: &str) -> Result<Option<(Store, Maildrop)>, MailboxError> {
+pub fn open_pop3(
+    root: &Path,
+    uidl_format: &str,
+    quota: Quota,
+) -> Result<Option<(Store, Maildrop)>, MailboxError> {
     let io_err = |source| MailboxError::Io { path: root.to_path_buf(), source };
     Maildir::new(root).create().map_err(io_err)?;
     let Some(lock) = SessionLock::try_acquire(root).map_err(io_err)? else { return Ok(None) };
     let mut mailbox = Mailbox::open(root)?;
     mailbox.fill_sizes()?;
     let maildrop = maildrop(&mailbox, uidl_format);
-    Ok(Some((Store { mailbox, _lock: lock }, maildrop)))
+    Ok(Some((Store { mailbox, quota, _lock: lock }, maildrop)))
 }
 
 /// The POP3 view of a mailbox: messages in UID order (or in the saved POP3 order, `O` records,
@@ -62,11 +69,23 @@ pub fn maildrop(mb: &Mailbox, uidl_format: &str) -> Maildrop {
 /// syncs so the uidlist drops the removed records now. Failures are logged; false if any.
 pub fn update(store: &mut Store, expunge: &[u32], seen: &[u32]) -> bool {
     let mut ok = true;
+    let (mut bytes, mut count) = (0, 0);
     for &uid in expunge {
-        if let Err(e) = store.mailbox.expunge(uid) {
-            tracing::warn!("expunge UID {uid}: {e}");
-            ok = false;
+        let size = store.mailbox.message(uid).and_then(|m| m.size());
+        match store.mailbox.expunge(uid) {
+            Ok(true) => (bytes, count) = (bytes + size.unwrap_or(0) as i64, count + 1),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!("expunge UID {uid}: {e}");
+                ok = false;
+            }
         }
+    }
+    if store.quota != Quota::default()
+        && let Err(e) = quota::add(&Maildir::new(store.mailbox.dir()), store.quota, -bytes, -count)
+    {
+        // The mail is gone as asked; only the numbers lag until maildirsize is rebuilt.
+        tracing::warn!("maildirsize: {e}");
     }
     for &uid in seen {
         let Some(m) = store.mailbox.message(uid) else { continue };

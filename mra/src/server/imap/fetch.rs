@@ -95,6 +95,7 @@ impl Session {
                     failed = true;
                 }
             }
+            super::output::spill(&self.spill, out);
         }
         if let Err(e) = sel.mb.save_cache() {
             tracing::debug!("imap user={} cache: {e}", self.user);

@@ -10,6 +10,7 @@ mod extended;
 mod fetch;
 mod folders;
 mod list;
+mod output;
 mod quota;
 mod recent;
 mod search;
@@ -255,11 +256,11 @@ impl Conn {
             }
             Parsed::Namespace(_) => unreachable!("handled above"),
             Parsed::UidExpunge(tag, set) => {
-                self.blocking(move |s, out| s.expunge(&tag, Some(&set), out)).await?;
+                self.blocking(io, move |s, out| s.expunge(&tag, Some(&set), out)).await?;
                 return Ok(None);
             }
             Parsed::Ext(tag, ext) => {
-                self.blocking(move |s, out| s.execute_ext(&tag, *ext, out)).await?;
+                self.blocking(io, move |s, out| s.execute_ext(&tag, *ext, out)).await?;
                 return Ok(None);
             }
             Parsed::Codec(cmd) => cmd,
@@ -315,27 +316,43 @@ impl Conn {
             }
             _ if self.session.is_none() => self.send(&format!("{tag} BAD Log in first.")),
             CommandBody::Idle => return self.idle(io, &tag).await,
-            body => self.blocking(move |s, out| s.execute(&tag, body, out)).await?,
+            body => self.blocking(io, move |s, out| s.execute(&tag, body, out)).await?,
         }
         Ok(None)
     }
 
-    /// Runs `f` on the session on the blocking pool, with the output buffer.
-    async fn blocking(
+    /// Runs `f` on the session on the blocking pool, with the output buffer; what it spills
+    /// ([`output`]) is written to `io` meanwhile, and the rest stays buffered.
+    async fn blocking<S: AsyncWrite + Unpin>(
         &mut self,
+        io: &mut S,
         f: impl FnOnce(&mut Session, &mut Vec<u8>) + Send + 'static,
     ) -> io::Result<()> {
         let mut session = self.session.take().expect("logged in");
         let mut out = std::mem::take(&mut self.out);
-        let (session, out) = tokio::task::spawn_blocking(move || {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(output::CHANNEL);
+        session.spill = Some(tx);
+        let task = tokio::task::spawn_blocking(move || {
             f(&mut session, &mut out);
+            session.spill = None;
             (session, out)
-        })
-        .await
-        .map_err(io::Error::other)?;
+        });
+        // The channel ends when the task drops its sender. After a write error the chunks
+        // are still taken, so that the command runs to its end and the session comes back.
+        let mut written = Ok(());
+        while let Some(chunk) = rx.recv().await {
+            if written.is_ok() {
+                written = async {
+                    io.write_all(&chunk).await?;
+                    io.flush().await
+                }
+                .await;
+            }
+        }
+        let (session, out) = task.await.map_err(io::Error::other)?;
         self.session = Some(session);
         self.out = out;
-        Ok(())
+        written
     }
 
     /// AUTHENTICATE: challenges and responses until the mechanism has the credentials.
@@ -425,9 +442,11 @@ impl Conn {
         io: &mut S,
         tag: &str,
     ) -> io::Result<Option<Flow>> {
-        self.blocking(|s, _| s.release_memory()).await?;
+        self.blocking(io, |s, _| s.release_memory()).await?;
         self.send("+ idling");
         self.flush(io).await?;
+        // An idle session keeps no buffer a big response left behind.
+        self.out = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30 * 60);
         loop {
             let line = tokio::select! {
@@ -437,7 +456,7 @@ impl Conn {
                         return self.bye(io, "* BYE Disconnected for inactivity.").await.map(Some);
                     }
                     if self.session.as_ref().is_some_and(|s| s.changed_on_disk()) {
-                        self.blocking(|s, out| s.report_changes(out)).await?;
+                        self.blocking(io, |s, out| s.report_changes(out)).await?;
                         self.flush(io).await?;
                     }
                     continue;
@@ -449,7 +468,7 @@ impl Conn {
             match line {
                 None => return Ok(Some(Flow::Close)),
                 Some(Input::Line(l)) if l.eq_ignore_ascii_case(b"DONE") => {
-                    self.blocking(|s, out| s.report_changes(out)).await?;
+                    self.blocking(io, |s, out| s.report_changes(out)).await?;
                     self.send(&format!("{tag} OK Idle completed."));
                     return Ok(None);
                 }

@@ -129,8 +129,10 @@ pub(super) fn expunge_counted(
     freed: &mut Freed,
 ) -> Result<(), MailboxError> {
     let size = if counting { disk_size(mb, uid) } else { None };
-    mb.expunge(uid)?;
-    if let Some(s) = size {
+    // Only what this call removed is freed: another session's expunge counted its own.
+    if mb.expunge(uid)?
+        && let Some(s) = size
+    {
         freed.bytes += s;
         freed.count += 1;
     }

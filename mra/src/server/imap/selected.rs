@@ -217,6 +217,7 @@ impl Session {
                 let list = flag_list(m.flags(), sel.mb.keywords(), !self.rev2 && sel.recent.contains(&uid));
                 let uid_item = if by_uid { format!(" UID {uid}") } else { String::new() };
                 line(out, &format!("* {} FETCH (FLAGS {list}{uid_item})", i + 1));
+                super::output::spill(&self.spill, out);
             }
         }
         line(out, &format!("{tag} OK Store completed."));

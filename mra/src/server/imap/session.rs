@@ -27,6 +27,8 @@ pub struct Session {
     pub(super) quota: Quota,
     /// `ENABLE IMAP4rev2` was given: RFC 9051's responses.
     pub(super) rev2: bool,
+    /// While a command runs: where its output goes once it is large ([`super::output`]).
+    pub(super) spill: super::output::Spill,
 }
 
 /// The selected mailbox. Sequence numbers are positions in `mb.messages()`, which changes only
@@ -77,8 +79,7 @@ impl Session {
         if changed {
             folders::save_subscriptions(maildir.root(), &subs)?;
         }
-        let quota = Quota { bytes: user.quota, messages: 0 };
-        Ok(Session { user: user.name, maildir, selected: None, quota, rev2: false })
+        Ok(Session { user: user.name, maildir, selected: None, quota: user.quota, rev2: false, spill: None })
     }
 
     /// The directory of a mailbox.

@@ -17,6 +17,9 @@ pub fn init(level: &str) {
     let result = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr a closed pipe: the parent died) is lost;
+        // reporting it with eprintln! would panic in whatever task logged, SIGTERM's included.
+        .log_internal_errors(false)
         // Colour codes would end up as garbage in the journal and in files.
         .with_ansi(stderr.is_terminal());
     // journald stamps every line itself; a second timestamp only widens the line.

@@ -314,3 +314,16 @@ async fn drops_privileges_after_binding() {
         assert!(uid_line.split_whitespace().skip(1).all(|u| u == "65534"), "still privileged: {uid_line}");
     }
 }
+
+#[tokio::test]
+async fn a_dead_log_reader_does_not_stop_sigterm() {
+    // Started by a supervisor that then died: stderr is a pipe nobody reads. Logging fails
+    // from then on; the daemon must still answer and still stop on SIGTERM.
+    let db = database(Backend::Sqlite).await;
+    let mut d = Saslauthd::start_logging_to(&db.cfg.url.0[0], "", Some(std::process::Stdio::piped()));
+    drop(d.child.as_mut().unwrap().stderr.take());
+    let mux = d.mux();
+    let reply = blocking(move || cyrus(&mux, "bob", "wrong", "smtp", "b.test")).await;
+    assert!(reply.starts_with("NO"), "{reply}");
+    assert_eq!(blocking(move || d.stop()).await, Some(0), "SIGTERM must end it, with status 0");
+}

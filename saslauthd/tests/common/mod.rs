@@ -18,6 +18,11 @@ pub struct Saslauthd {
 impl Saslauthd {
     /// Start with `[database] url` and extra `[saslauthd]` lines.
     pub fn start(db_url: &str, saslauthd_extra: &str) -> Saslauthd {
+        Saslauthd::start_logging_to(db_url, saslauthd_extra, None)
+    }
+
+    /// The same with stderr given (`None`: a file [`Saslauthd::log`] reads).
+    pub fn start_logging_to(db_url: &str, saslauthd_extra: &str, stderr_to: Option<Stdio>) -> Saslauthd {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let run_dir = tmp.path().join("run");
@@ -38,7 +43,7 @@ impl Saslauthd {
             .arg("--config")
             .arg(&cfg)
             .stdin(Stdio::null())
-            .stderr(std::fs::File::create(&stderr).unwrap())
+            .stderr(stderr_to.unwrap_or_else(|| std::fs::File::create(&stderr).unwrap().into()))
             .spawn()
             .unwrap();
         let mut d = Saslauthd { run_dir, child: Some(child), stderr, _tmp: tmp };

@@ -369,22 +369,14 @@ impl Mailbox {
         let known = self.cache_released.then(|| self.message(rec.uid)).flatten();
         // Sizes in the name are read from it on use; only the others are stored, so that every
         // session's list of the same directory compares equal and is shared.
-        let size = (name_ext(&rec.base, 'S').is_none())
-            .then(|| {
-                rec.ext('S')
-                    .and_then(|v| v.parse().ok())
-                    .or_else(|| cached.and_then(|c| c.size))
-                    .or_else(|| known.and_then(Message::size))
-            })
-            .flatten();
-        let vsize = (name_ext(&rec.base, 'W').is_none())
-            .then(|| {
-                rec.ext('W')
-                    .and_then(|v| v.parse().ok())
-                    .or_else(|| cached.and_then(|c| c.vsize))
-                    .or_else(|| known.and_then(Message::vsize))
-            })
-            .flatten();
+        let size_of = |letter: char, cached: Option<u64>, known: Option<u64>| {
+            name_ext(&rec.base, letter)
+                .is_none()
+                .then(|| rec.ext(letter).and_then(|v| v.parse().ok()).or(cached).or(known))
+                .flatten()
+        };
+        let size = size_of('S', cached.and_then(|c| c.size), known.and_then(Message::size));
+        let vsize = size_of('W', cached.and_then(|c| c.vsize), known.and_then(Message::vsize));
         let (pop3_uidl, pop3_order, guid) = (
             rec.ext('P').map(String::from),
             rec.ext('O').and_then(|o| o.parse().ok()),

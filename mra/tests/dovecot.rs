@@ -10,11 +10,11 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use common::dovecot::Dovecot;
-use common::{Mra, PASSWORD, database, is_root, maildir, python, require};
+use common::dovecot::{Dovecot, shared_maildir};
+use common::{Mra, PASSWORD, database, python, require};
 
 /// Lists what a POP3 server offers as JSON: UIDL, LIST and each message's RETR lines (hex).
 /// With a fifth argument N, deletes message N before QUIT.
@@ -54,20 +54,7 @@ async fn dovecot_maildir_keeps_its_uidls() {
     require("dovecot", &["--version"], "dovecot-core dovecot-pop3d");
     require("python3", &["--version"], "python3");
     let db = database().await;
-    let (user, uid) = if is_root() {
-        ("nobody".to_string(), 65534)
-    } else {
-        let uid = fs::metadata("/proc/self").unwrap().uid();
-        eprintln!("NOTE: not root: Dovecot and mailroom-mra run as the invoking user (uid {uid})");
-        (String::new(), uid)
-    };
-    fs::set_permissions(db.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::create_dir_all(db.mail_root()).unwrap();
-    for d in [db.mail_root(), db.mail_root().join("b.test"), db.mail_root().join("b.test/bob")] {
-        fs::create_dir_all(&d).unwrap();
-        chown(&d, Some(uid), Some(uid)).unwrap();
-    }
-    let root = maildir(&db, "bob");
+    let (user, uid, root) = shared_maildir(&db, "bob");
     let mut dovecot = Dovecot::new(&root, uid);
 
     // Dovecot writes the Maildir: four messages (one with a dot line and CRLF ends), one

@@ -25,6 +25,7 @@ fn fetchmail(dir: &Path, rc: &str) -> (i32, String) {
             .args(["--nodetach", "--nosyslog", "-v"])
             .env("HOME", dir)
             .env("FETCHMAILHOME", dir),
+        b"",
         REPLY_TIMEOUT,
     );
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));

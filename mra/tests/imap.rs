@@ -6,50 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Mra, database, deliver, maildir, python};
-
-/// A raw IMAP client: tagged commands, every response line until the tagged one.
-struct Imap {
-    c: common::Client,
-    n: u32,
-}
-
-impl Imap {
-    fn connect(port: u16) -> (Imap, String) {
-        let (c, greeting) = common::Client::connect(port);
-        (Imap { c, n: 0 }, greeting)
-    }
-
-    /// Sends `cmd` with a fresh tag; returns every line, the tagged one last.
-    fn cmd(&mut self, cmd: &str) -> Vec<String> {
-        self.n += 1;
-        let tag = format!("a{}", self.n);
-        self.c.send(format!("{tag} {cmd}\r\n").as_bytes());
-        self.until_tagged(&tag)
-    }
-
-    fn until_tagged(&mut self, tag: &str) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let l = self.c.line();
-            let done = l.starts_with(&format!("{tag} ")) || l == "<closed>";
-            lines.push(l);
-            if done {
-                return lines;
-            }
-        }
-    }
-
-    /// The tagged line of `cmd`.
-    fn status(&mut self, cmd: &str) -> String {
-        self.cmd(cmd).pop().unwrap()
-    }
-
-    fn login(&mut self) {
-        let r = self.status("LOGIN bob@b.test pw");
-        assert!(r.contains("OK"), "{r}");
-    }
-}
+use common::{Imap, Mra, database, deliver, maildir, python};
 
 fn has(lines: &[String], needle: &str) -> bool {
     lines.iter().any(|l| l.contains(needle))
@@ -136,7 +93,7 @@ async fn select_fetch_store_expunge() {
         deliver(&root, &format!("message {i}"), &format!("body {i}\n"));
     }
     let (mut c, _) = Imap::connect(mra.imap);
-    c.login();
+    c.log_in("bob");
     let sel = c.cmd("SELECT INBOX");
     assert!(has(&sel, "* 3 EXISTS") && has(&sel, "* 3 RECENT") && has(&sel, "[UIDVALIDITY "), "{sel:?}");
     assert!(has(&sel, "[UIDNEXT 4]") && has(&sel, "[UNSEEN 1]") && has(&sel, "PERMANENTFLAGS"), "{sel:?}");
@@ -186,7 +143,7 @@ async fn folders_append_copy_move() {
     let db = database().await;
     let mra = Mra::start(&db, "");
     let (mut c, _) = Imap::connect(mra.imap);
-    c.login();
+    c.log_in("bob");
     assert!(c.status("CREATE Lists/Rust").contains("OK"));
     assert!(c.status("CREATE Entw&APw-rfe").contains("OK"));
     assert!(c.status("CREATE Lists/Rust").contains("NO [ALREADYEXISTS]"));
@@ -221,14 +178,14 @@ async fn folders_append_copy_move() {
     );
     assert!(c.c.line().starts_with('+'));
     c.c.send(format!("{msg}\r\n").as_bytes());
-    let r = c.until_tagged("p1");
+    let r = c.until("p1");
     assert!(
         r.last().unwrap().contains("OK [APPENDUID ") && r.last().unwrap().ends_with(" 1] Append completed."),
         "{r:?}"
     );
     // LITERAL+: no continuation.
     c.c.send(format!("p2 APPEND INBOX {{{}+}}\r\n{msg}\r\n", msg.len()).as_bytes());
-    assert!(c.until_tagged("p2").last().unwrap().contains("OK [APPENDUID"));
+    assert!(c.until("p2").last().unwrap().contains("OK [APPENDUID"));
     let st = c.cmd("STATUS Sent (MESSAGES UNSEEN UIDNEXT)");
     assert_eq!(st[0], "* STATUS \"Sent\" (MESSAGES 1 UNSEEN 0 UIDNEXT 2)", "{st:?}");
 
@@ -259,8 +216,8 @@ async fn deliveries_and_other_sessions_show_up() {
     deliver(&root, "two", "2\n");
     let (mut a, _) = Imap::connect(mra.imap);
     let (mut b, _) = Imap::connect(mra.imap);
-    a.login();
-    b.login();
+    a.log_in("bob");
+    b.log_in("bob");
     a.cmd("SELECT INBOX");
     b.cmd("SELECT INBOX");
     // b deletes message 1; a sees the expunge and b's flag change at NOOP.
@@ -279,7 +236,7 @@ async fn deliveries_and_other_sessions_show_up() {
     assert_eq!(a.c.line(), "* 2 RECENT");
     assert!(start.elapsed() < Duration::from_secs(10));
     a.c.send(b"DONE\r\n");
-    let done = a.until_tagged("i1");
+    let done = a.until("i1");
     assert_eq!(done, ["i1 OK Idle completed."]);
     let f = a.cmd("FETCH 2 (UID)");
     assert_eq!(f[0], "* 2 FETCH (UID 3)");
@@ -307,7 +264,7 @@ async fn malformed_huge_and_overlong_input_is_refused() {
     c.c.send(format!("x3 NOOP {}\r\n", "y".repeat(100 * 1024)).as_bytes());
     // The tag went with the line: the answer is untagged.
     assert!(c.c.line().starts_with("* BAD Line too long"));
-    c.login();
+    c.log_in("bob");
     assert!(c.status("SELECT \"../../../etc\"").contains("NO"));
     assert!(c.status("FETCH 1 FLAGS").contains("BAD"));
 }
@@ -405,7 +362,7 @@ check(imaplib.IMAP4_SSL("127.0.0.1", sport, ssl_context=ctx), "tls")
 
     // A command pipelined behind the big one is answered after it, not inside it.
     let (mut a, _) = Imap::connect(mra.imap);
-    a.login();
+    a.log_in("bob");
     a.cmd("EXAMINE INBOX");
     a.c.send(b"f1 FETCH 1:* (BODY.PEEK[])\r\nf2 NOOP\r\n");
     let mut fetches = 0;

@@ -7,11 +7,8 @@
 
 mod common;
 
-use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
-
-use common::dovecot::Dovecot;
-use common::{Mra, PASSWORD, database, is_root, maildir, python, require};
+use common::dovecot::{Dovecot, shared_maildir};
+use common::{Mra, PASSWORD, database, python, require};
 
 /// Everything an IMAP server offers for the mailboxes in argv[4] (comma-separated), as JSON:
 /// the LIST names, and per mailbox STATUS and each message's UID, flags (without \Recent),
@@ -62,17 +59,7 @@ async fn dovecot_maildir_keeps_its_uids_both_ways() {
     require("dovecot", &["--version"], "dovecot-core dovecot-imapd");
     require("python3", &["--version"], "python3");
     let db = database().await;
-    let (user, uid) = if is_root() {
-        ("nobody".to_string(), 65534)
-    } else {
-        (String::new(), fs::metadata("/proc/self").unwrap().uid())
-    };
-    fs::set_permissions(db.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    for d in [db.mail_root(), db.mail_root().join("b.test"), db.mail_root().join("b.test/bob")] {
-        fs::create_dir_all(&d).unwrap();
-        chown(&d, Some(uid), Some(uid)).unwrap();
-    }
-    let root = maildir(&db, "bob");
+    let (user, uid, root) = shared_maildir(&db, "bob");
     let mut dovecot = Dovecot::new(&root, uid);
     for i in 0..4 {
         let msg = format!("From: a@x.test\nSubject: dovecot {i}\n\nbody {i}\n");

@@ -8,71 +8,7 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{Mra, database, deliver, maildir, python};
-
-/// A raw IMAP client: tagged commands, every response line until the tagged one.
-struct Imap {
-    c: common::Client,
-    n: u32,
-}
-
-impl Imap {
-    fn login(port: u16, user: &str) -> Imap {
-        let (c, _) = common::Client::connect(port);
-        let mut i = Imap { c, n: 0 };
-        let r = i.tagged(&format!("LOGIN {user}@b.test pw"));
-        assert!(r.starts_with("OK "), "{r}");
-        i
-    }
-
-    /// Sends `cmd` with a fresh tag; returns every line, the tagged one last.
-    fn cmd(&mut self, cmd: &str) -> Vec<String> {
-        self.n += 1;
-        let tag = format!("a{}", self.n);
-        self.c.send(format!("{tag} {cmd}\r\n").as_bytes());
-        self.until(&tag)
-    }
-
-    /// Sends raw bytes that end a command tagged `tag`.
-    fn raw(&mut self, tag: &str, bytes: &[u8]) -> Vec<String> {
-        self.c.send(bytes);
-        self.until(tag)
-    }
-
-    fn until(&mut self, tag: &str) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let l = self.c.line();
-            let done = l.starts_with(&format!("{tag} ")) || l == "<closed>";
-            lines.push(l);
-            if done {
-                return lines;
-            }
-        }
-    }
-
-    /// The tagged line of `cmd`, without the tag.
-    fn tagged(&mut self, cmd: &str) -> String {
-        let last = self.cmd(cmd).pop().unwrap();
-        last.split_once(' ').map(|(_, r)| r.to_string()).unwrap_or(last)
-    }
-
-    /// The untagged lines of `cmd`, after checking it ended OK.
-    fn ok(&mut self, cmd: &str) -> Vec<String> {
-        let mut lines = self.cmd(cmd);
-        let last = lines.pop().unwrap();
-        assert!(last.contains(" OK"), "{cmd}: {last} after {lines:?}");
-        lines
-    }
-
-    /// APPENDs `msg` to `mailbox` with a LITERAL+ literal; the tagged line.
-    fn append(&mut self, mailbox: &str, msg: &str) -> String {
-        self.n += 1;
-        let tag = format!("a{}", self.n);
-        let cmd = format!("{tag} APPEND {mailbox} {{{}+}}\r\n{msg}\r\n", msg.len());
-        self.raw(&tag, cmd.as_bytes()).pop().unwrap()
-    }
-}
+use common::{Imap, Mra, database, deliver, maildir, python};
 
 /// Each of `cmds` is answered BAD, with its tag.
 fn all_bad(c: &mut Imap, cmds: &[&str]) {

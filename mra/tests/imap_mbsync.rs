@@ -11,7 +11,7 @@ use std::process::Command;
 use common::{Mra, REPLY_TIMEOUT, database, deliver, maildir, names, output_within, require};
 
 fn mbsync(config: &Path) -> String {
-    let out = output_within(Command::new("mbsync").arg("-c").arg(config).arg("-a"), REPLY_TIMEOUT);
+    let out = output_within(Command::new("mbsync").arg("-c").arg(config).arg("-a"), b"", REPLY_TIMEOUT);
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "mbsync failed ({}):\n{text}", out.status);
     text

@@ -7,7 +7,7 @@
 pub mod bin;
 pub mod mariadb;
 pub mod postfix;
-mod process;
+pub mod process;
 
 use std::path::PathBuf;
 

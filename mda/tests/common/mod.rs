@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use testsupport::process::output_within;
 use testsupport::{Backend, TestDb};
 
 /// How long the daemon may take to listen.
@@ -232,32 +233,6 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
             return false;
         }
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Run `cmd` with `input` on its stdin to its end, stdout and stderr captured; kills it and
-/// panics after `timeout`.
-pub fn output_within(cmd: &mut Command, input: &[u8], timeout: Duration) -> std::process::Output {
-    let what = format!("{cmd:?}");
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let pid = child.id();
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    let input = input.to_vec();
-    // A writer of its own: the child may not read all of it before it writes much output.
-    std::thread::spawn(move || stdin.write_all(&input));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    match rx.recv_timeout(timeout) {
-        Ok(out) => out.unwrap_or_else(|e| panic!("{what}: {e}")),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("{what} did not finish within {timeout:?}");
-        }
     }
 }
 

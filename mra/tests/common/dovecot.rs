@@ -3,11 +3,12 @@
 //! Maildir.
 
 use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{PASSWORD, free_port, is_root};
+use super::{PASSWORD, free_port, is_root, maildir};
 
 /// A private Dovecot serving POP3 and IMAP for one static user whose Maildir is `maildir`.
 pub struct Dovecot {
@@ -22,7 +23,7 @@ pub struct Dovecot {
 }
 
 impl Dovecot {
-    fn config(maildir: &Path, uid: u32, dir: &Path, port: u16, imap: u16) -> String {
+    fn config(maildir: &Path, uid: u32, dir: &Path, port: u16, imap: u16, extra: &str) -> String {
         let (login_user, internal_user) = if is_root() {
             ("dovenull".to_string(), "dovecot".to_string())
         } else {
@@ -43,17 +44,22 @@ impl Dovecot {
              inet_listener pop3s {{\n    port = 0\n  }}\n}}\n\
              service imap-login {{\n  inet_listener imap {{\n    port = {imap}\n  }}\n  \
              inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
-             namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n",
+             namespace inbox {{\n  inbox = yes\n  separator = /\n}}\n{extra}",
             maildir = maildir.display(),
         )
     }
 
     /// Writes the config; the daemon is not started yet.
     pub fn new(maildir: &Path, uid: u32) -> Dovecot {
+        Dovecot::with(maildir, uid, "")
+    }
+
+    /// The same with `extra` configuration lines at the end (plugins, say).
+    pub fn with(maildir: &Path, uid: u32, extra: &str) -> Dovecot {
         let dir = testsupport::postfix::reachable_tempdir();
         let (port, imap) = (free_port(), free_port());
         let conf = dir.path().join("dovecot.conf");
-        fs::write(&conf, Dovecot::config(maildir, uid, dir.path(), port, imap)).unwrap();
+        fs::write(&conf, Dovecot::config(maildir, uid, dir.path(), port, imap, extra)).unwrap();
         Dovecot { child: None, port, imap, conf, home: maildir.parent().unwrap().to_path_buf(), dir }
     }
 
@@ -114,6 +120,23 @@ impl Dovecot {
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
     }
+}
+
+/// The Maildir of `user`@b.test made ready for a private Dovecot and mailroom-mra to take
+/// turns on: as root both run as `nobody` (as both run as `vmail` in production), else as
+/// ourselves. The user to give mailroom-mra (`""`: stay), the uid, the Maildir.
+pub fn shared_maildir(db: &testsupport::TestDb, user: &str) -> (String, u32, PathBuf) {
+    let (name, uid) = if is_root() {
+        ("nobody".to_string(), 65534)
+    } else {
+        (String::new(), fs::metadata("/proc/self").unwrap().uid())
+    };
+    fs::set_permissions(db.tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    for d in [db.mail_root(), db.mail_root().join("b.test"), db.mail_root().join(format!("b.test/{user}"))] {
+        fs::create_dir_all(&d).unwrap();
+        chown(&d, Some(uid), Some(uid)).unwrap();
+    }
+    (name, uid, maildir(db, user))
 }
 
 impl Drop for Dovecot {

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use testsupport::process::output_within;
 use testsupport::{Backend, TestDb};
 
 /// How long the daemon may take to listen.
@@ -239,7 +240,7 @@ impl Client {
 /// Runs a Python 3 script (stdlib only) with `args`; returns stdout, panics with stderr on
 /// failure.
 pub fn python(script: &str, args: &[&str]) -> String {
-    let out = output_within(Command::new("python3").arg("-c").arg(script).args(args), REPLY_TIMEOUT);
+    let out = output_within(Command::new("python3").arg("-c").arg(script).args(args), b"", REPLY_TIMEOUT);
     assert!(
         out.status.success(),
         "python3 failed ({}):\n{}\n{}",
@@ -248,27 +249,6 @@ pub fn python(script: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs `cmd` to its end (stdin empty, output captured); kills it and panics after `timeout`.
-pub fn output_within(cmd: &mut Command, timeout: Duration) -> std::process::Output {
-    let what = format!("{cmd:?}");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    match rx.recv_timeout(timeout) {
-        Ok(out) => out.unwrap_or_else(|e| panic!("{what}: {e}")),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
-            panic!("{what} did not finish within {timeout:?}");
-        }
-    }
 }
 
 /// Panic with an install hint unless `program` runs.
@@ -290,4 +270,87 @@ pub fn names(dir: &Path) -> Vec<String> {
         .unwrap_or_default();
     v.sort();
     v
+}
+
+/// A raw IMAP client: tagged commands, every response line until the tagged one.
+pub struct Imap {
+    /// The connection, for raw lines.
+    pub c: Client,
+    /// The number in the last tag sent (`a<n>`).
+    pub n: u32,
+}
+
+impl Imap {
+    /// Connects; the client and the greeting.
+    pub fn connect(port: u16) -> (Imap, String) {
+        let (c, greeting) = Client::connect(port);
+        (Imap { c, n: 0 }, greeting)
+    }
+
+    /// Connects and logs in as `user`@b.test (password `pw`).
+    pub fn login(port: u16, user: &str) -> Imap {
+        let (mut i, _) = Imap::connect(port);
+        i.log_in(user);
+        i
+    }
+
+    /// LOGIN as `user`@b.test, which must succeed.
+    pub fn log_in(&mut self, user: &str) {
+        let r = self.tagged(&format!("LOGIN {user}@b.test pw"));
+        assert!(r.starts_with("OK "), "{r}");
+    }
+
+    /// Sends `cmd` with a fresh tag; returns every line, the tagged one last.
+    pub fn cmd(&mut self, cmd: &str) -> Vec<String> {
+        self.n += 1;
+        let tag = format!("a{}", self.n);
+        self.c.send(format!("{tag} {cmd}\r\n").as_bytes());
+        self.until(&tag)
+    }
+
+    /// Sends raw bytes that end a command tagged `tag`; every line until its tagged one.
+    pub fn raw(&mut self, tag: &str, bytes: &[u8]) -> Vec<String> {
+        self.c.send(bytes);
+        self.until(tag)
+    }
+
+    /// Every line until the one tagged `tag` (or the connection's end), that one last.
+    pub fn until(&mut self, tag: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let l = self.c.line();
+            let done = l.starts_with(&format!("{tag} ")) || l == "<closed>";
+            lines.push(l);
+            if done {
+                return lines;
+            }
+        }
+    }
+
+    /// The tagged line of `cmd`, with its tag.
+    pub fn status(&mut self, cmd: &str) -> String {
+        self.cmd(cmd).pop().unwrap()
+    }
+
+    /// The tagged line of `cmd`, without the tag.
+    pub fn tagged(&mut self, cmd: &str) -> String {
+        let last = self.cmd(cmd).pop().unwrap();
+        last.split_once(' ').map(|(_, r)| r.to_string()).unwrap_or(last)
+    }
+
+    /// The untagged lines of `cmd`, after checking it ended OK.
+    pub fn ok(&mut self, cmd: &str) -> Vec<String> {
+        let mut lines = self.cmd(cmd);
+        let last = lines.pop().unwrap();
+        assert!(last.contains(" OK"), "{cmd}: {last} after {lines:?}");
+        lines
+    }
+
+    /// APPENDs `msg` to `mailbox` with a LITERAL+ literal; the tagged line.
+    pub fn append(&mut self, mailbox: &str, msg: &str) -> String {
+        self.n += 1;
+        let tag = format!("a{}", self.n);
+        let cmd = format!("{tag} APPEND {mailbox} {{{}+}}\r\n{msg}\r\n", msg.len());
+        self.raw(&tag, cmd.as_bytes()).pop().unwrap()
+    }
 }

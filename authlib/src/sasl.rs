@@ -146,12 +146,25 @@ fn plain(data: &[u8]) -> Step {
     Step::Done(Credentials { login, password: Secret::new(password) })
 }
 
+/// `s` with control characters replaced by `?`: a login name as it may appear in a log line.
+/// A name decoded from AUTH PLAIN or a saslauthd request may hold anything, a newline too,
+/// and must not be able to write a line of its own for fail2ban to believe.
+pub fn printable(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { '?' } else { c }).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn done(login: &str, pw: &str) -> Step {
         Step::Done(Credentials { login: login.into(), password: Secret::new(pw) })
+    }
+
+    #[test]
+    fn logged_logins_cannot_forge_lines() {
+        assert_eq!(printable("bob\nWARN authentication failed\r"), "bob?WARN authentication failed?");
+        assert_eq!(printable("bob@example.org"), "bob@example.org");
     }
 
     #[test]

@@ -78,11 +78,14 @@ impl Checker {
     /// Check a request. The returned delay is how long to wait before answering a failure.
     pub async fn check(&self, ask: Ask<'_>) -> (Answer, Duration) {
         let login = self.full_login(ask.login, ask.realm);
+        // The login is the client's: a newline in it must not start a forged log line (which
+        // fail2ban would believe), so the logs show it printable.
+        let shown = authlib::sasl::printable(&login);
         let client = ask.client.unwrap_or("-");
         if let Some(cache) = &self.cache
             && cache.hit(&login, ask.password)
         {
-            tracing::debug!(user = %login, service = %ask.service, client = %client, "authenticated (cached)");
+            tracing::debug!(user = %shown, service = %ask.service, client = %client, "authenticated (cached)");
             return (Answer::Ok(login), Duration::ZERO);
         }
         let reason = match self.dir.authenticate(&login, ask.password).await {
@@ -99,7 +102,7 @@ impl Checker {
             Ok(Verdict::Rejected(Rejection::WrongPassword)) => "wrong password".to_string(),
             Ok(Verdict::Rejected(Rejection::BadHash(scheme))) => format!("unusable password hash ({scheme})"),
             Err(e) => {
-                tracing::error!(user = %login, service = %ask.service, client = %client, error = %e,
+                tracing::error!(user = %shown, service = %ask.service, client = %client, error = %e,
                     "authentication temporarily failed");
                 return (Answer::TempFail, Duration::ZERO);
             }
@@ -112,7 +115,7 @@ impl Checker {
             keys.push(c);
         }
         let delay = self.throttle.failure(&keys);
-        tracing::warn!(user = %login, service = %ask.service, client = %client, reason = %reason,
+        tracing::warn!(user = %shown, service = %ask.service, client = %client, reason = %reason,
             delay_ms = delay.as_millis() as u64, "authentication failed");
         (Answer::No, delay)
     }

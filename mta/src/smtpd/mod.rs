@@ -136,7 +136,7 @@ impl Handler for Session {
             Ok(AuthResult::Rejected) => {
                 tracing::warn!(
                     "authentication failed user={} service=smtp client={}",
-                    creds.login.escape_debug(),
+                    authlib::sasl::printable(&creds.login),
                     self.peer
                 );
                 Reply::new(535, "5.7.8", "Error: authentication failed")

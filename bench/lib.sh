@@ -42,6 +42,16 @@ tree_ticks() {
     echo "$total"
 }
 
+# AWK_MEDIAN: awk's median(a, n) of a[1..n] (sorts a), to put before a summary program:
+# awk "$AWK_MEDIAN"'{ ... } END { print median(v, n) }'.
+# shellcheck disable=SC2034
+AWK_MEDIAN='
+function median(a, n,   i, j, t) {
+    for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+'
+
 # cpu_line: machine busy and total jiffies from /proc/stat.
 cpu_line() { awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8 + $9; total = busy + $5 + $6; print busy, total }' /proc/stat; }
 mariadbd_pid() { pgrep -o -x mariadbd || true; }

@@ -195,11 +195,7 @@ log "load after: $UPTIME_AFTER"
     echo "clients=$CLIENTS fill=$FILL body=$BODY secs=$SECS runs=$RUNS hold=$HOLD, $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "load before: $UPTIME_BEFORE"
     echo "load after:  $UPTIME_AFTER"
-    awk '
-    function median(a, n,   i, j, t) {
-        for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-        return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+    awk "$AWK_MEDIAN"'
     {
         delete kv
         for (i = 1; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }

@@ -142,11 +142,7 @@ log "load after: $(uptime)"
     echo
     echo "mailroom $COMMIT vs postfix $(/usr/sbin/postconf -c "$OUT/postfix/etc" -h mail_version), relaying to smtp-sink"
     echo "msgs=$MSGS len=$LEN runs=$RUNS, $(date -u '+%Y-%m-%d %H:%M UTC')"
-    awk '
-    function median(a, n,   i, j, t) {
-        for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-        return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+    awk "$AWK_MEDIAN"'
     {
         delete kv
         for (i = 1; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }

@@ -195,11 +195,7 @@ python3 "$HARNESS/bench/fsync_limit.py" --dir "$OUT" 2>&1 | tail -1 | tee "$OUT/
     echo
     echo "mailroom $COMMIT, $(/usr/sbin/postconf -c "$PF/etc" -h mail_version | sed 's/^/postfix /') + $(/usr/sbin/dovecot --version | sed 's/^/dovecot /') (mail_fsync=$DV_FSYNC, recipients from $PF_LOOKUP)"
     echo "msgs=$MSGS len=$LEN runs=$RUNS mailroom cache_ttl=$CACHE_TTL, $(date -u '+%Y-%m-%d %H:%M UTC')"
-    awk '
-    function median(a, n,   i, j, t) {
-        for (i = 2; i <= n; i++) { t = a[i]; for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]; a[j + 1] = t }
-        return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
+    awk "$AWK_MEDIAN"'
     {
         delete kv
         for (i = 1; i <= NF; i++) { split($i, p, "="); kv[p[1]] = p[2] }

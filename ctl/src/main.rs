@@ -21,6 +21,27 @@
 //!     queue hold|release|requeue|delete ID...|ALL   (postsuper -h, -H, -r, -d)
 //!     dkim keygen DOMAIN [--selector S] [--bits N] [--out FILE]   DKIM key and its TXT record
 //!     sendmail [-t] [-f SENDER] [-F NAME] [-i] [RECIPIENT...]   submit from stdin
+//!     service list|enable|disable|start|stop|restart|status [DAEMON|all]
+//!                                 chkconfig/service on systemctl; DAEMON is saslauthd, mta,
+//!                                 mda or mra (or mailroom-mta, ...), all (the default) adds
+//!                                 mailroom.target. enable/disable/start/stop act on the
+//!                                 service and its socket, restart on the service; list shows
+//!                                 each one's enabled and active state and listen addresses.
+//!                                 Without systemd it says so and exits 1.
+//!     up [--dir DIR]              the whole stack in the foreground, for a try-out (below)
+//!
+//!     up creates on its first run, under DIR (default ./mailroom-data): mailroom.toml, a
+//!     SQLite database with the domain example.test and the users alice@ and bob@ (random
+//!     passwords, printed, kept in DIR/demo-users.txt), a self-signed certificate, the spool,
+//!     sockets and Maildirs; later runs reuse them. It starts mailroom-saslauthd, mailroom-mda,
+//!     mailroom-mta and mailroom-mra (next to mailroomctl, else from PATH) in that order, each
+//!     once the previous one's sockets answer, on 127.0.0.1: SMTP 2525, submission 2587,
+//!     submissions 2465, IMAP 2143, IMAPS 2993, POP3 2110, POP3S 2995. Their log lines are
+//!     printed behind their names; then how to send mail with swaks and read it over IMAP,
+//!     and "mailroom is up". The daemons stay the invoking user. Ctrl-C or SIGTERM stops
+//!     them (SIGTERM each, in reverse order) and exits 0; a daemon that dies by itself stops
+//!     the others and exits 1. mailroomctl --config DIR/mailroom.toml ... manages the running
+//!     stack's users.
 //!
 //!     Installed (linked) as sendmail, mailq or newaliases it behaves as those: sendmail(1)
 //!     with its common flags for cron, mail(1) and scripts, exiting with sysexits(3) (75 when
@@ -42,13 +63,17 @@
 //! FILES
 //!     /etc/mailroom/mailroom.toml    configuration (--config, MAILROOM_CONFIG)
 //!     [mta] spool_dir, submit_socket, control_socket: the queue and mailroom-mta's sockets
+//!     ./mailroom-data/               up's directory: mailroom.toml, mailroom.db, demo-users.txt,
+//!                                    tls/, spool/, run/, vmail/
+//!     /run/systemd/system            exists when systemd runs (service checks it)
 //!
 //! EXIT STATUS
 //!     0 success; 1 failure, mismatch or rejection; 2 temporary failure or unusable input
 //!     where the command distinguishes it (pw verify, auth test, auth lookup).
 //!
 //! SEE ALSO
-//!     mailroom-saslauthd(8), postfixadmin, doveadm-pw(1)
+//!     mailroom-saslauthd(8), mailroom-mta(8), mailroom-mda(8), mailroom-mra(8), systemctl(1),
+//!     chkconfig(8), postfixadmin, doveadm-pw(1)
 
 mod cmd;
 mod context;
@@ -104,9 +129,15 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Daemons under systemd, the chkconfig/service way
+    #[command(subcommand)]
+    Service(cmd::service::ServiceCmd),
+    /// The whole stack in the foreground, for a try-out
+    Up(cmd::up::UpArgs),
 }
 
 fn main() -> ExitCode {
+    daemon::manual::exit_if_asked::<Cli>(include_str!("main.rs"));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -142,6 +173,8 @@ fn main() -> ExitCode {
             Command::Queue(c) => c.run(config).await,
             Command::Dkim(c) => c.run(),
             Command::Sendmail { args } => cmd::sendmail::run(config, &args).await,
+            Command::Service(c) => c.run(),
+            Command::Up(c) => c.run(config).await,
         }
     });
     finish(result)

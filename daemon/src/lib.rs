@@ -1,7 +1,8 @@
 //! What every mailroom daemon needs to be a good Unix daemon, the part Postfix keeps in `master`
 //! and `libglobal`: the common command-line flags and config loading, logging to stderr,
 //! listeners (TCP, Unix sockets with mode and owner, systemd socket activation), TLS with
-//! reload, privilege drop, sd_notify, signals and graceful shutdown.
+//! reload, privilege drop, sd_notify, signals and graceful shutdown, and each binary's manual
+//! page and shell completions ([`manual`]).
 //!
 //! A daemon's `main` reads top to bottom in the order DESIGN §9 asks for: parse
 //! [`cli::CommonArgs`] and load the config, [`logging::init`], bind its [`listen::Listener`]s
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod host;
 pub mod listen;
 pub mod logging;
+pub mod manual;
 pub mod notify;
 pub mod privilege;
 pub mod shutdown;

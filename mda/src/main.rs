@@ -105,6 +105,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    daemon::manual::exit_if_asked::<Cli>(include_str!("main.rs"));
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => ExitCode::from(code),

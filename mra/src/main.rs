@@ -111,6 +111,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    daemon::manual::exit_if_asked::<Cli>(include_str!("main.rs"));
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

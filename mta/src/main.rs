@@ -139,6 +139,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    daemon::manual::exit_if_asked::<Cli>(include_str!("main.rs"));
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -210,12 +211,16 @@ fn remote(m: &config::Mta) -> Result<Remote> {
     Ok(Remote { routes, smtp: smtp::Smtp::new(dns, settings), lmtp, dkim })
 }
 
-/// Bind a TCP listener for each address (or take systemd's socket named `name`).
+/// Bind a TCP listener for each address (or take systemd's sockets named `name`: all of them,
+/// since a socket unit may have several ListenStream= lines).
 async fn bind_tcp(name: &str, addrs: &[String]) -> Result<Vec<Listener>> {
-    if let Some(l) = Listener::from_systemd(name)? {
-        return Ok(vec![l]);
-    }
     let mut out = Vec::new();
+    while let Some(l) = Listener::from_systemd(name)? {
+        out.push(l);
+    }
+    if !out.is_empty() {
+        return Ok(out);
+    }
     for a in addrs {
         out.push(Listener::bind_tcp(a).await.with_context(|| format!("binding {a} ({name})"))?);
     }

@@ -9,6 +9,8 @@ pub mod domain;
 pub mod pw;
 pub mod queue;
 pub mod sendmail;
+pub mod service;
+pub mod up;
 pub mod user;
 
 use anyhow::{Result, anyhow};

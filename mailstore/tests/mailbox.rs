@@ -273,11 +273,11 @@ fn names(dir: &Path) -> Vec<String> {
     fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
 }
 
-/// Sets the modification times of `new/`, `cur/` and the uidlist to one time long past, as if
-/// the mailbox had been left alone since.
+/// Sets the modification times of `new/`, `cur/`, the uidlist and the modseq file to one time
+/// long past, as if the mailbox had been left alone since.
 fn age(dir: &Path) {
     let then = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-    for p in ["new", "cur", uidlist::FILE] {
+    for p in ["new", "cur", uidlist::FILE, mailstore::modseq::FILE] {
         fs::File::open(dir.join(p)).unwrap().set_modified(then).unwrap();
     }
 }

@@ -161,8 +161,10 @@ pub struct Changes {
     pub added: Vec<u32>,
     /// UIDs of messages gone.
     pub expunged: Vec<u32>,
-    /// UIDs whose flags (or only their mod-sequence) changed.
+    /// UIDs whose flags changed.
     pub flags: Vec<u32>,
+    /// UIDs whose mod-sequence alone changed (a rebuilt modseq file, a change undone).
+    pub modseqs: Vec<u32>,
 }
 
 /// One Maildir mailbox directory, opened.
@@ -610,8 +612,10 @@ fn diff(old: &[Message], new: &[Message]) -> Changes {
     loop {
         match (old.get(i), new.get(j)) {
             (Some(a), Some(b)) if a.uid == b.uid => {
-                if a.flags != b.flags || a.modseq != b.modseq {
+                if a.flags != b.flags {
                     changes.flags.push(b.uid);
+                } else if a.modseq != b.modseq {
+                    changes.modseqs.push(b.uid);
                 }
                 (i, j) = (i + 1, j + 1);
             }

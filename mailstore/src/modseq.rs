@@ -215,18 +215,17 @@ fn parse_header(line: &str) -> Option<Log> {
 }
 
 fn parse_line(line: &str) -> Option<(u32, u64, State)> {
-    let mut items = line.split(' ');
+    // The info is the rest of the line: letters another program wrote may include a space.
+    let mut items = line.splitn(3, ' ');
     let uid = items.next()?;
     let modseq: u64 = items.next()?.parse().ok().filter(|&m| m > 0 && m <= MAX)?;
-    let (uid, state) = match uid.strip_prefix('-') {
-        Some(u) => (u, State::Expunged),
-        None => {
-            let info = items.next().filter(|i| i.starts_with("2,"))?;
-            (uid, State::Present(Flags::from_info(info)))
-        }
+    let (uid, state) = match (uid.strip_prefix('-'), items.next()) {
+        (Some(u), None) => (u, State::Expunged),
+        (None, Some(info)) if info.starts_with("2,") => (uid, State::Present(Flags::from_info(info))),
+        _ => return None,
     };
     let uid: u32 = uid.parse().ok().filter(|&u| u > 0)?;
-    items.next().is_none().then_some((uid, modseq, state))
+    Some((uid, modseq, state))
 }
 
 #[cfg(test)]
@@ -239,12 +238,15 @@ mod tests {
 
     #[test]
     fn parses_later_lines_over_earlier_and_skips_damage() {
-        let text = "mailroom-modseq 1 V7 F100\n1 100 2,S\n2 100 2,\n-3 150\n1 160 2,FS\nnonsense\n0 5 2,\n4 x 2,\n2 170 2,T";
+        let text = "mailroom-modseq 1 V7 F100\n1 100 2,S\n2 100 2,\n-3 150\n1 160 2,FS\nnonsense\n0 5 2,\n4 x 2,\n\
+                    -4 5 2,\n5 9 2,S X\n2 170 2,T";
         let log = Log::parse(text.as_bytes()).unwrap();
         assert_eq!((log.uidvalidity, log.floor), (7, 100));
         assert_eq!(log.get(1), Some(&(160, State::Present(Flags::from_info("2,FS")))));
         assert_eq!(log.get(2), Some(&(100, State::Present(Flags::empty()))), "the torn last line is ignored");
         assert_eq!(log.get(3), Some(&(150, State::Expunged)));
+        assert_eq!(log.get(4), None);
+        assert_eq!(log.get(5), Some(&(9, State::Present(Flags::from_info("2,S X")))), "odd letters kept");
         assert!(log.next_modseq() >= now_micros() - 1_000_000, "time-based");
         let future = Log::parse(b"mailroom-modseq 1 V7 F1\n1 9000000000000000 2,\n").unwrap();
         assert_eq!(future.next_modseq(), 9_000_000_000_000_001, "past every value in the file");

@@ -401,6 +401,47 @@ fn qresync_with_imap4rev2() {
 }
 
 #[test]
+fn condstore_enabled_while_selected_tells_highestmodseq() {
+    let (_tmp, root, _) = inbox(1);
+    let mut s = session(&root, 0);
+    play_with(
+        &mut s,
+        r#"
+        C! t1 SELECT INBOX
+        C: t2 FETCH 1 (FLAGS)
+        S: * 1 FETCH (FLAGS (\Recent))
+        S: t2 OK Fetch completed.
+        C: t3 STORE 1 +FLAGS (\Seen)
+        S: * 1 FETCH (FLAGS (\Seen \Recent))
+        S: t3 OK Store completed.
+        C: t4 FETCH 1 (MODSEQ)
+        S: * OK [HIGHESTMODSEQ <h>] Highest
+        S: * 1 FETCH (MODSEQ (<h>))
+        S: t4 OK Fetch completed.
+        C: t5 ENABLE CONDSTORE QRESYNC
+        S: * ENABLED QRESYNC
+        S: t5 OK Enabled.
+        "#,
+        &mut Vars::new(),
+    );
+    let mut s = session(&root, 0);
+    play_with(
+        &mut s,
+        r#"
+        C! u1 EXAMINE INBOX
+        C: u2 ENABLE CONDSTORE
+        S: * ENABLED CONDSTORE
+        S: * OK [HIGHESTMODSEQ <h>] Highest
+        S: u2 OK Enabled.
+        C: u3 STATUS INBOX (HIGHESTMODSEQ)
+        S: * STATUS "INBOX" (HIGHESTMODSEQ <h>)
+        S: u3 OK Status completed.
+        "#,
+        &mut Vars::new(),
+    );
+}
+
+#[test]
 fn nomodseq_mailbox() {
     let (_tmp, root, _) = inbox(1);
     // A mailbox where mailroom.modseq cannot be a file.

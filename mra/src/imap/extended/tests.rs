@@ -224,6 +224,10 @@ fn truncated_and_mangled_commands_never_panic() {
         "t LIST (SUBSCRIBED RECURSIVEMATCH) \"ref\" (% \"Entwürfe\") RETURN (CHILDREN STATUS (SIZE))",
         "t APPEND INBOX (\\Seen) ~{3+}\r\nabc",
         "t STATUS {5}\r\nINBOX (SIZE DELETED-STORAGE)",
+        "t UID SEARCH RETURN (MIN) MODSEQ \"/flags/\\\\seen\" all 5 (MODSEQ {1}\r\n6) CHARSET MODSEQ",
+        "t UID FETCH 1:* (FLAGS MODSEQ BODY[HEADER.FIELDS (A)]) (CHANGEDSINCE 5 VANISHED)",
+        "t STORE $ (UNCHANGEDSINCE 5) +FLAGS (\\Seen)",
+        "t SELECT INBOX (QRESYNC (1 2 1:5 (1,2 3,4)) CONDSTORE)",
     ];
     for cmd in cmds {
         let bytes = cmd.as_bytes();

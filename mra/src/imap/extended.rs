@@ -3,7 +3,7 @@
 //! ([`status`](super::status)), SEARCH RETURN ([`esearch`](super::esearch)), SEARCHRES's `$` in
 //! place of a sequence set, FETCH BINARY items, APPEND's `~{n}` literal8 (RFC 3516), and
 //! CONDSTORE/QRESYNC's parameters, modifiers, FETCH item and search key
-//! ([`condstore`](super::condstore)).
+//! ([`condstore`]).
 //!
 //! Where the rest of the command is plain RFC 3501, it is rewritten into what imap-codec reads
 //! and parsed by it: `$` becomes [`SAVED`], a sequence number no mailbox reaches, which the
@@ -11,7 +11,7 @@
 //! FETCH item `MODSEQ` becomes `UID`, each with its index among the items remembered so that
 //! FETCH answers what was asked; SELECT's parameters, FETCH's and STORE's modifiers are taken
 //! off; the search key `MODSEQ n` becomes `HEADER X-Mailroom-Modseq n`
-//! ([`condstore::MODSEQ_KEY`](super::condstore::MODSEQ_KEY)), read back as MODSEQ only in a
+//! ([`MODSEQ_KEY`]), read back as MODSEQ only in a
 //! command rewritten here.
 
 use imap_codec::CommandCodec;

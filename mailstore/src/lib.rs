@@ -16,7 +16,8 @@
 //! Readers (mailroom-mra) open a folder as a [`Mailbox`]: UIDs from `dovecot-uidlist`
 //! ([`uidlist`], written under a [`dotlock`]), flags in file names ([`flags`]), keyword names in
 //! `dovecot-keywords` ([`keywords`]), sizes and envelope headers remembered in a rebuildable
-//! `mailroom.cache` ([`cache`]), and a [`SessionLock`] for POP3's exclusive sessions.
+//! `mailroom.cache` ([`cache`]), mod-sequences for CONDSTORE and QRESYNC in a rebuildable
+//! `mailroom.modseq` ([`modseq`]), and a [`SessionLock`] for POP3's exclusive sessions.
 //!
 //! Delivery is atomic and durable: the message is written in `tmp/`, fsynced, renamed into
 //! `new/`, and `new/` is fsynced before [`Maildir::deliver`] returns; any failure leaves
@@ -42,6 +43,7 @@ pub mod folders;
 pub mod keywords;
 mod mailbox;
 mod maildir;
+pub mod modseq;
 pub mod mutf7;
 pub mod quota;
 mod session_lock;
@@ -51,7 +53,7 @@ pub use deliver::{DeliverError, Delivered};
 pub use flags::{Flag, Flags};
 pub use folder::{FolderName, FolderNameError, SEPARATOR};
 pub use keywords::Keywords;
-pub use mailbox::{Changes, Mailbox, MailboxError, Message};
+pub use mailbox::{Changes, Mailbox, MailboxError, Message, Stored};
 pub use maildir::{MAILDIRFOLDER, Maildir, Ownership};
 pub use quota::{OverQuota, Quota, QuotaError, Usage};
 pub use session_lock::SessionLock;

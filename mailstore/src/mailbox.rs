@@ -30,14 +30,17 @@ use crate::cache::{self, Cache, Entry};
 use crate::dotlock::{self, DotLock};
 use crate::flags::{Flags, base_name};
 use crate::keywords::{KeywordError, Keywords};
+use crate::modseq::FileId;
 use crate::uidlist::{self, Record, UidList};
 
+mod modseqs;
 mod shared;
 mod stamp;
 
+pub use modseqs::Stored;
 pub use stamp::Stamp;
 
-/// Mode of the files mailroom creates in a mailbox (uidlist, keywords, cache).
+/// Mode of the files mailroom creates in a mailbox (uidlist, keywords, cache, modseqs).
 const FILE_MODE: u32 = 0o600;
 
 /// How often a vanished file is looked for again before it counts as expunged.
@@ -85,6 +88,8 @@ pub struct Message {
     size: Option<u32>,
     vsize: Option<u32>,
     extra: Option<Box<Extra>>,
+    /// Its mod-sequence (RFC 7162), from `mailroom.modseq`; 0 when the mailbox has none.
+    modseq: u64,
 }
 
 /// The uidlist record's rarely present fields.
@@ -115,6 +120,10 @@ impl Message {
     /// Its flags.
     pub fn flags(&self) -> &Flags {
         &self.flags
+    }
+    /// Its mod-sequence: when its flags last changed, or it arrived (0: no mod-sequences).
+    pub fn modseq(&self) -> u64 {
+        self.modseq
     }
     /// Size on disk, when known without reading the file.
     pub fn size(&self) -> Option<u64> {
@@ -154,6 +163,8 @@ pub struct Changes {
     pub expunged: Vec<u32>,
     /// UIDs whose flags changed.
     pub flags: Vec<u32>,
+    /// UIDs whose mod-sequence alone changed (a rebuilt modseq file, a change undone).
+    pub modseqs: Vec<u32>,
 }
 
 /// One Maildir mailbox directory, opened.
@@ -172,6 +183,13 @@ pub struct Mailbox {
     /// The directory's stamp taken before the last sync.
     stamp: Stamp,
     lock_wait: Duration,
+    /// The highest mod-sequence this mailbox's view covers; 0 until the first sync, and for
+    /// a mailbox without mod-sequences.
+    highest_modseq: u64,
+    /// Whether `mailroom.modseq` can be kept (false when the first sync could not: NOMODSEQ).
+    modseqs: bool,
+    /// The identity of `mailroom.modseq` when this mailbox last read or wrote it.
+    modseq_id: Option<FileId>,
 }
 
 /// A file seen by a scan: its name and whether it is in `new/`.
@@ -193,6 +211,9 @@ impl Mailbox {
             cache_released: true,
             stamp: Stamp::default(),
             lock_wait: dotlock::WAIT,
+            highest_modseq: 0,
+            modseqs: true,
+            modseq_id: None,
         };
         mb.sync()?;
         Ok(mb)
@@ -218,6 +239,11 @@ impl Mailbox {
     pub fn keywords(&self) -> &Keywords {
         &self.keywords
     }
+    /// The highest mod-sequence of the mailbox as this view has it (RFC 7162 HIGHESTMODSEQ:
+    /// message changes and expunges); 0 when the mailbox cannot have mod-sequences.
+    pub fn highest_modseq(&self) -> u64 {
+        if self.modseqs { self.highest_modseq } else { 0 }
+    }
     /// The message with `uid`.
     pub fn message(&self, uid: u32) -> Option<&Message> {
         self.index_of(uid).map(|i| &self.messages[i])
@@ -235,9 +261,12 @@ impl Mailbox {
         let stamp = Stamp::of(&self.dir);
         if stamp.settled()
             && let Some((state, list)) = shared::unchanged(&self.dir, &stamp)
+            && (state.highest_modseq != 0 || !self.modseqs)
         {
             self.keywords = Keywords::load(&self.dir).map_err(io_at(&self.dir))?;
             self.stamp = stamp;
+            self.highest_modseq = state.highest_modseq;
+            self.modseq_id = stamp.modseq_id();
             return Ok(self.install(state.uidvalidity, state.next_uid, list));
         }
         let path = self.dir.join(uidlist::FILE);
@@ -254,8 +283,17 @@ impl Mailbox {
         self.keywords = Keywords::load(&self.dir).map_err(io_at(&self.dir))?;
         let (uidvalidity, next_uid) = (list.uidvalidity, list.next_uid);
         self.forget_if_renumbered(uidvalidity);
-        let messages = self.messages_from(list, seen);
-        let state = stamp.settled().then_some(shared::State { stamp, uidvalidity, next_uid });
+        let mut messages = self.messages_from(list, seen);
+        if let Err(e) = self.assign_modseqs(&mut messages, uidvalidity, next_uid) {
+            if self.highest_modseq != 0 {
+                return Err(io_at(&self.dir.join(crate::modseq::FILE))(e));
+            }
+            // The first sync could not keep them: this mailbox has none (NOMODSEQ).
+            self.modseqs = false;
+            messages.iter_mut().for_each(|m| m.modseq = 0);
+        }
+        let highest_modseq = self.highest_modseq();
+        let state = stamp.settled().then_some(shared::State { stamp, uidvalidity, next_uid, highest_modseq });
         let messages = shared::publish(&self.dir, messages, state);
         self.stamp = stamp;
         Ok(self.install(uidvalidity, next_uid, messages))
@@ -393,6 +431,7 @@ impl Mailbox {
             size: None,
             vsize: None,
             extra,
+            modseq: 0,
         };
         m.learn_sizes(size, vsize);
         m
@@ -490,6 +529,10 @@ impl Mailbox {
             match fs::rename(&from, &to) {
                 Ok(()) => {
                     let m = &mut Arc::make_mut(&mut self.messages)[i];
+                    if m.flags != *flags {
+                        // Not recorded in mailroom.modseq: the next sync must read it.
+                        self.modseq_id = None;
+                    }
                     (m.name, m.in_new, m.flags) = (name.into_boxed_str(), false, flags.clone());
                     return Ok(());
                 }
@@ -527,6 +570,8 @@ impl Mailbox {
         };
         if let Some(i) = self.index_of(uid) {
             Arc::make_mut(&mut self.messages).remove(i);
+            // The expunge is recorded in mailroom.modseq by the next sync, which must read it.
+            self.modseq_id = None;
         }
         Ok(removed)
     }
@@ -561,6 +606,8 @@ fn diff(old: &[Message], new: &[Message]) -> Changes {
             (Some(a), Some(b)) if a.uid == b.uid => {
                 if a.flags != b.flags {
                     changes.flags.push(b.uid);
+                } else if a.modseq != b.modseq {
+                    changes.modseqs.push(b.uid);
                 }
                 (i, j) = (i + 1, j + 1);
             }

@@ -115,7 +115,8 @@ fn flags_change_by_rename_and_survive_reopen() {
     assert!(matches!(mb.set_flags(1, &f), Err(MailboxError::Expunged(1))));
     assert!(matches!(mb.open_message(1), Err(MailboxError::Expunged(1))));
     assert!(!mb.expunge(1).unwrap(), "already gone: not removed twice");
-    assert!(mb.message(1).is_none(), "and no longer listed");
+    assert!(mb.message(1).is_none(), "no longer listed");
+    assert!(mb.sync().unwrap().expunged.is_empty(), "the expunge took it off already");
 }
 
 #[test]
@@ -272,11 +273,11 @@ fn names(dir: &Path) -> Vec<String> {
     fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
 }
 
-/// Sets the modification times of `new/`, `cur/` and the uidlist to one time long past, as if
-/// the mailbox had been left alone since.
+/// Sets the modification times of `new/`, `cur/`, the uidlist and the modseq file to one time
+/// long past, as if the mailbox had been left alone since.
 fn age(dir: &Path) {
     let then = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-    for p in ["new", "cur", uidlist::FILE] {
+    for p in ["new", "cur", uidlist::FILE, mailstore::modseq::FILE] {
         fs::File::open(dir.join(p)).unwrap().set_modified(then).unwrap();
     }
 }

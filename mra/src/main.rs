@@ -33,12 +33,18 @@
 //!     attributes. Sessions see deliveries and other sessions' changes at NOOP, CHECK, EXPUNGE,
 //!     APPEND and during IDLE (looked for every 2 s). Extensions: IDLE, UIDPLUS, MOVE,
 //!     NAMESPACE, ID, ENABLE, LITERAL+, SASL-IR, SPECIAL-USE, UNSELECT, CHILDREN,
-//!     LIST-EXTENDED, LIST-STATUS, ESEARCH, SEARCHRES, BINARY, STATUS=SIZE, QUOTA
-//!     (QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE). QUOTA: every mailbox of a user is under one
-//!     root, "User quota" as in Dovecot, limited by the directory's mailbox.quota (bytes; 0: no
-//!     quota, no root, no maildirsize); usage comes from maildirsize, which APPEND, COPY, MOVE,
-//!     EXPUNGE and DELETE keep up to date with delta lines as Dovecot's quota plugin does, and
-//!     APPEND or COPY that would exceed the limit get NO [OVERQUOTA]; SETQUOTA is refused.
+//!     LIST-EXTENDED, LIST-STATUS, ESEARCH, SEARCHRES, BINARY, STATUS=SIZE, CONDSTORE,
+//!     QRESYNC, QUOTA (QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE). CONDSTORE and QRESYNC: every
+//!     change to a message (flags set by any program, arrival, expunge) gets a mod-sequence,
+//!     kept in the mailbox's mailroom.modseq; values are microseconds since the epoch, so a
+//!     lost file is rebuilt with everything changed at a larger value. Expunges are remembered
+//!     (the newest 1000) for VANISHED (EARLIER); older ones are answered conservatively. A
+//!     mailbox where the file cannot be kept answers NOMODSEQ. QUOTA: every mailbox of a user
+//!     is under one root, "User quota" as in Dovecot, limited by the directory's mailbox.quota
+//!     (bytes; 0: no quota, no root, no maildirsize); usage comes from maildirsize, which
+//!     APPEND, COPY, MOVE, EXPUNGE and DELETE keep up to date with delta lines as Dovecot's
+//!     quota plugin does, and APPEND or COPY that would exceed the limit get NO [OVERQUOTA];
+//!     SETQUOTA is refused.
 //!     RENAME INBOX moves INBOX's messages into the new folder. Command lines are at most 64
 //!     KiB, APPEND literals 64 MiB, literals of other commands 64 KiB.
 //!
@@ -57,7 +63,8 @@
 //!     (LITERAL+), RFC 4959 (SASL-IR), RFC 6154 (SPECIAL-USE), RFC 3691 (UNSELECT), RFC 3348
 //!     (CHILDREN), RFC 5530 (response codes), RFC 9051 (IMAP4rev2), RFC 5258 (LIST-EXTENDED),
 //!     RFC 5819 (LIST-STATUS), RFC 4731 (ESEARCH), RFC 5182 (SEARCHRES), RFC 3516 (BINARY),
-//!     RFC 8438 (STATUS=SIZE), RFC 9208 (QUOTA), RFC 6855 §3 (UTF-8 quoted strings).
+//!     RFC 8438 (STATUS=SIZE), RFC 9208 (QUOTA), RFC 6855 §3 (UTF-8 quoted strings), RFC 7162
+//!     (CONDSTORE, QRESYNC).
 //!
 //! CONFIGURATION
 //!     [mra] in mailroom.toml, plus [database] and [tls]:
@@ -83,7 +90,8 @@
 //! FILES
 //!     /etc/mailroom/mailroom.toml; in each Maildir: dovecot-uidlist (+ .lock),
 //!     dovecot-keywords, maildirsize (quota, only for a mailbox with a quota),
-//!     mailroom.cache (sizes and headers, rebuildable), mailroom-pop3.lock
+//!     mailroom.cache (sizes and headers, rebuildable), mailroom.modseq (+ .lock;
+//!     mod-sequences, rebuildable; Dovecot's dovecot.index* are never touched), mailroom-pop3.lock
 //!     (flock of the POP3 session), subscriptions (IMAP, Dovecot's v2 format). systemd socket
 //!     activation: sockets named "pop3", "pop3s", "imap", "imaps".
 //!

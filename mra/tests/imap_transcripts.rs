@@ -1,65 +1,15 @@
-//! Byte transcripts of the IMAP extensions against the session layer itself, without a socket:
-//! each `C:` line goes through `mra::imap::command::parse` and the logged-in `Session`, and the
-//! bytes it writes must be exactly the `S:` lines that follow (CRLF after each). `C!` runs a
-//! command whose output is not compared (SELECT prints a UIDVALIDITY that varies).
+//! Byte transcripts of the IMAP extensions against the session layer itself, without a socket
+//! ([`common::transcript`]): each `C:` line's answer must be exactly the `S:` lines that follow;
+//! `C!` runs a command whose output is not compared (SELECT prints a UIDVALIDITY that varies).
+
+mod common;
 
 use std::path::Path;
 
-use mra::imap::command::{self, Parsed};
-use mra::server::imap::Session;
-use mra::server::login::User;
-
-/// A session for a Maildir at `root` with `quota` bytes.
-fn session(root: &Path, quota: u64) -> Session {
-    let user = User {
-        name: "bob@b.test".into(),
-        maildir: root.to_path_buf(),
-        quota: mailstore::Quota { bytes: quota, messages: 0 },
-    };
-    Session::open(user).unwrap()
-}
-
-/// What the session writes for one command line.
-fn answer(s: &mut Session, line: &str) -> String {
-    let buf = format!("{line}\r\n");
-    let mut out = Vec::new();
-    match command::parse(buf.as_bytes()) {
-        Parsed::Codec(cmd) => {
-            let tag = cmd.tag.inner().to_string();
-            s.execute(&tag, cmd.body, &mut out)
-        }
-        Parsed::Ext(tag, e) => s.execute_ext(&tag, *e, &mut out),
-        Parsed::Bad(tag, why) => out.extend_from_slice(format!("{tag} BAD {why}\r\n").as_bytes()),
-        other => panic!("{line}: {other:?}"),
-    }
-    String::from_utf8(out).unwrap()
-}
-
-/// Plays a transcript.
-fn play(s: &mut Session, transcript: &str) {
-    let mut lines = transcript.lines().map(str::trim).filter(|l| !l.is_empty()).peekable();
-    while let Some(l) = lines.next() {
-        let (compare, cmd) = match (l.strip_prefix("C: "), l.strip_prefix("C! ")) {
-            (Some(c), _) => (true, c),
-            (_, Some(c)) => (false, c),
-            _ => panic!("expected a C: line, got {l}"),
-        };
-        let mut want = String::new();
-        while let Some(s) = lines.peek().and_then(|l| l.strip_prefix("S: ")) {
-            want.push_str(s);
-            want.push_str("\r\n");
-            lines.next();
-        }
-        let got = answer(s, cmd);
-        if compare {
-            assert_eq!(got, want, "after C: {cmd}");
-        }
-    }
-}
+use common::transcript::{play, session};
 
 fn deliver(root: &Path, subject: &str) {
-    let msg = format!("From: a@x.test\nSubject: {subject}\n\nbody\n");
-    mailstore::Maildir::new(root).deliver(None, b"", &mut msg.as_bytes()).unwrap();
+    common::transcript::deliver(root, subject);
 }
 
 #[test]
@@ -190,7 +140,7 @@ fn imap4rev2_transcript() {
     play(
         &mut s,
         r#"
-        C: t1 ENABLE IMAP4rev2 CONDSTORE
+        C: t1 ENABLE IMAP4rev2 FROB
         S: * ENABLED IMAP4rev2
         S: t1 OK Enabled.
         C! t2 SELECT INBOX

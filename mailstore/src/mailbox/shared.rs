@@ -43,6 +43,8 @@ pub(super) struct State {
     pub uidvalidity: u32,
     /// The next UID.
     pub next_uid: u32,
+    /// The highest mod-sequence of the list (0: none).
+    pub highest_modseq: u64,
 }
 
 /// The list published for `dir` with a stamp the same as `stamp`, if some mailbox holds it.
@@ -90,6 +92,7 @@ mod tests {
             size: None,
             vsize: None,
             extra: None,
+            modseq: 0,
         }
     }
 
@@ -113,7 +116,7 @@ mod tests {
         let stamp = Stamp::default();
         let list = publish(dir, vec![msg(1, "1.M1P1.h:2,S")], None);
         assert!(unchanged(dir, &stamp).is_none(), "published without a settled stamp");
-        let state = State { stamp, uidvalidity: 7, next_uid: 2 };
+        let state = State { stamp, uidvalidity: 7, next_uid: 2, highest_modseq: 9 };
         let again = publish(dir, vec![msg(1, "1.M1P1.h:2,S")], Some(state));
         assert!(Arc::ptr_eq(&list, &again));
         let (s, l) = unchanged(dir, &stamp).expect("same stamp");

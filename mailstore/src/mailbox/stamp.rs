@@ -1,6 +1,7 @@
 //! What tells, without reading a mailbox, that it may have changed: the modification times of
-//! `new/` and `cur/` (a delivery, a flag change by rename, an expunge) and the identity of
-//! `dovecot-uidlist` (UIDs assigned: appended, or replaced by rename).
+//! `new/` and `cur/` (a delivery, a flag change by rename, an expunge) and the identities of
+//! `dovecot-uidlist` (UIDs assigned: appended, or replaced by rename) and `mailroom.modseq`
+//! (mod-sequences recorded, or the file deleted and to be rebuilt).
 //!
 //! File times come from a coarse clock (a few milliseconds, a whole second on some
 //! filesystems), so a change made just after a stamp was taken may leave it equal. A stamp is
@@ -12,6 +13,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+use crate::modseq::{self, FileId};
 use crate::uidlist;
 
 /// How old every time in a stamp must be before equal stamps mean "unchanged".
@@ -23,6 +25,7 @@ pub struct Stamp {
     new: Option<SystemTime>,
     cur: Option<SystemTime>,
     uidlist: Option<(SystemTime, u64, u64)>,
+    modseq: Option<FileId>,
     /// Whether it was settled when taken.
     settled: bool,
 }
@@ -34,10 +37,14 @@ impl Stamp {
         let uidlist = fs::metadata(dir.join(uidlist::FILE))
             .ok()
             .and_then(|m| Some((m.modified().ok()?, m.ino(), m.len())));
-        let mut stamp = Stamp { new: mtime("new"), cur: mtime("cur"), uidlist, settled: false };
+        let modseq = modseq::file_id(dir);
+        let mut stamp = Stamp { new: mtime("new"), cur: mtime("cur"), uidlist, modseq, settled: false };
         let now = SystemTime::now();
         let old = |t: Option<SystemTime>| t.is_some_and(|t| t + SETTLE <= now);
-        stamp.settled = old(stamp.new) && old(stamp.cur) && stamp.uidlist.is_none_or(|u| old(Some(u.0)));
+        stamp.settled = old(stamp.new)
+            && old(stamp.cur)
+            && stamp.uidlist.is_none_or(|u| old(Some(u.0)))
+            && stamp.modseq.is_none_or(|m| old(Some(m.0)));
         stamp
     }
 
@@ -48,7 +55,12 @@ impl Stamp {
 
     /// Whether the markers are the same (whatever the settledness).
     pub fn same(&self, other: &Stamp) -> bool {
-        (self.new, self.cur, self.uidlist) == (other.new, other.cur, other.uidlist)
+        (self.new, self.cur, self.uidlist, self.modseq) == (other.new, other.cur, other.uidlist, other.modseq)
+    }
+
+    /// The identity `mailroom.modseq` had.
+    pub(super) fn modseq_id(&self) -> Option<FileId> {
+        self.modseq
     }
 }
 

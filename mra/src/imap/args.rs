@@ -44,16 +44,41 @@ const MAX_DEPTH: usize = 8;
 /// The arguments of a complete command (`buf` ends with CRLF) after its tag and the `words`
 /// words of its name (2 for `UID SEARCH`), each with its byte range in `buf`.
 pub fn after_name(buf: &[u8], words: usize) -> Result<Vec<(Arg, Range<usize>)>, Error> {
-    read(buf, words).map(|(args, _)| args)
+    read(buf, words).map(|r| r.args)
 }
 
 /// The offsets in `buf` of every `$` atom of the arguments (SEARCHRES's saved result, RFC
 /// 5182), in the order [`after_name`] meets them.
 pub fn dollars(buf: &[u8], words: usize) -> Result<Vec<usize>, Error> {
-    read(buf, words).map(|(_, dollars)| dollars)
+    read(buf, words).map(|r| r.dollars)
 }
 
-type Read = (Vec<(Arg, Range<usize>)>, Vec<usize>);
+/// The offsets in `buf` of every atom `MODSEQ` (any case) of the arguments (RFC 7162's search
+/// key), in the order [`after_name`] meets them.
+pub fn modseq_atoms(buf: &[u8], words: usize) -> Result<Vec<usize>, Error> {
+    read(buf, words).map(|r| r.modseqs)
+}
+
+/// The `n` arguments (separated by single spaces) from offset `at` of a complete command, and
+/// the offset after them.
+pub fn read_at(buf: &[u8], at: usize, n: usize) -> Result<(Vec<Arg>, usize), Error> {
+    let body = buf.strip_suffix(b"\r\n").ok_or("Missing CRLF")?;
+    let mut r = Reader { buf: body, at, dollars: Vec::new(), modseqs: Vec::new() };
+    let mut args = Vec::with_capacity(n);
+    for i in 0..n {
+        if i > 0 {
+            r.expect(b' ')?;
+        }
+        args.push(r.arg(0)?);
+    }
+    Ok((args, r.at))
+}
+
+struct Read {
+    args: Vec<(Arg, Range<usize>)>,
+    dollars: Vec<usize>,
+    modseqs: Vec<usize>,
+}
 
 fn read(buf: &[u8], words: usize) -> Result<Read, Error> {
     let body = buf.strip_suffix(b"\r\n").ok_or("Missing CRLF")?;
@@ -61,10 +86,10 @@ fn read(buf: &[u8], words: usize) -> Result<Read, Error> {
     for _ in 0..=words {
         match body[at..].iter().position(|&b| b == b' ') {
             Some(sp) => at += sp + 1,
-            None => return Ok((Vec::new(), Vec::new())),
+            None => return Ok(Read { args: Vec::new(), dollars: Vec::new(), modseqs: Vec::new() }),
         }
     }
-    let mut r = Reader { buf: body, at, dollars: Vec::new() };
+    let mut r = Reader { buf: body, at, dollars: Vec::new(), modseqs: Vec::new() };
     let mut args = Vec::new();
     while r.at < body.len() {
         if !args.is_empty() {
@@ -74,7 +99,7 @@ fn read(buf: &[u8], words: usize) -> Result<Read, Error> {
         let arg = r.arg(0)?;
         args.push((arg, start..r.at));
     }
-    Ok((args, r.dollars))
+    Ok(Read { args, dollars: r.dollars, modseqs: r.modseqs })
 }
 
 /// The arguments alone, without their ranges.
@@ -87,6 +112,8 @@ struct Reader<'b> {
     at: usize,
     /// Where each `$` atom starts.
     dollars: Vec<usize>,
+    /// Where each `MODSEQ` atom starts.
+    modseqs: Vec<usize>,
 }
 
 impl Reader<'_> {
@@ -193,6 +220,9 @@ impl Reader<'_> {
         }
         if &self.buf[start..self.at] == b"$" {
             self.dollars.push(start);
+        }
+        if self.buf[start..self.at].eq_ignore_ascii_case(b"MODSEQ") {
+            self.modseqs.push(start);
         }
         Ok(Arg::Atom(String::from_utf8_lossy(&self.buf[start..self.at]).into_owned()))
     }

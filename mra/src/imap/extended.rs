@@ -1,12 +1,18 @@
 //! The syntax imap-codec 1.0 refuses and we speak: LIST-EXTENDED and LIST-STATUS options
-//! ([`list`](super::list)), STATUS SIZE and DELETED-STORAGE ([`status`](super::status)),
-//! SEARCH RETURN ([`esearch`](super::esearch)), SEARCHRES's `$` in place of a sequence set,
-//! FETCH BINARY items, and APPEND's `~{n}` literal8 (RFC 3516).
+//! ([`list`](super::list)), STATUS SIZE, DELETED-STORAGE and HIGHESTMODSEQ
+//! ([`status`](super::status)), SEARCH RETURN ([`esearch`](super::esearch)), SEARCHRES's `$` in
+//! place of a sequence set, FETCH BINARY items, APPEND's `~{n}` literal8 (RFC 3516), and
+//! CONDSTORE/QRESYNC's parameters, modifiers, FETCH item and search key
+//! ([`condstore`]).
 //!
 //! Where the rest of the command is plain RFC 3501, it is rewritten into what imap-codec reads
 //! and parsed by it: `$` becomes [`SAVED`], a sequence number no mailbox reaches, which the
-//! session swaps for the saved result; `BINARY[1]<0.9>` becomes `BODY.PEEK[1]<0.9>`, with its
-//! index among the FETCH items remembered so that FETCH decodes it.
+//! session swaps for the saved result; `BINARY[1]<0.9>` becomes `BODY.PEEK[1]<0.9>` and the
+//! FETCH item `MODSEQ` becomes `UID`, each with its index among the items remembered so that
+//! FETCH answers what was asked; SELECT's parameters, FETCH's and STORE's modifiers are taken
+//! off; the search key `MODSEQ n` becomes `HEADER X-Mailroom-Modseq n`
+//! ([`MODSEQ_KEY`]), read back as MODSEQ only in a
+//! command rewritten here.
 
 use imap_codec::CommandCodec;
 use imap_codec::decode::Decoder;
@@ -14,6 +20,7 @@ use imap_codec::imap_types::command::{Command, CommandBody};
 use imap_codec::imap_types::sequence::{SeqOrUid, Sequence, SequenceSet};
 
 use super::args::{self, Arg};
+use super::condstore::{self, FetchModifiers, MODSEQ_KEY, SelectParams};
 use super::esearch::Return;
 use super::list::ListCommand;
 use super::status::{self, StatusItem};
@@ -33,12 +40,24 @@ pub enum Ext {
         /// The items.
         items: Vec<StatusItem>,
     },
-    /// SEARCH or UID SEARCH (a `CommandBody::Search`), with RETURN options if given.
-    Search(Box<CommandBody<'static>>, Option<Return>),
-    /// FETCH or UID FETCH: the items at these indexes were BINARY ones.
-    Fetch(Box<CommandBody<'static>>, Vec<(usize, Binary)>),
+    /// SEARCH or UID SEARCH (a `CommandBody::Search`), with RETURN options if given, and
+    /// whether MODSEQ keys were rewritten into it.
+    Search(Box<CommandBody<'static>>, Option<Return>, bool),
+    /// FETCH or UID FETCH: the items at these indexes were BINARY ones; CONDSTORE's parts.
+    Fetch(Box<CommandBody<'static>>, Vec<(usize, Binary)>, FetchMods),
     /// STORE, COPY or MOVE on `$`.
     Codec(Box<CommandBody<'static>>),
+    /// STORE or UID STORE with UNCHANGEDSINCE (RFC 7162).
+    Store(Box<CommandBody<'static>>, u64),
+    /// SELECT or EXAMINE with parameters (RFC 7162 CONDSTORE, QRESYNC).
+    Select {
+        /// The mailbox name as sent.
+        mailbox: Vec<u8>,
+        /// EXAMINE.
+        read_only: bool,
+        /// The parameters.
+        params: SelectParams,
+    },
     /// UID EXPUNGE on `$`.
     UidExpunge(SequenceSet),
     /// A well-formed command we refuse: the text of the NO.
@@ -55,6 +74,15 @@ pub enum Binary {
     },
     /// BINARY.SIZE[...], the decoded size.
     Size,
+}
+
+/// What FETCH asks of CONDSTORE and QRESYNC.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchMods {
+    /// The indexes of the items that were `MODSEQ` (rewritten as `UID`).
+    pub modseq_at: Vec<usize>,
+    /// The modifiers (`CHANGEDSINCE`, `VANISHED`).
+    pub modifiers: FetchModifiers,
 }
 
 /// A hand-parsed command and whether it used `$`.
@@ -85,9 +113,14 @@ pub fn parse(buf: &[u8], name: &str) -> Option<Result<Extended, &'static str>> {
             .map(args::plain)
             .and_then(|a| status::parse_command(&a))
             .map(|(mailbox, items)| plain(Ext::Status { mailbox, items })),
+        "SELECT" | "EXAMINE" => args::after_name(buf, 1)
+            .map(args::plain)
+            .and_then(|a| condstore::parse_select(&a))
+            .map(|(mailbox, params)| plain(Ext::Select { mailbox, read_only: name == "EXAMINE", params })),
         "SEARCH" | "UID SEARCH" => search(buf, words),
         "FETCH" | "UID FETCH" => fetch(buf, words),
-        "STORE" | "UID STORE" | "COPY" | "UID COPY" | "MOVE" | "UID MOVE" => {
+        "STORE" | "UID STORE" => store(buf, words)?,
+        "COPY" | "UID COPY" | "MOVE" | "UID MOVE" => {
             let rewritten = first_arg_saved(buf, words)?;
             codec(&rewritten).map(|body| Extended { ext: Ext::Codec(Box::new(body)), uses_saved: true })
         }
@@ -187,7 +220,59 @@ fn replace_saved(buf: &[u8], at: &[usize]) -> Vec<u8> {
     out
 }
 
-/// SEARCH [RETURN (...)] criteria, with `$` where a sequence set may stand.
+/// STORE with `$` and/or `(UNCHANGEDSINCE n)`; `None` when it has neither.
+fn store(buf: &[u8], words: usize) -> Option<Result<Extended, &'static str>> {
+    let saved = first_arg_saved(buf, words);
+    let uses_saved = saved.is_some();
+    let buf = saved.unwrap_or_else(|| buf.to_vec());
+    let at = buf.iter().enumerate().filter(|(_, b)| **b == b' ').nth(words + 1)?.0 + 1;
+    let (rewritten, unchanged_since) = if buf.get(at) == Some(&b'(') {
+        let parsed = args::read_at(&buf, at, 1).and_then(|(a, end)| {
+            let n = condstore::parse_store_modifiers(&a[0])?;
+            if buf.get(end) != Some(&b' ') {
+                return Err("Invalid arguments");
+            }
+            Ok((n, end + 1))
+        });
+        match parsed {
+            Ok((n, rest)) => ([&buf[..at], &buf[rest..]].concat(), Some(n)),
+            Err(why) => return Some(Err(why)),
+        }
+    } else if uses_saved {
+        (buf, None)
+    } else {
+        return None;
+    };
+    Some(codec(&rewritten).map(|body| {
+        let ext = match unchanged_since {
+            Some(n) => Ext::Store(Box::new(body), n),
+            None => Ext::Codec(Box::new(body)),
+        };
+        Extended { ext, uses_saved }
+    }))
+}
+
+/// `buf` with each `(start, end, text)` range replaced (ranges ascending, apart).
+fn replace_ranges(buf: &[u8], edits: &[(usize, usize, String)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(buf.len() + 24 * edits.len());
+    let mut from = 0;
+    for (start, end, text) in edits {
+        out.extend_from_slice(&buf[from..*start]);
+        out.extend_from_slice(text.as_bytes());
+        from = *end;
+    }
+    out.extend_from_slice(&buf[from..]);
+    out
+}
+
+/// Which `$` and `MODSEQ` atoms, in the order the reader met them, are search keys.
+#[derive(Default)]
+struct Marks {
+    dollars: Vec<bool>,
+    modseqs: Vec<bool>,
+}
+
+/// SEARCH [RETURN (...)] criteria, with `$` where a sequence set may stand and MODSEQ keys.
 fn search(buf: &[u8], words: usize) -> Result<Extended, &'static str> {
     let parsed = args::after_name(buf, words)?;
     let (ret, first_key) = match parsed.as_slice() {
@@ -200,20 +285,38 @@ fn search(buf: &[u8], words: usize) -> Result<Extended, &'static str> {
     };
     let keys: Vec<Arg> = parsed.iter().map(|(a, _)| a.clone()).collect();
     let skip = if ret.is_some() { 2 } else { 0 };
-    let mut marks = Vec::new();
+    let mut marks = Marks::default();
     mark_sets(&keys[skip..], &mut marks)?;
-    let offsets = args::dollars(buf, words)?;
+    let dollars = args::dollars(buf, words)?;
+    let modseqs = args::modseq_atoms(buf, words)?;
     // `$` atoms in the RETURN list are none (it holds only option names).
-    let at: Vec<usize> = offsets.iter().zip(&marks).filter(|(_, m)| **m).map(|(o, _)| *o).collect();
-    if ret.is_none() && at.is_empty() {
+    let mut edits: Vec<(usize, usize, String)> = dollars
+        .iter()
+        .zip(&marks.dollars)
+        .filter(|(_, m)| **m)
+        .map(|(&o, _)| (o, o + 1, SAVED.to_string()))
+        .collect();
+    let uses_saved = !edits.is_empty();
+    for (&o, _) in modseqs.iter().zip(&marks.modseqs).filter(|(_, m)| **m) {
+        // MODSEQ [entry-name entry-type] value: three arguments when a string follows.
+        let (two, _) = args::read_at(buf, o, 2)?;
+        let n = if matches!(two[1], Arg::Str(_)) { 4 } else { 2 };
+        let (all, end) = args::read_at(buf, o, n)?;
+        let value = condstore::search_modseq(&all[1..])?;
+        edits.push((o, end, format!("HEADER {MODSEQ_KEY} {value}")));
+    }
+    edits.sort_by_key(|e| e.0);
+    let modseq = marks.modseqs.iter().any(|m| *m);
+    if ret.is_none() && edits.is_empty() {
         return Err("Invalid arguments");
     }
     let head_len = buf.iter().enumerate().filter(|(_, b)| **b == b' ').nth(words).map_or(0, |(i, _)| i + 1);
     let mut cmd = buf[..head_len].to_vec();
-    let rest = replace_saved(&buf[first_key..], &at.iter().map(|o| o - first_key).collect::<Vec<_>>());
-    cmd.extend_from_slice(&rest);
+    let shifted: Vec<(usize, usize, String)> =
+        edits.into_iter().map(|(s, e, t)| (s - first_key, e - first_key, t)).collect();
+    cmd.extend_from_slice(&replace_ranges(&buf[first_key..], &shifted));
     let body = codec(&cmd)?;
-    Ok(Extended { ext: Ext::Search(Box::new(body), ret), uses_saved: !at.is_empty() })
+    Ok(Extended { ext: Ext::Search(Box::new(body), ret, modseq), uses_saved })
 }
 
 /// How many arguments follow each search key that takes some (RFC 9051 §6.4.4).
@@ -228,8 +331,9 @@ fn key_arity(key: &str) -> Option<usize> {
     })
 }
 
-/// Walks search keys; pushes, for every `$` atom met in order, whether it stands for a set.
-fn mark_sets(keys: &[Arg], marks: &mut Vec<bool>) -> Result<(), &'static str> {
+/// Walks search keys; pushes, for every `$` atom met in order, whether it stands for a set,
+/// and for every `MODSEQ` atom whether it is the key.
+fn mark_sets(keys: &[Arg], marks: &mut Marks) -> Result<(), &'static str> {
     let mut i = 0;
     while i < keys.len() {
         i = mark_key(keys, i, marks)?;
@@ -238,7 +342,7 @@ fn mark_sets(keys: &[Arg], marks: &mut Vec<bool>) -> Result<(), &'static str> {
 }
 
 /// One key at `keys[i]`; returns the index after it.
-fn mark_key(keys: &[Arg], i: usize, marks: &mut Vec<bool>) -> Result<usize, &'static str> {
+fn mark_key(keys: &[Arg], i: usize, marks: &mut Marks) -> Result<usize, &'static str> {
     let key = keys.get(i).ok_or("Missing search key")?;
     let mut strings = |args: &[Arg]| {
         for a in args {
@@ -249,7 +353,7 @@ fn mark_key(keys: &[Arg], i: usize, marks: &mut Vec<bool>) -> Result<usize, &'st
         Arg::List(inner) => mark_sets(inner, marks).map(|()| i + 1),
         Arg::Str(_) => Err("Invalid search key"),
         Arg::Atom(a) if a == "$" => {
-            marks.push(true);
+            marks.dollars.push(true);
             Ok(i + 1)
         }
         Arg::Atom(a) => match a.to_ascii_uppercase().as_str() {
@@ -257,11 +361,21 @@ fn mark_key(keys: &[Arg], i: usize, marks: &mut Vec<bool>) -> Result<usize, &'st
             "OR" => mark_key(keys, mark_key(keys, i + 1, marks)?, marks),
             "UID" => match keys.get(i + 1) {
                 Some(Arg::Atom(s)) => {
-                    marks.extend((s == "$").then_some(true));
+                    marks.dollars.extend((s == "$").then_some(true));
+                    marks.modseqs.extend(s.eq_ignore_ascii_case("MODSEQ").then_some(false));
                     Ok(i + 2)
                 }
                 _ => Err("UID needs a sequence set"),
             },
+            "MODSEQ" => {
+                marks.modseqs.push(true);
+                // MODSEQ [entry-name entry-type] value.
+                let n = if matches!(keys.get(i + 1), Some(Arg::Str(_))) { 3 } else { 1 };
+                for a in keys.get(i + 1..i + 1 + n).ok_or("Missing MODSEQ argument")? {
+                    count_dollars(a, marks);
+                }
+                Ok(i + 1 + n)
+            }
             k => {
                 // A sequence set (no arguments) or a key with arguments that are strings.
                 let n = key_arity(k).unwrap_or(0);
@@ -272,10 +386,11 @@ fn mark_key(keys: &[Arg], i: usize, marks: &mut Vec<bool>) -> Result<usize, &'st
     }
 }
 
-/// Every `$` atom inside `a` is not a set.
-fn count_dollars(a: &Arg, marks: &mut Vec<bool>) {
+/// Every `$` atom inside `a` is not a set, every `MODSEQ` atom not the key.
+fn count_dollars(a: &Arg, marks: &mut Marks) {
     match a {
-        Arg::Atom(s) if s == "$" => marks.push(false),
+        Arg::Atom(s) if s == "$" => marks.dollars.push(false),
+        Arg::Atom(s) if s.eq_ignore_ascii_case("MODSEQ") => marks.modseqs.push(false),
         Arg::List(items) => items.iter().for_each(|i| count_dollars(i, marks)),
         _ => {}
     }
@@ -289,25 +404,85 @@ fn fetch(buf: &[u8], words: usize) -> Result<Extended, &'static str> {
     // The items start after the sequence set.
     let head = buf.iter().enumerate().filter(|(_, b)| **b == b' ').nth(words + 1).map(|(i, _)| i + 1);
     let head = head.ok_or("Invalid arguments")?;
-    let (rewritten, binary) = binary_items(&buf, head)?;
-    if binary.is_empty() && !uses_saved {
+    let (buf, modifiers) = fetch_modifiers(&buf, head)?;
+    let (rewritten, binary, modseq_at) = special_items(&buf, head)?;
+    if binary.is_empty() && modseq_at.is_empty() && modifiers.is_none() && !uses_saved {
         return Err("Invalid arguments");
     }
     let body = codec(&rewritten)?;
-    Ok(Extended { ext: Ext::Fetch(Box::new(body), binary), uses_saved })
+    let mods = FetchMods { modseq_at, modifiers: modifiers.unwrap_or_default() };
+    Ok(Extended { ext: Ext::Fetch(Box::new(body), binary, mods), uses_saved })
 }
 
-/// A FETCH command as imap-codec can read it, and where its BINARY items were.
-type Rewritten = (Vec<u8>, Vec<(usize, Binary)>);
+/// The command without the modifiers after its FETCH items (which start at `head`), and the
+/// modifiers (RFC 7162 §3.1.4.1, §3.2.6).
+fn fetch_modifiers(buf: &[u8], head: usize) -> Result<(Vec<u8>, Option<FetchModifiers>), &'static str> {
+    let end = items_end(buf, head).ok_or("Invalid arguments")?;
+    match &buf[end..] {
+        b"\r\n" => Ok((buf.to_vec(), None)),
+        rest if rest.starts_with(b" (") => {
+            let (m, after) = args::read_at(buf, end + 1, 1)?;
+            if &buf[after..] != b"\r\n" {
+                return Err("Invalid arguments");
+            }
+            let mods = condstore::parse_fetch_modifiers(&m[0])?;
+            Ok(([&buf[..end], &b"\r\n"[..]].concat(), Some(mods)))
+        }
+        _ => Err("Invalid arguments"),
+    }
+}
 
-/// The FETCH items from `start` with each BINARY item as a BODY.PEEK one, and the BINARY
-/// items' indexes. Quoted strings and literals (header field names) are copied as they are.
-fn binary_items(buf: &[u8], start: usize) -> Result<Rewritten, &'static str> {
+/// Where the FETCH items starting at `start` end: after the list's `)`, or after the one item.
+fn items_end(buf: &[u8], start: usize) -> Option<usize> {
+    let (mut i, mut parens, mut brackets) = (start, 0usize, 0usize);
+    while i < buf.len() {
+        match buf[i] {
+            b'"' => {
+                i = quoted_end(buf, i)?;
+                continue;
+            }
+            b'{' => {
+                i = literal_end(buf, i)?;
+                continue;
+            }
+            b'(' => parens += 1,
+            b')' => {
+                parens = parens.checked_sub(1)?;
+                if parens == 0 && brackets == 0 {
+                    return Some(i + 1);
+                }
+            }
+            b'[' => brackets += 1,
+            b']' => brackets = brackets.saturating_sub(1),
+            b' ' | b'\r' if parens == 0 && brackets == 0 => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// A FETCH command as imap-codec can read it, where its BINARY items were, and where its
+/// MODSEQ items were.
+type Rewritten = (Vec<u8>, Vec<(usize, Binary)>, Vec<usize>);
+
+/// The FETCH items from `start` with each BINARY item as a BODY.PEEK one and each MODSEQ item
+/// as UID, and their indexes. Quoted strings and literals (header field names) are copied as
+/// they are.
+fn special_items(buf: &[u8], start: usize) -> Result<Rewritten, &'static str> {
     let mut out = buf[..start].to_vec();
     let mut found = Vec::new();
+    let mut modseq_at = Vec::new();
     let (mut i, mut parens, mut brackets, mut index) = (start, 0usize, 0usize, 0usize);
     let mut item_start = true;
     while i < buf.len() {
+        if item_start && brackets == 0 && parens <= 1 && is_modseq_item(&buf[i..]) {
+            out.extend_from_slice(b"UID");
+            modseq_at.push(index);
+            i += "MODSEQ".len();
+            item_start = false;
+            continue;
+        }
         if item_start
             && brackets == 0
             && parens <= 1
@@ -350,7 +525,13 @@ fn binary_items(buf: &[u8], start: usize) -> Result<Rewritten, &'static str> {
         out.push(b);
         i += 1;
     }
-    Ok((out, found))
+    Ok((out, found, modseq_at))
+}
+
+/// Whether `s` starts with the FETCH item MODSEQ.
+fn is_modseq_item(s: &[u8]) -> bool {
+    s.get(..6).is_some_and(|w| w.eq_ignore_ascii_case(b"MODSEQ"))
+        && matches!(s.get(6), Some(b' ' | b')' | b'\r'))
 }
 
 /// A BINARY item at the start of `s`: its kind, its length and its BODY.PEEK rewriting.

@@ -5,8 +5,9 @@
 //!
 //! - [`command`]: framing (literals, limits) and parsing; NAMESPACE, ID, UID EXPUNGE by hand.
 //! - [`extended`] with [`args`]: the extensions' syntax imap-codec 1.0 lacks, by hand:
-//!   [`list`] (LIST-EXTENDED, LIST-STATUS), [`status`] (SIZE), [`esearch`] (ESEARCH,
-//!   SEARCHRES), FETCH BINARY; [`quota`] writes QUOTA responses.
+//!   [`list`] (LIST-EXTENDED, LIST-STATUS), [`status`] (SIZE, HIGHESTMODSEQ), [`esearch`]
+//!   (ESEARCH, SEARCHRES), FETCH BINARY, [`condstore`] (CONDSTORE, QRESYNC); [`quota`] writes
+//!   QUOTA responses.
 //! - [`response`]: strings, flag lists, capabilities.
 //! - [`envelope`], [`structure`], [`mime`]: FETCH ENVELOPE, BODYSTRUCTURE, BODY[section].
 //! - [`sequence`]: sequence sets against the selected mailbox.
@@ -14,6 +15,7 @@
 
 pub mod args;
 pub mod command;
+pub mod condstore;
 pub mod envelope;
 pub mod esearch;
 pub mod extended;

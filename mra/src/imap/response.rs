@@ -78,7 +78,7 @@ pub fn mailbox_flags(keywords: &Keywords) -> String {
 /// What every connection may do, before the login-dependent part.
 pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT \
                                 UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS \
-                                ESEARCH SEARCHRES BINARY STATUS=SIZE";
+                                ESEARCH SEARCHRES BINARY STATUS=SIZE CONDSTORE QRESYNC";
 
 /// What a logged-in session adds (Dovecot, too, names QUOTA only after login).
 pub const AUTHENTICATED: &str = "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE";
@@ -129,7 +129,7 @@ mod tests {
         assert!(capabilities(true, false, false).ends_with("STARTTLS LOGINDISABLED"));
         assert!(
             capabilities(false, true, true)
-                .ends_with("STATUS=SIZE QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE")
+                .ends_with("STATUS=SIZE CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE")
         );
     }
 }

@@ -1,6 +1,7 @@
 //! STATUS data items (RFC 3501 §6.3.10, RFC 9051 §6.3.11): the ones imap-codec 1.0 knows plus
-//! SIZE (RFC 8438, part of IMAP4rev2) and DELETED-STORAGE (RFC 9208), which it does not, so
-//! STATUS and LIST's `RETURN (STATUS (...))` are read here when imap-codec refuses them.
+//! SIZE (RFC 8438, part of IMAP4rev2), DELETED-STORAGE (RFC 9208) and HIGHESTMODSEQ (RFC
+//! 7162), which it does not, so STATUS and LIST's `RETURN (STATUS (...))` are read here when
+//! imap-codec refuses them.
 
 use imap_codec::imap_types::status::StatusDataItemName;
 
@@ -25,6 +26,8 @@ pub enum StatusItem {
     DeletedStorage,
     /// SIZE: the sum of the messages' RFC822.SIZE.
     Size,
+    /// HIGHESTMODSEQ (RFC 7162; 0 for a mailbox without mod-sequences).
+    HighestModSeq,
 }
 
 impl StatusItem {
@@ -39,13 +42,14 @@ impl StatusItem {
             StatusItem::Deleted => "DELETED",
             StatusItem::DeletedStorage => "DELETED-STORAGE",
             StatusItem::Size => "SIZE",
+            StatusItem::HighestModSeq => "HIGHESTMODSEQ",
         }
     }
 
     /// The item of an upper-case name.
     fn from_name(name: &str) -> Option<StatusItem> {
         use StatusItem::*;
-        [Messages, Recent, UidNext, UidValidity, Unseen, Deleted, DeletedStorage, Size]
+        [Messages, Recent, UidNext, UidValidity, Unseen, Deleted, DeletedStorage, Size, HighestModSeq]
             .into_iter()
             .find(|i| i.name() == name)
     }
@@ -98,9 +102,13 @@ mod tests {
 
     #[test]
     fn items_with_size() {
-        let (name, items) = parse("a STATUS INBOX (messages SIZE deleted-storage)\r\n").unwrap();
+        let (name, items) =
+            parse("a STATUS INBOX (messages SIZE deleted-storage HighestModSeq)\r\n").unwrap();
         assert_eq!(name, b"INBOX");
-        assert_eq!(items, [StatusItem::Messages, StatusItem::Size, StatusItem::DeletedStorage]);
+        assert_eq!(
+            items,
+            [StatusItem::Messages, StatusItem::Size, StatusItem::DeletedStorage, StatusItem::HighestModSeq]
+        );
         for bad in [
             "a STATUS INBOX ()\r\n",
             "a STATUS INBOX (FOO)\r\n",

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod dovecot;
+pub mod transcript;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -16,13 +16,13 @@ fn saved() -> SequenceSet {
 #[test]
 fn search_return_options_and_saved_sets() {
     let e = ext("t SEARCH RETURN (MIN COUNT) UNSEEN").unwrap();
-    let Ext::Search(body, Some(ret)) = e.ext else { panic!("{e:?}") };
+    let Ext::Search(body, Some(ret), false) = e.ext else { panic!("{e:?}") };
     assert!(ret.min && ret.count && !ret.all);
     assert!(matches!(*body, CommandBody::Search { criteria: SearchKey::Unseen, uid: false, .. }));
     assert!(!e.uses_saved);
 
     let e = ext("t UID SEARCH RETURN () OR $ UID $ SUBJECT $").unwrap();
-    let Ext::Search(body, Some(ret)) = e.ext else { panic!() };
+    let Ext::Search(body, Some(ret), false) = e.ext else { panic!() };
     assert_eq!(ret, Return::ALL);
     let CommandBody::Search { criteria: SearchKey::And(keys), uid: true, .. } = *body else {
         panic!("{body:?}")
@@ -45,7 +45,8 @@ fn fetch_binary_items() {
         ext("t UID FETCH $ (UID BINARY.PEEK[1.2]<0.10> BODY[HEADER.FIELDS (A B)] binary.size[1] BINARY[])")
             .unwrap();
     assert!(e.uses_saved);
-    let Ext::Fetch(body, binary) = e.ext else { panic!() };
+    let Ext::Fetch(body, binary, mods) = e.ext else { panic!() };
+    assert_eq!(mods, FetchMods::default());
     assert_eq!(
         binary,
         [(1, Binary::Content { peek: true }), (3, Binary::Size), (4, Binary::Content { peek: false })]
@@ -60,7 +61,7 @@ fn fetch_binary_items() {
     assert!(matches!(&items[2], MessageDataItemName::BodyExt { peek: false, .. }));
     assert!(matches!(&items[4], MessageDataItemName::BodyExt { section: None, peek: true, .. }));
     let e = ext("t FETCH 1:2 BINARY[1]").unwrap();
-    assert!(matches!(e.ext, Ext::Fetch(_, b) if b == [(0, Binary::Content { peek: false })]));
+    assert!(matches!(e.ext, Ext::Fetch(_, b, _) if b == [(0, Binary::Content { peek: false })]));
 }
 
 #[test]
@@ -80,6 +81,89 @@ fn list_and_status() {
         e.ext,
         Ext::Status { mailbox: b"INBOX".to_vec(), items: vec![StatusItem::Size, StatusItem::Unseen] }
     );
+}
+
+#[test]
+fn condstore_and_qresync_syntax() {
+    // SELECT parameters.
+    let e = ext("t SELECT INBOX (CONDSTORE)").unwrap();
+    let Ext::Select { mailbox, read_only: false, params } = e.ext else { panic!("{e:?}") };
+    assert!(mailbox == b"INBOX" && params.condstore);
+    let e = ext("t EXAMINE \"A b\" (QRESYNC (7 100 1:9 (2 3)))").unwrap();
+    let Ext::Select { mailbox, read_only: true, params } = e.ext else { panic!("{e:?}") };
+    assert_eq!(mailbox, b"A b");
+    assert_eq!(params.qresync.unwrap().seq_match, [(2, 3)]);
+
+    // FETCH: MODSEQ items become UID ones at their index; the modifiers are taken off.
+    let e = ext("t UID FETCH 1:* (FLAGS MODSEQ BODY[HEADER.FIELDS (A B)]) (CHANGEDSINCE 12345 VANISHED)")
+        .unwrap();
+    let Ext::Fetch(body, binary, mods) = e.ext else { panic!("{e:?}") };
+    assert!(binary.is_empty());
+    assert_eq!(mods.modseq_at, [1]);
+    assert_eq!((mods.modifiers.changed_since, mods.modifiers.vanished), (Some(12345), true));
+    let CommandBody::Fetch { macro_or_item_names, uid: true, .. } = *body else { panic!() };
+    let MacroOrMessageDataItemNames::MessageDataItemNames(items) = macro_or_item_names else { panic!() };
+    assert_eq!(items[1], MessageDataItemName::Uid);
+    let e = ext("t FETCH 1 modseq").unwrap();
+    assert!(
+        matches!(e.ext, Ext::Fetch(_, _, m) if m.modseq_at == [0] && m.modifiers.changed_since.is_none())
+    );
+    let e = ext("t FETCH $ FLAGS (CHANGEDSINCE 0)").unwrap();
+    assert!(e.uses_saved && matches!(e.ext, Ext::Fetch(_, _, m) if m.modifiers.changed_since == Some(0)));
+    let e = ext("t FETCH 1 (BINARY.SIZE[1] MODSEQ)").unwrap();
+    assert!(matches!(e.ext, Ext::Fetch(_, b, m) if b == [(0, Binary::Size)] && m.modseq_at == [1]));
+
+    // STORE with UNCHANGEDSINCE, with and without `$`.
+    let e = ext("t STORE 1:3 (UNCHANGEDSINCE 320162338) +FLAGS.SILENT (\\Deleted)").unwrap();
+    assert!(!e.uses_saved);
+    let Ext::Store(body, 320_162_338) = e.ext else { panic!("{e:?}") };
+    assert!(matches!(*body, CommandBody::Store { uid: false, .. }));
+    let e = ext("t UID STORE $ (UNCHANGEDSINCE 0) FLAGS ()").unwrap();
+    assert!(e.uses_saved && matches!(e.ext, Ext::Store(_, 0)));
+
+    // SEARCH: MODSEQ keys become the placeholder header; "MODSEQ" as a string stays one.
+    let e = ext("t SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338 SUBJECT MODSEQ").unwrap();
+    let Ext::Search(body, None, true) = e.ext else { panic!("{e:?}") };
+    let CommandBody::Search { criteria: SearchKey::And(keys), .. } = *body else { panic!("{body:?}") };
+    let keys = keys.as_ref();
+    assert!(
+        matches!(&keys[0], SearchKey::Header(h, v) if h.as_ref() == b"X-Mailroom-Modseq" && v.as_ref() == b"620162338")
+    );
+    assert!(matches!(&keys[1], SearchKey::Subject(s) if s.as_ref() == b"MODSEQ"));
+    let e = ext("t UID SEARCH RETURN (ALL) OR (MODSEQ 5) UID $").unwrap();
+    assert!(e.uses_saved && matches!(e.ext, Ext::Search(_, Some(_), true)));
+    let e = ext("t SEARCH HEADER X-Mailroom-Modseq 5 $").unwrap();
+    assert!(matches!(e.ext, Ext::Search(_, None, false)), "a client's own header is no MODSEQ key");
+}
+
+#[test]
+fn malformed_condstore_syntax() {
+    for bad in [
+        "t SELECT INBOX (FOO)",
+        "t SELECT INBOX (QRESYNC)",
+        "t SELECT INBOX (QRESYNC (1 x))",
+        "t SELECT INBOX (QRESYNC (1 2 1:*))",
+        "t EXAMINE INBOX (CONDSTORE",
+        "t FETCH 1 (FLAGS) (CHANGEDSINCE)",
+        "t FETCH 1 (FLAGS) (CHANGEDSINCE x)",
+        "t FETCH 1 (FLAGS) (VANISHED)",
+        "t FETCH 1 (FLAGS) (FOO 1)",
+        "t FETCH 1 (FLAGS) CHANGEDSINCE 1",
+        "t FETCH 1 (FLAGS) (CHANGEDSINCE 1) x",
+        "t FETCH 1 (MODSEQS)",
+        "t STORE 1 (UNCHANGEDSINCE) +FLAGS (\\Seen)",
+        "t STORE 1 (UNCHANGEDSINCE x) +FLAGS (\\Seen)",
+        "t STORE 1 (FOO 1) +FLAGS (\\Seen)",
+        "t STORE 1 (UNCHANGEDSINCE 1)",
+        "t STORE 1 (UNCHANGEDSINCE 99999999999999999999) +FLAGS (\\Seen)",
+        "t SEARCH MODSEQ",
+        "t SEARCH MODSEQ x",
+        "t SEARCH MODSEQ \"/flags/a\" 5",
+        "t SEARCH MODSEQ \"/nope\" all 5",
+        "t SEARCH MODSEQ -1",
+    ] {
+        assert!(ext(bad).is_err(), "{bad}");
+    }
 }
 
 #[test]
@@ -140,6 +224,10 @@ fn truncated_and_mangled_commands_never_panic() {
         "t LIST (SUBSCRIBED RECURSIVEMATCH) \"ref\" (% \"Entwürfe\") RETURN (CHILDREN STATUS (SIZE))",
         "t APPEND INBOX (\\Seen) ~{3+}\r\nabc",
         "t STATUS {5}\r\nINBOX (SIZE DELETED-STORAGE)",
+        "t UID SEARCH RETURN (MIN) MODSEQ \"/flags/\\\\seen\" all 5 (MODSEQ {1}\r\n6) CHARSET MODSEQ",
+        "t UID FETCH 1:* (FLAGS MODSEQ BODY[HEADER.FIELDS (A)]) (CHANGEDSINCE 5 VANISHED)",
+        "t STORE $ (UNCHANGEDSINCE 5) +FLAGS (\\Seen)",
+        "t SELECT INBOX (QRESYNC (1 2 1:5 (1,2 3,4)) CONDSTORE)",
     ];
     for cmd in cmds {
         let bytes = cmd.as_bytes();

@@ -1,5 +1,6 @@
 //! Running what [`crate::imap::extended`] parsed: LIST-EXTENDED, STATUS with SIZE, SEARCH with
-//! RETURN, FETCH with BINARY items, and SEARCHRES's `$`, swapped here for the saved result
+//! RETURN, FETCH with BINARY items, CONDSTORE/QRESYNC's SELECT parameters, FETCH and STORE
+//! modifiers, MODSEQ items and keys, and SEARCHRES's `$`, swapped here for the saved result
 //! (RFC 5182): as UIDs for the UID commands and search keys, as the sequence numbers those
 //! messages have now for the others.
 
@@ -8,6 +9,7 @@ use imap_codec::imap_types::core::NonEmptyVec;
 use imap_codec::imap_types::search::SearchKey;
 use imap_codec::imap_types::sequence::SequenceSet;
 
+use super::selected::Store;
 use super::session::{Session, line};
 use crate::imap::esearch::Return;
 use crate::imap::extended::{Ext, Extended, SAVED, is_saved};
@@ -21,21 +23,30 @@ impl Session {
             Ext::No(text) => line(out, &format!("{tag} NO {text}")),
             Ext::List(cmd) => self.list(tag, &cmd, out),
             Ext::Status { mailbox, items } => self.status(tag, &mailbox, &items, out),
+            Ext::Select { mailbox, read_only, params } => self.select(tag, &mailbox, read_only, &params, out),
             _ if self.selected.is_none() => line(out, &format!("{tag} BAD No mailbox selected.")),
-            Ext::Search(body, ret) => {
+            Ext::Search(body, ret, modseq) => {
                 let CommandBody::Search { charset, criteria, uid } = *body else {
                     return line(out, &format!("{tag} BAD Invalid arguments"));
                 };
                 let criteria = if uses_saved { self.swap_key(criteria) } else { criteria };
                 let ret = ret.or(self.rev2.then_some(Return::ALL));
-                self.search(tag, charset.as_ref(), &criteria, uid, ret, out)
+                self.search(tag, charset.as_ref(), &criteria, uid, ret, modseq, out)
             }
-            Ext::Fetch(body, binary) => {
+            Ext::Fetch(body, binary, mods) => {
                 let CommandBody::Fetch { sequence_set, macro_or_item_names, uid } = *body else {
                     return line(out, &format!("{tag} BAD Invalid arguments"));
                 };
                 let set = if uses_saved { self.saved_set(uid) } else { sequence_set };
-                self.fetch_with(tag, &set, macro_or_item_names, uid, &binary, out)
+                self.fetch_with(tag, &set, macro_or_item_names, uid, &binary, &mods, out)
+            }
+            Ext::Store(body, unchanged_since) => {
+                let CommandBody::Store { sequence_set, kind, response, flags, uid } = self.swap_set(*body)
+                else {
+                    return line(out, &format!("{tag} BAD Invalid arguments"));
+                };
+                let store = Store { set: &sequence_set, kind: &kind, response: &response, flags: &flags };
+                self.store(tag, &store, uid, Some(unchanged_since), out)
             }
             Ext::Codec(body) => {
                 let body = self.swap_set(*body);

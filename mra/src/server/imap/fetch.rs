@@ -4,7 +4,10 @@
 //! is, its parts keeping their encoding). Flags, UID and sizes come from the mailbox; ENVELOPE
 //! from the cached header fields; anything that needs the body reads the message file once and
 //! parses it ([`crate::imap::mime`]). Fetching a body section that is not PEEK sets `\Seen` in
-//! a read-write mailbox and reports the new FLAGS.
+//! a read-write mailbox (for all those messages at once, one mod-sequence) and reports the new
+//! FLAGS, with MODSEQ under CONDSTORE. RFC 7162: the MODSEQ item, the CHANGEDSINCE modifier
+//! (only messages changed since, MODSEQ implied) and, for UID FETCH under QRESYNC, VANISHED
+//! (the UIDs of the set expunged since, first).
 
 use std::io::Read;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -16,8 +19,9 @@ use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mailstore::{Flag, MailboxError};
 
+use super::condstore::modseq_item;
 use super::session::{Selected, Session, line};
-use crate::imap::extended::Binary;
+use crate::imap::extended::{Binary, FetchMods};
 use crate::imap::mime::{self, Parsed, PartRef};
 use crate::imap::response::{flag_list, literal};
 use crate::imap::sequence::resolve;
@@ -46,11 +50,13 @@ impl Session {
         by_uid: bool,
         out: &mut Vec<u8>,
     ) {
-        self.fetch_with(tag, set, items, by_uid, &[], out)
+        self.fetch_with(tag, set, items, by_uid, &[], &FetchMods::default(), out)
     }
 
     /// FETCH where the items at the indexes in `binary` are BINARY items (written by
-    /// [`crate::imap::extended`] as BODY.PEEK items).
+    /// [`crate::imap::extended`] as BODY.PEEK items), and what `mods` says of MODSEQ items
+    /// (written as UID) and modifiers.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn fetch_with(
         &mut self,
         tag: &str,
@@ -58,10 +64,23 @@ impl Session {
         items: MacroOrMessageDataItemNames<'_>,
         by_uid: bool,
         binary: &[(usize, Binary)],
+        mods: &FetchMods,
         out: &mut Vec<u8>,
     ) {
+        let (changed_since, vanished) = (mods.modifiers.changed_since, mods.modifiers.vanished);
+        let wants_modseq = !mods.modseq_at.is_empty() || changed_since.is_some();
+        if let Some(why) = self.fetch_refusal(wants_modseq, vanished, by_uid) {
+            return line(out, &format!("{tag} BAD {why}"));
+        }
+        if wants_modseq {
+            self.enable_condstore(out);
+        }
+        if let (true, Some(since)) = (vanished, changed_since) {
+            self.fetch_vanished(set, since, out);
+        }
         let rev2 = self.rev2;
         let Some(sel) = self.selected.as_mut() else { return };
+        let condstore = self.condstore && sel.mb.highest_modseq() != 0;
         let macro_name;
         let mut items = match items {
             MacroOrMessageDataItemNames::Macro(m) => {
@@ -70,22 +89,40 @@ impl Session {
             }
             MacroOrMessageDataItemNames::MessageDataItemNames(v) => v,
         };
-        let mut kinds: Vec<Option<Binary>> = vec![None; items.len()];
+        let mut kinds: Vec<Kind> = vec![Kind::Plain; items.len()];
         for &(i, b) in binary {
             if let Some(k) = kinds.get_mut(i) {
-                *k = Some(b);
+                *k = Kind::Binary(b);
             }
         }
-        if by_uid && !items.contains(&MessageDataItemName::Uid) {
+        for &i in &mods.modseq_at {
+            if let Some(k) = kinds.get_mut(i) {
+                *k = Kind::Modseq;
+            }
+        }
+        let asks_uid =
+            items.iter().zip(&kinds).any(|(n, k)| *n == MessageDataItemName::Uid && *k == Kind::Plain);
+        if by_uid && !asks_uid {
             items.insert(0, MessageDataItemName::Uid);
-            kinds.insert(0, None);
+            kinds.insert(0, Kind::Plain);
+        }
+        if changed_since.is_some() && mods.modseq_at.is_empty() {
+            // CHANGEDSINCE implies MODSEQ (RFC 7162 §3.1.4.1).
+            items.push(MessageDataItemName::Uid);
+            kinds.push(Kind::Modseq);
         }
         let items: Vec<Item<'_, '_>> =
-            items.iter().zip(kinds).map(|(name, binary)| Item { name, binary }).collect();
+            items.iter().zip(kinds).map(|(name, kind)| Item { name, kind }).collect();
         let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
+        let picked: Vec<usize> = resolve(set, &uids, by_uid)
+            .into_iter()
+            .filter(|&i| changed_since.is_none_or(|n| sel.mb.messages()[i].modseq() > n))
+            .collect();
+        let seen_now = set_seen(sel, &picked, &items, &self.user);
         let (mut failed, mut unknown_cte) = (false, false);
-        for i in resolve(set, &uids, by_uid) {
-            match message(sel, i, uids[i], &items, rev2, out) {
+        for i in picked {
+            let ctx = MessageContext { rev2, condstore, seen_now: seen_now.binary_search(&uids[i]).is_ok() };
+            match message(sel, i, uids[i], &items, &ctx, out) {
                 Ok(()) => {}
                 // Gone under us: nothing to send for it (RFC 3501 §7.4.1 allows us to omit it).
                 Err(Failed::Mailbox(MailboxError::Expunged(_))) => {}
@@ -108,10 +145,35 @@ impl Session {
     }
 }
 
-/// One FETCH item: as imap-codec parsed it, and what it asks if it was a BINARY one.
+impl Session {
+    /// Why a FETCH with CONDSTORE parts cannot run (RFC 7162: BAD), if it cannot.
+    fn fetch_refusal(&self, wants_modseq: bool, vanished: bool, by_uid: bool) -> Option<&'static str> {
+        let no_modseqs = self.selected.as_ref().is_some_and(|s| s.mb.highest_modseq() == 0);
+        if wants_modseq && no_modseqs {
+            Some("The mailbox has no mod-sequences (NOMODSEQ).")
+        } else if vanished && !by_uid {
+            Some("VANISHED needs UID FETCH.")
+        } else if vanished && !self.qresync {
+            Some("VANISHED needs QRESYNC enabled.")
+        } else {
+            None
+        }
+    }
+}
+
+/// What a FETCH item is: as imap-codec parsed it, a BINARY one written as BODY.PEEK, or MODSEQ
+/// written as UID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Binary(Binary),
+    Modseq,
+}
+
+/// One FETCH item: as imap-codec parsed it, and what it asks.
 struct Item<'n, 'a> {
     name: &'n MessageDataItemName<'a>,
-    binary: Option<Binary>,
+    kind: Kind,
 }
 
 /// Whether an item needs the message text.
@@ -123,10 +185,51 @@ fn needs_text(item: &Item<'_, '_>) -> bool {
 /// Whether an item sets `\Seen`.
 fn sets_seen(item: &Item<'_, '_>) -> bool {
     use MessageDataItemName::*;
-    match item.binary {
-        Some(b) => b == Binary::Content { peek: false },
-        None => matches!(item.name, BodyExt { peek: false, .. } | Rfc822 | Rfc822Text),
+    match item.kind {
+        Kind::Binary(b) => b == Binary::Content { peek: false },
+        Kind::Modseq => false,
+        Kind::Plain => matches!(item.name, BodyExt { peek: false, .. } | Rfc822 | Rfc822Text),
     }
+}
+
+/// Sets `\Seen` on the `picked` messages that lack it when the items read a body without PEEK
+/// (in one store: one mod-sequence); the UIDs it changed.
+fn set_seen(sel: &mut Selected, picked: &[usize], items: &[Item<'_, '_>], user: &str) -> Vec<u32> {
+    if sel.read_only || !items.iter().any(sets_seen) {
+        return Vec::new();
+    }
+    let changes: Vec<(u32, mailstore::Flags)> = picked
+        .iter()
+        .map(|&i| &sel.mb.messages()[i])
+        .filter(|m| !m.flags().has(Flag::Seen))
+        .map(|m| {
+            let mut f = m.flags().clone();
+            f.set(Flag::Seen, true);
+            (m.uid(), f)
+        })
+        .collect();
+    if changes.is_empty() {
+        return Vec::new();
+    }
+    match sel.mb.store(&changes, None) {
+        Ok(s) => {
+            let mut changed = s.changed;
+            changed.sort_unstable();
+            changed
+        }
+        Err(e) => {
+            tracing::warn!("imap user={user} fetch: setting \\Seen: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// What one message's FETCH line depends on besides its items.
+struct MessageContext {
+    rev2: bool,
+    condstore: bool,
+    /// This FETCH set its `\Seen`: FLAGS (and MODSEQ under CONDSTORE) are sent.
+    seen_now: bool,
 }
 
 /// One `* n FETCH (...)` line.
@@ -135,9 +238,10 @@ fn message(
     i: usize,
     uid: u32,
     items: &[Item<'_, '_>],
-    rev2: bool,
+    mc: &MessageContext,
     out: &mut Vec<u8>,
 ) -> Result<(), Failed> {
+    let rev2 = mc.rev2;
     let mut text = None;
     let mut mtime = None;
     let wants_date = items.iter().any(|it| *it.name == MessageDataItemName::InternalDate);
@@ -151,16 +255,7 @@ fn message(
             text = Some(mime::to_crlf(&raw));
         }
     }
-    let mut flags_changed = false;
-    if !sel.read_only && items.iter().any(sets_seen) {
-        let m = sel.mb.message(uid).ok_or(MailboxError::Expunged(uid))?;
-        if !m.flags().has(Flag::Seen) {
-            let mut f = m.flags().clone();
-            f.set(Flag::Seen, true);
-            sel.mb.set_flags(uid, &f)?;
-            flags_changed = true;
-        }
-    }
+    let flags_changed = mc.seen_now;
     let parsed = text.as_deref().map(Parsed::new);
     let ctx = ItemContext { parsed: parsed.as_ref(), mtime, rev2 };
     let mut buf = format!("* {} FETCH (", i + 1).into_bytes();
@@ -168,17 +263,28 @@ fn message(
         if n > 0 {
             buf.push(b' ');
         }
-        match (item.binary, item.name) {
-            (Some(b), MessageDataItemName::BodyExt { section, partial, .. }) => {
+        match (item.kind, item.name) {
+            (Kind::Binary(b), MessageDataItemName::BodyExt { section, partial, .. }) => {
                 binary_data(ctx.parsed.expect("text read"), b, section.as_ref(), *partial, &mut buf)?
+            }
+            (Kind::Modseq, _) => {
+                let m = sel.mb.message(uid).ok_or(MailboxError::Expunged(uid))?;
+                buf.extend_from_slice(modseq_item(m.modseq()).trim_start().as_bytes());
             }
             _ => item_data(sel, uid, item.name, &ctx, &mut buf)?,
         }
     }
-    if flags_changed && !items.iter().any(|it| *it.name == MessageDataItemName::Flags) {
+    let asked = |want: &MessageDataItemName<'_>, kind: Kind| {
+        items.iter().any(|it| it.name == want && it.kind == kind)
+    };
+    if flags_changed && !asked(&MessageDataItemName::Flags, Kind::Plain) {
         buf.push(b' ');
         let ctx = ItemContext { parsed: None, mtime: None, rev2 };
         item_data(sel, uid, &MessageDataItemName::Flags, &ctx, &mut buf)?;
+    }
+    if flags_changed && mc.condstore && !items.iter().any(|it| it.kind == Kind::Modseq) {
+        let m = sel.mb.message(uid).ok_or(MailboxError::Expunged(uid))?;
+        buf.extend_from_slice(modseq_item(m.modseq()).as_bytes());
     }
     buf.extend_from_slice(b")\r\n");
     out.extend_from_slice(&buf);

@@ -89,6 +89,10 @@ impl Session {
         let Some(t) = self.target(name) else {
             return line(out, &format!("{tag} NO [NONEXISTENT] Mailbox doesn't exist."));
         };
+        if items.contains(&StatusItem::HighestModSeq) {
+            // A CONDSTORE-enabling command (RFC 7162 §3.1).
+            self.enable_condstore(out);
+        }
         match self.status_line(&t, items, out) {
             Ok(()) => line(out, &format!("{tag} OK Status completed.")),
             Err(MailboxError::NotFound(_)) => {
@@ -129,6 +133,7 @@ fn status_value(mb: &mut Mailbox, item: StatusItem) -> Result<u64, MailboxError>
         StatusItem::Deleted => count(mb, &|m| m.flags().has(Flag::Deleted)),
         StatusItem::Size => sizes(mb, |_| true, true)?,
         StatusItem::DeletedStorage => kib(sizes(mb, |m| m.flags().has(Flag::Deleted), false)?),
+        StatusItem::HighestModSeq => mb.highest_modseq(),
     })
 }
 

@@ -6,6 +6,7 @@
 //!
 //! Replies are buffered and written when no further pipelined command is waiting.
 
+mod condstore;
 mod extended;
 mod fetch;
 mod folders;
@@ -256,7 +257,7 @@ impl Conn {
             }
             Parsed::Namespace(_) => unreachable!("handled above"),
             Parsed::UidExpunge(tag, set) => {
-                self.blocking(io, move |s, out| s.expunge(&tag, Some(&set), out)).await?;
+                self.blocking(io, move |s, out| s.uid_expunge(&tag, &set, out)).await?;
                 return Ok(None);
             }
             Parsed::Ext(tag, ext) => {

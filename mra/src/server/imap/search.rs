@@ -1,6 +1,7 @@
 //! SEARCH and UID SEARCH with every RFC 3501 criterion, answered with `* SEARCH` or, for RETURN
 //! options and under IMAP4rev2, `* ESEARCH` (RFC 4731), saving the result for `$` when asked
-//! (RFC 5182). Strings in US-ASCII or UTF-8, matched
+//! (RFC 5182), and RFC 7162's MODSEQ key, which adds the highest mod-sequence of the matches
+//! to the answer (`(MODSEQ n)`, or ` MODSEQ n` in ESEARCH). Strings in US-ASCII or UTF-8, matched
 //! case-insensitively as substrings. Header criteria match the raw field and its decoded
 //! form (encoded words, address names); BODY and TEXT match the decoded text parts and the raw
 //! body. The message file is read only for criteria that need it.
@@ -15,6 +16,7 @@ use mail_parser::{Address, HeaderName, Message, MessageParser};
 use mailstore::{Flag, MailboxError};
 
 use super::session::{Selected, Session, line};
+use crate::imap::condstore::MODSEQ_KEY;
 use crate::imap::esearch::Return;
 use crate::imap::sequence::resolve;
 
@@ -26,10 +28,13 @@ struct Candidate<'s> {
     uids: &'s [u32],
     text: Option<Vec<u8>>,
     mtime_days: Option<i64>,
+    /// `HEADER X-Mailroom-Modseq n` is the MODSEQ key (the command was rewritten so).
+    modseq_key: bool,
 }
 
 impl Session {
-    /// SEARCH and UID SEARCH; `ret`: answer with ESEARCH.
+    /// SEARCH and UID SEARCH; `ret`: answer with ESEARCH; `modseq_key`: the key holds MODSEQ.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn search(
         &mut self,
         tag: &str,
@@ -37,8 +42,15 @@ impl Session {
         key: &SearchKey<'_>,
         by_uid: bool,
         ret: Option<Return>,
+        modseq_key: bool,
         out: &mut Vec<u8>,
     ) {
+        if modseq_key {
+            if self.selected.as_ref().is_some_and(|s| s.mb.highest_modseq() == 0) {
+                return line(out, &format!("{tag} BAD The mailbox has no mod-sequences (NOMODSEQ)."));
+            }
+            self.enable_condstore(out);
+        }
         if let Some(cs) = charset {
             let name = match cs {
                 Charset::Atom(a) => a.inner().to_string(),
@@ -56,12 +68,14 @@ impl Session {
         let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
         let mut found = Vec::new();
         let mut found_uids = Vec::new();
+        let mut modseqs = Vec::new();
         for (index, &uid) in uids.iter().enumerate() {
-            let mut c = Candidate { sel, index, uid, uids: &uids, text: None, mtime_days: None };
+            let mut c = Candidate { sel, index, uid, uids: &uids, text: None, mtime_days: None, modseq_key };
             match c.matches(key) {
                 Ok(true) => {
                     found.push(if by_uid { uid } else { index as u32 + 1 });
                     found_uids.push(uid);
+                    modseqs.push(sel.mb.messages()[index].modseq());
                 }
                 Ok(false) | Err(MailboxError::Expunged(_)) => {}
                 Err(e) => tracing::warn!("imap user={} search UID {uid}: {e}", self.user),
@@ -73,14 +87,28 @@ impl Session {
         match ret {
             None => {
                 let list: String = found.iter().map(|n| format!(" {n}")).collect();
-                line(out, &format!("* SEARCH{list}"));
+                let highest = modseqs.iter().max().filter(|_| modseq_key);
+                let modseq = highest.map(|m| format!(" (MODSEQ {m})")).unwrap_or_default();
+                line(out, &format!("* SEARCH{list}{modseq}"));
             }
             Some(r) => {
                 if r.save {
                     sel.saved = r.saved(&found_uids).into_boxed_slice();
                 }
                 if let Some(resp) = r.response(tag, by_uid, &found) {
-                    line(out, &resp);
+                    // Of the messages returned: MIN and MAX alone return only those (RFC 7162 §3.1.5).
+                    let returned = if (r.min || r.max) && !r.all && !r.count {
+                        [r.min.then(|| modseqs.first()), r.max.then(|| modseqs.last())]
+                            .into_iter()
+                            .flatten()
+                            .flatten()
+                            .max()
+                    } else {
+                        modseqs.iter().max()
+                    };
+                    let modseq =
+                        returned.filter(|_| modseq_key).map(|m| format!(" MODSEQ {m}")).unwrap_or_default();
+                    line(out, &format!("{resp}{modseq}"));
                 }
             }
         }
@@ -176,6 +204,13 @@ impl Candidate<'_> {
             Cc(s) => self.header(HeaderName::Cc, s.as_ref())?,
             Bcc(s) => self.header(HeaderName::Bcc, s.as_ref())?,
             Subject(s) => self.header(HeaderName::Subject, s.as_ref())?,
+            Header(name, s)
+                if self.modseq_key && name.as_ref().eq_ignore_ascii_case(MODSEQ_KEY.as_bytes()) =>
+            {
+                // MODSEQ n: changed at or after n (RFC 7162 §3.1.5).
+                let n: u64 = String::from_utf8_lossy(s.as_ref()).parse().unwrap_or(u64::MAX);
+                self.sel.mb.message(self.uid).is_some_and(|m| m.modseq() >= n)
+            }
             Header(name, s) => {
                 let name = String::from_utf8_lossy(name.as_ref()).into_owned();
                 self.header(HeaderName::parse(name).unwrap_or(HeaderName::Other("".into())), s.as_ref())?

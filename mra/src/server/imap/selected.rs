@@ -1,5 +1,7 @@
-//! The selected state: SELECT/EXAMINE, changes made by others (untagged EXPUNGE, EXISTS,
-//! RECENT, FETCH FLAGS), CLOSE/UNSELECT, EXPUNGE and UID EXPUNGE, STORE, COPY and MOVE.
+//! The selected state: SELECT/EXAMINE, changes made by others (untagged EXPUNGE or VANISHED,
+//! EXISTS, RECENT, FETCH FLAGS with MODSEQ under CONDSTORE), CLOSE/UNSELECT, EXPUNGE and UID
+//! EXPUNGE, STORE (with UNCHANGEDSINCE), COPY and MOVE. QRESYNC's part of SELECT is in
+//! [`super::condstore`].
 
 use std::collections::HashSet;
 use std::fs;
@@ -8,18 +10,32 @@ use imap_codec::imap_types::flag::{Flag as WireFlag, StoreResponse, StoreType};
 use imap_codec::imap_types::sequence::SequenceSet;
 use mailstore::{Flag, Flags, Mailbox, MailboxError, Maildir};
 
+use super::condstore::modseq_item;
 use super::quota::{Freed, expunge_counted};
 use super::recent::Recent;
 use super::session::{Selected, Session, line};
+use crate::imap::condstore::{SelectParams, vanished};
 use crate::imap::names::Target;
 use crate::imap::response::{flag_list, mailbox_flags};
 use crate::imap::sequence::{compact, resolve};
 
 impl Session {
-    /// SELECT (`read_only`: EXAMINE).
-    pub(super) fn select(&mut self, tag: &str, name: &[u8], read_only: bool, out: &mut Vec<u8>) {
+    /// SELECT (`read_only`: EXAMINE), with RFC 7162's parameters.
+    pub(super) fn select(
+        &mut self,
+        tag: &str,
+        name: &[u8],
+        read_only: bool,
+        params: &SelectParams,
+        out: &mut Vec<u8>,
+    ) {
+        if params.qresync.is_some() && !self.qresync {
+            return line(out, &format!("{tag} BAD QRESYNC is not enabled."));
+        }
+        // Enabled before the mailbox is open: its HIGHESTMODSEQ comes with the SELECT answer.
+        self.condstore |= params.condstore;
         // A failed SELECT leaves no mailbox selected (RFC 3501 §6.3.1).
-        if self.selected.take().is_some() && self.rev2 {
+        if self.selected.take().is_some() && (self.rev2 || self.qresync) {
             line(out, "* OK [CLOSED] Previous mailbox closed.");
         }
         let Some(target) = self.target(name) else {
@@ -60,15 +76,29 @@ impl Session {
         }
         line(out, &format!("* OK [UIDVALIDITY {}] UIDs valid.", mb.uidvalidity()));
         line(out, &format!("* OK [UIDNEXT {}] Predicted next UID.", mb.uid_next()));
+        let highest_sent = mb.highest_modseq();
+        match highest_sent {
+            0 => line(out, "* OK [NOMODSEQ] No permanent modification sequences."),
+            n => line(out, &format!("* OK [HIGHESTMODSEQ {n}] Highest.")),
+        }
+        let resync =
+            params.qresync.as_ref().filter(|q| q.uidvalidity == mb.uidvalidity() && highest_sent != 0);
+        self.selected = Some(Selected { mb, target, read_only, recent, saved: Box::default(), highest_sent });
+        if let Some(q) = resync {
+            self.qresync_changes(q, out);
+        }
         let mode = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         line(out, &format!("{tag} OK [{mode}] Select completed."));
-        self.selected = Some(Selected { mb, target, read_only, recent, saved: Box::default() });
     }
 
     /// Syncs the selected mailbox and reports what others changed: EXPUNGE (highest sequence
-    /// number first, so no number shifts under the client), EXISTS and RECENT, FETCH FLAGS.
+    /// number first, so no number shifts under the client) or, under QRESYNC, one VANISHED;
+    /// EXISTS and RECENT; FETCH FLAGS, with MODSEQ under CONDSTORE, and FETCH MODSEQ for a
+    /// mod-sequence that changed alone; under QRESYNC, the HIGHESTMODSEQ those raised.
     pub fn report_changes(&mut self, out: &mut Vec<u8>) {
+        let (rev2, qresync) = (self.rev2, self.qresync);
         let Some(sel) = self.selected.as_mut() else { return };
+        let condstore = self.condstore && sel.mb.highest_modseq() != 0;
         let before: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
         let changes = match sel.mb.sync() {
             Ok(c) => c,
@@ -79,11 +109,19 @@ impl Session {
         };
         if !changes.expunged.is_empty() {
             let gone: HashSet<u32> = changes.expunged.iter().copied().collect();
+            let mut uids = Vec::new();
             for (i, uid) in before.iter().enumerate().rev() {
                 if gone.contains(uid) {
-                    line(out, &format!("* {} EXPUNGE", i + 1));
+                    if !qresync {
+                        line(out, &format!("* {} EXPUNGE", i + 1));
+                    }
+                    uids.push(*uid);
                     sel.recent.remove(uid);
                 }
+            }
+            uids.reverse();
+            if let Some(v) = vanished(false, &uids).filter(|_| qresync) {
+                line(out, &v);
             }
         }
         if !changes.added.is_empty() {
@@ -93,16 +131,30 @@ impl Session {
                 }
             }
             line(out, &format!("* {} EXISTS", sel.mb.messages().len()));
-            if !self.rev2 {
+            if !rev2 {
                 line(out, &format!("* {} RECENT", sel.recent.len()));
             }
         }
-        for uid in changes.flags {
-            if let Some(i) = sel.mb.messages().iter().position(|m| m.uid() == uid) {
-                let m = &sel.mb.messages()[i];
-                let flags = flag_list(m.flags(), sel.mb.keywords(), !self.rev2 && sel.recent.contains(&uid));
-                line(out, &format!("* {} FETCH (UID {uid} FLAGS {flags})", i + 1));
+        let msgs = sel.mb.messages();
+        for uid in &changes.flags {
+            if let Ok(i) = msgs.binary_search_by_key(uid, |m| m.uid()) {
+                let m = &msgs[i];
+                let flags = flag_list(m.flags(), sel.mb.keywords(), !rev2 && sel.recent.contains(uid));
+                let modseq = if condstore { modseq_item(m.modseq()) } else { String::new() };
+                line(out, &format!("* {} FETCH (UID {uid} FLAGS {flags}{modseq})", i + 1));
             }
+            super::output::spill(&self.spill, out);
+        }
+        for uid in changes.modseqs.iter().filter(|_| condstore) {
+            if let Ok(i) = msgs.binary_search_by_key(uid, |m| m.uid()) {
+                line(out, &format!("* {} FETCH (UID {uid}{})", i + 1, modseq_item(msgs[i].modseq())));
+            }
+            super::output::spill(&self.spill, out);
+        }
+        let grew = !changes.expunged.is_empty() || !changes.added.is_empty();
+        if qresync && grew && sel.mb.highest_modseq() > sel.highest_sent {
+            sel.highest_sent = sel.mb.highest_modseq();
+            line(out, &format!("* OK [HIGHESTMODSEQ {}] Highest.", sel.highest_sent));
         }
     }
 
@@ -139,39 +191,56 @@ impl Session {
             .filter(|i| allowed.as_ref().is_none_or(|a| a.contains(i)))
             .collect();
         // Highest first: removing a message shifts only the numbers above it.
+        let mut gone = Vec::new();
         for &i in doomed.iter().rev() {
             let uid = all[i];
             match expunge_counted(&mut sel.mb, uid, counting, &mut freed) {
                 Ok(()) => {
                     sel.recent.remove(&uid);
-                    line(out, &format!("* {} EXPUNGE", i + 1));
+                    if !self.qresync {
+                        line(out, &format!("* {} EXPUNGE", i + 1));
+                    }
+                    gone.push(uid);
                 }
                 Err(e) => tracing::warn!("imap user={} expunge UID {uid}: {e}", self.user),
             }
         }
+        gone.reverse();
+        if let Some(v) = vanished(false, &gone).filter(|_| self.qresync) {
+            line(out, &v);
+        }
         self.quota_freed(freed);
+        // The sync records the expunges and, under QRESYNC, tells the HIGHESTMODSEQ they raised.
         self.report_changes(out);
+        if self.qresync
+            && let Some(sel) = self.selected.as_mut().filter(|s| s.mb.highest_modseq() > s.highest_sent)
+        {
+            sel.highest_sent = sel.mb.highest_modseq();
+            return line(out, &format!("{tag} OK [HIGHESTMODSEQ {}] Expunge completed.", sel.highest_sent));
+        }
         line(out, &format!("{tag} OK Expunge completed."));
     }
 
-    /// STORE and UID STORE.
-    #[allow(clippy::too_many_arguments)]
+    /// STORE and UID STORE, with UNCHANGEDSINCE (RFC 7162 §3.1.3): messages changed after it
+    /// are left alone and named in `[MODIFIED ...]`; under CONDSTORE every changed message's
+    /// FETCH carries its new MODSEQ, even with .SILENT.
     pub(super) fn store(
         &mut self,
         tag: &str,
-        set: &SequenceSet,
-        kind: &StoreType,
-        response: &StoreResponse,
-        flags: &[WireFlag<'_>],
+        st: &Store<'_, '_>,
         by_uid: bool,
+        unchanged_since: Option<u64>,
         out: &mut Vec<u8>,
     ) {
         let Some(sel) = self.selected.as_mut() else { return };
         if sel.read_only {
             return line(out, &format!("{tag} NO [READ-ONLY] Mailbox is read-only."));
         }
+        if unchanged_since.is_some() && sel.mb.highest_modseq() == 0 {
+            return line(out, &format!("{tag} BAD The mailbox has no mod-sequences (NOMODSEQ)."));
+        }
         let mut wanted = Flags::empty();
-        for f in flags {
+        for f in st.flags {
             match system_flag(f) {
                 Some(flag) => wanted.set(flag, true),
                 None => match keyword_name(f).map(|k| sel.mb.keyword_index(k)) {
@@ -186,41 +255,52 @@ impl Session {
             }
         }
         let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
-        for i in resolve(set, &uids, by_uid) {
-            let uid = uids[i];
-            let Some(m) = sel.mb.message(uid) else { continue };
-            let mut new = m.flags().clone();
-            if matches!(kind, StoreType::Replace) {
-                // Only what IMAP can name is replaced: letters we do not know are another
-                // program's and stay.
-                let keywords: Vec<usize> = new.keyword_indexes().collect();
-                Flag::ALL.into_iter().for_each(|f| new.set(f, false));
-                keywords.into_iter().for_each(|k| new.set_keyword(k, false));
+        let picked = resolve(st.set, &uids, by_uid);
+        let changes: Vec<(u32, Flags)> = picked
+            .iter()
+            .filter_map(|&i| sel.mb.message(uids[i]))
+            .map(|m| (m.uid(), new_flags(m.flags(), &wanted, st.kind)))
+            .collect();
+        let stored = match sel.mb.store(&changes, unchanged_since) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("imap user={} store: {e}", self.user);
+                return line(out, &format!("{tag} NO [SERVERBUG] Cannot change the flags."));
             }
-            let on = !matches!(kind, StoreType::Remove);
-            for f in wanted.system_flags() {
-                new.set(f, on);
-            }
-            for k in wanted.keyword_indexes() {
-                new.set_keyword(k, on);
-            }
-            match sel.mb.set_flags(uid, &new) {
-                Ok(()) | Err(MailboxError::Expunged(_)) => {}
-                Err(e) => {
-                    tracing::warn!("imap user={} store UID {uid}: {e}", self.user);
-                    return line(out, &format!("{tag} NO [SERVERBUG] Cannot change the flags."));
-                }
-            }
-            if matches!(response, StoreResponse::Answer)
-                && let Some(m) = sel.mb.message(uid)
-            {
-                let list = flag_list(m.flags(), sel.mb.keywords(), !self.rev2 && sel.recent.contains(&uid));
-                let uid_item = if by_uid { format!(" UID {uid}") } else { String::new() };
-                line(out, &format!("* {} FETCH (FLAGS {list}{uid_item})", i + 1));
-                super::output::spill(&self.spill, out);
-            }
+        };
+        if unchanged_since.is_some() {
+            self.condstore = true;
         }
-        line(out, &format!("{tag} OK Store completed."));
+        let uid_too = by_uid || self.qresync;
+        let Some(sel) = self.selected.as_mut() else { return };
+        let condstore = self.condstore && sel.mb.highest_modseq() != 0;
+        let changed: HashSet<u32> = stored.changed.iter().copied().collect();
+        let modified: HashSet<u32> = stored.modified.iter().copied().collect();
+        let silent = matches!(st.response, StoreResponse::Silent);
+        for &i in &picked {
+            let uid = uids[i];
+            let Some(m) = sel.mb.message(uid).filter(|_| !modified.contains(&uid)) else { continue };
+            let uid_item = if uid_too { format!(" UID {uid}") } else { String::new() };
+            let modseq = if condstore { modseq_item(m.modseq()) } else { String::new() };
+            if !silent {
+                let list = flag_list(m.flags(), sel.mb.keywords(), !self.rev2 && sel.recent.contains(&uid));
+                line(out, &format!("* {} FETCH (FLAGS {list}{uid_item}{modseq})", i + 1));
+            } else if condstore && changed.contains(&uid) {
+                let uid_item = if uid_too { format!("UID {uid} ") } else { String::new() };
+                line(out, &format!("* {} FETCH ({uid_item}MODSEQ ({}))", i + 1, m.modseq()));
+            }
+            super::output::spill(&self.spill, out);
+        }
+        if stored.modified.is_empty() {
+            return line(out, &format!("{tag} OK Store completed."));
+        }
+        let mut numbers: Vec<u32> = picked
+            .iter()
+            .filter(|&&i| modified.contains(&uids[i]))
+            .map(|&i| if by_uid { uids[i] } else { i as u32 + 1 })
+            .collect();
+        numbers.sort_unstable();
+        line(out, &format!("{tag} OK [MODIFIED {}] Conditional STORE failed.", compact(&numbers)));
     }
 
     /// COPY and MOVE (and their UID forms), with UIDPLUS's COPYUID.
@@ -293,13 +373,22 @@ impl Session {
             return line(out, &format!("{tag} OK {code}Copy completed."));
         }
         line(out, &format!("* OK {code}Moved."));
+        let qresync = self.qresync;
         let sel = self.selected.as_mut().expect("selected");
+        let mut gone = Vec::new();
         for &i in picked.iter().rev() {
             let uid = uids[i];
             if expunge_counted(&mut sel.mb, uid, counting, &mut freed).is_ok() {
                 sel.recent.remove(&uid);
-                line(out, &format!("* {} EXPUNGE", i + 1));
+                if !qresync {
+                    line(out, &format!("* {} EXPUNGE", i + 1));
+                }
+                gone.push(uid);
             }
+        }
+        gone.reverse();
+        if let Some(v) = vanished(false, &gone).filter(|_| qresync) {
+            line(out, &v);
         }
         self.quota_freed(freed);
         line(out, &format!("{tag} OK Move completed."));
@@ -343,6 +432,37 @@ fn copy_one(
         fs::rename(&d.path, dest_dir.join("cur").join(format!("{base}:{}", dest_flags.to_info())))?;
     }
     Ok(Some((base, d.size)))
+}
+
+/// What a STORE command asks, as imap-codec parsed it.
+pub(super) struct Store<'c, 'f> {
+    /// The messages.
+    pub set: &'c SequenceSet,
+    /// Replace, add or remove.
+    pub kind: &'c StoreType,
+    /// `.SILENT` or not.
+    pub response: &'c StoreResponse,
+    /// The flags.
+    pub flags: &'c [WireFlag<'f>],
+}
+
+/// `old` with `wanted` replaced, added or removed. Only what IMAP can name is replaced:
+/// letters we do not know are another program's and stay.
+fn new_flags(old: &Flags, wanted: &Flags, kind: &StoreType) -> Flags {
+    let mut new = old.clone();
+    if matches!(kind, StoreType::Replace) {
+        let keywords: Vec<usize> = new.keyword_indexes().collect();
+        Flag::ALL.into_iter().for_each(|f| new.set(f, false));
+        keywords.into_iter().for_each(|k| new.set_keyword(k, false));
+    }
+    let on = !matches!(kind, StoreType::Remove);
+    for f in wanted.system_flags() {
+        new.set(f, on);
+    }
+    for k in wanted.keyword_indexes() {
+        new.set_keyword(k, on);
+    }
+    new
 }
 
 /// The Maildir flag of an IMAP system flag (or of `$Forwarded`, Maildir's "passed").

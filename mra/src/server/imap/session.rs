@@ -10,6 +10,7 @@ use imap_codec::imap_types::extensions::enable::CapabilityEnable;
 use imap_codec::imap_types::mailbox::Mailbox as WireMailbox;
 use mailstore::{Mailbox, Maildir, Quota, folders};
 
+use crate::imap::condstore::SelectParams;
 use crate::imap::esearch::Return;
 use crate::imap::list::ListCommand;
 use crate::imap::names::{SPECIAL_USE, Target};
@@ -27,6 +28,11 @@ pub struct Session {
     pub(super) quota: Quota,
     /// `ENABLE IMAP4rev2` was given: RFC 9051's responses.
     pub(super) rev2: bool,
+    /// A CONDSTORE-enabling command was given (RFC 7162 §3.1): MODSEQ in every FETCH about a
+    /// flag change.
+    pub(super) condstore: bool,
+    /// `ENABLE QRESYNC` was given: VANISHED instead of EXPUNGE, UIDs in every FETCH.
+    pub(super) qresync: bool,
     /// While a command runs: where its output goes once it is large ([`super::output`]).
     pub(super) spill: super::output::Spill,
 }
@@ -42,6 +48,8 @@ pub(super) struct Selected {
     pub recent: super::recent::Recent,
     /// SEARCHRES's saved result (`$`), as UIDs (boxed: no spare capacity in idle sessions).
     pub saved: Box<[u32]>,
+    /// The HIGHESTMODSEQ the client was last told (QRESYNC sends it again when it grew).
+    pub highest_sent: u64,
 }
 
 /// Appends a response line.
@@ -79,7 +87,16 @@ impl Session {
         if changed {
             folders::save_subscriptions(maildir.root(), &subs)?;
         }
-        Ok(Session { user: user.name, maildir, selected: None, quota: user.quota, rev2: false, spill: None })
+        Ok(Session {
+            user: user.name,
+            maildir,
+            selected: None,
+            quota: user.quota,
+            rev2: false,
+            condstore: false,
+            qresync: false,
+            spill: None,
+        })
     }
 
     /// The directory of a mailbox.
@@ -100,6 +117,16 @@ impl Session {
         }
     }
 
+    /// UID EXPUNGE (RFC 4315), which [`crate::imap::command`] parses by hand.
+    pub fn uid_expunge(
+        &mut self,
+        tag: &str,
+        set: &imap_codec::imap_types::sequence::SequenceSet,
+        out: &mut Vec<u8>,
+    ) {
+        self.expunge(tag, Some(set), out)
+    }
+
     /// Whether the selected mailbox's directories changed since it was last looked at.
     pub fn changed_on_disk(&self) -> bool {
         self.selected.as_ref().is_some_and(|s| s.mb.changed_on_disk())
@@ -108,8 +135,12 @@ impl Session {
     /// Runs one command of the authenticated or selected state.
     pub fn execute(&mut self, tag: &str, body: CommandBody<'static>, out: &mut Vec<u8>) {
         match body {
-            CommandBody::Select { mailbox } => self.select(tag, wire_bytes(&mailbox), false, out),
-            CommandBody::Examine { mailbox } => self.select(tag, wire_bytes(&mailbox), true, out),
+            CommandBody::Select { mailbox } => {
+                self.select(tag, wire_bytes(&mailbox), false, &SelectParams::default(), out)
+            }
+            CommandBody::Examine { mailbox } => {
+                self.select(tag, wire_bytes(&mailbox), true, &SelectParams::default(), out)
+            }
             CommandBody::Create { mailbox } => self.create(tag, wire_bytes(&mailbox), out),
             CommandBody::Delete { mailbox } => self.delete(tag, wire_bytes(&mailbox), out),
             CommandBody::Rename { from, to } => self.rename(tag, wire_bytes(&from), wire_bytes(&to), out),
@@ -159,7 +190,13 @@ impl Session {
                 self.fetch(tag, &sequence_set, macro_or_item_names, uid, out)
             }
             CommandBody::Store { sequence_set, kind, response, flags, uid } => {
-                self.store(tag, &sequence_set, &kind, &response, &flags, uid, out)
+                let store = super::selected::Store {
+                    set: &sequence_set,
+                    kind: &kind,
+                    response: &response,
+                    flags: &flags,
+                };
+                self.store(tag, &store, uid, None, out)
             }
             CommandBody::Copy { sequence_set, mailbox, uid } => {
                 self.copy(tag, &sequence_set, wire_bytes(&mailbox), uid, false, out)
@@ -170,30 +207,56 @@ impl Session {
             CommandBody::Search { charset, criteria, uid } => {
                 // IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 §6.4.4).
                 let ret = self.rev2.then_some(Return::ALL);
-                self.search(tag, charset.as_ref(), &criteria, uid, ret, out)
+                self.search(tag, charset.as_ref(), &criteria, uid, ret, false, out)
             }
             other => line(out, &format!("{tag} BAD {} is not valid here.", other.name())),
         }
     }
 }
 
-/// What ENABLE can turn on.
-const ENABLABLE: [&str; 1] = ["IMAP4rev2"];
-
 impl Session {
-    /// ENABLE (RFC 5161): IMAP4rev2; other names are ignored, as the RFC asks.
+    /// ENABLE (RFC 5161): IMAP4rev2, CONDSTORE, QRESYNC (which implies CONDSTORE, RFC 7162
+    /// §3.2.3); other names are ignored, as the RFC asks.
     fn enable(&mut self, tag: &str, caps: &[CapabilityEnable<'_>], out: &mut Vec<u8>) {
         let mut enabled = Vec::new();
+        let had_condstore = self.condstore;
         for c in caps {
-            let name = c.to_string();
-            if ENABLABLE.iter().any(|e| e.eq_ignore_ascii_case(&name)) && !self.rev2 {
-                self.rev2 = true;
-                enabled.push("IMAP4rev2");
+            let name = c.to_string().to_ascii_uppercase();
+            match name.as_str() {
+                "IMAP4REV2" if !self.rev2 => {
+                    self.rev2 = true;
+                    enabled.push("IMAP4rev2");
+                }
+                "CONDSTORE" if !self.condstore => {
+                    self.condstore = true;
+                    enabled.push("CONDSTORE");
+                }
+                "QRESYNC" if !self.qresync => {
+                    (self.qresync, self.condstore) = (true, true);
+                    enabled.push("QRESYNC");
+                }
+                _ => {}
             }
         }
         let list: String = enabled.iter().map(|e| format!(" {e}")).collect();
         line(out, &format!("* ENABLED{list}"));
+        if !had_condstore && self.condstore {
+            self.condstore = false;
+            self.enable_condstore(out);
+        }
         line(out, &format!("{tag} OK Enabled."));
+    }
+
+    /// Marks CONDSTORE enabled (RFC 7162 §3.1); the first time, with a mailbox selected, the
+    /// client is told its HIGHESTMODSEQ.
+    pub(super) fn enable_condstore(&mut self, out: &mut Vec<u8>) {
+        if std::mem::replace(&mut self.condstore, true) {
+            return;
+        }
+        if let Some(sel) = self.selected.as_mut().filter(|s| s.mb.highest_modseq() != 0) {
+            sel.highest_sent = sel.mb.highest_modseq();
+            line(out, &format!("* OK [HIGHESTMODSEQ {}] Highest", sel.highest_sent));
+        }
     }
 
     /// The target of a mailbox name as sent: modified UTF-7, or UTF-8 under IMAP4rev2.

@@ -286,7 +286,7 @@ fn search(buf: &[u8], words: usize) -> Result<Extended, &'static str> {
     let keys: Vec<Arg> = parsed.iter().map(|(a, _)| a.clone()).collect();
     let skip = if ret.is_some() { 2 } else { 0 };
     let mut marks = Marks::default();
-    mark_sets(&keys[skip..], &mut marks)?;
+    mark_sets(&keys[skip..], &mut marks, 0)?;
     let dollars = args::dollars(buf, words)?;
     let modseqs = args::modseq_atoms(buf, words)?;
     // `$` atoms in the RETURN list are none (it holds only option names).
@@ -331,18 +331,25 @@ fn key_arity(key: &str) -> Option<usize> {
     })
 }
 
+/// How deep NOT, OR and parentheses may nest in a search: each level is a stack frame here,
+/// and a 64 KiB line holds 20,000 ORs.
+const MAX_KEY_DEPTH: usize = 32;
+
 /// Walks search keys; pushes, for every `$` atom met in order, whether it stands for a set,
 /// and for every `MODSEQ` atom whether it is the key.
-fn mark_sets(keys: &[Arg], marks: &mut Marks) -> Result<(), &'static str> {
+fn mark_sets(keys: &[Arg], marks: &mut Marks, depth: usize) -> Result<(), &'static str> {
     let mut i = 0;
     while i < keys.len() {
-        i = mark_key(keys, i, marks)?;
+        i = mark_key(keys, i, marks, depth)?;
     }
     Ok(())
 }
 
-/// One key at `keys[i]`; returns the index after it.
-fn mark_key(keys: &[Arg], i: usize, marks: &mut Marks) -> Result<usize, &'static str> {
+/// One key at `keys[i]`, `depth` levels down; returns the index after it.
+fn mark_key(keys: &[Arg], i: usize, marks: &mut Marks, depth: usize) -> Result<usize, &'static str> {
+    if depth >= MAX_KEY_DEPTH {
+        return Err("Search keys nested too deep");
+    }
     let key = keys.get(i).ok_or("Missing search key")?;
     let mut strings = |args: &[Arg]| {
         for a in args {
@@ -350,15 +357,15 @@ fn mark_key(keys: &[Arg], i: usize, marks: &mut Marks) -> Result<usize, &'static
         }
     };
     match key {
-        Arg::List(inner) => mark_sets(inner, marks).map(|()| i + 1),
+        Arg::List(inner) => mark_sets(inner, marks, depth + 1).map(|()| i + 1),
         Arg::Str(_) => Err("Invalid search key"),
         Arg::Atom(a) if a == "$" => {
             marks.dollars.push(true);
             Ok(i + 1)
         }
         Arg::Atom(a) => match a.to_ascii_uppercase().as_str() {
-            "NOT" => mark_key(keys, i + 1, marks),
-            "OR" => mark_key(keys, mark_key(keys, i + 1, marks)?, marks),
+            "NOT" => mark_key(keys, i + 1, marks, depth + 1),
+            "OR" => mark_key(keys, mark_key(keys, i + 1, marks, depth + 1)?, marks, depth + 1),
             "UID" => match keys.get(i + 1) {
                 Some(Arg::Atom(s)) => {
                     marks.dollars.extend((s == "$").then_some(true));
@@ -582,9 +589,15 @@ fn quoted_end(buf: &[u8], i: usize) -> Option<usize> {
     None
 }
 
-/// The index after the literal (`{n}` CRLF and n bytes) starting at `i`.
+/// The longest literal announcement from its `{`: 20 digits, `+` or `-`, `}`.
+const MAX_ANNOUNCEMENT: usize = 23;
+
+/// The index after the literal (`{n}` CRLF and n bytes) starting at `i`. The `}` is looked for
+/// only as far as an announcement can reach: callers try every `{` of a command of up to
+/// 64 MiB, and a search to the end for each would be quadratic in hostile input.
 fn literal_end(buf: &[u8], i: usize) -> Option<usize> {
-    let close = buf[i..].iter().position(|&b| b == b'}')? + i;
+    let window = &buf[i..buf.len().min(i + MAX_ANNOUNCEMENT)];
+    let close = window.iter().position(|&b| b == b'}')? + i;
     let digits = std::str::from_utf8(&buf[i + 1..close]).ok()?.trim_end_matches(['+', '-']);
     let n: usize = digits.parse().ok()?;
     if buf.get(close + 1..close + 3) != Some(b"\r\n") {

@@ -245,3 +245,23 @@ fn truncated_and_mangled_commands_never_panic() {
         }
     }
 }
+
+#[test]
+fn hostile_nesting_and_brace_floods_are_refused_not_fatal() {
+    // 20,000 ORs fit a 64 KiB line; walking them must not overflow the stack.
+    let deep = format!("t SEARCH RETURN (ALL) {}ALL ALL", "OR ".repeat(20_000));
+    assert_eq!(ext(&deep).unwrap_err(), "Search keys nested too deep");
+    let nots = format!("t SEARCH RETURN (ALL) {}ALL", "NOT ".repeat(20_000));
+    assert_eq!(ext(&nots).unwrap_err(), "Search keys nested too deep");
+    // Moderate nesting still parses.
+    assert!(ext("t SEARCH RETURN (ALL) OR OR NOT SEEN ANSWERED (NOT DELETED)").is_ok());
+
+    // A literal8 APPEND whose message is a flood of `~{`: every candidate announcement is
+    // checked in constant time (this took minutes when each scanned to the end).
+    let body = "~{".repeat(512 * 1024);
+    let cmd = format!("t APPEND x ~{{{}}}\r\n{body}\r\n", body.len());
+    let rewritten = super::append_literal8(cmd.as_bytes()).expect("a literal8").expect("no NUL");
+    assert!(rewritten.starts_with(format!("t APPEND x {{{}}}\r\n~{{", body.len()).as_bytes()));
+    let braces = format!("t LIST \"\" {}\r\n", "{".repeat(60_000));
+    assert!(utf8_quoted_as_literals(braces.as_bytes()).is_none());
+}

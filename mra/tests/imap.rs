@@ -32,9 +32,11 @@ async fn capability_login_logout() {
     let ok = c.status("LOGIN bob@b.test pw");
     assert!(ok.starts_with("a5 OK [CAPABILITY") && !ok.contains("AUTH=PLAIN"), "{ok}");
     assert!(c.status("LOGIN bob@b.test pw").starts_with("a6 BAD"));
+    // Every state takes NOOP (RFC 3501 §6.1.2), the authenticated one too.
+    assert!(c.status("NOOP").starts_with("a7 OK"));
     let out = c.cmd("LOGOUT");
     assert_eq!(out[0], "* BYE Logging out.");
-    assert!(out[1].starts_with("a7 OK"));
+    assert!(out[1].starts_with("a8 OK"));
     assert_eq!(c.c.line(), "<closed>");
     // The special-use folders exist now, on disk as Dovecot names them.
     for f in [".Drafts", ".Sent", ".Trash", ".Junk", ".Archive"] {
@@ -381,4 +383,37 @@ check(imaplib.IMAP4_SSL("127.0.0.1", sport, ssl_context=ctx), "tls")
     }
     assert_eq!(fetches, 300);
     assert_eq!(order, ["f1 OK Fetch completed.", "f2 OK NOOP completed."]);
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_others_are_served() {
+    let db = database().await;
+    // idle_timeout also bounds how long one chunk of output may wait for the client.
+    let mra = Mra::start(&db, "idle_timeout = 2");
+    let root = maildir(&db, "bob");
+    mailstore::Maildir::new(&root).create().unwrap();
+    // About 30 MB of answer: far more than the sockets on both sides buffer.
+    let body = "y".repeat(99) + "\n";
+    for i in 0..300 {
+        deliver(&root, &format!("m{i}"), &body.repeat(1000));
+    }
+    let (mut stalled, _) = Imap::connect(mra.imap);
+    stalled.log_in("bob");
+    stalled.cmd("EXAMINE INBOX");
+    stalled.c.send(b"f1 FETCH 1:* (BODY.PEEK[])\r\n");
+    std::thread::sleep(Duration::from_secs(5));
+    // Meanwhile another client is served.
+    let (mut other, _) = Imap::connect(mra.imap);
+    other.log_in("bob");
+    assert!(other.status("NOOP").contains("OK"));
+    // The stalled one gets what the sockets held, then the end: never the tagged OK.
+    let mut tagged = false;
+    loop {
+        let l = stalled.c.line();
+        if l == "<closed>" {
+            break;
+        }
+        tagged |= l.starts_with("f1 ");
+    }
+    assert!(!tagged, "the whole answer was sent to a client that did not read");
 }

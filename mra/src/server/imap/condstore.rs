@@ -31,7 +31,7 @@ impl Session {
                     out,
                     &format!("* {} FETCH (UID {} FLAGS {flags}{})", i + 1, m.uid(), modseq_item(m.modseq())),
                 );
-                super::output::spill(&self.spill, out);
+                let _ = super::output::spill(&self.spill, out);
             }
         }
     }

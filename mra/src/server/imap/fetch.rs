@@ -132,7 +132,9 @@ impl Session {
                     failed = true;
                 }
             }
-            super::output::spill(&self.spill, out);
+            if !super::output::spill(&self.spill, out) {
+                break;
+            }
         }
         if let Err(e) = sel.mb.save_cache() {
             tracing::debug!("imap user={} cache: {e}", self.user);

@@ -338,16 +338,23 @@ impl Conn {
             session.spill = None;
             (session, out)
         });
-        // The channel ends when the task drops its sender. After a write error the chunks
-        // are still taken, so that the command runs to its end and the session comes back.
+        // The channel ends when the task drops its sender. A write that fails or stalls
+        // closes it: the command's sends fail from then on, and FETCH stops early.
         let mut written = Ok(());
         while let Some(chunk) = rx.recv().await {
-            if written.is_ok() {
-                written = async {
-                    io.write_all(&chunk).await?;
-                    io.flush().await
-                }
-                .await;
+            let write = async {
+                io.write_all(&chunk).await?;
+                io.flush().await
+            };
+            let limit = output::WRITE_TIMEOUT.min(self.ctx.idle_timeout());
+            written = match tokio::time::timeout(limit, write).await {
+                Ok(r) => r,
+                Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "client stopped reading")),
+            };
+            if written.is_err() {
+                rx.close();
+                while rx.recv().await.is_some() {}
+                break;
             }
         }
         let (session, out) = task.await.map_err(io::Error::other)?;

@@ -143,13 +143,13 @@ impl Session {
                 let modseq = if condstore { modseq_item(m.modseq()) } else { String::new() };
                 line(out, &format!("* {} FETCH (UID {uid} FLAGS {flags}{modseq})", i + 1));
             }
-            super::output::spill(&self.spill, out);
+            let _ = super::output::spill(&self.spill, out);
         }
         for uid in changes.modseqs.iter().filter(|_| condstore) {
             if let Ok(i) = msgs.binary_search_by_key(uid, |m| m.uid()) {
                 line(out, &format!("* {} FETCH (UID {uid}{})", i + 1, modseq_item(msgs[i].modseq())));
             }
-            super::output::spill(&self.spill, out);
+            let _ = super::output::spill(&self.spill, out);
         }
         let grew = !changes.expunged.is_empty() || !changes.added.is_empty();
         if qresync && grew && sel.mb.highest_modseq() > sel.highest_sent {
@@ -289,7 +289,7 @@ impl Session {
                 let uid_item = if uid_too { format!("UID {uid} ") } else { String::new() };
                 line(out, &format!("* {} FETCH ({uid_item}MODSEQ ({}))", i + 1, m.modseq()));
             }
-            super::output::spill(&self.spill, out);
+            let _ = super::output::spill(&self.spill, out);
         }
         if stored.modified.is_empty() {
             return line(out, &format!("{tag} OK Store completed."));

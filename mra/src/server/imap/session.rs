@@ -174,11 +174,13 @@ impl Session {
             CommandBody::Compress { .. } => {
                 line(out, &format!("{tag} NO [CANNOT] Compression is not available."))
             }
-            _ if self.selected.is_none() => line(out, &format!("{tag} BAD No mailbox selected.")),
+            // NOOP is valid in every state (RFC 3501 §6.1.2); with a mailbox selected it is
+            // how a client asks for news.
             CommandBody::Noop => {
                 self.report_changes(out);
                 line(out, &format!("{tag} OK NOOP completed."));
             }
+            _ if self.selected.is_none() => line(out, &format!("{tag} BAD No mailbox selected.")),
             CommandBody::Check => {
                 self.report_changes(out);
                 line(out, &format!("{tag} OK Check completed."));

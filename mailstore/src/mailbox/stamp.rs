@@ -4,20 +4,23 @@
 //! (mod-sequences recorded, or the file deleted and to be rebuilt).
 //!
 //! File times come from a coarse clock (a few milliseconds, a whole second on some
-//! filesystems), so a change made just after a stamp was taken may leave it equal. A stamp is
-//! trusted to mean "unchanged since" only when it is settled: every time in it at least
-//! [`SETTLE`] older than when it was taken. Dovecot's maildir sync has the same rule.
+//! filesystems, and the kernel's coarse clock may lag the wall clock by a tick), so a change
+//! made just after a stamp was taken may leave it equal. A stamp is trusted to mean
+//! "unchanged since" only when it is settled: every time in it at least [`SETTLE_SECS`] whole
+//! seconds before the second it was taken in, Dovecot's rule (`mtime < now - 1`). A change
+//! after that then lands in a later second and moves the stamp.
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::modseq::{self, FileId};
 use crate::uidlist;
 
-/// How old every time in a stamp must be before equal stamps mean "unchanged".
-const SETTLE: Duration = Duration::from_secs(1);
+/// How many whole seconds every time in a stamp must be older than the second it is taken in
+/// before equal stamps mean "unchanged".
+const SETTLE_SECS: u64 = 2;
 
 /// The change markers of one mailbox directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -39,8 +42,9 @@ impl Stamp {
             .and_then(|m| Some((m.modified().ok()?, m.ino(), m.len())));
         let modseq = modseq::file_id(dir);
         let mut stamp = Stamp { new: mtime("new"), cur: mtime("cur"), uidlist, modseq, settled: false };
-        let now = SystemTime::now();
-        let old = |t: Option<SystemTime>| t.is_some_and(|t| t + SETTLE <= now);
+        let secs = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let now = secs(SystemTime::now());
+        let old = |t: Option<SystemTime>| t.is_some_and(|t| secs(t) + SETTLE_SECS <= now);
         stamp.settled = old(stamp.new)
             && old(stamp.cur)
             && stamp.uidlist.is_none_or(|u| old(Some(u.0)))
@@ -66,6 +70,8 @@ impl Stamp {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -85,5 +91,13 @@ mod tests {
         let b = Stamp::of(tmp.path());
         assert!(!a.same(&b), "a delivery changes new/");
         assert!(!b.settled(), "a time just now is not settled");
+        // Within the previous whole second is not settled either: a 1 s clock (or a coarse
+        // clock a tick behind) may still stamp a later change with that second.
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let last_second = UNIX_EPOCH + Duration::from_secs(now - 1);
+        for d in ["new", "cur"] {
+            fs::File::open(tmp.path().join(d)).unwrap().set_modified(last_second).unwrap();
+        }
+        assert!(!Stamp::of(tmp.path()).settled(), "the second before now is not settled");
     }
 }

@@ -31,6 +31,14 @@ fn a_new_user_sends_and_reads_mail_then_stops_it() {
     assert!(out.contains(&format!("created {}", up.config().display())), "{out}");
     assert!(out.contains("swaks --server 127.0.0.1 --port 2587 --tls"), "{out}");
     let (alice, bob) = (up.password(ALICE), up.password(BOB));
+    // Password hashes and the demo passwords are for our eyes only.
+    let dir = up.config().parent().unwrap().to_path_buf();
+    for secret in ["mailroom.db", "demo-users.txt"] {
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(dir.join(secret)).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o077, 0, "{secret} is {mode:o}");
+    }
 
     let sent = submit(ALICE, &alice, BOB, "e2e hello", "Hello Bob, from the end-to-end test.");
     assert!(sent.status.success() && text(&sent).contains("250 2.0.0 Ok: queued"), "swaks: {}", text(&sent));

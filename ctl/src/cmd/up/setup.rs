@@ -7,7 +7,7 @@
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
@@ -75,6 +75,9 @@ pub async fn prepare(layout: &Layout) -> Result<(config::Config, bool)> {
     make_dirs(layout, &cfg)?;
     write_certificate(&cfg.tls)?;
     let dir = open_creating(&cfg.database).await?;
+    // The database holds password hashes: ours alone, whatever DIR's mode or the umask.
+    std::fs::set_permissions(layout.dir.join("mailroom.db"), std::fs::Permissions::from_mode(0o600))
+        .context("making mailroom.db private")?;
     let users = demo_users(&dir, layout).await?;
     create_maildirs(&dir, &users).await?;
     write_private(&config_path, text.as_bytes())?;
@@ -234,7 +237,8 @@ async fn demo_users(dir: &Directory, layout: &Layout) -> Result<Vec<Address>> {
         dir.add_domain(&domain, "mailroomctl up demo").await?;
     }
     let mut out = Vec::new();
-    let mut created = String::new();
+    // What earlier runs kept, with each new password added as soon as its user exists.
+    let mut kept = std::fs::read_to_string(layout.passwords()).unwrap_or_default();
     for local in DEMO_USERS {
         let address = crate::cmd::address(&format!("{local}@{DEMO_DOMAIN}"))?;
         if dir.show_user(&address).await?.is_none() {
@@ -244,13 +248,11 @@ async fn demo_users(dir: &Directory, layout: &Layout) -> Result<Vec<Address>> {
                 .await?
                 .map_err(|e| anyhow!("hashing failed: {e}"))?;
             dir.add_user(&address, &hash, 0, local).await?;
-            created.push_str(&format!("{address} {pw}\n"));
+            kept.push_str(&format!("{address} {pw}\n"));
+            write_private(&layout.passwords(), kept.as_bytes())?;
         }
         out.push(address);
     }
-    let mut previous = std::fs::read_to_string(layout.passwords()).unwrap_or_default();
-    previous.push_str(&created);
-    write_private(&layout.passwords(), previous.as_bytes())?;
     Ok(out)
 }
 

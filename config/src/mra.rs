@@ -31,7 +31,8 @@ pub struct Mra {
     pub user: String,
     /// Group to run as; empty means the user's primary group.
     pub group: String,
-    /// Seconds a POP3 client may stay idle (RFC 1939: at least 600).
+    /// Seconds a client may stay silent (RFC 1939: at least 600 for POP3); also, up to 60, how
+    /// long an IMAP client may leave a streamed answer unread before it is dropped.
     pub idle_timeout: u64,
     /// Seconds before a failed login is answered (Dovecot's auth_failure_delay).
     pub auth_failure_delay: u64,

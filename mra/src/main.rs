@@ -78,7 +78,8 @@
 //!     plaintext_auth_anywhere = false         passwords without TLS from anywhere (avoid)
 //!     pop3_uidl_format = "%08Xu%08Xv"         Dovecot's pop3_uidl_format: %u %v %f %g
 //!     user = "vmail", group = ""              account to run as after binding
-//!     idle_timeout = 600                      seconds a client may stay silent
+//!     idle_timeout = 600                      seconds a client may stay silent (and, up to 60,
+//!                                             may leave a streamed answer unread)
 //!     auth_failure_delay = 2                  seconds before "-ERR [AUTH]"
 //!     max_auth_failures = 3                   failed logins before the connection closes
 //!     max_bad_commands = 20                   bad commands before the connection closes

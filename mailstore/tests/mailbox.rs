@@ -1,28 +1,18 @@
 //! The read side on real directories: UIDs through dovecot-uidlist, flags by rename, keywords,
 //! expunge, the cache, and deliveries and other sessions changing the mailbox meanwhile.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use mailstore::{Flag, Flags, Mailbox, MailboxError, Maildir, SessionLock, cache, uidlist};
-
-fn deliver(md: &Maildir, subject: &str) -> String {
-    let body = format!("Subject: {subject}\n\nbody of {subject}\n");
-    let d = md.deliver(None, b"", &mut body.as_bytes()).unwrap();
-    d.path.file_name().unwrap().to_str().unwrap().to_string()
-}
+use mailstore::{Flag, Flags, Mailbox, MailboxError, SessionLock, cache, uidlist};
+use support::{deliver, maildir};
 
 fn uids(mb: &Mailbox) -> Vec<u32> {
     mb.messages().iter().map(|m| m.uid()).collect()
-}
-
-fn maildir() -> (tempfile::TempDir, Maildir) {
-    let tmp = tempfile::tempdir().unwrap();
-    let md = Maildir::new(tmp.path().join("Maildir"));
-    md.create().unwrap();
-    (tmp, md)
 }
 
 #[test]

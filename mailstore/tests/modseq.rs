@@ -4,26 +4,16 @@
 //! rebuilt larger when lost, readers never seeing a torn file, and NOMODSEQ when it cannot be
 //! kept.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mailstore::modseq::{self, Log};
-use mailstore::{Flag, Flags, Mailbox, Maildir};
-
-fn maildir() -> (tempfile::TempDir, Maildir) {
-    let tmp = tempfile::tempdir().unwrap();
-    let md = Maildir::new(tmp.path().join("Maildir"));
-    md.create().unwrap();
-    (tmp, md)
-}
-
-fn deliver(md: &Maildir, subject: &str) -> String {
-    let body = format!("Subject: {subject}\n\nbody\n");
-    let d = md.deliver(None, b"", &mut body.as_bytes()).unwrap();
-    d.path.file_name().unwrap().to_str().unwrap().to_string()
-}
+use mailstore::{Flag, Flags, Mailbox};
+use support::{deliver, maildir};
 
 fn modseqs(mb: &Mailbox) -> Vec<u64> {
     mb.messages().iter().map(|m| m.modseq()).collect()

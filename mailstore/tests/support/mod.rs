@@ -67,3 +67,18 @@ impl Read for FailingReader {
         Ok(n)
     }
 }
+
+/// A fresh Maildir in a temporary directory (kept alive by the returned guard).
+pub fn maildir() -> (tempfile::TempDir, mailstore::Maildir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let md = mailstore::Maildir::new(tmp.path().join("Maildir"));
+    md.create().unwrap();
+    (tmp, md)
+}
+
+/// Delivers a small message with `subject` into INBOX; its file name.
+pub fn deliver(md: &mailstore::Maildir, subject: &str) -> String {
+    let body = format!("Subject: {subject}\n\nbody of {subject}\n");
+    let d = md.deliver(None, b"", &mut body.as_bytes()).unwrap();
+    d.path.file_name().unwrap().to_str().unwrap().to_string()
+}

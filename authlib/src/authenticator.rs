@@ -35,6 +35,18 @@ pub enum AuthResult {
 }
 
 impl Authenticator {
+    /// Where a daemon configured with `auth = method` checks passwords.
+    pub fn new(
+        method: config::AuthMethod,
+        saslauthd_socket: &config::AbsPath,
+        dir: std::sync::Arc<Directory>,
+    ) -> Self {
+        match method {
+            config::AuthMethod::Saslauthd => Authenticator::Saslauthd(PathBuf::from(saslauthd_socket)),
+            config::AuthMethod::Direct => Authenticator::Direct(dir),
+        }
+    }
+
     /// Check `login`'s `password` for `service` (`smtp`, `pop`, `imap`), logging nothing: the
     /// caller logs the attempt with its client address.
     pub async fn check(

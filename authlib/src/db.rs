@@ -86,13 +86,13 @@ impl Db {
         } else {
             Backend::MariaDb
         };
-        let timeout = Duration::from_secs(cfg.connect_timeout.max(1));
+        let timeout = Duration::from_secs(cfg.connect_timeout.get());
         let mut pools = Vec::new();
         for url in urls {
             let url = url.replacen("mariadb://", "mysql://", 1);
             let busy_ms = timeout.as_millis() as u64;
             let pool = AnyPoolOptions::new()
-                .max_connections(cfg.max_connections.max(1))
+                .max_connections(cfg.max_connections.get())
                 .acquire_timeout(timeout)
                 // No ping per lookup (it doubled the round trips); a connection the server
                 // dropped fails its query and is retried once on a fresh one below.

@@ -75,7 +75,7 @@ mod tests {
         config::Database {
             maildir_source: source,
             maildir_template: template.into(),
-            mail_root: "/var/vmail".into(),
+            mail_root: config::AbsPath::new("/var/vmail").unwrap(),
             ..Default::default()
         }
     }

@@ -25,7 +25,7 @@ async fn private_directory(server: &PrivateMariaDb) -> Directory {
     admin.close().await;
     let cfg = config::Database {
         url: config::UrlList(vec![format!("{}/mailroom", server.url())]),
-        connect_timeout: 1,
+        connect_timeout: 1.try_into().unwrap(),
         ..Default::default()
     };
     let dir = Directory::open(&cfg).unwrap();
@@ -97,13 +97,13 @@ async fn sqlite_locked_is_unavailable_then_recovers() {
     for sql in FIXTURES {
         db.sql(sql).await;
     }
-    let dir = db.directory_with(|c| c.connect_timeout = 1);
+    let dir = db.directory_with(|c| c.connect_timeout = 1.try_into().unwrap());
     assert!(dir.mailbox(&a("bob@b.test")).await.unwrap().is_some());
     // Another process holding an exclusive lock: readers must time out into "unavailable".
     let mut locker = db.pool.acquire().await.unwrap();
     sqlx::query("BEGIN EXCLUSIVE").execute(&mut *locker).await.unwrap();
     sqlx::query("UPDATE mailbox SET name = 'x'").execute(&mut *locker).await.unwrap();
-    let fresh = db.directory_with(|c| c.connect_timeout = 1);
+    let fresh = db.directory_with(|c| c.connect_timeout = 1.try_into().unwrap());
     let r = fresh.authenticate("bob@b.test", &Secret::from("bobpass")).await;
     assert!(r.is_err(), "locked database must be a temporary failure, got {r:?}");
     sqlx::query("COMMIT").execute(&mut *locker).await.unwrap();

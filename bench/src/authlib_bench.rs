@@ -58,7 +58,7 @@ async fn main() -> Result<()> {
 async fn run(args: &Args, url: &str) -> Result<()> {
     let cfg = config::Database {
         url: config::UrlList(vec![url.to_string()]),
-        max_connections: 32,
+        max_connections: 32.try_into()?,
         ..Default::default()
     };
     let dir = Arc::new(Directory::open(&cfg)?);

@@ -1,54 +1,42 @@
 //! `[database]`: where the virtual users live and how to read them.
 
+use std::num::{NonZeroU32, NonZeroU64};
+
 use serde::{Deserialize, Serialize};
+
+use crate::AbsPath;
+use crate::path::abs;
+use crate::value::{nz32, nz64};
 
 /// The default database: SQLite in the state directory.
 pub const DEFAULT_URL: &str = "sqlite:///var/lib/mailroom/mailroom.db";
 
-/// `[database]` section.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Database {
-    /// `mysql://user:pass@host/db` or `sqlite:///path`; a list of MariaDB URLs fails over in order.
-    pub url: UrlList,
-    /// Connections per pool (per host).
-    pub max_connections: u32,
-    /// Seconds to wait for a connection before answering "temporarily unavailable".
-    pub connect_timeout: u64,
-    /// Where a mailbox's Maildir path comes from: `template` or the `mailbox.maildir` `column`.
-    pub maildir_source: MaildirSource,
-    /// Template with `%d` (domain), `%n` (local part), `%u` (address); relative paths are under `mail_root`.
-    pub maildir_template: String,
-    /// Every Maildir must lie under this directory; `mailbox.maildir` values are relative to it.
-    pub mail_root: String,
-    /// Characters that separate a subaddress detail (`bob+lists@`), like Postfix's `recipient_delimiter`; empty disables.
-    pub recipient_delimiter: String,
-    /// Maximum nesting of aliases before a branch is dropped as a loop.
-    pub alias_depth: u32,
-    /// Seconds a found domain, mailbox or alias row is reused without asking the database
-    /// (Dovecot's auth_cache_ttl for lookups); 0 asks every time. Passwords are never cached.
-    pub cache_ttl: u64,
-    /// Scheme assumed for a hash without `{SCHEME}` prefix that is not a recognisable crypt string.
-    pub default_pass_scheme: String,
-    /// Overrides of the built-in postfixadmin queries.
-    pub queries: Queries,
-}
-
-impl Default for Database {
-    fn default() -> Self {
-        Database {
-            url: UrlList(vec![DEFAULT_URL.to_string()]),
-            max_connections: 10,
-            connect_timeout: 5,
-            maildir_source: MaildirSource::Template,
-            maildir_template: "%d/%n/Maildir".to_string(),
-            mail_root: "/var/vmail".to_string(),
-            recipient_delimiter: "+".to_string(),
-            alias_depth: 8,
-            cache_ttl: 0,
-            default_pass_scheme: "CRYPT".to_string(),
-            queries: Queries::default(),
-        }
+crate::section! {
+    /// Where the virtual users live and how to read them.
+    pub struct Database {
+        /// `mysql://user:pass@host/db` or `sqlite:///path`; a list of MariaDB URLs fails over in order.
+        pub url: UrlList = UrlList(vec![DEFAULT_URL.to_string()]),
+        /// Connections per pool (per host).
+        pub max_connections: NonZeroU32 = nz32(10),
+        /// Seconds to wait for a connection before answering "temporarily unavailable".
+        pub connect_timeout: NonZeroU64 = nz64(5),
+        /// Where a mailbox's Maildir path comes from: `template` or the `mailbox.maildir` `column`.
+        pub maildir_source: MaildirSource = MaildirSource::Template,
+        /// Template with `%d` (domain), `%n` (local part), `%u` (address); relative paths are under `mail_root`.
+        pub maildir_template: String = "%d/%n/Maildir".to_string(),
+        /// Every Maildir must lie under this directory; `mailbox.maildir` values are relative to it.
+        pub mail_root: AbsPath = abs("/var/vmail"),
+        /// Characters that separate a subaddress detail (`bob+lists@`), like Postfix's `recipient_delimiter`; empty disables.
+        pub recipient_delimiter: String = "+".to_string(),
+        /// Maximum nesting of aliases before a branch is dropped as a loop.
+        pub alias_depth: u32 = 8,
+        /// Seconds a found domain, mailbox or alias row is reused without asking the database
+        /// (Dovecot's auth_cache_ttl for lookups); 0 asks every time. Passwords are never cached.
+        pub cache_ttl: u64 = 0,
+        /// Scheme assumed for a hash without `{SCHEME}` prefix that is not a recognisable crypt string.
+        pub default_pass_scheme: String = "CRYPT".to_string(),
+        /// Overrides of the built-in postfixadmin queries.
+        pub queries: Queries = Queries::default(),
     }
 }
 
@@ -122,24 +110,24 @@ pub enum MaildirSource {
     Column,
 }
 
-/// SQL overrides. Placeholders `%u` (whole address), `%n` (local part), `%d` (domain) and `%s`
-/// (the lookup key) become bound parameters; they are never spliced into the SQL text.
-/// Each query's result columns are named in its documentation.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Queries {
-    /// Any row means the domain is ours (column `domain`).
-    pub domain: Option<String>,
-    /// The target of an alias domain (column `target_domain`).
-    pub alias_domain: Option<String>,
-    /// A mailbox: columns `username`, `maildir`, `quota`.
-    pub mailbox: Option<String>,
-    /// An alias: column `goto`, comma-separated targets.
-    pub alias: Option<String>,
-    /// A password: columns `username`, `password`, `active`.
-    pub password: Option<String>,
-    /// Owners of a sender address: column `username` (Postfix `smtpd_sender_login_maps`).
-    pub sender_login: Option<String>,
+crate::section! {
+    /// SQL overrides. Placeholders `%u` (whole address), `%n` (local part), `%d` (domain) and `%s`
+    /// (the lookup key) become bound parameters; they are never spliced into the SQL text.
+    /// Each query's result columns are named in its documentation.
+    pub struct Queries {
+        /// Any row means the domain is ours (column `domain`).
+        pub domain: Option<String> = None,
+        /// The target of an alias domain (column `target_domain`).
+        pub alias_domain: Option<String> = None,
+        /// A mailbox: columns `username`, `maildir`, `quota`.
+        pub mailbox: Option<String> = None,
+        /// An alias: column `goto`, comma-separated targets.
+        pub alias: Option<String> = None,
+        /// A password: columns `username`, `password`, `active`.
+        pub password: Option<String> = None,
+        /// Owners of a sender address: column `username` (Postfix `smtpd_sender_login_maps`).
+        pub sender_login: Option<String> = None,
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,11 @@ mod mda;
 mod mode;
 mod mra;
 mod mta;
+mod path;
 mod saslauthd;
+mod section;
 mod tls;
+mod value;
 
 pub use auth::AuthMethod;
 pub use database::{Database, MaildirSource, Queries, UrlList, redact_url};
@@ -22,7 +25,9 @@ pub use mda::Mda;
 pub use mode::FileMode;
 pub use mra::{DOVECOT_UIDL_FORMAT, Mra, UidlFormat, check_uidl_format};
 pub use mta::{BareLf, DkimKey, Mta, TlsPolicy};
+pub use path::{AbsPath, OptionalPath};
 pub use saslauthd::Saslauthd;
+pub use section::{Key, Section};
 pub use tls::Tls;
 
 use serde::{Deserialize, Serialize};
@@ -45,7 +50,40 @@ pub struct Config {
     pub mra: Mra,
 }
 
+/// A value that is valid alone but not with the others: `[section]`, key and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    /// The section, as in the file (`mta`, `mta.dkim`).
+    pub section: &'static str,
+    /// The key whose value is wrong.
+    pub key: &'static str,
+    /// What is wrong.
+    pub message: String,
+}
+
 impl Config {
+    /// The invariants between keys, checked when the file is loaded (each key's own bounds are
+    /// in its type: non-zero counts, absolute paths, socket addresses).
+    pub fn conflicts(&self) -> Option<Conflict> {
+        let conflict = |section, key, message: String| Some(Conflict { section, key, message });
+        if self.tls.cert.is_empty() != self.tls.key.is_empty() {
+            let key = if self.tls.cert.is_empty() { "key" } else { "cert" };
+            return conflict("tls", key, "cert and key go together: set both or neither".into());
+        }
+        if self.mta.min_backoff > self.mta.max_backoff {
+            return conflict("mta", "max_backoff", format!("below min_backoff ({})", self.mta.min_backoff));
+        }
+        if self.saslauthd.throttle_base_ms > self.saslauthd.throttle_max_ms {
+            let base = self.saslauthd.throttle_base_ms;
+            return conflict("saslauthd", "throttle_max_ms", format!("below throttle_base_ms ({base})"));
+        }
+        if !self.mda.lmtp_tcp.is_empty() && self.mda.lmtp_tcp.parse::<std::net::SocketAddr>().is_err() {
+            let message = format!("`{}` is not an address and port such as 127.0.0.1:24", self.mda.lmtp_tcp);
+            return conflict("mda", "lmtp_tcp", message);
+        }
+        None
+    }
+
     /// The effective configuration as TOML, every key included (like `postconf`/`doveconf`).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("the config model always serialises")

@@ -34,9 +34,9 @@ pub enum ConfigError {
     },
 }
 
-/// Parse configuration text; `path` is used only in errors.
+/// Parse configuration text and check it; `path` is used only in errors.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    toml::from_str(text).map_err(|e| {
+    let config: Config = toml::from_str(text).map_err(|e| {
         let (line, key) = match e.span() {
             Some(span) => {
                 let line = text[..span.start].matches('\n').count() + 1;
@@ -50,7 +50,34 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             key: key.map(|k| format!("key `{k}`: ")).unwrap_or_default(),
             message: e.message().trim().to_string(),
         }
-    })
+    })?;
+    match config.conflicts() {
+        None => Ok(config),
+        Some(c) => Err(ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line: line_of(text, c.section, c.key),
+            key: format!("key `{}`: ", c.key),
+            message: c.message,
+        }),
+    }
+}
+
+/// The line of `key` in `[section]`, else of the section's header, else 0.
+fn line_of(text: &str, section: &str, key: &str) -> usize {
+    let mut in_section = false;
+    let mut header = 0;
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_section = line.trim_matches(['[', ']']).trim() == section;
+            if in_section {
+                header = i + 1;
+            }
+        } else if in_section && line.split_once('=').is_some_and(|(k, _)| k.trim().trim_matches('"') == key) {
+            return i + 1;
+        }
+    }
+    header
 }
 
 /// The key an error points at: the left side of `key = value` on that line, or the section
@@ -147,6 +174,34 @@ mod tests {
         let c = parse("[saslauthd]\nsocket_mode = 0o600\n", Path::new("x")).unwrap();
         assert_eq!(c.saslauthd.socket_mode.0, 0o600);
         assert!(err("[saslauthd]\nsocket_mode = \"rw\"\n").contains("key `socket_mode`"));
+    }
+
+    #[test]
+    fn bounds_are_checked_at_load_with_line_and_key() {
+        let e = err("[mta]\nlmtp_concurrency = 0\n");
+        assert!(e.starts_with("/etc/mailroom/mailroom.toml:2: key `lmtp_concurrency`: "), "{e}");
+        assert!(e.contains("nonzero"), "{e}");
+        let e = err("[mta]\nspool_dir = \"spool\"\n");
+        assert!(e.contains(":2: key `spool_dir`: `spool` is not an absolute path"), "{e}");
+        let e = err("[mra]\n\nimap_listen = [\"localhost:143\"]\n");
+        assert!(e.starts_with("/etc/mailroom/mailroom.toml:3: key `imap_listen`: "), "{e}");
+        let e = err("[database]\nconnect_timeout = 0\n");
+        assert!(e.contains(":2: key `connect_timeout`"), "{e}");
+    }
+
+    #[test]
+    fn invariants_between_keys_name_the_key() {
+        let e = err("[mta]\nmin_backoff = 600\nmax_backoff = 300\n");
+        assert!(
+            e.starts_with("/etc/mailroom/mailroom.toml:3: key `max_backoff`: below min_backoff (600)"),
+            "{e}"
+        );
+        let e = err("[tls]\ncert = \"/etc/ssl/c.pem\"\n");
+        assert!(e.starts_with("/etc/mailroom/mailroom.toml:2: key `cert`: cert and key go together"), "{e}");
+        let e = err("[mda]\nlmtp_tcp = \"localhost\"\n");
+        assert!(e.contains(":2: key `lmtp_tcp`: `localhost` is not an address"), "{e}");
+        let e = err("[saslauthd]\nthrottle_base_ms = 5\nthrottle_max_ms = 1\n");
+        assert!(e.contains(":3: key `throttle_max_ms`"), "{e}");
     }
 
     #[test]

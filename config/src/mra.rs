@@ -2,75 +2,55 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::AuthMethod;
+use std::net::SocketAddr;
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 
-/// `[mra]` section.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct Mra {
-    /// POP3 listen addresses (STLS offered when `[tls]` is set); empty list: no POP3.
-    pub pop3_listen: Vec<String>,
-    /// POP3 over implicit TLS listen addresses; opened only when `[tls]` is set.
-    pub pop3s_listen: Vec<String>,
-    /// IMAP listen addresses (STARTTLS offered when `[tls]` is set); empty list: no IMAP.
-    pub imap_listen: Vec<String>,
-    /// IMAP over implicit TLS listen addresses; opened only when `[tls]` is set.
-    pub imaps_listen: Vec<String>,
-    /// Where passwords are checked: `saslauthd` (the socket below) or `direct` (authlib).
-    pub auth: AuthMethod,
-    /// The cyrus-protocol socket of mailroom-saslauthd (or cyrus saslauthd).
-    pub saslauthd_socket: String,
-    /// Allow USER/PASS and AUTH without TLS from loopback clients (Dovecot treats them as secure).
-    pub plaintext_auth_on_loopback: bool,
-    /// Allow passwords without TLS from anywhere (Dovecot `disable_plaintext_auth = no`). Avoid.
-    pub plaintext_auth_anywhere: bool,
-    /// UIDL of each message, as Dovecot's `pop3_uidl_format`: `%u` UID, `%v` UIDVALIDITY,
-    /// `%f` file base name, `%g` GUID; `%08Xu` = 8 hex digits (lower case, as Dovecot writes).
-    pub pop3_uidl_format: UidlFormat,
-    /// User to run as after binding: the owner of the mail root.
-    pub user: String,
-    /// Group to run as; empty means the user's primary group.
-    pub group: String,
-    /// Seconds a client may stay silent (RFC 1939: at least 600 for POP3); also, up to 60, how
-    /// long an IMAP client may leave a streamed answer unread before it is dropped.
-    pub idle_timeout: u64,
-    /// Seconds before a failed login is answered (Dovecot's auth_failure_delay).
-    pub auth_failure_delay: u64,
-    /// Failed logins after which the connection is closed.
-    pub max_auth_failures: u32,
-    /// Unknown or malformed commands after which the connection is closed.
-    pub max_bad_commands: u32,
-    /// Most connections at once; more are answered `-ERR [SYS/TEMP]` and closed.
-    pub max_connections: usize,
-    /// Seconds a RETR or QUIT in progress may take at shutdown (idle sessions end at once).
-    pub shutdown_timeout: u64,
-    /// tracing filter.
-    pub log_level: String,
-}
+use crate::path::abs;
+use crate::value::{addr, nz32, nz64, nzusize};
+use crate::{AbsPath, AuthMethod};
 
-impl Default for Mra {
-    fn default() -> Self {
-        Mra {
-            // One dual-stack socket each (IPv4 clients appear as plain IPv4 addresses).
-            pop3_listen: vec!["[::]:110".into()],
-            pop3s_listen: vec!["[::]:995".into()],
-            imap_listen: vec!["[::]:143".into()],
-            imaps_listen: vec!["[::]:993".into()],
-            auth: AuthMethod::Saslauthd,
-            saslauthd_socket: "/run/mailroom/saslauthd/mux".into(),
-            plaintext_auth_on_loopback: true,
-            plaintext_auth_anywhere: false,
-            pop3_uidl_format: UidlFormat(DOVECOT_UIDL_FORMAT.into()),
-            user: "vmail".into(),
-            group: String::new(),
-            idle_timeout: 600,
-            auth_failure_delay: 2,
-            max_auth_failures: 3,
-            max_bad_commands: 20,
-            max_connections: 10_000,
-            shutdown_timeout: 30,
-            log_level: "info".into(),
-        }
+crate::section! {
+    /// mailroom-mra, the POP3 and IMAP servers.
+    pub struct Mra {
+        // One dual-stack socket each (IPv4 clients appear as plain IPv4 addresses).
+        /// POP3 listen addresses (STLS offered when `[tls]` is set); empty list: no POP3.
+        pub pop3_listen: Vec<SocketAddr> = vec![addr("[::]:110")],
+        /// POP3 over implicit TLS listen addresses; opened only when `[tls]` is set.
+        pub pop3s_listen: Vec<SocketAddr> = vec![addr("[::]:995")],
+        /// IMAP listen addresses (STARTTLS offered when `[tls]` is set); empty list: no IMAP.
+        pub imap_listen: Vec<SocketAddr> = vec![addr("[::]:143")],
+        /// IMAP over implicit TLS listen addresses; opened only when `[tls]` is set.
+        pub imaps_listen: Vec<SocketAddr> = vec![addr("[::]:993")],
+        /// Where passwords are checked: `saslauthd` (the socket below) or `direct` (authlib).
+        pub auth: AuthMethod = AuthMethod::Saslauthd,
+        /// The cyrus-protocol socket of mailroom-saslauthd (or cyrus saslauthd).
+        pub saslauthd_socket: AbsPath = abs("/run/mailroom/saslauthd/mux"),
+        /// Allow USER/PASS and AUTH without TLS from loopback clients (Dovecot treats them as secure).
+        pub plaintext_auth_on_loopback: bool = true,
+        /// Allow passwords without TLS from anywhere (Dovecot `disable_plaintext_auth = no`). Avoid.
+        pub plaintext_auth_anywhere: bool = false,
+        /// UIDL of each message, as Dovecot's `pop3_uidl_format`: `%u` UID, `%v` UIDVALIDITY,
+        /// `%f` file base name, `%g` GUID; `%08Xu` = 8 hex digits (lower case, as Dovecot writes).
+        pub pop3_uidl_format: UidlFormat = UidlFormat(DOVECOT_UIDL_FORMAT.into()),
+        /// User to run as after binding: the owner of the mail root.
+        pub user: String = "vmail".into(),
+        /// Group to run as; empty means the user's primary group.
+        pub group: String = String::new(),
+        /// Seconds a client may stay silent (RFC 1939: at least 600 for POP3); also, up to 60, how
+        /// long an IMAP client may leave a streamed answer unread before it is dropped.
+        pub idle_timeout: NonZeroU64 = nz64(600),
+        /// Seconds before a failed login is answered (Dovecot's auth_failure_delay).
+        pub auth_failure_delay: u64 = 2,
+        /// Failed logins after which the connection is closed.
+        pub max_auth_failures: NonZeroU32 = nz32(3),
+        /// Unknown or malformed commands after which the connection is closed.
+        pub max_bad_commands: NonZeroU32 = nz32(20),
+        /// Most connections at once; more are answered `-ERR [SYS/TEMP]` and closed.
+        pub max_connections: NonZeroUsize = nzusize(10_000),
+        /// Seconds a RETR or QUIT in progress may take at shutdown (idle sessions end at once).
+        pub shutdown_timeout: u64 = 30,
+        /// tracing filter.
+        pub log_level: String = "info".into(),
     }
 }
 

@@ -1,15 +1,15 @@
 //! `[tls]`: the certificate every TLS listener presents (SMTP STARTTLS/465, IMAP, POP3).
 
-use serde::{Deserialize, Serialize};
+use crate::OptionalPath;
 
-/// `[tls]` section, shared by mailroom-mta and mailroom-mra.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct Tls {
-    /// PEM certificate chain; empty: no TLS (STARTTLS not offered, implicit-TLS ports not opened).
-    pub cert: String,
-    /// PEM private key.
-    pub key: String,
+crate::section! {
+    /// The certificate every TLS listener presents (SMTP STARTTLS/465, IMAP, POP3).
+    pub struct Tls {
+        /// PEM certificate chain; empty: no TLS (STARTTLS not offered, implicit-TLS ports not opened).
+        pub cert: OptionalPath = OptionalPath::default(),
+        /// PEM private key.
+        pub key: OptionalPath = OptionalPath::default(),
+    }
 }
 
 impl Tls {

@@ -98,6 +98,27 @@ fn every_binary_has_a_page_with_its_sections_and_options() {
     }
 }
 
+/// A daemon's CONFIGURATION lists every key of its section with its default, from the model.
+#[test]
+fn each_daemon_page_lists_every_key_of_its_section() {
+    use config::Section;
+    let sections: [(&str, &[config::Key]); 4] = [
+        ("mailroom-saslauthd", config::Saslauthd::KEYS),
+        ("mailroom-mta", config::Mta::KEYS),
+        ("mailroom-mda", config::Mda::KEYS),
+        ("mailroom-mra", config::Mra::KEYS),
+    ];
+    for (bin, keys) in sections {
+        let text = render(&generate(&testsupport::bin::path(bin), "man"), bin);
+        let configuration = text.split("\nCONFIGURATION\n").nth(1).unwrap_or_else(|| panic!("{bin}: {text}"));
+        for key in keys {
+            assert!(configuration.contains(key.name), "{bin}: {} missing:\n{configuration}", key.name);
+        }
+    }
+    let mta = render(&generate(&testsupport::bin::path("mailroom-mta"), "man"), "mta");
+    assert!(mta.contains("submit_socket_mode = \"0666\""), "{mta}");
+}
+
 #[test]
 fn mailroomctl_documents_every_command() {
     let exe = testsupport::bin::path("mailroomctl");

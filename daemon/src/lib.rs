@@ -5,10 +5,10 @@
 //! page and shell completions ([`manual`]).
 //!
 //! A daemon's `main` reads top to bottom in the order DESIGN §9 asks for: parse
-//! [`cli::CommonArgs`] and load the config, [`logging::init`], bind its [`listen::Listener`]s
-//! (or take them from systemd) while still root, [`privilege::drop_privileges`], install the
-//! [`shutdown::Shutdown`] signal handlers, [`notify::ready`], then [`shutdown::serve`] until a
-//! signal and [`shutdown::Shutdown::wait`] for the connections in flight.
+//! [`cli::CommonArgs`] and load the config, [`logging::init`], then [`run`]: bind its
+//! [`run::Sockets`] (or take them from systemd) while still root, [`run::Sockets::start`] (drop
+//! privileges, signal handlers, TLS reload), and [`run::Service::serve`] until SIGTERM, which
+//! tells systemd READY once and drains the connections in flight.
 //!
 //! This crate knows nothing about users, mailboxes or protocols: it does not depend on authlib
 //! or mailstore, and they do not depend on it.
@@ -20,5 +20,6 @@ pub mod logging;
 pub mod manual;
 pub mod notify;
 pub mod privilege;
+pub mod run;
 pub mod shutdown;
 pub mod tls;

@@ -55,7 +55,7 @@ pub fn generate(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match what {
-        "man" => out.write_all(page(cmd, main_source).as_bytes()),
+        "man" => out.write_all(page(cmd, main_source)?.as_bytes()),
         "config-man" => out.write_all(config::page(cmd.get_version().unwrap_or_default()).as_bytes()),
         shell => {
             let shell: clap_complete::Shell = shell.parse().map_err(|_| {
@@ -69,8 +69,10 @@ pub fn generate(
 }
 
 /// The section-8 page: the doc comment's sections, with OPTIONS (and COMMANDS, for a binary
-/// with subcommands) from clap after DESCRIPTION, where man-pages(7) puts them.
-pub fn page(cmd: clap::Command, main_source: &str) -> String {
+/// with subcommands) from clap after DESCRIPTION, where man-pages(7) puts them, and after the
+/// CONFIGURATION text every key of the section it names first (`[mta] in mailroom.toml`), from
+/// the configuration model. A CONFIGURATION that names no known section is an error.
+pub fn page(cmd: clap::Command, main_source: &str) -> io::Result<String> {
     let cmd = cmd.disable_help_subcommand(true);
     let mut out = title(&cmd.get_name().to_uppercase(), "8", cmd.get_version(), "System Manager's Manual");
     let sections = doc::sections(main_source);
@@ -84,13 +86,21 @@ pub fn page(cmd: clap::Command, main_source: &str) -> String {
     for (i, section) in sections.iter().enumerate() {
         let mut roff = Roff::new();
         doc::render(section, &mut roff);
+        if section.title == "CONFIGURATION" {
+            let text = section.blocks.first().map(doc::Block::text).unwrap_or_default();
+            let Some(heading) = config::named_in(&text) else {
+                let e = format!("CONFIGURATION names no section of mailroom.toml: {text:?}");
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+            };
+            config::keys(&mut roff, &config::defaults(), heading);
+        }
         out.push_str(&roff.to_roff());
         if anchor == Some(i) {
             out.push_str(&options(&cmd));
             out.push_str(&commands(&cmd));
         }
     }
-    out
+    Ok(out)
 }
 
 /// The preamble and `.TH` line. Written by hand: roff's `control` drops an empty argument (the
@@ -192,6 +202,7 @@ fn arg_usage(arg: &clap::Arg) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ::config::Section;
     use clap::{Parser, Subcommand};
 
     /// Demo tool.
@@ -229,7 +240,7 @@ mod tests {
 
     #[test]
     fn page_has_the_comment_sections_and_clap_options_in_order() {
-        let p = page(Cli::command(), MAIN);
+        let p = page(Cli::command(), MAIN).unwrap();
         assert!(p.starts_with(".ie \\n(.g .ds Aq"), "one preamble, first: {p}");
         assert_eq!(p.matches(".ds Aq").count(), 2, "{p}");
         assert!(p.contains(".TH \"DEMO\" \"8\" \"\" \"mailroom 1.2.3\" \"System Manager's Manual\""), "{p}");
@@ -243,6 +254,25 @@ mod tests {
         assert!(p.contains("\\fBdemo user add\\fR ADDRESS [\\-\\-quota BYTES]"), "{p}");
         assert!(p.contains("Quota in bytes"), "{p}");
         assert_eq!(p.matches("Print help").count(), 1, "-h only in OPTIONS: {p}");
+    }
+
+    #[test]
+    fn configuration_lists_the_named_sections_keys_from_the_model() {
+        let main = MAIN.replace(
+            "//! SEE ALSO",
+            "//! CONFIGURATION\n//!     [mda] in mailroom.toml, plus [database].\n//!\n//! SEE ALSO",
+        );
+        let p = page(Cli::command(), &main).unwrap();
+        let at = |s: &str| p.find(s).unwrap_or_else(|| panic!("{s} missing: {p}"));
+        assert!(at(".SH CONFIGURATION") < at("\\fBlmtp_socket\\fR = \"/run/mailroom/mda/lmtp\""));
+        assert!(at("\\fBlog_level\\fR = \"info\"") < at(".SH \"SEE ALSO\""));
+        for key in ::config::Mda::KEYS {
+            assert!(p.contains(&format!("\\fB{}\\fR", key.name)), "{}: {p}", key.name);
+        }
+        let unknown =
+            MAIN.replace("//! SEE ALSO", "//! CONFIGURATION\n//!     [mdx] keys.\n//!\n//! SEE ALSO");
+        let e = page(Cli::command(), &unknown).unwrap_err();
+        assert!(e.to_string().contains("names no section"), "{e}");
     }
 
     #[test]

@@ -108,27 +108,13 @@ impl Shutdown {
         self.tracker.close();
         tokio::time::timeout(timeout, self.tracker.wait()).await.is_ok()
     }
-
-    /// A daemon's life once its accept loops are spawned: tell systemd it is ready, wait for
-    /// SIGTERM, let the loops stop accepting, then give in-flight work up to `timeout`.
-    pub async fn run_until_stopped(&self, accept_loops: Vec<tokio::task::JoinHandle<()>>, timeout: Duration) {
-        crate::notify::ready();
-        self.triggered().await;
-        tracing::info!("shutting down");
-        for l in accept_loops {
-            let _ = l.await;
-        }
-        if !self.wait(timeout).await {
-            tracing::warn!("in-flight work did not finish within {timeout:?}");
-        }
-    }
 }
 
 /// Accept loop: until shutdown, accept from `listener` and run `handler(stream, peer)` as a
 /// tracked task per connection. An accept error is logged and retried, after a pause when
 /// resources ran out. On shutdown the listener is closed (new connections are refused) and
 /// this returns; then call [`Shutdown::wait`].
-pub async fn serve<H, Fut>(listener: Listener, shutdown: Shutdown, handler: H)
+pub(crate) async fn serve<H, Fut>(listener: Listener, shutdown: Shutdown, handler: H)
 where
     H: Fn(Stream, Peer) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,

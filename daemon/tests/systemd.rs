@@ -3,10 +3,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
+use std::time::Duration;
 
-use daemon::listen::{Listener, Peer};
+use daemon::listen::{Listener, UnixSocketSpec};
+use daemon::run::Sockets;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[test]
@@ -33,34 +34,42 @@ fn takes_passed_sockets_by_name() {
 async fn child() {
     let var = |k: &str| std::env::var(k).unwrap();
 
-    let auth = Listener::from_systemd("auth").unwrap().expect("auth socket");
-    assert_eq!(auth.local_description(), var("TEST_AUTH"));
-    let mut client = std::os::unix::net::UnixStream::connect(var("TEST_AUTH")).unwrap();
-    client.write_all(b"hi").unwrap();
-    let (mut stream, peer) = auth.accept().await.unwrap();
-    assert_eq!(peer, Peer::Unix);
-    let mut buf = [0; 2];
-    stream.read_exact(&mut buf).await.unwrap();
-    assert_eq!(&buf, b"hi");
-
-    // Two sockets named "smtp" (one unit, two ListenStream=): one each call, then none.
-    let first = Listener::from_systemd("smtp").unwrap().expect("first smtp socket");
-    let second = Listener::from_systemd("smtp").unwrap().expect("second smtp socket");
+    // Two sockets named "smtp" (one unit, two ListenStream=): Sockets takes both, the name then
+    // has none left; the auth socket comes from systemd, so its spec is never bound.
+    let mut sockets = Sockets::new();
+    let unused =
+        UnixSocketSpec { path: "/nonexistent/never-bound".into(), mode: 0o600, owner: None, group: None };
+    sockets.unix('a', Some("auth"), &unused).unwrap();
+    sockets.tcp('s', "smtp", &["203.0.113.1:25".parse().unwrap()]).await.unwrap();
+    let addrs: Vec<String> = sockets.tcp_addrs().iter().map(|a| a.to_string()).collect();
+    assert_eq!(addrs, [var("TEST_SMTP1"), var("TEST_SMTP2")]);
     assert!(Listener::from_systemd("smtp").unwrap().is_none());
-    assert_eq!(first.local_addr().unwrap().to_string(), var("TEST_SMTP1"));
-    assert_eq!(second.local_addr().unwrap().to_string(), var("TEST_SMTP2"));
-    let mut client = std::net::TcpStream::connect(var("TEST_SMTP2")).unwrap();
-    let (mut stream, peer) = second.accept().await.unwrap();
-    assert_eq!(peer, Peer::Tcp(client.local_addr().unwrap()));
-    stream.write_all(b"220").await.unwrap();
-    let mut buf = [0; 3];
-    client.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"220");
 
     assert!(Listener::from_systemd("imap").unwrap().is_none(), "a name systemd did not pass");
     let e = Listener::from_systemd("bogus").unwrap_err().to_string();
     assert!(e.contains("\"bogus\"") && e.contains("not a stream socket"), "{e}");
     assert!(Listener::from_systemd("").unwrap().is_none(), "all four taken");
+
+    // The taken sockets serve, each in its role.
+    let service = sockets.start("", "", None).unwrap();
+    let shutdown = service.shutdown();
+    let server = tokio::spawn(service.serve(Duration::from_secs(10), |role, mut stream, peer| async move {
+        stream.write_all(format!("{role} {peer}").as_bytes()).await.unwrap();
+    }));
+    let mut reply = String::new();
+    tokio::net::UnixStream::connect(var("TEST_AUTH"))
+        .await
+        .unwrap()
+        .read_to_string(&mut reply)
+        .await
+        .unwrap();
+    assert_eq!(reply, "a unix");
+    let mut client = tokio::net::TcpStream::connect(var("TEST_SMTP2")).await.unwrap();
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).await.unwrap();
+    assert_eq!(reply, format!("s {}", client.local_addr().unwrap()));
+    shutdown.trigger();
+    server.await.unwrap().unwrap();
 
     // Programs we run must not inherit our ports.
     for fd in 3..6 {

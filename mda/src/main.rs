@@ -37,21 +37,8 @@
 //!     RFC 3030 (CHUNKING), RFC 1870 (SIZE), RFC 6152 (8BITMIME).
 //!
 //! CONFIGURATION
-//!     [mda] in mailroom.toml, plus [database]:
-//!     lmtp_socket = "/run/mailroom/mda/lmtp"  LMTP Unix socket
-//!     lmtp_socket_mode = "0660"               its mode; owner/group via lmtp_socket_owner/_group
-//!     lmtp_tcp = ""                           also LMTP on TCP, e.g. "127.0.0.1:24"
-//!     user = "vmail", group = ""              account to run as after binding
-//!     hostname = ""                           greeting name; empty: the host name
-//!     max_message_size = 52428800             bytes; 0 = no limit
-//!     max_recipients = 1000                   per transaction
-//!     quota_full_tempfail = false             over quota: 452 instead of 552
-//!     save_to_detail_mailbox = false          bob+lists@ into folder lists when it exists
-//!     duplicate_window = 60                   seconds for duplicate suppression
-//!     spool_dir = ""                          spool directory; empty: the system temp dir
-//!     idle_timeout = 300                      seconds an idle LMTP client may stay
-//!     shutdown_timeout = 30                   seconds to finish deliveries at SIGTERM
-//!     log_level = "info"                      tracing filter
+//!     [mda] in mailroom.toml, plus [database]. The keys of [mda] follow, each with its default
+//!     (mailroom.toml(5) describes every section).
 //!
 //! FILES
 //!     /etc/mailroom/mailroom.toml, /run/mailroom/mda/lmtp, /var/vmail/<domain>/<user>/Maildir
@@ -65,7 +52,7 @@ mod dedup;
 mod deliver;
 mod lmtp;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,8 +60,8 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use authlib::Directory;
 use clap::{Parser, Subcommand};
-use daemon::listen::{Listener, UnixSocketSpec};
-use daemon::shutdown::{Shutdown, serve};
+use daemon::listen::UnixSocketSpec;
+use daemon::run::Sockets;
 
 use crate::deliver::Context;
 
@@ -152,49 +139,42 @@ fn run(cli: Cli) -> Result<u8> {
     }
 }
 
+/// The one role of mailroom-mda's sockets.
+#[derive(Debug, Clone, Copy)]
+struct Lmtp;
+
+impl std::fmt::Display for Lmtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LMTP")
+    }
+}
+
 async fn serve_lmtp(ctx: Arc<Context>) -> Result<()> {
     let cfg = ctx.cfg.clone();
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    let mut listeners = Vec::new();
-    listeners.push(match Listener::from_systemd("lmtp")? {
-        Some(l) => l,
-        None => {
-            let spec = UnixSocketSpec {
-                path: Path::new(&cfg.lmtp_socket).to_path_buf(),
-                mode: cfg.lmtp_socket_mode.0,
-                owner: nonempty(&cfg.lmtp_socket_owner),
-                group: nonempty(&cfg.lmtp_socket_group),
-            };
-            Listener::bind_unix(&spec).with_context(|| format!("binding {}", spec.path.display()))?
-        }
-    });
+    let mut sockets = Sockets::new();
+    let spec = UnixSocketSpec {
+        path: PathBuf::from(&cfg.lmtp_socket),
+        mode: cfg.lmtp_socket_mode.0,
+        owner: nonempty(&cfg.lmtp_socket_owner),
+        group: nonempty(&cfg.lmtp_socket_group),
+    };
+    sockets.unix(Lmtp, Some("lmtp"), &spec)?;
     if !cfg.lmtp_tcp.is_empty() {
-        listeners.push(match Listener::from_systemd("lmtp-tcp")? {
-            Some(l) => l,
-            None => Listener::bind_tcp(&cfg.lmtp_tcp)
-                .await
-                .with_context(|| format!("binding {}", cfg.lmtp_tcp))?,
-        });
+        let addr = cfg.lmtp_tcp.parse().context("lmtp_tcp")?;
+        sockets.tcp(Lmtp, "lmtp-tcp", &[addr]).await?;
     }
-    daemon::privilege::drop_privileges(&cfg.user, (!cfg.group.is_empty()).then_some(cfg.group.as_str()))
-        .context("dropping privileges")?;
+    let service = sockets.start(&cfg.user, &cfg.group, None)?;
 
     let session_cfg = smtp::Config {
         max_message_size: cfg.max_message_size,
-        max_recipients: cfg.max_recipients,
+        max_recipients: cfg.max_recipients.get(),
         ..smtp::Config::lmtp(daemon::host::name(&cfg.hostname))
     };
-    let limits = smtp::Limits {
-        idle_timeout: Duration::from_secs(cfg.idle_timeout.max(1)),
-        ..smtp::Limits::default()
-    };
-    let shutdown = Shutdown::new();
-    let _reload = shutdown.install_signal_handlers();
-    let mut tasks = Vec::new();
-    for l in listeners {
-        tracing::info!(socket = %l.local_description(), "LMTP");
-        let (ctx, session_cfg, limits) = (ctx.clone(), session_cfg.clone(), limits.clone());
-        tasks.push(tokio::spawn(serve(l, shutdown.clone(), move |stream, peer| {
+    let limits =
+        smtp::Limits { idle_timeout: Duration::from_secs(cfg.idle_timeout.get()), ..smtp::Limits::default() };
+    service
+        .serve(Duration::from_secs(cfg.shutdown_timeout), move |Lmtp, stream, peer| {
             let (ctx, session_cfg, limits) = (ctx.clone(), session_cfg.clone(), limits.clone());
             async move {
                 let mut session = lmtp::Session::new(ctx);
@@ -202,8 +182,7 @@ async fn serve_lmtp(ctx: Arc<Context>) -> Result<()> {
                     tracing::debug!(peer = %peer, error = %e, "LMTP connection ended");
                 }
             }
-        })));
-    }
-    shutdown.run_until_stopped(tasks, Duration::from_secs(cfg.shutdown_timeout)).await;
+        })
+        .await?;
     Ok(())
 }

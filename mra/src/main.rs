@@ -67,26 +67,8 @@
 //!     (CONDSTORE, QRESYNC).
 //!
 //! CONFIGURATION
-//!     [mra] in mailroom.toml, plus [database] and [tls]:
-//!     pop3_listen = ["[::]:110"]              POP3 addresses (STLS when [tls] is set)
-//!     pop3s_listen = ["[::]:995"]             POP3 inside TLS; opened only with [tls]
-//!     imap_listen = ["[::]:143"]              IMAP addresses (STARTTLS when [tls] is set)
-//!     imaps_listen = ["[::]:993"]             IMAP inside TLS; opened only with [tls]
-//!     auth = "saslauthd"                      or "direct": check passwords with authlib
-//!     saslauthd_socket = "/run/mailroom/saslauthd/mux"
-//!     plaintext_auth_on_loopback = true       passwords without TLS from 127/8 and ::1
-//!     plaintext_auth_anywhere = false         passwords without TLS from anywhere (avoid)
-//!     pop3_uidl_format = "%08Xu%08Xv"         Dovecot's pop3_uidl_format: %u %v %f %g
-//!     user = "vmail", group = ""              account to run as after binding
-//!     idle_timeout = 600                      seconds a client may stay silent (and, up to 60,
-//!                                             may leave a streamed answer unread)
-//!     auth_failure_delay = 2                  seconds before "-ERR [AUTH]"
-//!     max_auth_failures = 3                   failed logins before the connection closes
-//!     max_bad_commands = 20                   bad commands before the connection closes
-//!     max_connections = 10000                 connections at once
-//!     shutdown_timeout = 30                   seconds a RETR or QUIT in progress may take at
-//!                                             SIGTERM (sessions between commands end at once)
-//!     log_level = "info"                      tracing filter
+//!     [mra] in mailroom.toml, plus [database] and [tls]. The keys of [mra] follow, each with
+//!     its default (mailroom.toml(5) describes every section).
 //!
 //! FILES
 //!     /etc/mailroom/mailroom.toml; in each Maildir: dovecot-uidlist (+ .lock),
@@ -106,8 +88,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use authlib::{Authenticator, Directory};
 use clap::Parser;
-use daemon::listen::Listener;
-use daemon::shutdown::{Shutdown, serve};
+use daemon::run::Sockets;
 use daemon::tls::TlsConfig;
 use mra::server::{self, Context};
 
@@ -145,80 +126,74 @@ fn run(cli: Cli) -> Result<()> {
         return Ok(());
     }
     daemon::logging::init(&cfg.mra.log_level);
-    let authenticator = match cfg.mra.auth {
-        config::AuthMethod::Saslauthd => Authenticator::Saslauthd(cfg.mra.saslauthd_socket.clone().into()),
-        config::AuthMethod::Direct => Authenticator::Direct(directory.clone()),
-    };
-    let ctx = Arc::new(Context::new(cfg.mra.clone(), authenticator, directory, tls, Shutdown::new()));
-    rt.block_on(serve_all(ctx))
+    let authenticator = Authenticator::new(cfg.mra.auth, &cfg.mra.saslauthd_socket, directory.clone());
+    rt.block_on(serve_all(cfg.mra, authenticator, directory, tls))
 }
 
 /// Binds (or takes from systemd) every listener, drops privileges, serves until SIGTERM.
-async fn serve_all(ctx: Arc<Context>) -> Result<()> {
-    let cfg = ctx.cfg.clone();
-    let mut listeners = Vec::new();
-    for (name, addrs, proto, tls) in [
-        ("pop3", &cfg.pop3_listen, Proto::Pop3, false),
-        ("pop3s", &cfg.pop3s_listen, Proto::Pop3, true),
-        ("imap", &cfg.imap_listen, Proto::Imap, false),
-        ("imaps", &cfg.imaps_listen, Proto::Imap, true),
+async fn serve_all(
+    cfg: config::Mra,
+    authenticator: Authenticator,
+    directory: Arc<Directory>,
+    tls: Option<TlsConfig>,
+) -> Result<()> {
+    let mut sockets = Sockets::new();
+    for (name, addrs, role) in [
+        ("pop3", &cfg.pop3_listen, Role::Pop3),
+        ("pop3s", &cfg.pop3s_listen, Role::Pop3s),
+        ("imap", &cfg.imap_listen, Role::Imap),
+        ("imaps", &cfg.imaps_listen, Role::Imaps),
     ] {
         // Implicit TLS ports open only with a certificate.
-        if tls && ctx.tls.is_none() {
+        if role.implicit_tls() && tls.is_none() {
             continue;
         }
-        listeners.extend(bind(name, addrs).await?.into_iter().map(|l| (l, proto, tls)));
+        sockets.tcp(role, name, addrs).await?;
     }
-    anyhow::ensure!(!listeners.is_empty(), "nothing to listen on: pop3_listen and imap_listen are empty");
-    daemon::privilege::drop_privileges(&cfg.user, (!cfg.group.is_empty()).then_some(cfg.group.as_str()))
-        .context("dropping privileges")?;
-
-    let shutdown = ctx.shutdown.clone();
-    let mut reloads = shutdown.install_signal_handlers();
-    if let Some(tls) = ctx.tls.clone() {
-        tokio::spawn(async move {
-            while reloads.changed().await.is_ok() {
-                match tls.reload() {
-                    Ok(()) => tracing::info!("TLS certificate reloaded"),
-                    Err(e) => tracing::error!("TLS reload failed, keeping the old certificate: {e}"),
+    anyhow::ensure!(!sockets.is_empty(), "nothing to listen on: pop3_listen and imap_listen are empty");
+    let service = sockets.start(&cfg.user, &cfg.group, tls.clone())?;
+    let timeout = Duration::from_secs(cfg.shutdown_timeout);
+    let ctx = Arc::new(Context::new(cfg, authenticator, directory, tls, service.shutdown()));
+    service
+        .serve(timeout, move |role, stream, peer| {
+            let ctx = ctx.clone();
+            async move {
+                match role {
+                    Role::Pop3 | Role::Pop3s => {
+                        server::pop3::serve(ctx, stream, peer, role.implicit_tls()).await
+                    }
+                    Role::Imap | Role::Imaps => {
+                        server::imap::serve(ctx, stream, peer, role.implicit_tls()).await
+                    }
                 }
             }
-        });
-    }
-    let mut tasks = Vec::new();
-    for (l, proto, implicit_tls) in listeners {
-        tracing::info!(socket = %l.local_description(), tls = implicit_tls, "{proto:?}");
-        let ctx = ctx.clone();
-        tasks.push(match proto {
-            Proto::Pop3 => tokio::spawn(serve(l, shutdown.clone(), move |stream, peer| {
-                server::pop3::serve(ctx.clone(), stream, peer, implicit_tls)
-            })),
-            Proto::Imap => tokio::spawn(serve(l, shutdown.clone(), move |stream, peer| {
-                server::imap::serve(ctx.clone(), stream, peer, implicit_tls)
-            })),
-        });
-    }
-    shutdown.run_until_stopped(tasks, Duration::from_secs(cfg.shutdown_timeout)).await;
+        })
+        .await?;
     Ok(())
 }
 
-/// Which protocol a listener serves.
+/// What a listener serves.
 #[derive(Debug, Clone, Copy)]
-enum Proto {
+enum Role {
     Pop3,
+    Pop3s,
     Imap,
+    Imaps,
 }
 
-/// The sockets systemd passed under `name`, else the configured addresses bound now.
-async fn bind(name: &str, addrs: &[String]) -> Result<Vec<Listener>> {
-    let mut out = Vec::new();
-    while let Some(l) = Listener::from_systemd(name)? {
-        out.push(l);
+impl Role {
+    fn implicit_tls(self) -> bool {
+        matches!(self, Role::Pop3s | Role::Imaps)
     }
-    if out.is_empty() {
-        for a in addrs {
-            out.push(Listener::bind_tcp(a).await.with_context(|| format!("binding {name} {a}"))?);
-        }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Pop3 => "POP3",
+            Role::Pop3s => "POP3 over TLS",
+            Role::Imap => "IMAP",
+            Role::Imaps => "IMAP over TLS",
+        })
     }
-    Ok(out)
 }

@@ -58,50 +58,9 @@
 //!     RFC 7505 (null MX), RFC 7435 (opportunistic TLS), RFC 6376 (DKIM).
 //!
 //! CONFIGURATION
-//!     [mta] in mailroom.toml, plus [database] and [tls]:
-//!     smtp_listen = ["0.0.0.0:25"]            port 25 listeners
-//!     submission_listen = ["0.0.0.0:587"]     submission listeners
-//!     submissions_listen = ["0.0.0.0:465"]    implicit-TLS listeners (only with [tls])
-//!     submit_socket = "/run/mailroom/mta/submit"   local submission (mailroomctl sendmail)
-//!     control_socket = "/run/mailroom/mta/control" mailroomctl queue
-//!     spool_dir = "/var/spool/mailroom"       the queue
-//!     hostname = ""                           our name; empty: the host name
-//!     user = "mailroom", group = ""           account to run as after binding
-//!     mynetworks = ["127.0.0.0/8", "::1/128"] clients that may relay without AUTH
-//!     auth = "saslauthd"                      or "direct" (authlib, needs hash access)
-//!     saslauthd_socket = "/run/mailroom/saslauthd/mux"
-//!     plaintext_auth_on_loopback = false      AUTH without TLS from loopback
-//!     sender_login_check = true               reject_sender_login_mismatch
-//!     max_message_size = 52428800             bytes (552 5.3.4 above)
-//!     max_recipients = 1000                   per message (452 4.5.3 above)
-//!     max_errors = 20, max_commands = 10000   per session, then 421
-//!     max_connections_per_client = 50         per client address, then 421
-//!     idle_timeout = 300                      seconds
-//!     greet_pause_ms = 0                      port 25: drop clients that talk first
-//!     bare_lf = "normalize"                   or "reject" (550 5.5.2)
-//!     bare_lf_exclusions = []                 empty: mynetworks
-//!     forbid_unauth_pipelining = true         Postfix 3.9 default
-//!     strict_helo = true, vrfy = false, max_hops = 50
-//!     lmtp = "unix:/run/mailroom/mda/lmtp"    or "inet:HOST:PORT"
-//!     lmtp_concurrency = 20                   simultaneous deliveries
-//!     min_backoff = 300, max_backoff = 4000   seconds between attempts
-//!     max_queue_lifetime = 432000             seconds before a deferred message bounces
-//!     queue_run_delay = 300                   seconds between full queue scans
-//!     shutdown_timeout = 30, log_level = "info"
-//!     dns_servers = []                        resolvers, IP or IP:PORT; empty: resolv.conf
-//!     smtp_port = 25                          port of remote MX hosts
-//!     relayhost = ""                          host, [host] (no MX), either with :port
-//!     relayhost_username = ""                 AUTH to the relayhost (only over TLS)
-//!     relayhost_password_file = ""            its password, one line
-//!     transport_map = {}                      domain = "smtp:[host]:port" | "lmtp:unix:PATH"
-//!     tls_policy = "may"                      none, may, encrypt or verify
-//!     tls_policy_map = {}                     per destination (domain or relayhost)
-//!     tls_ca_file = ""                        trust anchors for verify; empty: the system's
-//!     smtp_destination_concurrency = 20       connections per destination
-//!     smtp_concurrency = 100                  remote deliveries in all
-//!     smtp_connection_cache_time = 2          seconds an idle session waits for reuse
-//!     smtp_connect_timeout = 30, smtp_command_timeout = 300   seconds
-//!     [mta.dkim."DOMAIN"] selector, key_file  DKIM key per From: domain
+//!     [mta] in mailroom.toml, plus [database] and [tls]. The keys of [mta] follow, each with
+//!     its default (mailroom.toml(5) describes every section); DKIM keys are tables
+//!     [mta.dkim."DOMAIN"] with a selector and a key_file.
 //!
 //! FILES
 //!     /etc/mailroom/mailroom.toml; /var/spool/mailroom/{queue,state} (format in
@@ -112,16 +71,16 @@
 //!     mailroomctl(8) sendmail and queue, mailroom-mda(8), mailroom-saslauthd(8), postfix(1),
 //!     smtpd(8), qmgr(8)
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use authlib::{Authenticator, Directory};
 use clap::Parser;
-use daemon::listen::{Listener, UnixSocketSpec};
-use daemon::shutdown::{Shutdown, serve};
+use daemon::listen::UnixSocketSpec;
+use daemon::run::Sockets;
 use daemon::tls::TlsConfig;
 use mailroom_mta::policy::{ConnectionCount, Networks, Role};
 use mailroom_mta::qmgr::{Qmgr, Remote, Settings, dkim, lmtp, mx, route, smtp};
@@ -158,9 +117,7 @@ fn run(cli: Cli) -> Result<()> {
     let networks = Networks::parse(&cfg.mta.mynetworks).map_err(anyhow::Error::msg)?;
     let lmtp_target = lmtp::Target::parse(&cfg.mta.lmtp).map_err(anyhow::Error::msg)?;
     let tls = match cfg.tls.enabled() {
-        true => Some(Arc::new(
-            TlsConfig::load(Path::new(&cfg.tls.cert), Path::new(&cfg.tls.key)).context("[tls]")?,
-        )),
+        true => Some(TlsConfig::load(Path::new(&cfg.tls.cert), Path::new(&cfg.tls.key)).context("[tls]")?),
         false => None,
     };
     let remote = remote(&cfg.mta).context("[mta]")?;
@@ -186,53 +143,29 @@ fn remote(m: &config::Mta) -> Result<Remote> {
         }
     };
     let timeouts = ::smtp::client::Timeouts {
-        connect: Duration::from_secs(m.smtp_connect_timeout.max(1)),
-        greeting: Duration::from_secs(m.smtp_command_timeout.max(1)),
-        command: Duration::from_secs(m.smtp_command_timeout.max(1)),
+        connect: Duration::from_secs(m.smtp_connect_timeout.get()),
+        greeting: Duration::from_secs(m.smtp_command_timeout.get()),
+        command: Duration::from_secs(m.smtp_command_timeout.get()),
         ..Default::default()
     };
     let settings = smtp::Settings {
         our_name: hostname.clone(),
-        port: m.smtp_port,
+        port: m.smtp_port.get(),
         timeouts,
         tls_policy: m.tls_policy,
         tls_policy_map: m.tls_policy_map.iter().map(|(k, v)| (k.to_ascii_lowercase(), *v)).collect(),
-        roots: smtp::load_roots(&m.tls_ca_file).map_err(anyhow::Error::msg)?,
+        roots: smtp::load_roots(m.tls_ca_file.as_str()).map_err(anyhow::Error::msg)?,
         relay_auth,
-        per_destination: m.smtp_destination_concurrency.max(1),
+        per_destination: m.smtp_destination_concurrency,
         idle_reuse: Duration::from_secs(m.smtp_connection_cache_time),
     };
     let dns = mx::Dns::new(&m.dns_servers).map_err(anyhow::Error::msg)?;
     let lmtp = routes
         .lmtp_targets()
-        .map(|t| (t.clone(), lmtp::Lmtp::new(t.clone(), &hostname, m.lmtp_concurrency.max(1))))
+        .map(|t| (t.clone(), lmtp::Lmtp::new(t.clone(), &hostname, m.lmtp_concurrency.get())))
         .collect();
     let dkim = dkim::Signer::load(&m.dkim).map_err(anyhow::Error::msg)?;
     Ok(Remote { routes, smtp: smtp::Smtp::new(dns, settings), lmtp, dkim })
-}
-
-/// Bind a TCP listener for each address (or take systemd's sockets named `name`: all of them,
-/// since a socket unit may have several ListenStream= lines).
-async fn bind_tcp(name: &str, addrs: &[String]) -> Result<Vec<Listener>> {
-    let mut out = Vec::new();
-    while let Some(l) = Listener::from_systemd(name)? {
-        out.push(l);
-    }
-    if !out.is_empty() {
-        return Ok(out);
-    }
-    for a in addrs {
-        out.push(Listener::bind_tcp(a).await.with_context(|| format!("binding {a} ({name})"))?);
-    }
-    Ok(out)
-}
-
-fn bind_unix(path: &str, mode: u32) -> Result<Listener> {
-    let spec = UnixSocketSpec { path: PathBuf::from(path), mode, owner: None, group: None };
-    if let Some(parent) = spec.path.parent() {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
-    }
-    Listener::bind_unix(&spec).with_context(|| format!("binding {path}"))
 }
 
 /// The spool must belong to the account we run as; as root, make it so before switching.
@@ -249,46 +182,60 @@ fn prepare_spool(cfg: &config::Mta) -> Result<Spool> {
     Ok(spool)
 }
 
+/// What a socket of mailroom-mta serves.
+#[derive(Debug, Clone, Copy)]
+enum Socket {
+    /// SMTP in one of its roles.
+    Smtp(Role),
+    /// `mailroomctl queue`'s control socket.
+    Control,
+}
+
+impl std::fmt::Display for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Socket::Smtp(role) => write!(f, "SMTP {}", role.name()),
+            Socket::Control => f.write_str("control"),
+        }
+    }
+}
+
+/// Every listener of `m`, bound or taken from systemd.
+async fn bind(m: &config::Mta, tls: bool) -> Result<Sockets<Socket>> {
+    let mut sockets = Sockets::new();
+    sockets.tcp(Socket::Smtp(Role::Mx), "smtp", &m.smtp_listen).await?;
+    sockets.tcp(Socket::Smtp(Role::Submission), "submission", &m.submission_listen).await?;
+    if tls {
+        sockets.tcp(Socket::Smtp(Role::Submissions), "submissions", &m.submissions_listen).await?;
+    } else if !m.submissions_listen.is_empty() {
+        tracing::warn!("no [tls] certificate: port 465 (submissions) not opened, STARTTLS not offered");
+    }
+    let unix = |path: &Path, mode: u32| UnixSocketSpec { path: path.into(), mode, owner: None, group: None };
+    if let Some(path) = m.submit_socket.get() {
+        sockets.unix(Socket::Smtp(Role::Local), None, &unix(path, m.submit_socket_mode.0))?;
+    }
+    if let Some(path) = m.control_socket.get() {
+        sockets.unix(Socket::Control, None, &unix(path, 0o600))?;
+    }
+    Ok(sockets)
+}
+
 async fn serve_all(
     cfg: config::Config,
     dir: Arc<Directory>,
     networks: Networks,
     lmtp_target: lmtp::Target,
-    tls: Option<Arc<TlsConfig>>,
+    tls: Option<TlsConfig>,
     remote: Remote,
 ) -> Result<()> {
     let m = cfg.mta.clone();
-    let mut listeners: Vec<(Role, Listener)> = Vec::new();
-    for l in bind_tcp("smtp", &m.smtp_listen).await? {
-        listeners.push((Role::Mx, l));
-    }
-    for l in bind_tcp("submission", &m.submission_listen).await? {
-        listeners.push((Role::Submission, l));
-    }
-    if tls.is_some() {
-        for l in bind_tcp("submissions", &m.submissions_listen).await? {
-            listeners.push((Role::Submissions, l));
-        }
-    } else if !m.submissions_listen.is_empty() {
-        tracing::warn!("no [tls] certificate: port 465 (submissions) not opened, STARTTLS not offered");
-    }
-    if !m.submit_socket.is_empty() {
-        listeners.push((Role::Local, bind_unix(&m.submit_socket, m.submit_socket_mode.0)?));
-    }
-    let control = match m.control_socket.as_str() {
-        "" => None,
-        path => Some(bind_unix(path, 0o600)?),
-    };
+    let sockets = bind(&m, tls.is_some()).await?;
     let spool = prepare_spool(&m)?;
-    daemon::privilege::drop_privileges(&m.user, (!m.group.is_empty()).then_some(m.group.as_str()))
-        .context("dropping privileges")?;
+    let mut service = sockets.start(&m.user, &m.group, tls.clone())?;
 
     let hostname = daemon::host::name(&m.hostname);
     let delimiter = cfg.database.recipient_delimiter.chars().next();
-    let auth = match m.auth {
-        config::AuthMethod::Saslauthd => Authenticator::Saslauthd(PathBuf::from(&m.saslauthd_socket)),
-        config::AuthMethod::Direct => Authenticator::Direct(dir.clone()),
-    };
+    let auth = Authenticator::new(m.auth, &m.saslauthd_socket, dir.clone());
     let (queued_tx, queued_rx) = mpsc::unbounded_channel();
     let (requests_tx, requests_rx) = mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
@@ -298,7 +245,7 @@ async fn serve_all(
         networks: networks.clone(),
         hostname: hostname.clone(),
         delimiter,
-        max_hops: m.max_hops,
+        max_hops: m.max_hops.get(),
         sender_login_check: m.sender_login_check,
         queued: queued_tx.clone(),
     });
@@ -310,7 +257,7 @@ async fn serve_all(
     let listening = Arc::new(Listening {
         ctx,
         cfg: m.clone(),
-        tls: tls.clone(),
+        tls: tls.map(Arc::new),
         counts: ConnectionCount::default(),
         bare_lf_exempt,
     });
@@ -318,53 +265,28 @@ async fn serve_all(
     let settings = Settings {
         hostname,
         // A message in delivery holds one slot, local or remote.
-        concurrency: m.lmtp_concurrency.max(1) + m.smtp_concurrency.max(1),
-        min_backoff: Duration::from_secs(m.min_backoff.max(1)),
-        max_backoff: Duration::from_secs(m.max_backoff.max(m.min_backoff).max(1)),
+        concurrency: m.lmtp_concurrency.saturating_add(m.smtp_concurrency.get()),
+        min_backoff: Duration::from_secs(m.min_backoff.get()),
+        max_backoff: Duration::from_secs(m.max_backoff.get()),
         max_queue_lifetime: Duration::from_secs(m.max_queue_lifetime),
-        queue_run_delay: Duration::from_secs(m.queue_run_delay.max(1)),
+        queue_run_delay: Duration::from_secs(m.queue_run_delay.get()),
         delimiter,
     };
-    let lmtp = lmtp::Lmtp::new(lmtp_target, &settings.hostname, m.lmtp_concurrency.max(1));
+    let lmtp = lmtp::Lmtp::new(lmtp_target, &settings.hostname, m.lmtp_concurrency.get());
     let qmgr = Arc::new(Qmgr::new(spool, dir, lmtp, remote, settings, queued_tx));
-    let stop_qmgr = tokio_util::sync::CancellationToken::new();
-    let qmgr_task = tokio::spawn(qmgr.run(queued_rx, requests_rx, stop_qmgr.clone()));
-
-    let shutdown = Shutdown::new();
-    let mut reload = shutdown.install_signal_handlers();
-    if let Some(tls) = tls.clone() {
-        tokio::spawn(async move {
-            while reload.changed().await.is_ok() {
-                match tls.reload() {
-                    Ok(()) => tracing::info!("TLS certificate reloaded"),
-                    Err(e) => tracing::error!(error = %e, "TLS reload failed; keeping the old certificate"),
+    // Deliveries cut short at shutdown are retried on restart; the MDA's duplicate check
+    // absorbs repeats.
+    service.background(|stop| qmgr.run(queued_rx, requests_rx, stop));
+    service
+        .serve(Duration::from_secs(m.shutdown_timeout), move |socket, stream, peer| {
+            let (listening, requests) = (listening.clone(), requests_tx.clone());
+            async move {
+                match socket {
+                    Socket::Smtp(role) => listening.connection(role, stream, peer).await,
+                    Socket::Control => mailroom_mta::control::serve(stream, requests).await,
                 }
             }
-        });
-    }
-    let mut tasks = Vec::new();
-    if listeners.is_empty() {
-        bail!("no listeners configured");
-    }
-    for (role, l) in listeners {
-        tracing::info!(listen = %l.local_description(), role = role.name(), "SMTP");
-        let listening = listening.clone();
-        tasks.push(tokio::spawn(serve(l, shutdown.clone(), move |stream, peer| {
-            listening.clone().connection(role, stream, peer)
-        })));
-    }
-    if let Some(l) = control {
-        let requests = requests_tx.clone();
-        tasks.push(tokio::spawn(serve(l, shutdown.clone(), move |stream, _| {
-            mailroom_mta::control::serve(stream, requests.clone())
-        })));
-    }
-    daemon::notify::ready();
-    shutdown.run_until_stopped(tasks, Duration::from_secs(m.shutdown_timeout)).await;
-    stop_qmgr.cancel();
-    // Deliveries cut short are retried on restart; the MDA's duplicate check absorbs repeats.
-    if tokio::time::timeout(Duration::from_secs(m.shutdown_timeout), qmgr_task).await.is_err() {
-        tracing::warn!("deliveries still running at shutdown; they resume on restart");
-    }
+        })
+        .await?;
     Ok(())
 }

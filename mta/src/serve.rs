@@ -32,8 +32,8 @@ impl Listening {
         let cfg = &self.cfg;
         let mut s = smtp::Config::smtp(self.ctx.hostname.clone());
         s.max_message_size = cfg.max_message_size;
-        s.max_recipients = cfg.max_recipients;
-        s.max_errors = cfg.max_errors;
+        s.max_recipients = cfg.max_recipients.get();
+        s.max_errors = cfg.max_errors.get();
         s.max_commands = cfg.max_commands;
         s.smtputf8 = true;
         s.dsn = true;
@@ -56,7 +56,7 @@ impl Listening {
 
     fn limits(&self, role: Role) -> Limits {
         Limits {
-            idle_timeout: Duration::from_secs(self.cfg.idle_timeout.max(1)),
+            idle_timeout: Duration::from_secs(self.cfg.idle_timeout.get()),
             greet_pause: if role == Role::Mx {
                 Duration::from_millis(self.cfg.greet_pause_ms)
             } else {

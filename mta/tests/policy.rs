@@ -465,7 +465,7 @@ async fn policy_functions_on_both_backends() {
         // A directory that cannot answer: 451 4.3.0, never 5xx.
         let broken = db.directory_with(|cfg| {
             cfg.url = config::UrlList(vec!["mysql://root@127.0.0.1:1/none".into()]);
-            cfg.connect_timeout = 1;
+            cfg.connect_timeout = 1.try_into().unwrap();
         });
         for rcpt in ["bob@b.test", "nobody@b.test", "x@elsewhere.example"] {
             let r = policy::check_recipient(&broken, &stranger, &nets, rcpt).await.unwrap_err();

@@ -50,7 +50,7 @@ impl Checker {
         Checker {
             dir,
             cache: (cfg.cache_ttl > 0)
-                .then(|| CredentialCache::new(Duration::from_secs(cfg.cache_ttl), cfg.cache_size)),
+                .then(|| CredentialCache::new(Duration::from_secs(cfg.cache_ttl), cfg.cache_size.get())),
             throttle: Throttle::new(
                 ms(cfg.throttle_base_ms),
                 ms(cfg.throttle_max_ms),

@@ -39,23 +39,9 @@
 //!     as used by Postfix); RFC 4616 (PLAIN); draft-murchison-sasl-login (LOGIN).
 //!
 //! CONFIGURATION
-//!     [saslauthd] in mailroom.toml, plus [database]:
-//!     run_dir = "/run/mailroom/saslauthd"   socket directory (mux, auth)
-//!     dovecot = true                        also serve <run_dir>/auth
-//!     socket_mode = "0777"                  socket mode; guard access with the directory
-//!     socket_owner = "", socket_group = ""  socket ownership (empty: unchanged)
-//!     user = "mailroom-auth", group = ""    account to run as after binding
-//!     join_realm = true                     login + realm -> login@realm
-//!     default_realm = ""                    domain for logins with neither domain nor realm
-//!     cache_ttl = 0                         seconds to cache successes; 0 = off
-//!     cache_size = 10000                    most cached logins
-//!     failure_delay_ms = 2000               minimum delay before a Dovecot FAIL
-//!     throttle_base_ms = 100                first delay after a failure, doubling each time
-//!     throttle_max_ms = 10000               longest delay
-//!     throttle_window = 900                 seconds before failures are forgotten
-//!     read_timeout = 10                     seconds to receive a cyrus request
-//!     shutdown_timeout = 10                 seconds for in-flight requests at SIGTERM
-//!     log_level = "info"                    tracing filter
+//!     [saslauthd] in mailroom.toml, plus [database]. The keys of [saslauthd] follow, each with
+//!     its default (mailroom.toml(5) describes every section); the cyrus flags above override
+//!     run_dir, cache_ttl, join_realm and log_level.
 //!
 //! FILES
 //!     /etc/mailroom/mailroom.toml, /run/mailroom/saslauthd/mux, /run/mailroom/saslauthd/auth
@@ -64,6 +50,7 @@
 //! SEE ALSO
 //!     saslauthd(8), testsaslauthd(8), mailroomctl(8), postconf(5) smtpd_sasl_type
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -72,8 +59,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use authlib::Directory;
 use clap::Parser;
-use daemon::listen::{Listener, UnixSocketSpec};
-use daemon::shutdown::{Shutdown, serve};
+use daemon::listen::UnixSocketSpec;
+use daemon::run::Sockets;
 use saslauthd::check::Checker;
 use saslauthd::serve::DovecotIdentity;
 
@@ -122,7 +109,10 @@ fn run(cli: Cli) -> Result<()> {
     let (mut cfg, _) = cli.common.load()?;
     let sasl = &mut cfg.saslauthd;
     if let Some(dir) = &cli.run_dir {
-        sasl.run_dir = dir.display().to_string();
+        // A relative -m on the command line means from here, as with cyrus.
+        let dir = std::path::absolute(dir).context("-m")?;
+        sasl.run_dir =
+            config::AbsPath::new(dir.display().to_string()).map_err(anyhow::Error::msg).context("-m")?;
     }
     if cli.cache {
         sasl.cache_ttl = cli.cache_ttl.unwrap_or(28_800);
@@ -150,45 +140,56 @@ fn run(cli: Cli) -> Result<()> {
     rt.block_on(serve_all(cfg, dir))
 }
 
-fn socket(cfg: &config::Saslauthd, name: &str) -> Result<Listener> {
-    if let Some(l) = Listener::from_systemd(name)? {
-        return Ok(l);
+/// The protocol a socket speaks.
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    /// cyrus saslauthd's, on `mux`.
+    Cyrus,
+    /// Dovecot's auth protocol, on `auth`.
+    Dovecot,
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Protocol::Cyrus => "cyrus saslauthd protocol",
+            Protocol::Dovecot => "Dovecot auth protocol",
+        })
     }
-    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    let spec = UnixSocketSpec {
-        path: Path::new(&cfg.run_dir).join(name),
-        mode: cfg.socket_mode.0,
-        owner: nonempty(&cfg.socket_owner),
-        group: nonempty(&cfg.socket_group),
-    };
-    Listener::bind_unix(&spec).with_context(|| format!("binding {}", spec.path.display()))
 }
 
 async fn serve_all(cfg: config::Config, dir: Directory) -> Result<()> {
     let sasl = cfg.saslauthd;
-    let mux = socket(&sasl, "mux")?;
-    let auth = if sasl.dovecot { Some(socket(&sasl, "auth")?) } else { None };
-    daemon::privilege::drop_privileges(&sasl.user, (!sasl.group.is_empty()).then_some(sasl.group.as_str()))
-        .context("dropping privileges")?;
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let spec = |name: &str| UnixSocketSpec {
+        path: Path::new(&sasl.run_dir).join(name),
+        mode: sasl.socket_mode.0,
+        owner: nonempty(&sasl.socket_owner),
+        group: nonempty(&sasl.socket_group),
+    };
+    let mut sockets = Sockets::new();
+    sockets.unix(Protocol::Cyrus, Some("mux"), &spec("mux"))?;
+    if sasl.dovecot {
+        sockets.unix(Protocol::Dovecot, Some("auth"), &spec("auth"))?;
+    }
+    let service = sockets.start(&sasl.user, &sasl.group, None)?;
 
     let checker = Arc::new(Checker::new(dir, &sasl));
-    let shutdown = Shutdown::new();
-    let _reload = shutdown.install_signal_handlers();
-    let read_timeout = Duration::from_secs(sasl.read_timeout.max(1));
-    tracing::info!(socket = %mux.local_description(), "cyrus saslauthd protocol");
-    let c = checker.clone();
-    let mut tasks = vec![tokio::spawn(serve(mux, shutdown.clone(), move |s, _| {
-        saslauthd::serve::cyrus(s, c.clone(), read_timeout)
-    }))];
-    if let Some(auth) = auth {
-        tracing::info!(socket = %auth.local_description(), "Dovecot auth protocol");
-        let (c, id) = (checker.clone(), Arc::new(DovecotIdentity::default()));
-        let delay = Duration::from_millis(sasl.failure_delay_ms);
-        let stop = shutdown.clone();
-        tasks.push(tokio::spawn(serve(auth, shutdown.clone(), move |s, _| {
-            saslauthd::serve::dovecot(s, c.clone(), id.clone(), delay, stop.clone())
-        })));
-    }
-    shutdown.run_until_stopped(tasks, Duration::from_secs(sasl.shutdown_timeout)).await;
+    let read_timeout = Duration::from_secs(sasl.read_timeout.get());
+    let failure_delay = Duration::from_millis(sasl.failure_delay_ms);
+    let (identity, stop) = (Arc::new(DovecotIdentity::default()), service.shutdown());
+    service
+        .serve(Duration::from_secs(sasl.shutdown_timeout), move |protocol, s, _| {
+            let (checker, identity, stop) = (checker.clone(), identity.clone(), stop.clone());
+            async move {
+                match protocol {
+                    Protocol::Cyrus => saslauthd::serve::cyrus(s, checker, read_timeout).await,
+                    Protocol::Dovecot => {
+                        saslauthd::serve::dovecot(s, checker, identity, failure_delay, stop).await
+                    }
+                }
+            }
+        })
+        .await?;
     Ok(())
 }

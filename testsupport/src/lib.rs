@@ -6,8 +6,10 @@
 
 pub mod bin;
 pub mod mariadb;
+pub mod net;
 pub mod postfix;
 pub mod process;
+pub mod wait;
 
 use std::path::PathBuf;
 
@@ -49,8 +51,8 @@ impl TestDb {
         };
         let cfg = config::Database {
             url: config::UrlList(vec![url.clone()]),
-            mail_root: tmp.path().join("vmail").display().to_string(),
-            connect_timeout: 2,
+            mail_root: config::AbsPath::new(tmp.path().join("vmail").display().to_string()).unwrap(),
+            connect_timeout: 2.try_into().unwrap(),
             ..Default::default()
         };
         let dir = Directory::open(&cfg).expect("open directory");

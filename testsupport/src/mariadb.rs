@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -575,7 +575,7 @@ fn launch(
     for _ in 0..PORT_ATTEMPTS {
         let port = match fixed_port {
             Some(port) => port,
-            None => free_port()?,
+            None => crate::net::try_free_port().map_err(|e| format!("binding 127.0.0.1:0: {e}"))?,
         };
         let mut running = spawn(inst, layout, port)?;
         match wait_ready(&mut running, layout, port) {
@@ -599,12 +599,6 @@ fn launch(
         }
     }
     Err(format!("no free TCP port found in {PORT_ATTEMPTS} attempts"))
-}
-
-fn free_port() -> Result<u16, String> {
-    let listener =
-        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| format!("binding 127.0.0.1:0: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
 }
 
 fn spawn(inst: &Installation, layout: &Layout, port: u16) -> Result<Running, String> {

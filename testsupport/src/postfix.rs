@@ -23,7 +23,7 @@
 use crate::process::wait_timeout;
 use std::fs::{self, Permissions};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -128,7 +128,7 @@ impl PostfixInstance {
         inst.watchdog = Some(spawn_watchdog(&inst.queue_dir, &inst.root));
         let mut failures = Vec::new();
         for _ in 0..PORT_ATTEMPTS {
-            inst.port = free_port();
+            inst.port = crate::net::free_port();
             inst.write_config(&opts);
             match inst.run_start(&postfix) {
                 Ok(()) => {
@@ -522,11 +522,6 @@ fn spawn_watchdog(queue_dir: &Path, root: &Path) -> (Child, ChildStdin) {
         .unwrap_or_else(|e| panic!("starting the Postfix watchdog (/bin/sh): {e}"));
     let stdin = child.stdin.take().expect("piped stdin");
     (child, stdin)
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
 }
 
 /// A connection to smtpd whose reads time out quickly, so the caller can check the log between.

@@ -57,7 +57,7 @@ fn locations(config: Option<&Path>) -> Result<(Spool, PathBuf)> {
     }
     Ok((
         Spool::open(&root).with_context(|| format!("opening {}", root.display()))?,
-        cfg.mta.control_socket.into(),
+        (&cfg.mta.control_socket).into(),
     ))
 }
 

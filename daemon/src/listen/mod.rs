@@ -53,19 +53,13 @@ impl Listener {
 
     /// Bind a TCP address such as `127.0.0.1:25`, `[::1]:25` or `0.0.0.0:587`, with
     /// SO_REUSEADDR so that a restart does not wait for old connections' TIME_WAIT.
-    pub async fn bind_tcp(addr: &str) -> io::Result<Listener> {
-        let sa: SocketAddr = addr.parse().map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{addr:?}: not an address and port such as 127.0.0.1:25 or [::1]:25"),
-            )
-        })?;
+    pub async fn bind_tcp(addr: SocketAddr) -> io::Result<Listener> {
         let context = |what: &str, e: io::Error| io::Error::new(e.kind(), format!("{addr}: {what}: {e}"));
         let socket =
-            if sa.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
+            if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
                 .map_err(|e| context("creating the socket", e))?;
         socket.set_reuseaddr(true).map_err(|e| context("setting SO_REUSEADDR", e))?;
-        socket.bind(sa).map_err(|e| context("bind", e))?;
+        socket.bind(addr).map_err(|e| context("bind", e))?;
         let listener = socket.listen(BACKLOG as u32).map_err(|e| context("listen", e))?;
         Ok(Listener::Tcp(listener))
     }
@@ -82,9 +76,10 @@ impl Listener {
         systemd::take(name)
     }
 
-    /// The next connection and who made it. Errors are per-connection or transient (EMFILE,
+    /// The next connection and who made it (only [`crate::run::Service`] accepts, after the
+    /// privilege drop). Errors are per-connection or transient (EMFILE,
     /// ECONNABORTED): log them and call again, after a pause for resource shortages.
-    pub async fn accept(&self) -> io::Result<(Stream, Peer)> {
+    pub(crate) async fn accept(&self) -> io::Result<(Stream, Peer)> {
         match self {
             Listener::Tcp(l) => {
                 let (s, addr) = l.accept().await?;
@@ -131,7 +126,7 @@ mod tests {
 
     #[tokio::test]
     async fn tcp_binds_and_accepts() {
-        let l = Listener::bind_tcp("127.0.0.1:0").await.unwrap();
+        let l = Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = l.local_addr().unwrap();
         assert_eq!(l.local_description(), addr.to_string());
         let client = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -141,18 +136,15 @@ mod tests {
 
     #[tokio::test]
     async fn ipv6_loopback_binds() {
-        let l = Listener::bind_tcp("[::1]:0").await.unwrap();
+        let l = Listener::bind_tcp("[::1]:0".parse().unwrap()).await.unwrap();
         assert!(l.local_addr().unwrap().is_ipv6());
     }
 
     #[tokio::test]
-    async fn bad_tcp_addresses_say_what_is_wrong() {
-        let e = Listener::bind_tcp("localhost").await.unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-        assert!(e.to_string().contains("\"localhost\""), "{e}");
-        let taken = Listener::bind_tcp("127.0.0.1:0").await.unwrap();
-        let addr = taken.local_addr().unwrap().to_string();
-        let e = Listener::bind_tcp(&addr).await.unwrap_err();
+    async fn a_taken_port_says_which() {
+        let taken = Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        let e = Listener::bind_tcp(addr).await.unwrap_err();
         assert!(e.to_string().starts_with(&format!("{addr}: bind: ")), "{e}");
     }
 }

@@ -1,77 +1,30 @@
-//! mailroom.toml(5), from the configuration model itself: each key's text is its `///`
-//! comment in `config/src/*.rs` (read from the source, so the page and the code cannot say
-//! different things), each default is what `config::Config::default()` serialises to.
+//! mailroom.toml(5), and the CONFIGURATION keys of each daemon's page, from the configuration
+//! model itself: each key's text is its `///` comment in `config/src` (through
+//! [`config::Section::KEYS`]), each default is what `config::Config::default()` serialises to,
+//! so the pages and the code cannot say different things.
 
+use config::{Key, Section};
 use roff::{Roff, bold, roman};
 
 use super::doc;
 
-/// The configuration sections in page order: heading, the struct that models it, its source.
-const SECTIONS: &[(&str, &str, &str)] = &[
-    ("[database]", "Database", include_str!("../../../config/src/database.rs")),
-    ("[database.queries]", "Queries", include_str!("../../../config/src/database.rs")),
-    ("[tls]", "Tls", include_str!("../../../config/src/tls.rs")),
-    ("[saslauthd]", "Saslauthd", include_str!("../../../config/src/saslauthd.rs")),
-    ("[mta]", "Mta", include_str!("../../../config/src/mta.rs")),
-    ("[mta.dkim.\"DOMAIN\"]", "DkimKey", include_str!("../../../config/src/mta.rs")),
-    ("[mda]", "Mda", include_str!("../../../config/src/mda.rs")),
-    ("[mra]", "Mra", include_str!("../../../config/src/mra.rs")),
+/// The configuration sections in page order: heading, the section's doc and its keys.
+const SECTIONS: &[(&str, &str, &[Key])] = &[
+    ("[database]", config::Database::DOC, config::Database::KEYS),
+    ("[database.queries]", config::Queries::DOC, config::Queries::KEYS),
+    ("[tls]", config::Tls::DOC, config::Tls::KEYS),
+    ("[saslauthd]", config::Saslauthd::DOC, config::Saslauthd::KEYS),
+    ("[mta]", config::Mta::DOC, config::Mta::KEYS),
+    ("[mta.dkim.\"DOMAIN\"]", config::DkimKey::DOC, config::DkimKey::KEYS),
+    ("[mda]", config::Mda::DOC, config::Mda::KEYS),
+    ("[mra]", config::Mra::DOC, config::Mra::KEYS),
 ];
 
-/// One key of a section, as the model documents it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Key {
-    pub name: String,
-    pub doc: String,
-}
-
-/// The documented public fields of `pub struct NAME` in `source`, in order.
-pub(super) fn keys(source: &str, name: &str) -> Vec<Key> {
-    let header = format!("pub struct {name} {{");
-    let mut lines = source.lines().skip_while(|l| l.trim() != header).skip(1);
-    let mut doc: Vec<&str> = Vec::new();
-    let mut out = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.trim();
-        if line == "}" {
-            break;
-        }
-        if let Some(d) = line.strip_prefix("///") {
-            doc.push(d.trim());
-        } else if let Some((field, _)) = line.strip_prefix("pub ").and_then(|f| f.split_once(':')) {
-            out.push(Key { name: field.trim().to_string(), doc: doc.join(" ") });
-            doc.clear();
-        } else if !line.starts_with("#[") {
-            doc.clear();
-        }
-    }
-    out
-}
-
-/// The `//!` opening of a source file, as one paragraph (up to the first blank comment line).
-fn opening(source: &str) -> String {
-    source
-        .lines()
-        .map_while(|l| l.strip_prefix("//!"))
-        .map(str::trim)
-        .take_while(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// The `///` line right above `pub struct NAME`.
-fn struct_doc(source: &str, name: &str) -> String {
-    let header = format!("pub struct {name} {{");
-    let before: Vec<&str> = source.lines().take_while(|l| l.trim() != header).collect();
-    let doc: Vec<&str> = before
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .skip_while(|l| l.starts_with("#["))
-        .take_while(|l| l.starts_with("///"))
-        .map(|l| l.trim_start_matches('/').trim())
-        .collect();
-    doc.into_iter().rev().collect::<Vec<_>>().join(" ")
+/// The section a daemon's CONFIGURATION text names first (`[mta] in mailroom.toml, ...`).
+pub(super) fn named_in(text: &str) -> Option<&'static str> {
+    let start = text.find('[')?;
+    let name = &text[start..=start + text[start..].find(']')?];
+    SECTIONS.iter().map(|(h, _, _)| *h).find(|h| *h == name)
 }
 
 /// The default of `key` in `section` (`[mta]` → table `mta`), as TOML.
@@ -116,8 +69,10 @@ pub(super) fn page(version: &str) -> String {
     roff.control("PP", []);
     roff.text([roman("Each key below is shown with its default.")]);
     let defaults = defaults();
-    for (heading, name, source) in SECTIONS {
-        section(&mut roff, &defaults, heading, name, source);
+    for (heading, doc, _) in SECTIONS {
+        roff.control("SH", [*heading]);
+        roff.text(doc::inlines(doc.trim()));
+        keys(&mut roff, &defaults, heading);
     }
     roff.control("SH", ["FILES"]);
     roff.text([roman(config::DEFAULT_PATH)]);
@@ -128,19 +83,13 @@ pub(super) fn page(version: &str) -> String {
     super::title("MAILROOM.TOML", "5", Some(version), "File Formats Manual") + &roff.to_roff()
 }
 
-fn section(roff: &mut Roff, defaults: &toml::Table, heading: &str, name: &str, source: &str) {
-    roff.control("SH", [heading]);
-    // A file's first section is introduced by the file's opening, a nested one by its struct.
-    let intro = if SECTIONS.iter().find(|(_, _, s)| *s == source).map(|(h, _, _)| *h) == Some(heading) {
-        opening(source)
-    } else {
-        struct_doc(source, name)
-    };
-    roff.text(doc::inlines(&intro));
-    for key in keys(source, name) {
+/// Each key of the section `heading` as a tagged paragraph: name, default, its doc.
+pub(super) fn keys(roff: &mut Roff, defaults: &toml::Table, heading: &str) {
+    let Some((_, _, keys)) = SECTIONS.iter().find(|(h, _, _)| *h == heading) else { return };
+    for key in *keys {
         roff.control("TP", []);
-        let value = default_of(defaults, heading, &key.name);
-        let mut line = vec![bold(key.name.as_str())];
+        let value = default_of(defaults, heading, key.name);
+        let mut line = vec![bold(key.name)];
         let own_section = SECTIONS.iter().map(|(h, _, _)| *h).find(|h| {
             h.strip_prefix(heading.trim_end_matches(']'))
                 .is_some_and(|rest| rest.starts_with(&format!(".{}", key.name)))
@@ -152,7 +101,7 @@ fn section(roff: &mut Roff, defaults: &toml::Table, heading: &str, name: &str, s
             (None, None) => " (unset by default)".to_string(),
         }));
         roff.text(line);
-        roff.text(doc::inlines(&key.doc));
+        roff.text(doc::inlines(key.doc.trim()));
     }
 }
 
@@ -160,28 +109,15 @@ fn section(roff: &mut Roff, defaults: &toml::Table, heading: &str, name: &str, s
 mod tests {
     use super::*;
 
-    #[test]
-    fn fields_with_their_docs() {
-        let src = "/// The thing.\n#[derive(Debug)]\npub struct Thing {\n    /// First,\n    /// \
-                   two lines.\n    pub a: u32,\n    #[serde(default)]\n    /// Second.\n    pub b: \
-                   Vec<String>,\n    c: bool,\n}\npub struct Other {\n    pub z: u8,\n}\n";
-        let k = keys(src, "Thing");
-        assert_eq!(k.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-        assert_eq!(k[0].doc, "First, two lines.");
-        assert_eq!(k[1].doc, "Second.");
-        assert_eq!(struct_doc(src, "Thing"), "The thing.");
-    }
-
     /// Every key the model serialises is documented on the page and every documented key is a
     /// real one: a new field without `///`, or a renamed one, fails here.
     #[test]
     fn the_page_covers_exactly_the_model() {
         let defaults = defaults();
-        for (heading, name, source) in SECTIONS {
-            let documented = keys(source, name);
-            assert!(!documented.is_empty(), "{heading}: no fields found for {name}");
-            for k in &documented {
-                assert!(!k.doc.is_empty(), "{heading} {}: no doc comment", k.name);
+        for (heading, _, documented) in SECTIONS {
+            assert!(!documented.is_empty(), "{heading}: no keys");
+            for k in *documented {
+                assert!(!k.doc.trim().is_empty(), "{heading} {}: no doc comment", k.name);
             }
             let path = heading.trim_matches(['[', ']']);
             let Some(toml::Value::Table(table)) =
@@ -192,7 +128,7 @@ mod tests {
                 assert!(heading.contains("DOMAIN"), "{heading}: not in the defaults");
                 continue;
             };
-            let names: Vec<&str> = documented.iter().map(|k| k.name.as_str()).collect();
+            let names: Vec<&str> = documented.iter().map(|k| k.name).collect();
             for key in table.keys() {
                 assert!(names.contains(&key.as_str()), "{heading} {key}: serialised but not documented");
             }

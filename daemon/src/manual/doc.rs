@@ -23,6 +23,15 @@ pub enum Block {
     Verbatim(Vec<String>),
 }
 
+impl Block {
+    /// The paragraph's lines joined with spaces.
+    pub fn text(&self) -> String {
+        match self {
+            Block::Prose(lines) | Block::Verbatim(lines) => lines.join(" "),
+        }
+    }
+}
+
 /// The sections of the `//!` comment that opens `source` (a whole `main.rs`). Text before the
 /// first heading, and everything after the comment, is ignored.
 pub fn sections(source: &str) -> Vec<Section> {

@@ -12,6 +12,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub use testsupport::process::output_within;
+#[allow(unused_imports)] // not every test binary waits
+pub use testsupport::wait::{files, until as wait_until};
 use testsupport::{Backend, TestDb};
 
 /// How long the daemon may take to listen.
@@ -212,28 +214,6 @@ pub fn lmtp_message(socket: &Path, sender: &str, rcpts: &[&str], accepted: usize
     // Greeting, LHLO (multi-line), MAIL, RCPTs, DATA's 354, the per-recipient replies, QUIT.
     let after_data = replies.iter().position(|l| l.starts_with("354")).expect("DATA accepted");
     replies[after_data + 1..after_data + 1 + accepted].to_vec()
-}
-
-/// The files in `dir` (none when it does not exist), sorted.
-pub fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(dir).map(|d| d.map(|e| e.unwrap().path()).collect()).unwrap_or_default();
-    v.sort();
-    v
-}
-
-/// Poll `cond` every 50 ms until it holds (true) or `timeout` passes (false).
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A fresh database with `fixtures` run in it.

@@ -51,13 +51,13 @@ impl Context {
         tls: Option<TlsConfig>,
         shutdown: Shutdown,
     ) -> Context {
-        let connections = Arc::new(Semaphore::new(cfg.max_connections.max(1)));
+        let connections = Arc::new(Semaphore::new(cfg.max_connections.get()));
         Context { cfg, authenticator, directory, tls, connections, shutdown }
     }
 
     /// How long a client may stay silent.
     pub fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.cfg.idle_timeout.max(1))
+        Duration::from_secs(self.cfg.idle_timeout.get())
     }
 
     /// Whether a password may be sent by `peer` before TLS.

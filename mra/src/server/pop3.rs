@@ -59,8 +59,8 @@ pub async fn serve(ctx: Arc<Context>, mut stream: Stream, peer: Peer, implicit_t
         tls_available: ctx.tls.is_some(),
         tls_active,
         plaintext_ok: tls_active || ctx.plaintext_ok(&peer),
-        max_auth_failures: ctx.cfg.max_auth_failures.max(1),
-        max_bad_commands: ctx.cfg.max_bad_commands.max(1),
+        max_auth_failures: ctx.cfg.max_auth_failures.get(),
+        max_bad_commands: ctx.cfg.max_bad_commands.get(),
     };
     let mut conn = Conn {
         ctx: ctx.clone(),

@@ -9,13 +9,16 @@ pub mod dovecot;
 pub mod transcript;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub use testsupport::net::free_port;
 pub use testsupport::process::output_within;
+#[allow(unused_imports)] // not every test binary waits
+pub use testsupport::wait::{files, until as wait_until};
 use testsupport::{Backend, TestDb};
 
 /// How long the daemon may take to listen.
@@ -68,11 +71,6 @@ pub struct Mra {
     /// The daemon's stderr (its log).
     pub stderr: PathBuf,
     _tmp: tempfile::TempDir,
-}
-
-/// A free TCP port on 127.0.0.1 (the kernel's pick, released for the daemon to bind).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Mra {

@@ -32,7 +32,7 @@ pub struct Settings {
     /// Our host name (bounces' Reporting-MTA and From).
     pub hostname: String,
     /// Simultaneous deliveries.
-    pub concurrency: usize,
+    pub concurrency: std::num::NonZeroUsize,
     /// First retry delay.
     pub min_backoff: Duration,
     /// Longest retry delay.
@@ -116,12 +116,12 @@ impl Qmgr {
             Ok(n) => tracing::info!("removed {n} incomplete queue file(s) left by a crash"),
             Err(e) => tracing::error!(error = %e, "cannot clean the queue"),
         }
-        let slots = Arc::new(Semaphore::new(self.settings.concurrency.max(1)));
+        let slots = Arc::new(Semaphore::new(self.settings.concurrency.get()));
         let busy: Arc<Mutex<HashSet<QueueId>>> = Arc::default();
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(QueueId, Option<u64>)>();
         let mut schedule = Schedule::default();
         self.scan(&mut schedule, false);
-        let mut next_scan = now() + self.settings.queue_run_delay.as_secs().max(1);
+        let mut next_scan = now() + self.settings.queue_run_delay.as_secs();
         loop {
             let t = now();
             for id in schedule.due(t) {
@@ -149,13 +149,13 @@ impl Qmgr {
                 () = tokio::time::sleep(sleep) => {
                     if now() >= next_scan {
                         self.scan(&mut schedule, false);
-                        next_scan = now() + self.settings.queue_run_delay.as_secs().max(1);
+                        next_scan = now() + self.settings.queue_run_delay.as_secs();
                     }
                 }
             }
         }
         // In-flight attempts finish on their own; what they did not record is retried on restart.
-        let _ = slots.acquire_many(self.settings.concurrency.max(1) as u32).await;
+        let _ = slots.acquire_many(self.settings.concurrency.get() as u32).await;
         self.remote.smtp.close_idle().await;
     }
 

@@ -86,7 +86,7 @@ pub struct Settings {
     /// Relayhost credentials.
     pub relay_auth: Option<(String, String)>,
     /// Connections per destination.
-    pub per_destination: usize,
+    pub per_destination: std::num::NonZeroUsize,
     /// How long an idle session is kept for reuse (Postfix's smtp_connection_cache_time_limit:
     /// short, since the peer may time it out and holding it blocks nobody else).
     pub idle_reuse: Duration,
@@ -251,7 +251,7 @@ impl Smtp {
         let mut slots = self.slots.lock().expect("slots poisoned");
         slots
             .entry(key.to_string())
-            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_destination.max(1))))
+            .or_insert_with(|| Arc::new(Semaphore::new(self.settings.per_destination.get())))
             .clone()
     }
 

@@ -12,13 +12,16 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub use testsupport::net::free_port;
 pub use testsupport::process::output_within;
+#[allow(unused_imports)] // not every test binary waits
+pub use testsupport::wait::{files, until as wait_until};
 use testsupport::{Backend, TestDb};
 
 /// How long a daemon may take to listen.
@@ -52,11 +55,6 @@ pub async fn database(backend: Backend) -> TestDb {
         db.sql(sql).await;
     }
     db
-}
-
-/// A free TCP port on 127.0.0.1 (the kernel's pick, released for the daemon to bind).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// How to start a [`Stack`]: `[mta]` and `[mda]` keys (TOML values) that replace or add to
@@ -641,29 +639,6 @@ pub fn messages_in(maildir: &Path) -> Vec<String> {
         }
     }
     out
-}
-
-/// The files in `dir` (none when it does not exist), sorted.
-pub fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_file()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-/// Poll `cond` every 50 ms until it holds (true) or `timeout` passes (false).
-pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// stdout and stderr of an output, for messages.

@@ -1,17 +1,18 @@
 //! What `mailroomctl up` prints once the stack answers: the demo users, the ports, and how to
 //! send and read a message with common tools.
 
+use std::net::SocketAddr;
+
 use super::setup::{DemoUser, Layout};
 
 /// The first address of a listener list, or a dash.
-fn first(list: &[String]) -> &str {
-    list.first().map_or("-", |s| s.as_str())
+fn first(list: &[SocketAddr]) -> String {
+    list.first().map_or("-".into(), |a| a.to_string())
 }
 
-/// `host:port` split for tools that take them apart; `[::1]:25` gives `::1`.
-fn host_port(addr: &str) -> (&str, &str) {
-    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, ""));
-    (host.trim_start_matches('[').trim_end_matches(']'), port)
+/// Host and port for tools that take them apart (`[::1]:25` gives `::1`), or dashes.
+fn host_port(list: &[SocketAddr]) -> (String, String) {
+    list.first().map_or(("-".into(), "-".into()), |a| (a.ip().to_string(), a.port().to_string()))
 }
 
 /// Print the banner; the last line, `mailroom is up`, marks the end of startup for scripts.
@@ -54,8 +55,8 @@ pub fn print(layout: &Layout, cfg: &config::Config, users: &[DemoUser]) {
 
 /// Copy-and-paste commands: swaks submits as `from` to `to`, curl reads `to`'s INBOX.
 fn usage(cfg: &config::Config, from: &DemoUser, to: &DemoUser) {
-    let (host, port) = host_port(first(&cfg.mta.submission_listen));
-    let (ihost, iport) = host_port(first(&cfg.mra.imaps_listen));
+    let (host, port) = host_port(&cfg.mta.submission_listen);
+    let (ihost, iport) = host_port(&cfg.mra.imaps_listen);
     println!();
     println!("  Send a message from {} to {} (AUTH over STARTTLS):", from.address, to.address);
     println!(
@@ -74,7 +75,9 @@ fn usage(cfg: &config::Config, from: &DemoUser, to: &DemoUser) {
 mod tests {
     #[test]
     fn host_port_splits() {
-        assert_eq!(super::host_port("127.0.0.1:2587"), ("127.0.0.1", "2587"));
-        assert_eq!(super::host_port("[::1]:2993"), ("::1", "2993"));
+        let split = |a: &str| super::host_port(&[a.parse().unwrap()]);
+        assert_eq!(split("127.0.0.1:2587"), ("127.0.0.1".into(), "2587".into()));
+        assert_eq!(split("[::1]:2993"), ("::1".into(), "2993".into()));
+        assert_eq!(super::host_port(&[]), ("-".into(), "-".into()));
     }
 }

@@ -25,8 +25,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 pub enum Endpoint {
     /// A Unix socket.
     Unix(PathBuf),
-    /// A TCP address, `host:port`.
-    Tcp(String),
+    /// A TCP address.
+    Tcp(std::net::SocketAddr),
 }
 
 impl Endpoint {
@@ -34,7 +34,7 @@ impl Endpoint {
     fn answers(&self) -> bool {
         match self {
             Endpoint::Unix(p) => UnixStream::connect(p).is_ok(),
-            Endpoint::Tcp(a) => TcpStream::connect(a.as_str()).is_ok(),
+            Endpoint::Tcp(a) => TcpStream::connect(a).is_ok(),
         }
     }
 }
@@ -43,7 +43,7 @@ impl std::fmt::Display for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Endpoint::Unix(p) => write!(f, "{}", p.display()),
-            Endpoint::Tcp(a) => f.write_str(a),
+            Endpoint::Tcp(a) => write!(f, "{a}"),
         }
     }
 }

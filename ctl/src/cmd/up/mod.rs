@@ -114,8 +114,8 @@ fn report(end: End) -> ExitCode {
 
 /// The daemons in start order, with the sockets the configuration gives each.
 fn plans(cfg: &config::Config) -> Vec<Plan> {
-    let tcp = |lists: &[&Vec<String>]| -> Vec<Endpoint> {
-        lists.iter().flat_map(|l| l.iter()).map(|a| Endpoint::Tcp(a.clone())).collect()
+    let tcp = |lists: &[&Vec<std::net::SocketAddr>]| -> Vec<Endpoint> {
+        lists.iter().flat_map(|l| l.iter()).map(|a| Endpoint::Tcp(*a)).collect()
     };
     let (m, r, tls) = (&cfg.mta, &cfg.mra, cfg.tls.enabled());
     let mut mta = tcp(&[&m.smtp_listen, &m.submission_listen]);
@@ -127,11 +127,7 @@ fn plans(cfg: &config::Config) -> Vec<Plan> {
     let mux = Endpoint::Unix(Path::new(&cfg.saslauthd.run_dir).join("mux"));
     vec![
         Plan { name: "mailroom-saslauthd", tag: "saslauthd", ready: vec![mux] },
-        Plan {
-            name: "mailroom-mda",
-            tag: "mda",
-            ready: vec![Endpoint::Unix(cfg.mda.lmtp_socket.clone().into())],
-        },
+        Plan { name: "mailroom-mda", tag: "mda", ready: vec![Endpoint::Unix((&cfg.mda.lmtp_socket).into())] },
         Plan { name: "mailroom-mta", tag: "mta", ready: mta },
         Plan { name: "mailroom-mra", tag: "mra", ready: mra },
     ]
@@ -143,7 +139,7 @@ fn ports_free(cfg: &config::Config) -> Result<()> {
     for plan in plans(cfg) {
         for e in plan.ready {
             if let Endpoint::Tcp(addr) = e {
-                TcpListener::bind(addr.as_str()).with_context(|| {
+                TcpListener::bind(addr).with_context(|| {
                     format!("{addr} ({}) is not free: is another `mailroomctl up` running?", plan.name)
                 })?;
             }

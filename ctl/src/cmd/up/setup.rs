@@ -175,8 +175,9 @@ shutdown_timeout = 5
 /// missing mail root or socket directory would fail later and less clearly).
 fn make_dirs(l: &Layout, cfg: &config::Config) -> Result<()> {
     mkdir(&l.dir, 0o700)?;
-    let socket_dirs = [&cfg.saslauthd.run_dir, &cfg.mda.lmtp_socket, &cfg.mta.submit_socket];
-    for d in socket_dirs.iter().filter_map(|p| Path::new(p.as_str()).parent()) {
+    let socket_dirs =
+        [cfg.saslauthd.run_dir.as_str(), cfg.mda.lmtp_socket.as_str(), cfg.mta.submit_socket.as_str()];
+    for d in socket_dirs.iter().filter_map(|p| Path::new(p).parent()) {
         mkdir(d, 0o700)?;
     }
     mkdir(Path::new(&cfg.saslauthd.run_dir), 0o700)?;
@@ -282,14 +283,14 @@ mod tests {
         let cfg = config::parse(&text, Path::new("mailroom.toml")).unwrap();
         assert_eq!(cfg.database.url.0, ["sqlite:///srv/try \"it\"/mailroom.db"]);
         assert_eq!(cfg.mta.lmtp, "unix:/srv/try \"it\"/run/mda/lmtp");
-        assert_eq!(cfg.mda.lmtp_socket, "/srv/try \"it\"/run/mda/lmtp");
-        assert_eq!(cfg.mra.saslauthd_socket, "/srv/try \"it\"/run/saslauthd/mux");
+        assert_eq!(cfg.mda.lmtp_socket.as_str(), "/srv/try \"it\"/run/mda/lmtp");
+        assert_eq!(cfg.mra.saslauthd_socket.as_str(), "/srv/try \"it\"/run/saslauthd/mux");
         assert_eq!(cfg.mta.saslauthd_socket, cfg.mra.saslauthd_socket);
         for user in [&cfg.saslauthd.user, &cfg.mda.user, &cfg.mta.user, &cfg.mra.user] {
             assert_eq!(user, "someone");
         }
-        assert_eq!(cfg.mta.submission_listen, ["127.0.0.1:2587"]);
-        assert_eq!(cfg.mra.imaps_listen, ["127.0.0.1:2993"]);
+        assert_eq!(cfg.mta.submission_listen, ["127.0.0.1:2587".parse().unwrap()]);
+        assert_eq!(cfg.mra.imaps_listen, ["127.0.0.1:2993".parse().unwrap()]);
         assert!(cfg.mta.mynetworks.is_empty());
         assert!(cfg.tls.enabled());
     }

@@ -174,7 +174,7 @@ impl Conn {
     /// Counts a bad command; true when the client has had too many.
     fn bad_command(&mut self) -> bool {
         self.bad_commands += 1;
-        self.bad_commands >= self.ctx.cfg.max_bad_commands.max(1)
+        self.bad_commands >= self.ctx.cfg.max_bad_commands.get()
     }
 
     /// Reads one command with its literals. A literal over the limit is refused: a synchronising
@@ -416,7 +416,7 @@ impl Conn {
             Err(login::Failure::Rejected) => {
                 self.send(&format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed."));
                 self.auth_failures += 1;
-                if self.auth_failures >= self.ctx.cfg.max_auth_failures.max(1) {
+                if self.auth_failures >= self.ctx.cfg.max_auth_failures.get() {
                     return self.bye(io, "* BYE Too many failed logins.").await.map(Some);
                 }
                 return Ok(None);

@@ -17,7 +17,8 @@ target=${CARGO_TARGET_DIR:-target}
 bin_dir=$target/debug
 binaries=(mailroom-saslauthd mailroom-mta mailroom-mda mailroom-mra mailroomctl)
 # Loopback test ports for the socket units' ListenStream= (the real 25, 143, ... may be taken).
-declare -A test_port=([25]=10025 [587]=10587 [465]=10465 [143]=10143 [993]=10993 [110]=10110 [995]=10995)
+declare -A test_port=([25]=10025 [587]=10587 [465]=10465 [143]=10143 [993]=10993 [110]=10110 [995]=10995
+    [127.0.0.1:9981]=10981 [127.0.0.1:9982]=10982 [127.0.0.1:9983]=10983 [127.0.0.1:9984]=10984)
 
 step_start=$(date +%s.%N)
 step_name=
@@ -269,6 +270,29 @@ message=$(find /var/vmail/deb-test.invalid/alice/Maildir/new /var/vmail/deb-test
 [ -n "$message" ] || die "no message file in alice's Maildir"
 expect_eq "message file" "600 vmail:vmail" "$(stat -c '%a %U:%G' "$message")"
 ctl queue list | tee "$scratch/queue"
+
+step "metrics: each daemon's mailroom-*-metrics.socket counted that traffic"
+python3 - <<'PY'
+import urllib.request
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+want = {
+    10981: 'mailroom_saslauthd_authentications_total{protocol="cyrus",result="ok"}',
+    10982: 'mailroom_mta_messages_queued_total{role="submission"}',
+    10983: 'mailroom_mda_deliveries_total{outcome="delivered"}',
+    10984: 'mailroom_mra_connections_accepted_total{listener="IMAP over TLS"}',
+}
+for port, sample in want.items():
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:
+        assert r.headers["Content-Type"].startswith("application/openmetrics-text"), r.headers
+        body = r.read().decode()
+    seen = {}
+    for family in text_string_to_metric_families(body):
+        for s in family.samples:
+            labels = ",".join('%s="%s"' % kv for kv in sorted(s.labels.items()))
+            seen["%s{%s}" % (s.name, labels)] = s.value
+    assert seen.get(sample, 0) >= 1, (port, sample, sorted(seen))
+    print(f"ci-deb: ok :{port} {sample} = {seen[sample]:g}")
+PY
 
 step "SIGTERM: every daemon says STOPPING=1 and exits 0"
 for s in mailroom-mra mailroom-mta mailroom-mda mailroom-saslauthd; do

@@ -32,8 +32,12 @@ impl RowCache {
             return None;
         }
         let rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
-        let (at, row) = rows.get(&(template.as_ptr() as usize, key.to_string()))?;
-        (at.elapsed() < self.ttl).then(|| row.clone())
+        let fresh = rows
+            .get(&(template.as_ptr() as usize, key.to_string()))
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, row)| row.clone());
+        crate::metrics::cache_lookup(fresh.is_some());
+        fresh
     }
 
     /// Remember a found row.

@@ -155,15 +155,18 @@ impl Db {
     }
 
     pub async fn fetch_optional(&self, q: &Query) -> Result<Option<AnyRow>, Unavailable> {
-        self.with_failover("lookup", |pool| async move { q.build().fetch_optional(&pool).await })
-            .await
-            .map_err(unavailable)
+        let start = std::time::Instant::now();
+        let r =
+            self.with_failover("lookup", |pool| async move { q.build().fetch_optional(&pool).await }).await;
+        crate::metrics::queried(start, r.is_ok());
+        r.map_err(unavailable)
     }
 
     pub async fn fetch_all(&self, q: &Query) -> Result<Vec<AnyRow>, Unavailable> {
-        self.with_failover("lookup", |pool| async move { q.build().fetch_all(&pool).await })
-            .await
-            .map_err(unavailable)
+        let start = std::time::Instant::now();
+        let r = self.with_failover("lookup", |pool| async move { q.build().fetch_all(&pool).await }).await;
+        crate::metrics::queried(start, r.is_ok());
+        r.map_err(unavailable)
     }
 
     /// Run statements in one transaction (admin writes); returns rows affected per statement.

@@ -13,6 +13,7 @@ mod db;
 mod directory;
 mod lookup;
 mod maildir;
+pub mod metrics;
 pub mod password;
 mod query;
 mod resolve;

@@ -1,5 +1,6 @@
 //! `[mda]`: mailroom-mda, local delivery into Maildir++.
 
+use std::net::SocketAddr;
 use std::num::{NonZeroU64, NonZeroUsize};
 
 use crate::path::abs;
@@ -41,6 +42,9 @@ crate::section! {
         pub idle_timeout: NonZeroU64 = nz64(300),
         /// Seconds in-flight deliveries may take to finish at shutdown.
         pub shutdown_timeout: u64 = 30,
+        /// Where Prometheus scrapes `GET /metrics` (OpenMetrics text), e.g. `["127.0.0.1:9183"]`;
+        /// empty: no endpoint. Under systemd the socket unit mailroom-mda-metrics.socket gives it.
+        pub metrics_listen: Vec<SocketAddr> = Vec::new(),
         /// tracing filter.
         pub log_level: String = "info".into(),
     }

@@ -1,5 +1,6 @@
 //! `[saslauthd]`: mailroom-saslauthd, the password checker on Unix sockets.
 
+use std::net::SocketAddr;
 use std::num::{NonZeroU64, NonZeroUsize};
 
 use crate::path::abs;
@@ -43,6 +44,9 @@ crate::section! {
         pub read_timeout: NonZeroU64 = nz64(10),
         /// Seconds in-flight requests may take to finish at shutdown.
         pub shutdown_timeout: u64 = 10,
+        /// Where Prometheus scrapes `GET /metrics` (OpenMetrics text), e.g. `["127.0.0.1:9181"]`;
+        /// empty: no endpoint. Under systemd the socket unit mailroom-saslauthd-metrics.socket gives it.
+        pub metrics_listen: Vec<SocketAddr> = Vec::new(),
         /// tracing filter, e.g. `info` or `debug`.
         pub log_level: String = "info".into(),
     }

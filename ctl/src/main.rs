@@ -20,6 +20,10 @@
 //!     queue list|show|flush       the mail queue (mailq, postcat -q, postqueue -f)
 //!     queue hold|release|requeue|delete ID...|ALL   (postsuper -h, -H, -r, -d)
 //!     dkim keygen DOMAIN [--selector S] [--bits N] [--out FILE]   DKIM key and its TXT record
+//!     report [FILE...|--journal] [--since T] [--until T] [--json]   pflogsumm-like summary of
+//!                                 the daemons' logs: received, delivered, deferred, bounced,
+//!                                 rejected, top senders and recipients, reject reasons,
+//!                                 failed logins by client, traffic per hour
 //!     sendmail [-t] [-f SENDER] [-F NAME] [-i] [RECIPIENT...]   submit from stdin
 //!     service list|enable|disable|start|stop|restart|status [DAEMON|all]
 //!                                 chkconfig/service on systemctl; DAEMON is saslauthd, mta,
@@ -36,7 +40,8 @@
 //!     sockets and Maildirs; later runs reuse them. It starts mailroom-saslauthd, mailroom-mda,
 //!     mailroom-mta and mailroom-mra (next to mailroomctl, else from PATH) in that order, each
 //!     once the previous one's sockets answer, on 127.0.0.1: SMTP 2525, submission 2587,
-//!     submissions 2465, IMAP 2143, IMAPS 2993, POP3 2110, POP3S 2995. Their log lines are
+//!     submissions 2465, IMAP 2143, IMAPS 2993, POP3 2110, POP3S 2995, and each daemon's
+//!     Prometheus metrics (saslauthd 2981, mta 2982, mda 2983, mra 2984). Their log lines are
 //!     printed behind their names; then how to send mail with swaks and read it over IMAP,
 //!     and "mailroom is up". The daemons stay the invoking user. Ctrl-C or SIGTERM stops
 //!     them (SIGTERM each, in reverse order) and exits 0; a daemon that dies by itself stops
@@ -123,6 +128,8 @@ enum Command {
     /// DKIM signing keys
     #[command(subcommand)]
     Dkim(cmd::dkim::DkimCmd),
+    /// Summarise the daemons' logs, like pflogsumm
+    Report(cmd::report::ReportArgs),
     /// Submit a message from standard input, like sendmail(1) (-t -f -F -i -oi -N -R -V)
     Sendmail {
         /// sendmail options and recipients
@@ -171,7 +178,8 @@ fn main() -> ExitCode {
             Command::Auth(c) => c.run(config).await,
             Command::Check => cmd::check::run(config),
             Command::Queue(c) => c.run(config).await,
-            Command::Dkim(c) => c.run(),
+            Command::Dkim(c) => c.run(config),
+            Command::Report(c) => c.run(),
             Command::Sendmail { args } => cmd::sendmail::run(config, &args).await,
             Command::Service(c) => c.run(),
             Command::Up(c) => c.run(config).await,

@@ -18,6 +18,7 @@ pub mod host;
 pub mod listen;
 pub mod logging;
 pub mod manual;
+pub mod metrics;
 pub mod notify;
 pub mod privilege;
 pub mod run;

@@ -1,7 +1,8 @@
 //! The one startup and shutdown order every daemon follows (Postfix's `single_server_main`):
 //! bind every socket, or take it from systemd, while still root ([`Sockets`]); drop privileges,
 //! install the signal handlers and the TLS reload ([`Sockets::start`]); then serve until SIGTERM,
-//! telling systemd READY once, and drain ([`Service::serve`]).
+//! telling systemd READY once, and drain ([`Service::serve`]). The service also counts its
+//! connections and answers scrapes of its [`metrics`](crate::metrics) where configured.
 //!
 //! The order is enforced by the types: a bound socket cannot accept (that is private to this
 //! crate), and the only way to a [`Service`], which can, is through the privilege drop.
@@ -10,12 +11,14 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::listen::{Listener, Peer, Stream, UnixSocketSpec};
+use crate::metrics::{Connections, Registry};
 use crate::shutdown::{Shutdown, serve};
 use crate::tls::TlsConfig;
 
@@ -23,19 +26,28 @@ use crate::tls::TlsConfig;
 /// (the MTA's port 25 or 587, the MRA's IMAP or POP3, ...). Bound, not yet accepting.
 #[derive(Debug)]
 pub struct Sockets<R> {
+    name: &'static str,
     bound: Vec<(R, Listener)>,
-}
-
-impl<R> Default for Sockets<R> {
-    fn default() -> Self {
-        Sockets { bound: Vec::new() }
-    }
+    metrics: Vec<Listener>,
 }
 
 impl<R: Copy + fmt::Display + Send + Sync + 'static> Sockets<R> {
-    /// No sockets yet.
-    pub fn new() -> Self {
-        Sockets::default()
+    /// No sockets yet, for the daemon `name` (`mta`: its metrics are `mailroom_mta_...`).
+    pub fn new(name: &'static str) -> Self {
+        Sockets { name, bound: Vec::new(), metrics: Vec::new() }
+    }
+
+    /// Where `GET /metrics` is answered: systemd's socket named `metrics`, else each of `addrs`
+    /// (none: no endpoint).
+    pub async fn metrics(&mut self, addrs: &[SocketAddr]) -> io::Result<()> {
+        if let Some(l) = Listener::from_systemd("metrics")? {
+            self.metrics.push(l);
+            return Ok(());
+        }
+        for a in addrs {
+            self.metrics.push(Listener::bind_tcp(*a).await.map_err(|e| context(e, "metrics".into()))?);
+        }
+        Ok(())
     }
 
     /// Every socket systemd passed under `name` (a socket unit may have several
@@ -104,6 +116,8 @@ impl<R: Copy + fmt::Display + Send + Sync + 'static> Sockets<R> {
         }
         Ok(Service {
             listeners: self.bound,
+            metrics: self.metrics,
+            registry: crate::metrics::registry(self.name),
             shutdown,
             background: Vec::new(),
             stop: CancellationToken::new(),
@@ -115,6 +129,8 @@ impl<R: Copy + fmt::Display + Send + Sync + 'static> Sockets<R> {
 /// beside the connections (the MTA's queue manager).
 pub struct Service<R> {
     listeners: Vec<(R, Listener)>,
+    metrics: Vec<Listener>,
+    registry: Registry,
     shutdown: Shutdown,
     background: Vec<JoinHandle<()>>,
     stop: CancellationToken,
@@ -124,6 +140,11 @@ impl<R: Copy + fmt::Display + Send + Sync + 'static> Service<R> {
     /// The shutdown state, for sessions that must end early on SIGTERM (IMAP IDLE, say).
     pub fn shutdown(&self) -> Shutdown {
         self.shutdown.clone()
+    }
+
+    /// The registry served on the metrics sockets: add the daemon's metrics before [`serve`](Self::serve).
+    pub fn registry(&mut self) -> &mut Registry {
+        &mut self.registry
     }
 
     /// Run `task` beside the connections. Its token is cancelled once the connections have
@@ -147,11 +168,31 @@ impl<R: Copy + fmt::Display + Send + Sync + 'static> Service<R> {
         if self.listeners.is_empty() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "nothing to listen on"));
         }
+        let mut registry = self.registry;
+        let connections = Connections::default();
+        connections.register(&mut registry);
         let mut loops = Vec::new();
         for (role, l) in self.listeners {
             tracing::info!(listen = %l.local_description(), "{role}");
-            let handler = handler.clone();
-            loops.push(tokio::spawn(serve(l, self.shutdown.clone(), move |s, p| handler(role, s, p))));
+            // Once per socket at startup: the metric's label lives as long as the process.
+            let label: &'static str = Box::leak(role.to_string().into_boxed_str());
+            let (handler, connections) = (handler.clone(), connections.clone());
+            loops.push(tokio::spawn(serve(l, self.shutdown.clone(), move |s, p| {
+                let open = connections.accepted(label);
+                let session = handler(role, s, p);
+                async move {
+                    session.await;
+                    drop(open);
+                }
+            })));
+        }
+        let registry = Arc::new(registry);
+        for l in self.metrics {
+            tracing::info!(listen = %l.local_description(), "metrics");
+            let registry = registry.clone();
+            loops.push(tokio::spawn(serve(l, self.shutdown.clone(), move |s, _| {
+                crate::metrics::scrape(s, registry.clone())
+            })));
         }
         crate::notify::ready();
         self.shutdown.triggered().await;

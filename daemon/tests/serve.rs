@@ -48,7 +48,7 @@ fn start(sockets: Sockets<&'static str>, drain: Duration) -> Server {
 }
 
 async fn tcp() -> Sockets<&'static str> {
-    let mut sockets = Sockets::new();
+    let mut sockets = Sockets::new("test");
     sockets.tcp("smtp", "smtp", &["127.0.0.1:0".parse().unwrap()]).await.unwrap();
     sockets
 }
@@ -104,7 +104,7 @@ async fn each_connection_is_its_own_task_on_unix_sockets_too() {
     // The socket's directory is created when missing.
     let path = dir.path().join("mda/lmtp.sock");
     let spec = UnixSocketSpec { path: path.clone(), mode: 0o600, owner: None, group: None };
-    let mut sockets = Sockets::new();
+    let mut sockets = Sockets::new("test");
     sockets.unix("lmtp", None, &spec).unwrap();
     let mut server = start(sockets, LONG);
 
@@ -162,7 +162,7 @@ async fn background_tasks_stop_after_the_connections_drain() {
 
 #[tokio::test]
 async fn nothing_to_serve_is_an_error() {
-    let service = Sockets::<&str>::new().start("", "", None).unwrap();
+    let service = Sockets::<&str>::new("test").start("", "", None).unwrap();
     let e = service.serve(LONG, |_, _, _| async {}).await.unwrap_err();
     assert!(e.to_string().contains("nothing to listen on"), "{e}");
 }

@@ -36,7 +36,7 @@ async fn child() {
 
     // Two sockets named "smtp" (one unit, two ListenStream=): Sockets takes both, the name then
     // has none left; the auth socket comes from systemd, so its spec is never bound.
-    let mut sockets = Sockets::new();
+    let mut sockets = Sockets::new("test");
     let unused =
         UnixSocketSpec { path: "/nonexistent/never-bound".into(), mode: 0o600, owner: None, group: None };
     sockets.unix('a', Some("auth"), &unused).unwrap();

@@ -82,7 +82,9 @@ pub async fn deliver(
     let key = rcpt.address.to_lowercase();
     if ctx.dedup.is_duplicate(&digest, &key) {
         tracing::info!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, "duplicate within the window, not stored again");
-        return Outcome::Delivered { duplicate: true, path: None };
+        let outcome = Outcome::Delivered { duplicate: true, path: None };
+        crate::metrics::delivered(&outcome);
+        return outcome;
     }
     let mut body = match spool.try_clone() {
         Ok(f) => f,
@@ -99,6 +101,7 @@ pub async fn deliver(
     })
     .await
     .unwrap_or_else(|e| Outcome::Temporary(format!("delivery task failed: {e}")));
+    crate::metrics::delivered(&outcome);
     if let Outcome::Delivered { path: Some(p), .. } = &outcome {
         ctx.dedup.record(digest, &key);
         tracing::info!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, file = %p.display(), "delivered");
@@ -126,7 +129,10 @@ fn store(ctx: &Context, rcpt: &Recipient, prefix: &[u8], body: &mut File, size: 
         },
         None => detail_folder(ctx, &maildir, rcpt),
     };
-    match maildir.deliver(folder.as_ref(), prefix, body) {
+    let start = std::time::Instant::now();
+    let written = maildir.deliver(folder.as_ref(), prefix, body);
+    crate::metrics::maildir_written(start);
+    match written {
         Ok(d) => {
             if let Err(e) = quota::add(&maildir, limit, d.size as i64, 1) {
                 // The message is safe; only the quota bookkeeping lags until the next rebuild.

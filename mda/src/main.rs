@@ -36,6 +36,15 @@
 //!     RFC 2033 (LMTP), RFC 5321, RFC 3463 (enhanced status codes), RFC 2920 (pipelining),
 //!     RFC 3030 (CHUNKING), RFC 1870 (SIZE), RFC 6152 (8BITMIME).
 //!
+//! METRICS
+//!     With metrics_listen set (or systemd's mailroom-mda-metrics.socket), GET /metrics answers
+//!     in the OpenMetrics text format: mailroom_mda_deliveries_total{outcome} and
+//!     mailroom_mda_maildir_write_seconds (tmp/, fsync, rename, directory fsync), plus
+//!     connections{listener}, connections_accepted_total{listener},
+//!     connections_refused_total and tls_handshakes_total{result} as every daemon does, and
+//!     the directory's directory_queries_total{result}, directory_query_seconds and
+//!     directory_cache_lookups_total{result}. Labels never hold a user or an address.
+//!
 //! CONFIGURATION
 //!     [mda] in mailroom.toml, plus [database]. The keys of [mda] follow, each with its default
 //!     (mailroom.toml(5) describes every section).
@@ -51,6 +60,7 @@ mod command;
 mod dedup;
 mod deliver;
 mod lmtp;
+mod metrics;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -152,7 +162,7 @@ impl std::fmt::Display for Lmtp {
 async fn serve_lmtp(ctx: Arc<Context>) -> Result<()> {
     let cfg = ctx.cfg.clone();
     let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-    let mut sockets = Sockets::new();
+    let mut sockets = Sockets::new("mda");
     let spec = UnixSocketSpec {
         path: PathBuf::from(&cfg.lmtp_socket),
         mode: cfg.lmtp_socket_mode.0,
@@ -164,7 +174,10 @@ async fn serve_lmtp(ctx: Arc<Context>) -> Result<()> {
         let addr = cfg.lmtp_tcp.parse().context("lmtp_tcp")?;
         sockets.tcp(Lmtp, "lmtp-tcp", &[addr]).await?;
     }
-    let service = sockets.start(&cfg.user, &cfg.group, None)?;
+    sockets.metrics(&cfg.metrics_listen).await?;
+    let mut service = sockets.start(&cfg.user, &cfg.group, None)?;
+    metrics::register(service.registry());
+    authlib::metrics::register(service.registry());
 
     let session_cfg = smtp::Config {
         max_message_size: cfg.max_message_size,

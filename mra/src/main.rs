@@ -66,6 +66,14 @@
 //!     RFC 8438 (STATUS=SIZE), RFC 9208 (QUOTA), RFC 6855 §3 (UTF-8 quoted strings), RFC 7162
 //!     (CONDSTORE, QRESYNC).
 //!
+//! METRICS
+//!     With metrics_listen set (or systemd's mailroom-mra-metrics.socket), GET /metrics answers
+//!     in the OpenMetrics text format, every name prefixed mailroom_mra_:
+//!     connections{listener}, connections_accepted_total{listener},
+//!     connections_refused_total and tls_handshakes_total{result} as every daemon does, and
+//!     the directory's directory_queries_total{result}, directory_query_seconds and
+//!     directory_cache_lookups_total{result}. Labels never hold a user or an address.
+//!
 //! CONFIGURATION
 //!     [mra] in mailroom.toml, plus [database] and [tls]. The keys of [mra] follow, each with
 //!     its default (mailroom.toml(5) describes every section).
@@ -137,7 +145,7 @@ async fn serve_all(
     directory: Arc<Directory>,
     tls: Option<TlsConfig>,
 ) -> Result<()> {
-    let mut sockets = Sockets::new();
+    let mut sockets = Sockets::new("mra");
     for (name, addrs, role) in [
         ("pop3", &cfg.pop3_listen, Role::Pop3),
         ("pop3s", &cfg.pop3s_listen, Role::Pop3s),
@@ -151,7 +159,9 @@ async fn serve_all(
         sockets.tcp(role, name, addrs).await?;
     }
     anyhow::ensure!(!sockets.is_empty(), "nothing to listen on: pop3_listen and imap_listen are empty");
-    let service = sockets.start(&cfg.user, &cfg.group, tls.clone())?;
+    sockets.metrics(&cfg.metrics_listen).await?;
+    let mut service = sockets.start(&cfg.user, &cfg.group, tls.clone())?;
+    authlib::metrics::register(service.registry());
     let timeout = Duration::from_secs(cfg.shutdown_timeout);
     let ctx = Arc::new(Context::new(cfg, authenticator, directory, tls, service.shutdown()));
     service

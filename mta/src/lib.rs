@@ -3,6 +3,7 @@
 
 pub mod bounce;
 pub mod control;
+pub mod metrics;
 pub mod policy;
 pub mod qmgr;
 pub mod queue;

@@ -57,6 +57,18 @@
 //!     (enhanced status codes), RFC 3848 (Received: protocol names), RFC 2033 (LMTP client),
 //!     RFC 7505 (null MX), RFC 7435 (opportunistic TLS), RFC 6376 (DKIM).
 //!
+//! METRICS
+//!     With metrics_listen set (or systemd's mailroom-mta-metrics.socket), GET /metrics answers
+//!     in the OpenMetrics text format, every name prefixed mailroom_mta_: smtp_replies_total
+//!     {command=auth|mail|rcpt|data, class}, messages_queued_total{role},
+//!     deliveries_total{transport=lmtp|smtp, status=sent|deferred|bounced|expired},
+//!     delivery_seconds (acceptance to delivery), queue_messages and queue_oldest_age_seconds
+//!     (read from the spool at each scrape), plus
+//!     connections{listener}, connections_accepted_total{listener},
+//!     connections_refused_total and tls_handshakes_total{result} as every daemon does, and
+//!     the directory's directory_queries_total{result}, directory_query_seconds and
+//!     directory_cache_lookups_total{result}. Labels never hold a user or an address.
+//!
 //! CONFIGURATION
 //!     [mta] in mailroom.toml, plus [database] and [tls]. The keys of [mta] follow, each with
 //!     its default (mailroom.toml(5) describes every section); DKIM keys are tables
@@ -202,7 +214,7 @@ impl std::fmt::Display for Socket {
 
 /// Every listener of `m`, bound or taken from systemd.
 async fn bind(m: &config::Mta, tls: bool) -> Result<Sockets<Socket>> {
-    let mut sockets = Sockets::new();
+    let mut sockets = Sockets::new("mta");
     sockets.tcp(Socket::Smtp(Role::Mx), "smtp", &m.smtp_listen).await?;
     sockets.tcp(Socket::Smtp(Role::Submission), "submission", &m.submission_listen).await?;
     if tls {
@@ -217,6 +229,7 @@ async fn bind(m: &config::Mta, tls: bool) -> Result<Sockets<Socket>> {
     if let Some(path) = m.control_socket.get() {
         sockets.unix(Socket::Control, None, &unix(path, 0o600))?;
     }
+    sockets.metrics(&m.metrics_listen).await?;
     Ok(sockets)
 }
 
@@ -232,6 +245,8 @@ async fn serve_all(
     let sockets = bind(&m, tls.is_some()).await?;
     let spool = prepare_spool(&m)?;
     let mut service = sockets.start(&m.user, &m.group, tls.clone())?;
+    mailroom_mta::metrics::register(service.registry(), spool.clone());
+    authlib::metrics::register(service.registry());
 
     let hostname = daemon::host::name(&m.hostname);
     let delimiter = cfg.database.recipient_delimiter.chars().next();

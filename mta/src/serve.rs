@@ -75,6 +75,7 @@ impl Listening {
         let _slot = match ip.map(|ip| self.counts.enter(ip, self.cfg.max_connections_per_client)) {
             Some(Err(reply)) => {
                 tracing::warn!(client = %peer, "too many connections");
+                daemon::metrics::connection_refused();
                 let _ = stream.write_all(&reply.to_wire()).await;
                 return;
             }
@@ -91,8 +92,14 @@ impl Listening {
                 tokio::time::timeout(Duration::from_secs(60), tls.acceptor().accept(stream)).await;
             let tls_stream = match handshake {
                 Ok(Ok(s)) => s,
-                Ok(Err(e)) => return tracing::debug!(client = %peer, error = %e, "TLS handshake failed"),
-                Err(_) => return tracing::debug!(client = %peer, "TLS handshake timed out"),
+                Ok(Err(e)) => {
+                    daemon::metrics::tls_handshake(false);
+                    return tracing::debug!(client = %peer, error = %e, "TLS handshake failed");
+                }
+                Err(_) => {
+                    daemon::metrics::tls_handshake(false);
+                    return tracing::debug!(client = %peer, "TLS handshake timed out");
+                }
             };
             session.tls_established(&TlsInfo::from_connection(tls_stream.get_ref().1));
             let cfg = self.session_config(role, ip, true);

@@ -5,5 +5,6 @@ pub mod cache;
 pub mod check;
 pub mod cyrus;
 pub mod dovecot;
+pub mod metrics;
 pub mod serve;
 pub mod throttle;

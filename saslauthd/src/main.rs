@@ -38,6 +38,15 @@
 //!     cyrus-sasl saslauthd socket protocol (2.1.28); Dovecot auth protocol 1.2 (client side
 //!     as used by Postfix); RFC 4616 (PLAIN); draft-murchison-sasl-login (LOGIN).
 //!
+//! METRICS
+//!     With metrics_listen set (or systemd's mailroom-saslauthd-metrics.socket), GET /metrics
+//!     answers in the OpenMetrics text format: mailroom_saslauthd_authentications_total
+//!     {protocol, result=ok|failed|tempfail}, plus
+//!     connections{listener}, connections_accepted_total{listener},
+//!     connections_refused_total and tls_handshakes_total{result} as every daemon does, and
+//!     the directory's directory_queries_total{result}, directory_query_seconds and
+//!     directory_cache_lookups_total{result}. Labels never hold a user or an address.
+//!
 //! CONFIGURATION
 //!     [saslauthd] in mailroom.toml, plus [database]. The keys of [saslauthd] follow, each with
 //!     its default (mailroom.toml(5) describes every section); the cyrus flags above override
@@ -167,12 +176,15 @@ async fn serve_all(cfg: config::Config, dir: Directory) -> Result<()> {
         owner: nonempty(&sasl.socket_owner),
         group: nonempty(&sasl.socket_group),
     };
-    let mut sockets = Sockets::new();
+    let mut sockets = Sockets::new("saslauthd");
     sockets.unix(Protocol::Cyrus, Some("mux"), &spec("mux"))?;
     if sasl.dovecot {
         sockets.unix(Protocol::Dovecot, Some("auth"), &spec("auth"))?;
     }
-    let service = sockets.start(&sasl.user, &sasl.group, None)?;
+    sockets.metrics(&sasl.metrics_listen).await?;
+    let mut service = sockets.start(&sasl.user, &sasl.group, None)?;
+    saslauthd::metrics::register(service.registry());
+    authlib::metrics::register(service.registry());
 
     let checker = Arc::new(Checker::new(dir, &sasl));
     let read_timeout = Duration::from_secs(sasl.read_timeout.get());

@@ -70,6 +70,7 @@ async fn answer(checker: &Checker, r: cyrus::Request) -> String {
         password: &r.password,
     };
     let (answer, delay) = checker.check(ask).await;
+    crate::metrics::answered("cyrus", &answer);
     match answer {
         Answer::Ok(_) => "OK".into(),
         Answer::No => {

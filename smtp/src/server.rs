@@ -42,6 +42,8 @@ pub trait Handler: Send {
     }
     /// TLS was established on this connection (STARTTLS done); for the Received: header and logs.
     fn tls_established(&mut self, _info: &TlsInfo) {}
+    /// A STARTTLS handshake failed or timed out; the connection closes.
+    fn tls_failed(&mut self) {}
 }
 
 /// Limits of the connection itself.
@@ -311,10 +313,12 @@ where
             }
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "TLS handshake failed");
+                self.handler.tls_failed();
                 Ok(Flow::Stop)
             }
             Err(_) => {
                 tracing::debug!("TLS handshake timed out");
+                self.handler.tls_failed();
                 Ok(Flow::Stop)
             }
         }

@@ -5,7 +5,7 @@
 //! finds the others next to its own executable, in the target directory's profile directory
 //! (`target/debug/deps/<test>` → `target/debug/<name>`).
 //!
-//! [`path`] builds the binary with `cargo build -p <package> --bin <name>` when it is missing,
+//! [`path`] builds the binary with `cargo build --workspace --bin <name>` when it is missing,
 //! and also when a source file of the workspace is newer than it (a stale binary would test old
 //! code). Cargo releases its build lock before it runs the tests, so this works inside
 //! `cargo test`; when another build holds the lock it waits, as cargo always does. If such a
@@ -108,13 +108,15 @@ pub fn path(name: &str) -> PathBuf {
     exe
 }
 
-/// `cargo build -p PACKAGE --bin NAME` into the profile directory of the running tests; true
+/// `cargo build --workspace --bin NAME` into the profile directory of the running tests; true
 /// when it succeeded.
 fn build(package: &str, name: &str, exe: &Path, exists: bool) -> bool {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let profile_dir = profile_dir();
     let mut cmd = Command::new(&cargo);
-    cmd.current_dir(workspace()).args(["build", "--quiet", "-p", package, "--bin", name]);
+    // --workspace, not -p: features unify as in `cargo build --workspace`, so the binaries
+    // share its dependency builds (with -p each package would build its own set of them).
+    cmd.current_dir(workspace()).args(["build", "--quiet", "--workspace", "--bin", name]);
     // target/debug → --target-dir target (a release test build lives in target/release).
     if let (Some(profile), Some(target)) = (profile_dir.file_name(), profile_dir.parent()) {
         cmd.arg("--target-dir").arg(target);
@@ -126,11 +128,11 @@ fn build(package: &str, name: &str, exe: &Path, exists: bool) -> bool {
     match cmd.status() {
         Ok(s) if s.success() => return true,
         Ok(s) if exists => eprintln!(
-            "WARNING: testsupport::bin: `cargo build -p {package}` failed ({s}); using the existing, \
+            "WARNING: testsupport::bin: `cargo build --bin {name}` ({package}) failed ({s}); using the existing, \
              possibly stale {}",
             exe.display()
         ),
-        Ok(s) => panic!("cannot build {name}: `cargo build -p {package} --bin {name}` exited {s}"),
+        Ok(s) => panic!("cannot build {name}: `cargo build --workspace --bin {name}` ({package}) exited {s}"),
         Err(e) if exists => eprintln!(
             "WARNING: testsupport::bin: cannot run {cargo:?} ({e}); using the existing, possibly stale {}",
             exe.display()

@@ -4,16 +4,13 @@
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use clap::Subcommand;
 use mail_auth::dkim::generate::DkimKeyPair;
-
-/// Where keys go when `--out` is not given.
-const KEY_DIR: &str = "/etc/mailroom/dkim";
 
 /// `mailroomctl dkim ...`
 #[derive(Subcommand)]
@@ -28,15 +25,16 @@ pub enum DkimCmd {
         /// RSA key size (1024 is the least receivers accept; 2048 the usual choice)
         #[arg(long, default_value_t = 2048)]
         bits: usize,
-        /// Key file [default: /etc/mailroom/dkim/DOMAIN.SELECTOR.pem]
+        /// Key file [default: dkim/DOMAIN.SELECTOR.pem beside the configuration file, so
+        /// /etc/mailroom/dkim/ for the system's and DIR/dkim/ for `mailroomctl up`'s]
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
 }
 
 impl DkimCmd {
-    /// Run the subcommand.
-    pub fn run(self) -> Result<ExitCode> {
+    /// Run the subcommand; `config` is `--config`, whose directory holds the keys by default.
+    pub fn run(self, config: Option<&Path>) -> Result<ExitCode> {
         let DkimCmd::Keygen { domain, selector, bits, out } = self;
         let domain = super::domain(&domain)?.to_string();
         if selector.is_empty() || !selector.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)) {
@@ -45,7 +43,7 @@ impl DkimCmd {
         if !(1024..=4096).contains(&bits) {
             bail!("--bits must be between 1024 and 4096");
         }
-        let out = out.unwrap_or_else(|| PathBuf::from(KEY_DIR).join(format!("{domain}.{selector}.pem")));
+        let out = out.unwrap_or_else(|| key_dir(config).join(format!("{domain}.{selector}.pem")));
         let pair = DkimKeyPair::generate_rsa(bits).map_err(|e| anyhow::anyhow!("generating the key: {e}"))?;
         write_key(&out, &pem("RSA PRIVATE KEY", pair.private_key()))?;
         // p= carries the SubjectPublicKeyInfo, as opendkim-genkey and every major signer
@@ -60,6 +58,14 @@ impl DkimCmd {
         println!("key_file = \"{}\"", out.display());
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `dkim/` beside the configuration file that `--config` (else `MAILROOM_CONFIG`, else the
+/// default path) names: a try-out stack keeps its keys in its own directory.
+fn key_dir(config: Option<&Path>) -> PathBuf {
+    let (file, _) = config::resolve_path(config);
+    let file = std::path::absolute(&file).unwrap_or(file);
+    file.parent().unwrap_or(Path::new("/etc/mailroom")).join("dkim")
 }
 
 /// Wrap a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo (RFC 5280 §4.1, RFC 3279 §2.3.1):
@@ -120,6 +126,15 @@ fn write_key(path: &std::path::Path, pem: &str) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_go_beside_the_configuration() {
+        assert_eq!(key_dir(Some(Path::new("/srv/try/mailroom.toml"))), Path::new("/srv/try/dkim"));
+        let here = std::env::current_dir().unwrap();
+        assert_eq!(key_dir(Some(Path::new("mailroom.toml"))), here.join("dkim"));
+    }
+
     #[test]
     fn spki_wraps_pkcs1() {
         let key = vec![0x30u8; 270];

@@ -8,6 +8,7 @@ pub mod dkim;
 pub mod domain;
 pub mod pw;
 pub mod queue;
+pub mod report;
 pub mod sendmail;
 pub mod service;
 pub mod up;

@@ -95,6 +95,7 @@ pub async fn admit(
         use tokio::io::AsyncWriteExt;
         let _ = stream.write_all(refusal).await;
         tracing::warn!("{protocol} connection refused client={}: max_connections reached", client_ip(peer));
+        daemon::metrics::connection_refused();
         return None;
     };
     // Replies are written whole; Nagle's algorithm would only delay the last segment of each.
@@ -110,8 +111,10 @@ pub async fn handshake(
     stream: Stream,
     ctx: &Context,
 ) -> io::Result<tokio_rustls::server::TlsStream<Stream>> {
-    match tokio::time::timeout(ctx.idle_timeout(), tls.acceptor().accept(stream)).await {
+    let r = match tokio::time::timeout(ctx.idle_timeout(), tls.acceptor().accept(stream)).await {
         Ok(r) => r,
         Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")),
-    }
+    };
+    daemon::metrics::tls_handshake(r.is_ok());
+    r
 }

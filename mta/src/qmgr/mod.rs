@@ -242,6 +242,7 @@ impl Qmgr {
                 bounce::status_of(&text),
                 text
             );
+            crate::metrics::attempted(rcpt.transport, status, q.envelope.arrival);
             q.state.outcomes.insert(i, outcome);
         }
         // Reports are queued before the state that says they are due is saved: a crash in

@@ -90,6 +90,28 @@ impl Spool {
         Ok(self.scan()?.into_iter().filter_map(|(id, complete)| complete.then_some(id)).collect())
     }
 
+    /// How many accepted messages the queue holds, and when the oldest was written.
+    pub fn census(&self) -> io::Result<(usize, Option<std::time::SystemTime>)> {
+        let (mut n, mut oldest) = (0, None::<std::time::SystemTime>);
+        for e in fs::read_dir(self.root.join("queue"))? {
+            let e = e?;
+            if e.file_name().to_str().and_then(QueueId::parse).is_none() {
+                continue;
+            }
+            match e.metadata() {
+                Ok(m) if m.mode() & 0o100 != 0 => {
+                    n += 1;
+                    let t = m.modified()?;
+                    oldest = Some(oldest.map_or(t, |o| o.min(t)));
+                }
+                Ok(_) => {}
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok((n, oldest))
+    }
+
     /// Every queue file, and whether it is complete.
     fn scan(&self) -> io::Result<Vec<(QueueId, bool)>> {
         let mut out = Vec::new();

@@ -105,27 +105,9 @@ impl Session {
             Target::Remote(a) => (a.to_string(), Transport::Remote),
         }
     }
-}
 
-/// A spool write error as the client sees it: never 5xx.
-fn storage_reply(e: &io::Error) -> Reply {
-    if e.raw_os_error() == Some(nix::libc::ENOSPC) {
-        Reply::new(452, "4.3.1", "Insufficient system storage")
-    } else {
-        Reply::new(451, "4.3.0", "Error: queue file write error")
-    }
-}
-
-impl Handler for Session {
-    fn hello(&mut self, name: &str) {
-        self.helo = name.to_string();
-    }
-
-    fn tls_established(&mut self, info: &TlsInfo) {
-        self.tls = Some(info.clone());
-    }
-
-    async fn auth(&mut self, creds: Credentials) -> Reply {
+    /// AUTH: check the credentials.
+    async fn check_auth(&mut self, creds: Credentials) -> Reply {
         let ip = self.client.ip.map(|ip| ip.to_string());
         match self.ctx.auth.check(&creds.login, &creds.password, "smtp", ip.as_deref()).await {
             Ok(AuthResult::Accepted(user)) => {
@@ -147,8 +129,8 @@ impl Handler for Session {
             }
         }
     }
-
-    async fn mail(&mut self, from: &MailFrom<String>) -> Reply {
+    /// MAIL FROM: the policy, then a new transaction.
+    async fn check_mail(&mut self, from: &MailFrom<String>) -> Reply {
         if let Some(r) = policy::require_auth(&self.client) {
             return r;
         }
@@ -178,8 +160,8 @@ impl Handler for Session {
         });
         Reply::new(250, "2.1.0", "Ok")
     }
-
-    async fn rcpt(&mut self, to: &RcptTo<String>) -> Reply {
+    /// RCPT TO: the recipient policy, aliases expanded.
+    async fn check_rcpt(&mut self, to: &RcptTo<String>) -> Reply {
         let accepted =
             policy::check_recipient(&self.ctx.dir, &self.client, &self.ctx.networks, &to.address).await;
         let targets = match accepted {
@@ -206,6 +188,80 @@ impl Handler for Session {
         }
         tx.given.push(to.address.clone());
         Reply::new(250, "2.1.5", "Ok")
+    }
+
+    /// The end of DATA: the hop count, then the queue commit; 250 only once it is durable.
+    async fn finish_data(&mut self) -> Vec<Reply> {
+        let Some(mut tx) = self.tx.take() else {
+            return vec![Reply::new(503, "5.5.1", "Error: need MAIL command")];
+        };
+        let incoming = tx.incoming.take().expect("data_start opened the queue file");
+        if tx.hops.hops() > self.ctx.max_hops {
+            tracing::warn!(client = %self.peer, hops = tx.hops.hops(), "mail loop: too many Received: headers");
+            return vec![Reply::new(554, "5.4.6", "Too many hops")];
+        }
+        let size = incoming.size();
+        match self.ctx.spool.commit(incoming).await {
+            Ok(id) => {
+                tracing::info!(
+                    "{id}: client={}, helo={}, sasl_username={}, from=<{}>, size={size}, nrcpt={} (queue active)",
+                    self.peer,
+                    self.helo.escape_debug(),
+                    self.client.login.as_deref().unwrap_or(""),
+                    tx.sender.escape_debug(),
+                    tx.recipients.len()
+                );
+                let _ = self.ctx.queued.send(id.clone());
+                crate::metrics::queued(self.client.role);
+                vec![Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))]
+            }
+            Err(e) => {
+                tracing::error!(client = %self.peer, error = %e, "queue commit failed");
+                vec![storage_reply(&e)]
+            }
+        }
+    }
+}
+
+/// A spool write error as the client sees it: never 5xx.
+fn storage_reply(e: &io::Error) -> Reply {
+    if e.raw_os_error() == Some(nix::libc::ENOSPC) {
+        Reply::new(452, "4.3.1", "Insufficient system storage")
+    } else {
+        Reply::new(451, "4.3.0", "Error: queue file write error")
+    }
+}
+
+impl Handler for Session {
+    fn hello(&mut self, name: &str) {
+        self.helo = name.to_string();
+    }
+
+    fn tls_established(&mut self, info: &TlsInfo) {
+        daemon::metrics::tls_handshake(true);
+        self.tls = Some(info.clone());
+    }
+
+    fn tls_failed(&mut self) {
+        daemon::metrics::tls_handshake(false);
+    }
+
+    async fn auth(&mut self, creds: Credentials) -> Reply {
+        let reply = self.check_auth(creds).await;
+        crate::metrics::replied("auth", reply.code);
+        reply
+    }
+
+    async fn mail(&mut self, from: &MailFrom<String>) -> Reply {
+        let reply = self.check_mail(from).await;
+        crate::metrics::replied("mail", reply.code);
+        reply
+    }
+
+    async fn rcpt(&mut self, to: &RcptTo<String>) -> Reply {
+        let reply = self.check_rcpt(to).await;
+        crate::metrics::replied("rcpt", reply.code);
+        reply
     }
 
     async fn data_start(&mut self) -> Result<(), Reply> {
@@ -245,33 +301,11 @@ impl Handler for Session {
     }
 
     async fn data_end(&mut self) -> Vec<Reply> {
-        let Some(mut tx) = self.tx.take() else {
-            return vec![Reply::new(503, "5.5.1", "Error: need MAIL command")];
-        };
-        let incoming = tx.incoming.take().expect("data_start opened the queue file");
-        if tx.hops.hops() > self.ctx.max_hops {
-            tracing::warn!(client = %self.peer, hops = tx.hops.hops(), "mail loop: too many Received: headers");
-            return vec![Reply::new(554, "5.4.6", "Too many hops")];
+        let replies = self.finish_data().await;
+        for r in &replies {
+            crate::metrics::replied("data", r.code);
         }
-        let size = incoming.size();
-        match self.ctx.spool.commit(incoming).await {
-            Ok(id) => {
-                tracing::info!(
-                    "{id}: client={}, helo={}, sasl_username={}, from=<{}>, size={size}, nrcpt={} (queue active)",
-                    self.peer,
-                    self.helo.escape_debug(),
-                    self.client.login.as_deref().unwrap_or(""),
-                    tx.sender.escape_debug(),
-                    tx.recipients.len()
-                );
-                let _ = self.ctx.queued.send(id.clone());
-                vec![Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))]
-            }
-            Err(e) => {
-                tracing::error!(client = %self.peer, error = %e, "queue commit failed");
-                vec![storage_reply(&e)]
-            }
-        }
+        replies
     }
 
     fn reset(&mut self) {

@@ -48,6 +48,9 @@ pub fn print(layout: &Layout, cfg: &config::Config, users: &[DemoUser]) {
     println!();
     println!("  Add a user:   mailroomctl --config {config} user add carol@{}", super::DEMO_DOMAIN);
     println!("  Queue:        mailroomctl --config {config} queue list");
+    for (name, addr) in super::metrics(cfg) {
+        println!("  Metrics:      http://{addr}/metrics ({name}, Prometheus)");
+    }
     println!("  Stop:         Ctrl-C");
     println!();
     println!("mailroom is up");

@@ -136,16 +136,27 @@ fn plans(cfg: &config::Config) -> Vec<Plan> {
 /// Refuse early, with the reason, when a port is taken (another `up` running, say): the
 /// daemon would only fail after the others had started.
 fn ports_free(cfg: &config::Config) -> Result<()> {
-    for plan in plans(cfg) {
-        for e in plan.ready {
-            if let Endpoint::Tcp(addr) = e {
-                TcpListener::bind(addr).with_context(|| {
-                    format!("{addr} ({}) is not free: is another `mailroomctl up` running?", plan.name)
-                })?;
-            }
+    let metrics = metrics(cfg).into_iter().map(|(name, addr)| (name, Endpoint::Tcp(addr)));
+    let ready = plans(cfg).into_iter().flat_map(|p| p.ready.into_iter().map(move |e| (p.name, e)));
+    for (name, e) in ready.chain(metrics) {
+        if let Endpoint::Tcp(addr) = e {
+            TcpListener::bind(addr).with_context(|| {
+                format!("{addr} ({name}) is not free: is another `mailroomctl up` running?")
+            })?;
         }
     }
     Ok(())
+}
+
+/// Each daemon's metrics endpoints, as configured.
+pub(super) fn metrics(cfg: &config::Config) -> Vec<(&'static str, std::net::SocketAddr)> {
+    let each = [
+        ("mailroom-saslauthd", &cfg.saslauthd.metrics_listen),
+        ("mailroom-mda", &cfg.mda.metrics_listen),
+        ("mailroom-mta", &cfg.mta.metrics_listen),
+        ("mailroom-mra", &cfg.mra.metrics_listen),
+    ];
+    each.into_iter().flat_map(|(name, addrs)| addrs.iter().map(move |a| (name, *a))).collect()
 }
 
 /// Start each daemon and wait until it answers; `Some(signal)` when a stop signal came first.

@@ -128,12 +128,14 @@ key = {key}
 run_dir = {sasl}
 user = {user}
 shutdown_timeout = 5
+metrics_listen = ["127.0.0.1:2981"]     # Prometheus: GET /metrics
 
 [mda]
 lmtp_socket = {lmtp_socket}
 user = {user}
 hostname = "localhost"
 shutdown_timeout = 5
+metrics_listen = ["127.0.0.1:2983"]
 
 [mta]
 smtp_listen = ["127.0.0.1:2525"]        # MX role: mail for example.test from anyone
@@ -148,6 +150,7 @@ mynetworks = []                         # relaying needs AUTH, even from this ma
 lmtp = {lmtp}
 saslauthd_socket = {mux}
 shutdown_timeout = 5
+metrics_listen = ["127.0.0.1:2982"]
 
 [mra]
 imap_listen = ["127.0.0.1:2143"]
@@ -157,6 +160,7 @@ pop3s_listen = ["127.0.0.1:2995"]
 saslauthd_socket = {mux}
 user = {user}
 shutdown_timeout = 5
+metrics_listen = ["127.0.0.1:2984"]
 "#,
         dir = l.dir.display(),
         vmail = q("vmail"),
@@ -205,19 +209,39 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     f.write_all(bytes).with_context(|| format!("writing {}", path.display()))
 }
 
-/// A self-signed certificate for localhost, unless one is there.
+/// A self-signed certificate for this machine, unless one is there: CN localhost, valid for a
+/// year, with the names and addresses a client of the try-out may use (a mail client shows
+/// them when it asks the user to accept the certificate).
 fn write_certificate(tls: &config::Tls) -> Result<()> {
     let (cert, key) = (Path::new(&tls.cert), Path::new(&tls.key));
     if cert.exists() && key.exists() {
         return Ok(());
     }
-    let names = ["localhost".to_string(), format!("mail.{DEMO_DOMAIN}"), "127.0.0.1".to_string()];
-    let ck = rcgen::generate_simple_self_signed(names.to_vec()).context("generating a certificate")?;
+    let (cert_pem, key_pem) = certificate(&daemon::host::name(""))?;
     if let Some(parent) = cert.parent() {
         mkdir(parent, 0o700)?;
     }
-    write_private(key, ck.signing_key.serialize_pem().as_bytes())?;
-    write_private(cert, ck.cert.pem().as_bytes())
+    write_private(key, key_pem.as_bytes())?;
+    write_private(cert, cert_pem.as_bytes())
+}
+
+/// The try-out certificate and its key, as PEM.
+fn certificate(hostname: &str) -> Result<(String, String)> {
+    let mut names =
+        vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into(), format!("mail.{DEMO_DOMAIN}")];
+    if !names.iter().any(|n| n == hostname) && !hostname.is_empty() {
+        names.push(hostname.to_string());
+    }
+    let mut params = rcgen::CertificateParams::new(names).context("certificate names")?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, "localhost");
+    params.distinguished_name.push(rcgen::DnType::OrganizationName, "mailroom up (self-signed try-out)");
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(365);
+    let key = rcgen::KeyPair::generate().context("generating a key")?;
+    let cert = params.self_signed(&key).context("signing the certificate")?;
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
 /// Open the SQLite database, creating the file, and migrate it.
@@ -293,6 +317,35 @@ mod tests {
         assert_eq!(cfg.mra.imaps_listen, ["127.0.0.1:2993".parse().unwrap()]);
         assert!(cfg.mta.mynetworks.is_empty());
         assert!(cfg.tls.enabled());
+    }
+
+    #[test]
+    fn the_certificate_names_this_machine_for_a_year() {
+        let (cert, _) = certificate("host1.example.net").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cert.pem");
+        std::fs::write(&file, cert).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-ext", "subjectAltName", "-enddate", "-checkend"])
+            .arg((364 * 86400).to_string())
+            .arg("-in")
+            .arg(&file)
+            .output()
+            .expect("openssl");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "expires within 364 days: {text}");
+        assert!(text.contains("CN = localhost"), "{text}");
+        for name in
+            ["DNS:localhost", "IP Address:127.0.0.1", "DNS:mail.example.test", "DNS:host1.example.net"]
+        {
+            assert!(text.contains(name), "{name} missing: {text}");
+        }
+        let later = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-checkend", &(366 * 86400).to_string(), "-in"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(!later.status.success(), "valid for more than a year");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! - [`pop3`]: POP3 commands, session state machine, maildrop, UIDLs, message wire form.
 //! - [`server`]: the socket loop around each protocol, logins ([`server::login`]) and
 //!   opening a maildrop ([`server::store`]), shared by POP3 and IMAP.
+//! - [`metrics`]: logins by protocol and result.
 
 pub mod imap;
+pub mod metrics;
 pub mod pop3;
 pub mod server;

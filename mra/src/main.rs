@@ -69,6 +69,7 @@
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mra-metrics.socket), GET /metrics answers
 //!     in the OpenMetrics text format, every name prefixed mailroom_mra_:
+//!     logins_total{protocol=imap|pop3, result=ok|failed|tempfail},
 //!     connections{listener}, connections_accepted_total{listener},
 //!     connections_refused_total and tls_handshakes_total{result} as every daemon does, and
 //!     the directory's directory_queries_total{result}, directory_query_seconds and
@@ -161,6 +162,7 @@ async fn serve_all(
     anyhow::ensure!(!sockets.is_empty(), "nothing to listen on: pop3_listen and imap_listen are empty");
     sockets.metrics(&cfg.metrics_listen).await?;
     let mut service = sockets.start(&cfg.user, &cfg.group, tls.clone())?;
+    mra::metrics::register(service.registry());
     authlib::metrics::register(service.registry());
     let timeout = Duration::from_secs(cfg.shutdown_timeout);
     let ctx = Arc::new(Context::new(cfg, authenticator, directory, tls, service.shutdown()));

@@ -162,6 +162,9 @@ imap.logout()
     expect("mda", d0, &mda, "mailroom_mda_maildir_write_seconds_count{}", 1.0);
     expect("mra", r0, r1, "mailroom_mra_connections_accepted_total{listener=\"IMAP over TLS\"}", 2.0);
     expect("mra", r0, r1, "mailroom_mra_connections_accepted_total{listener=\"POP3\"}", 1.0);
+    expect("mra", r0, r1, "mailroom_mra_logins_total{protocol=\"imap\",result=\"ok\"}", 1.0);
+    expect("mra", r0, r1, "mailroom_mra_logins_total{protocol=\"imap\",result=\"failed\"}", 1.0);
+    expect("mra", r0, r1, "mailroom_mra_logins_total{protocol=\"pop3\",result=\"ok\"}", 1.0);
     // Every connection has ended: none counted open.
     for (name, value) in r1.iter().chain(t1.iter()) {
         if name.contains("_connections{") {

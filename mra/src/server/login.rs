@@ -34,6 +34,12 @@ pub enum Failure {
 
 /// Checks `creds` for `service` (`pop`, `imap`) from `client`.
 pub async fn check(ctx: &Context, creds: &Credentials, service: &str, client: &str) -> Result<User, Failure> {
+    let result = verify(ctx, creds, service, client).await;
+    crate::metrics::login(service, &result);
+    result
+}
+
+async fn verify(ctx: &Context, creds: &Credentials, service: &str, client: &str) -> Result<User, Failure> {
     // A name decoded from AUTH PLAIN may hold anything; it must not forge log lines, so the
     // logs show it printable while the checker gets it as sent.
     let login = &authlib::sasl::printable(&creds.login);

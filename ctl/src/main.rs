@@ -20,6 +20,9 @@
 //!     queue list|show|flush       the mail queue (mailq, postcat -q, postqueue -f)
 //!     queue hold|release|requeue|delete ID...|ALL   (postsuper -h, -H, -r, -d)
 //!     dkim keygen DOMAIN [--selector S] [--bits N] [--out FILE]   DKIM key and its TXT record
+//!     sieve check FILE            compile a Sieve script; errors as FILE:LINE:COLUMN, exit 1
+//!     sieve test FILE MESSAGE [--from A] [--to A] [--mailbox NAME]...
+//!                                 the actions the script takes for MESSAGE, like sieve-test
 //!     sendmail [-t] [-f SENDER] [-F NAME] [-i] [RECIPIENT...]   submit from stdin
 //!     service list|enable|disable|start|stop|restart|status [DAEMON|all]
 //!                                 chkconfig/service on systemctl; DAEMON is saslauthd, mta,
@@ -123,6 +126,9 @@ enum Command {
     /// DKIM signing keys
     #[command(subcommand)]
     Dkim(cmd::dkim::DkimCmd),
+    /// Sieve scripts: check and test
+    #[command(subcommand)]
+    Sieve(cmd::sieve::SieveCmd),
     /// Submit a message from standard input, like sendmail(1) (-t -f -F -i -oi -N -R -V)
     Sendmail {
         /// sendmail options and recipients
@@ -172,6 +178,7 @@ fn main() -> ExitCode {
             Command::Check => cmd::check::run(config),
             Command::Queue(c) => c.run(config).await,
             Command::Dkim(c) => c.run(),
+            Command::Sieve(c) => c.run(),
             Command::Sendmail { args } => cmd::sendmail::run(config, &args).await,
             Command::Service(c) => c.run(),
             Command::Up(c) => c.run(config).await,

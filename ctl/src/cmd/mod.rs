@@ -10,6 +10,7 @@ pub mod pw;
 pub mod queue;
 pub mod sendmail;
 pub mod service;
+pub mod sieve;
 pub mod up;
 pub mod user;
 

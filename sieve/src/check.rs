@@ -46,6 +46,30 @@ pub const EXTENSIONS: &[&str] = &[
     "regex",
 ];
 
+/// The header fields the address test may read: those Pigeonhole knows to carry addresses.
+const ADDRESS_HEADERS: &[&str] = &[
+    "from",
+    "to",
+    "cc",
+    "bcc",
+    "sender",
+    "resent-from",
+    "resent-to",
+    "resent-cc",
+    "resent-bcc",
+    "resent-sender",
+    "reply-to",
+    "resent-reply-to",
+    "return-receipt-to",
+    "errors-to",
+    "delivered-to",
+    "x-original-to",
+    "apparently-to",
+    "mail-followup-to",
+    "mail-reply-to",
+    "x-beenthere",
+];
+
 /// A checked script.
 #[derive(Debug, Clone)]
 pub struct Script {
@@ -399,6 +423,16 @@ impl Checker {
             }
         }
         match call.name {
+            "address" => {
+                for h in call.args[0].as_list() {
+                    if constant(h) && !ADDRESS_HEADERS.contains(&h.to_ascii_lowercase().as_str()) {
+                        return Err(Error::at(
+                            pos,
+                            format!("specified header '{h}' is not allowed for the address test"),
+                        ));
+                    }
+                }
+            }
             "envelope" => {
                 for p in call.args[0].as_list() {
                     if constant(p) && !["from", "to"].contains(&p.to_ascii_lowercase().as_str()) {

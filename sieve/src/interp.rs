@@ -770,6 +770,10 @@ impl Run<'_, '_> {
                 continue;
             }
             match &part.body {
+                // :text reads HTML as text, as Pigeonhole does; :content "text/html" reads it raw.
+                PartType::Html(s) if !t.has("content") => {
+                    out.push(mail_parser::decoders::html::html_to_text(s))
+                }
                 PartType::Text(s) | PartType::Html(s) => out.push(s.to_string()),
                 PartType::Binary(b) | PartType::InlineBinary(b) if t.has("content") => {
                     out.push(String::from_utf8_lossy(b).into_owned())

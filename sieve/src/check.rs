@@ -400,6 +400,11 @@ impl Checker {
                 }
             }
         }
+        if matches!(call.tag("comparator"), Some(Value::Str(c)) if c == "i;ascii-numeric")
+            && let Some((mt, _)) = call.choice(&["contains", "matches", "regex"])
+        {
+            return Err(Error::at(pos, format!("comparator i;ascii-numeric does not support :{mt}")));
+        }
         for rel in ["value", "count"] {
             if let Some(Value::Str(op)) = call.tag(rel) {
                 let op = op.to_ascii_lowercase();

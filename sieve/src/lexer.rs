@@ -181,6 +181,8 @@ impl Lexer<'_> {
                     Some(c) => out.push(c),
                     None => return Err(Error::at(pos, "unterminated string")),
                 },
+                // Line breaks in strings are CRLF (RFC 5228 2.4.2), whatever the file has.
+                Some(b'\n') if out.last() != Some(&b'\r') => out.extend_from_slice(b"\r\n"),
                 Some(c) => out.push(c),
             }
         }

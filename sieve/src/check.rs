@@ -3,7 +3,10 @@
 //! positional arguments of the right type; constant arguments (comparators, relational
 //! operators, date parts, regexes, addresses) are validated here, as Pigeonhole does.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+
+use regex::Regex;
 
 use crate::encoded;
 use crate::error::{Error, Pos};
@@ -76,6 +79,8 @@ pub struct Script {
     pub commands: Vec<Command>,
     /// The extensions it requires.
     pub extensions: BTreeSet<String>,
+    /// `:regex` keys without variables, compiled once (pattern, case-insensitive).
+    pub regexes: HashMap<(String, bool), Regex>,
 }
 
 impl Script {
@@ -164,7 +169,7 @@ pub fn compile(src: &str) -> Result<Script, Error> {
         ));
     }
     let nodes = parse(src)?;
-    let mut ck = Checker { extensions: BTreeSet::new() };
+    let mut ck = Checker { extensions: BTreeSet::new(), regexes: RefCell::default() };
     let mut commands = Vec::new();
     let mut i = 0;
     while i < nodes.len() && nodes[i].name == "require" {
@@ -172,11 +177,12 @@ pub fn compile(src: &str) -> Result<Script, Error> {
         i += 1;
     }
     ck.block(&nodes[i..], &mut commands, 0)?;
-    Ok(Script { commands, extensions: ck.extensions })
+    Ok(Script { commands, extensions: ck.extensions, regexes: ck.regexes.into_inner() })
 }
 
 struct Checker {
     extensions: BTreeSet<String>,
+    regexes: RefCell<HashMap<(String, bool), Regex>>,
 }
 
 impl Checker {
@@ -422,8 +428,10 @@ impl Checker {
             let keys = call.args.last().map(Value::as_list).unwrap_or_default();
             for k in keys {
                 if constant(k) {
-                    crate::compare::build_regex(k, call_casemap(call))
+                    let icase = call_casemap(call);
+                    let re = crate::compare::build_regex(k, icase)
                         .map_err(|e| Error::at(pos, format!("invalid regular expression '{k}': {e}")))?;
+                    self.regexes.borrow_mut().insert((k.to_string(), icase), re);
                 }
             }
         }

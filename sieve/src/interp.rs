@@ -384,7 +384,7 @@ impl Run<'_, '_> {
                 let mut failed = None;
                 headers.delete(&name, index, |raw| match &patterns {
                     None => true,
-                    Some(keys) => match self.matches(c, &[decode_header(raw)], keys) {
+                    Some(keys) => match self.matches(scope.script, c, &[decode_header(raw)], keys) {
                         Ok(m) => m,
                         Err(e) => {
                             failed = Some(e);
@@ -795,7 +795,7 @@ impl Run<'_, '_> {
     ) -> Result<bool, Error> {
         let keys = self.list(scope, keys);
         let captures = scope.script.has("variables");
-        match self.match_captures(t, values, &keys)? {
+        match self.match_captures(scope.script, t, values, &keys)? {
             Some(caps) => {
                 if captures && let Some(c) = caps {
                     scope.vars.matched = c;
@@ -806,14 +806,21 @@ impl Run<'_, '_> {
         }
     }
 
-    fn matches(&mut self, t: &Call, values: &[String], keys: &[String]) -> Result<bool, Error> {
-        Ok(self.match_captures(t, values, keys)?.is_some())
+    fn matches(
+        &mut self,
+        script: &Script,
+        t: &Call,
+        values: &[String],
+        keys: &[String],
+    ) -> Result<bool, Error> {
+        Ok(self.match_captures(script, t, values, keys)?.is_some())
     }
 
     /// `None` for no match; `Some(captures)` for a match.
     #[allow(clippy::type_complexity)]
     fn match_captures(
         &mut self,
+        script: &Script,
         t: &Call,
         values: &[String],
         keys: &[String],
@@ -848,15 +855,19 @@ impl Run<'_, '_> {
             Some(("regex", _)) => {
                 let icase = cmp == Comparator::AsciiCasemap;
                 for k in keys {
-                    let re = match self.regexes.get(&(k.clone(), icase)) {
-                        Some(r) => r.clone(),
-                        None => {
-                            let r = Rc::new(compare::build_regex(k, icase).map_err(|e| {
-                                Error::at(t.pos, format!("invalid regular expression '{k}': {e}"))
-                            })?);
-                            self.regexes.insert((k.clone(), icase), r.clone());
-                            r
-                        }
+                    let key = (k.clone(), icase);
+                    let re = match script.regexes.get(&key) {
+                        Some(r) => Rc::new(r.clone()),
+                        None => match self.regexes.get(&key) {
+                            Some(r) => r.clone(),
+                            None => {
+                                let r = Rc::new(compare::build_regex(k, icase).map_err(|e| {
+                                    Error::at(t.pos, format!("invalid regular expression '{k}': {e}"))
+                                })?);
+                                self.regexes.insert(key, r.clone());
+                                r
+                            }
+                        },
                     };
                     for v in values {
                         self.step(t.pos)?;

@@ -34,6 +34,12 @@ crate::section! {
         pub quota_full_tempfail: bool = false,
         /// `bob+lists@` goes into folder `lists` when it exists (Dovecot's lmtp_save_to_detail_mailbox).
         pub save_to_detail_mailbox: bool = false,
+        /// Run the user's Sieve script, `.dovecot.sieve` in the mailbox's home (its Maildir, as
+        /// in postfixadmin's Dovecot setup), like Pigeonhole; errors go to `.dovecot.sieve.log`.
+        pub sieve: bool = true,
+        /// `fileinto` creates a missing folder even without `:create` (Dovecot's
+        /// lda_mailbox_autocreate).
+        pub mailbox_autocreate: bool = false,
         /// Seconds within which the same message for the same recipient is stored only once.
         pub duplicate_window: u64 = 60,
         /// Directory for message spools while a transaction is received; empty: the system temp dir.

@@ -24,6 +24,9 @@
 //!                                 the daemons' logs: received, delivered, deferred, bounced,
 //!                                 rejected, top senders and recipients, reject reasons,
 //!                                 failed logins by client, traffic per hour
+//!     sieve check FILE            compile a Sieve script; errors as FILE:LINE:COLUMN, exit 1
+//!     sieve test FILE MESSAGE [--from A] [--to A] [--mailbox NAME]...
+//!                                 the actions the script takes for MESSAGE, like sieve-test
 //!     sendmail [-t] [-f SENDER] [-F NAME] [-i] [RECIPIENT...]   submit from stdin
 //!     service list|enable|disable|start|stop|restart|status [DAEMON|all]
 //!                                 chkconfig/service on systemctl; DAEMON is saslauthd, mta,
@@ -130,6 +133,9 @@ enum Command {
     Dkim(cmd::dkim::DkimCmd),
     /// Summarise the daemons' logs, like pflogsumm
     Report(cmd::report::ReportArgs),
+    /// Sieve scripts: check and test
+    #[command(subcommand)]
+    Sieve(cmd::sieve::SieveCmd),
     /// Submit a message from standard input, like sendmail(1) (-t -f -F -i -oi -N -R -V)
     Sendmail {
         /// sendmail options and recipients
@@ -180,6 +186,7 @@ fn main() -> ExitCode {
             Command::Queue(c) => c.run(config).await,
             Command::Dkim(c) => c.run(config),
             Command::Report(c) => c.run(),
+            Command::Sieve(c) => c.run(),
             Command::Sendmail { args } => cmd::sendmail::run(config, &args).await,
             Command::Service(c) => c.run(),
             Command::Up(c) => c.run(config).await,

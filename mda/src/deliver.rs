@@ -2,15 +2,16 @@
 //! copy of a spooled message into it with quota, folder and duplicate handling.
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom};
-use std::path::PathBuf;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use authlib::{Address, Directory, Mailbox, Unavailable};
 use mailstore::quota::{self, Quota, QuotaError};
-use mailstore::{DeliverError, FolderName, Maildir};
+use mailstore::{DeliverError, Flag, Flags, FolderName, Keywords, Maildir};
 
 use crate::dedup::Dedup;
+use crate::filter;
 
 /// Everything a delivery needs, shared by all sessions.
 pub struct Context {
@@ -91,12 +92,27 @@ pub async fn deliver(
         Err(e) => return Outcome::Temporary(format!("spool: {e}")),
     };
     let prefix = format!("Return-Path: <{sender}>\r\nDelivered-To: {}\r\n", rcpt.address).into_bytes();
-    let (ctx2, rcpt2) = (ctx.clone(), rcpt.clone());
+    let (ctx2, rcpt2, sender) = (ctx.clone(), rcpt.clone(), sender.to_string());
     let outcome = tokio::task::spawn_blocking(move || {
         if let Err(e) = body.seek(SeekFrom::Start(0)) {
             return Outcome::Temporary(format!("spool: {e}"));
         }
         let size = body.metadata().map(|m| m.len()).unwrap_or(0) + prefix.len() as u64;
+        // A folder asked for explicitly (deliver -m) bypasses the user's script.
+        let home = filter::home(&rcpt2.mailbox.maildir);
+        if ctx2.cfg.sieve
+            && rcpt2.folder.is_none()
+            && let Some(src) = filter::script(&home)
+        {
+            let mut message = Vec::with_capacity(size as usize);
+            if let Err(e) = body.read_to_end(&mut message) {
+                return Outcome::Temporary(format!("spool: {e}"));
+            }
+            let envelope = sieve::Envelope { from: sender, to: rcpt2.address.clone(), orig_to: None };
+            let maildir = Maildir::new(&rcpt2.mailbox.maildir);
+            let plan = filter::plan(&src, &home, &maildir, ctx2.cfg.mailbox_autocreate, &message, &envelope);
+            return store_filed(&ctx2, &rcpt2, &prefix, plan, &message);
+        }
         store(&ctx2, &rcpt2, &prefix, &mut body, size)
     })
     .await
@@ -114,13 +130,8 @@ pub async fn deliver(
 fn store(ctx: &Context, rcpt: &Recipient, prefix: &[u8], body: &mut File, size: u64) -> Outcome {
     let maildir = Maildir::new(&rcpt.mailbox.maildir);
     let limit = Quota { bytes: rcpt.mailbox.quota, messages: 0 };
-    match quota::check(&maildir, limit, size) {
-        Ok(()) => {}
-        Err(QuotaError::Over(o)) => {
-            tracing::info!(mailbox = %rcpt.mailbox.address, "{o}");
-            return Outcome::OverQuota { temporary: ctx.cfg.quota_full_tempfail };
-        }
-        Err(QuotaError::Io(e)) => return Outcome::Temporary(format!("quota: {e}")),
+    if let Err(o) = check_quota(ctx, rcpt, &maildir, limit, size) {
+        return o;
     }
     let folder = match &rcpt.folder {
         Some(name) => match FolderName::new(name) {
@@ -129,22 +140,135 @@ fn store(ctx: &Context, rcpt: &Recipient, prefix: &[u8], body: &mut File, size: 
         },
         None => detail_folder(ctx, &maildir, rcpt),
     };
-    let start = std::time::Instant::now();
-    let written = maildir.deliver(folder.as_ref(), prefix, body);
-    crate::metrics::maildir_written(start);
-    match written {
-        Ok(d) => {
-            if let Err(e) = quota::add(&maildir, limit, d.size as i64, 1) {
-                // The message is safe; only the quota bookkeeping lags until the next rebuild.
-                tracing::warn!(mailbox = %rcpt.mailbox.address, error = %e, "maildirsize not updated");
-            }
-            Outcome::Delivered { duplicate: false, path: Some(d.path) }
-        }
-        Err(e) if e.is_storage_full() => Outcome::DiskFull,
-        Err(e @ DeliverError::Temporary(_)) => Outcome::Temporary(e.to_string()),
-        Err(e @ DeliverError::Permission(_)) => Outcome::Permission(e.to_string()),
-        Err(e @ DeliverError::CannotCreate { .. }) => Outcome::CannotCreate(e.to_string()),
+    match store_one(rcpt, &maildir, limit, folder.as_ref(), &[], prefix, body) {
+        Ok(path) => Outcome::Delivered { duplicate: false, path: Some(path) },
+        Err(o) => o,
     }
+}
+
+/// Stores what the user's Sieve script decided: one copy per folder, with its flags; none
+/// when it discarded the message. The first failure is the outcome.
+fn store_filed(
+    ctx: &Context,
+    rcpt: &Recipient,
+    prefix: &[u8],
+    plan: filter::Plan,
+    original: &[u8],
+) -> Outcome {
+    let maildir = Maildir::new(&rcpt.mailbox.maildir);
+    let limit = Quota { bytes: rcpt.mailbox.quota, messages: 0 };
+    let message = plan.message.as_deref().unwrap_or(original);
+    let size = (prefix.len() + message.len()) as u64;
+    if plan.filings.is_empty() {
+        tracing::info!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, "discarded by the user's Sieve script");
+        return Outcome::Delivered { duplicate: false, path: None };
+    }
+    if let Err(o) = check_quota(ctx, rcpt, &maildir, limit, size * plan.filings.len() as u64) {
+        return o;
+    }
+    let mut first = None;
+    for filing in &plan.filings {
+        match store_one(
+            rcpt,
+            &maildir,
+            limit,
+            filing.folder.as_ref(),
+            &filing.flags,
+            prefix,
+            &mut &message[..],
+        ) {
+            Ok(path) => {
+                first.get_or_insert(path);
+            }
+            Err(o) => return o,
+        }
+    }
+    Outcome::Delivered { duplicate: false, path: first }
+}
+
+fn check_quota(
+    ctx: &Context,
+    rcpt: &Recipient,
+    maildir: &Maildir,
+    limit: Quota,
+    size: u64,
+) -> Result<(), Outcome> {
+    match quota::check(maildir, limit, size) {
+        Ok(()) => Ok(()),
+        Err(QuotaError::Over(o)) => {
+            tracing::info!(mailbox = %rcpt.mailbox.address, "{o}");
+            Err(Outcome::OverQuota { temporary: ctx.cfg.quota_full_tempfail })
+        }
+        Err(QuotaError::Io(e)) => Err(Outcome::Temporary(format!("quota: {e}"))),
+    }
+}
+
+/// One copy into `folder` (created when missing), then its flags: a flagged message is moved
+/// from new/ to cur/ with them in its name, as Dovecot's LDA stores it.
+fn store_one(
+    rcpt: &Recipient,
+    maildir: &Maildir,
+    limit: Quota,
+    folder: Option<&FolderName>,
+    flags: &[String],
+    prefix: &[u8],
+    body: &mut dyn Read,
+) -> Result<PathBuf, Outcome> {
+    let start = std::time::Instant::now();
+    let written = maildir.deliver(folder, prefix, body);
+    crate::metrics::maildir_written(start);
+    let d = match written {
+        Ok(d) => d,
+        Err(e) if e.is_storage_full() => return Err(Outcome::DiskFull),
+        Err(e @ DeliverError::Temporary(_)) => return Err(Outcome::Temporary(e.to_string())),
+        Err(e @ DeliverError::Permission(_)) => return Err(Outcome::Permission(e.to_string())),
+        Err(e @ DeliverError::CannotCreate { .. }) => return Err(Outcome::CannotCreate(e.to_string())),
+    };
+    if let Err(e) = quota::add(maildir, limit, d.size as i64, 1) {
+        // The message is safe; only the quota bookkeeping lags until the next rebuild.
+        tracing::warn!(mailbox = %rcpt.mailbox.address, error = %e, "maildirsize not updated");
+    }
+    if flags.is_empty() {
+        return Ok(d.path);
+    }
+    let dir = maildir.folder_path(folder);
+    match with_flags(&dir, &d.path, flags) {
+        Ok(p) => Ok(p),
+        Err(e) => {
+            // Stored without its flags: better than not at all.
+            tracing::warn!(mailbox = %rcpt.mailbox.address, error = %e, "flags not set");
+            Ok(d.path)
+        }
+    }
+}
+
+/// Moves a new message to cur/ with `flags` (system flags as letters, keywords through
+/// `dovecot-keywords`).
+fn with_flags(dir: &Path, path: &Path, flags: &[String]) -> std::io::Result<PathBuf> {
+    let mut f = Flags::empty();
+    let mut keywords = Keywords::load(dir)?;
+    for name in flags {
+        let system = match name.to_ascii_lowercase().as_str() {
+            "\\seen" => Some(Flag::Seen),
+            "\\answered" => Some(Flag::Replied),
+            "\\flagged" => Some(Flag::Flagged),
+            "\\deleted" => Some(Flag::Deleted),
+            "\\draft" => Some(Flag::Draft),
+            _ => None,
+        };
+        match system {
+            Some(fl) => f.set(fl, true),
+            None => match keywords.intern(dir, name, 0o600) {
+                Ok(i) => f.set_keyword(i, true),
+                Err(e) => tracing::warn!(keyword = %name, error = ?e, "keyword not stored"),
+            },
+        }
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let target = dir.join("cur").join(format!("{name}:{}", f.to_info()));
+    std::fs::rename(path, &target)?;
+    File::open(dir.join("cur"))?.sync_all()?;
+    Ok(target)
 }
 
 /// The detail's folder, when configured and it exists (Dovecot's lmtp_save_to_detail_mailbox).

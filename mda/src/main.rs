@@ -21,6 +21,16 @@
 //!     for the same mailbox within duplicate_window seconds is stored once, so a client that
 //!     retries after losing our reply does not deliver twice.
 //!
+//!     With sieve (the default), the user's Sieve script decides where each copy goes, as
+//!     Pigeonhole does: .dovecot.sieve in the home (the Maildir's parent when the Maildir is
+//!     <home>/Maildir, else the Maildir), usually a symlink into <home>/sieve/, where its
+//!     includes are too. fileinto stores into the folder (a missing one only with :create or
+//!     mailbox_autocreate, else INBOX), keep and the implicit keep into INBOX, imap4flags set
+//!     flags and keywords, discard stores nothing, editheader's changes are stored. A script
+//!     that does not compile or fails keeps the message in INBOX and writes why to
+//!     <home>/.dovecot.sieve.log. redirect, reject and vacation are not performed yet: the
+//!     message is kept and the log says so. deliver -m skips the script.
+//!
 //!     deliver reads one message from standard input for RECIPIENT (Postfix mailbox_command or
 //!     pipe), into FOLDER when -m is given, and exits with sysexits(3): 0 delivered,
 //!     67 unknown user, 75 temporary failure, 73 cannot create, 77 permission denied or
@@ -34,7 +44,8 @@
 //!
 //! STANDARDS
 //!     RFC 2033 (LMTP), RFC 5321, RFC 3463 (enhanced status codes), RFC 2920 (pipelining),
-//!     RFC 3030 (CHUNKING), RFC 1870 (SIZE), RFC 6152 (8BITMIME).
+//!     RFC 3030 (CHUNKING), RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 5228 (Sieve) and its
+//!     extensions (see the sieve crate).
 //!
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mda-metrics.socket), GET /metrics answers
@@ -51,6 +62,7 @@
 //!
 //! FILES
 //!     /etc/mailroom/mailroom.toml, /run/mailroom/mda/lmtp, /var/vmail/<domain>/<user>/Maildir
+//!     <home>/.dovecot.sieve, <home>/sieve/, <home>/.dovecot.sieve.log
 //!     systemd socket activation: sockets named "lmtp" (and "lmtp-tcp").
 //!
 //! SEE ALSO
@@ -59,6 +71,7 @@
 mod command;
 mod dedup;
 mod deliver;
+mod filter;
 mod lmtp;
 mod metrics;
 

@@ -11,6 +11,7 @@ pub mod queue;
 pub mod report;
 pub mod sendmail;
 pub mod service;
+pub mod sieve;
 pub mod up;
 pub mod user;
 

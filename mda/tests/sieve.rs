@@ -1,0 +1,92 @@
+//! The user's Sieve script at LMTP delivery, where Pigeonhole keeps it: `.dovecot.sieve` in
+//! the home (a symlink into `sieve/`), folders, flags, discard, edited headers, and a broken
+//! script keeping the message in INBOX with the error in `.dovecot.sieve.log`.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{Mda, files, lmtp_message};
+use testsupport::Backend;
+
+const FIXTURES: [&str; 2] = [
+    "INSERT INTO domain (domain) VALUES ('b.test')",
+    "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain) VALUES \
+     ('bob@b.test', '{PLAIN}x', 'b.test/bob/', 0, 'bob', 'b.test'), \
+     ('carol@b.test', '{PLAIN}x', 'b.test/carol/', 0, 'carol', 'b.test')",
+];
+
+const SCRIPT: &str = r#"require ["fileinto", "imap4flags", "mailbox", "editheader", "envelope"];
+if header :contains "subject" "[list]" { fileinto :create "Lists"; stop; }
+if header :contains "subject" "spam" { discard; stop; }
+if header :contains "subject" "missing" { fileinto "Nowhere"; stop; }
+if envelope :is "from" "boss@x.test" { addflag ["\\Flagged", "work"]; }
+addheader "X-Sieved" "yes";
+"#;
+
+fn install(home: &Path, script: &str) {
+    fs::create_dir_all(home.join("sieve")).unwrap();
+    fs::write(home.join("sieve/main.sieve"), script).unwrap();
+    std::os::unix::fs::symlink("sieve/main.sieve", home.join(".dovecot.sieve")).unwrap();
+}
+
+#[tokio::test]
+async fn lmtp_delivery_follows_the_users_script() {
+    let db = common::database(Backend::Sqlite, &FIXTURES).await;
+    let mda = Mda::start(&db, "");
+    let bob = db.mail_root().join("b.test/bob");
+    let carol = db.mail_root().join("b.test/carol");
+    install(&bob, SCRIPT);
+    install(&carol, "require \"fileinto\";\nif true {\n  fileinto :bogus \"x\";\n}\n");
+    let socket = mda.socket.clone();
+    let send = move |from: &str, rcpt: &str, subject: &str| {
+        let body = format!("From: {from}\r\nSubject: {subject}\r\n\r\nhello\r\n");
+        lmtp_message(&socket, from, &[rcpt], 1, &body)
+    };
+    let replies = tokio::task::spawn_blocking(move || {
+        let mut r = Vec::new();
+        r.extend(send("alice@x.test", "bob@b.test", "[list] news"));
+        r.extend(send("alice@x.test", "bob@b.test", "cheap spam"));
+        r.extend(send("alice@x.test", "bob@b.test", "missing folder"));
+        r.extend(send("boss@x.test", "bob@b.test", "report"));
+        r.extend(send("alice@x.test", "carol@b.test", "hi carol"));
+        r
+    })
+    .await
+    .unwrap();
+    assert_eq!(replies.len(), 5, "{replies:?}");
+    assert!(replies.iter().all(|r| r.starts_with("250 ")), "{replies:?}\n{}", mda.log());
+
+    // fileinto :create made the folder.
+    let lists = files(&bob.join("Maildir/.Lists/new"));
+    assert_eq!(lists.len(), 1, "{}", mda.log());
+    assert!(fs::read_to_string(&lists[0]).unwrap().contains("Subject: [list] news"));
+    // The discarded message is nowhere; the one for a missing folder is in INBOX, logged.
+    let new = files(&bob.join("Maildir/new"));
+    assert_eq!(new.len(), 1, "{new:?}");
+    let kept = fs::read_to_string(&new[0]).unwrap();
+    assert!(kept.starts_with("Return-Path: <alice@x.test>\nDelivered-To: bob@b.test\n"), "{kept}");
+    assert!(kept.contains("Subject: missing folder"), "{kept}");
+    let log = fs::read_to_string(bob.join(".dovecot.sieve.log")).unwrap();
+    assert!(log.contains("fileinto \"Nowhere\": no such folder; kept in INBOX"), "{log}");
+    // Flags: cur/ with F and keyword a, named in dovecot-keywords; the added header first.
+    let cur = files(&bob.join("Maildir/cur"));
+    assert_eq!(cur.len(), 1, "{cur:?}");
+    let name = cur[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.ends_with(":2,Fa"), "{name}");
+    assert_eq!(fs::read_to_string(bob.join("Maildir/dovecot-keywords")).unwrap(), "0 work\n");
+    let flagged = fs::read_to_string(&cur[0]).unwrap();
+    assert!(
+        flagged.starts_with(
+            "Return-Path: <boss@x.test>\nDelivered-To: bob@b.test\nX-Sieved: yes\nFrom: boss@x.test\n"
+        ),
+        "{flagged}"
+    );
+
+    // A broken script keeps the message and tells the user where.
+    let inbox = files(&carol.join("Maildir/new"));
+    assert_eq!(inbox.len(), 1, "{}", mda.log());
+    let log = fs::read_to_string(carol.join(".dovecot.sieve.log")).unwrap();
+    assert!(log.contains(".dovecot.sieve: line 3, column 12: fileinto has no tag :bogus"), "{log}");
+}

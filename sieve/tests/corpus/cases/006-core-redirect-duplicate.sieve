@@ -1,0 +1,2 @@
+redirect "carol@example.org";
+redirect "carol@example.org";

@@ -1,0 +1,1 @@
+if header :contains "Subject" "FRIDAY" { discard; }

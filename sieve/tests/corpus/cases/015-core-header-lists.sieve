@@ -1,0 +1,1 @@
+if header :contains ["x-nothing", "to", "cc"] ["zzz", "dave"] { discard; }

@@ -1,0 +1,1 @@
+if header :contains "x-missing" "" { discard; } else { redirect "x@example.org"; }

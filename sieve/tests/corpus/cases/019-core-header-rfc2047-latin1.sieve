@@ -1,0 +1,2 @@
+# message: spam.eml
+if header :contains "subject" "für" { discard; }

@@ -1,0 +1,1 @@
+if size :under 100 { discard; } else { redirect "big@example.org"; }

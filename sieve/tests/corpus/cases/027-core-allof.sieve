@@ -1,0 +1,1 @@
+if allof (header :contains "subject" "meeting", exists "cc") { discard; }

@@ -1,0 +1,1 @@
+if allof (header :contains "subject" "meeting", exists "x-nothing") { discard; }

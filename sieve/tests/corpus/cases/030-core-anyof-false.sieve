@@ -1,0 +1,1 @@
+if anyof (false, not true) { discard; }

@@ -1,0 +1,1 @@
+if not anyof (not allof (true, true), false) { discard; }

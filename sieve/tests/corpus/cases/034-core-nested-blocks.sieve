@@ -1,0 +1,2 @@
+if true { if true { if header :contains "subject" "meeting" { discard; stop; } } }
+redirect "never@example.org";

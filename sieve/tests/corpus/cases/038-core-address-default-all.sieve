@@ -1,0 +1,1 @@
+if address "to" "BOB@example.net" { discard; }

@@ -1,0 +1,1 @@
+if address :is ["cc", "bcc"] "dave@example.net" { discard; }

@@ -1,0 +1,1 @@
+if address :contains "from" "Example" { discard; } else { keep; }

@@ -1,0 +1,2 @@
+# message: list.eml
+if address :is "to" "news@lists.example.org" { discard; }

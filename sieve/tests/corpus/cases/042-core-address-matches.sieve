@@ -1,0 +1,2 @@
+# message: list.eml
+if address :matches :domain "from" "*.example.org" { discard; }

@@ -1,0 +1,4 @@
+# a comment
+/* a block
+   comment */ if /* inline */ true { # trailing
+ discard; }

@@ -1,0 +1,3 @@
+# expect: compile error
+keep
+discard;

@@ -1,0 +1,2 @@
+# expect: compile error
+if header :is 42 "x" { keep; }

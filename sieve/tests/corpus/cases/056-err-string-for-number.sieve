@@ -1,0 +1,2 @@
+# expect: compile error
+if size :over "100" { keep; }

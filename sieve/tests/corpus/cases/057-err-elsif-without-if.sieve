@@ -1,0 +1,2 @@
+# expect: compile error
+elsif true { keep; }

@@ -1,0 +1,2 @@
+# expect: compile error
+if header :is :contains "subject" "x" { keep; }

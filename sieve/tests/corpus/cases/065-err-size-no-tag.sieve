@@ -1,0 +1,2 @@
+# expect: compile error
+if size 100 { keep; }

@@ -1,0 +1,2 @@
+# expect: compile error
+if header :comparator "i;frob" "subject" "x" { keep; }

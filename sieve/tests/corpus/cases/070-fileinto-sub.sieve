@@ -1,0 +1,2 @@
+require "fileinto";
+if address :domain "from" "example.com" { fileinto "INBOX.Work.Alice"; }

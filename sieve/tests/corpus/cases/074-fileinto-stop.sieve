@@ -1,0 +1,3 @@
+require "fileinto";
+if header :contains "subject" "meeting" { fileinto "Meetings"; stop; }
+fileinto "Other";

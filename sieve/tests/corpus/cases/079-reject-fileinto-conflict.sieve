@@ -1,0 +1,4 @@
+# expect: runtime error
+require ["reject", "fileinto"];
+fileinto "A";
+reject "no";

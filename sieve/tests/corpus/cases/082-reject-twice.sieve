@@ -1,0 +1,4 @@
+# expect: runtime error
+require "reject";
+reject "a";
+reject "b";

@@ -1,0 +1,4 @@
+# expect: runtime error
+require "reject";
+redirect "x@example.org";
+reject "no";

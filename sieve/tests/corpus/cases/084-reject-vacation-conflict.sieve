@@ -1,0 +1,4 @@
+# expect: runtime error
+require ["reject", "vacation"];
+vacation "away";
+reject "no";

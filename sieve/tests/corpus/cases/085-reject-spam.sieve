@@ -1,0 +1,3 @@
+# message: spam.eml
+require "reject";
+if header :contains "subject" "FREE" { reject "spam"; }

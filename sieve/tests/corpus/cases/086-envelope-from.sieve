@@ -1,0 +1,2 @@
+require "envelope";
+if envelope :is "from" "alice@example.com" { discard; }

@@ -1,0 +1,3 @@
+# from: mallory@evil.example
+require "envelope";
+if envelope :is "from" "alice@example.com" { discard; } else { keep; }

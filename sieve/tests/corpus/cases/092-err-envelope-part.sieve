@@ -1,0 +1,3 @@
+# expect: compile error
+require "envelope";
+if envelope :is "sender" "x" { keep; }

@@ -1,0 +1,2 @@
+# expect: compile error
+if envelope :is "from" "x" { keep; }

@@ -1,0 +1,1 @@
+if header :comparator "i;octet" :is "subject" "Meeting on Friday" { discard; }

@@ -1,0 +1,2 @@
+require ["comparator-i;ascii-numeric", "relational"];
+if header :value "gt" :comparator "i;ascii-numeric" "x-priority" "2" { discard; }

@@ -1,0 +1,1 @@
+if header :comparator "i;octet" :matches "subject" "meeting*" { discard; } else { keep; }

@@ -1,0 +1,3 @@
+require "imap4flags";
+addflag "one two";
+addflag "TWO three";

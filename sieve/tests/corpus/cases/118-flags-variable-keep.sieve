@@ -1,0 +1,3 @@
+require ["imap4flags", "variables"];
+addflag "f" "x";
+keep :flags "${f}";

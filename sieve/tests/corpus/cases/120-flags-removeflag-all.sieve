@@ -1,0 +1,4 @@
+require "imap4flags";
+setflag "x";
+removeflag "x";
+keep;

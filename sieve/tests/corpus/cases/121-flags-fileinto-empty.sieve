@@ -1,0 +1,3 @@
+require ["imap4flags", "fileinto"];
+addflag "z";
+fileinto :flags "" "Work";

@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set "folder" "Work";
+fileinto "INBOX.${folder}";

@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set "Folder" "Work";
+fileinto "${FOLDER}";

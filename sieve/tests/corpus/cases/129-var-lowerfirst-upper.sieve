@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+set :lowerfirst :upper "x" "mixed";
+fileinto "${x}";

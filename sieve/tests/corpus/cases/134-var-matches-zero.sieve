@@ -1,0 +1,2 @@
+require ["variables", "fileinto"];
+if header :matches "subject" "*Friday" { fileinto "x${0}"; }

@@ -1,0 +1,2 @@
+require ["variables", "fileinto"];
+if header :matches "subject" "M??ting*" { fileinto "${1}${2}"; }

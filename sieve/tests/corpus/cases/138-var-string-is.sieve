@@ -1,0 +1,3 @@
+require "variables";
+set "x" "abc";
+if string :is "${x}" "abc" { discard; }

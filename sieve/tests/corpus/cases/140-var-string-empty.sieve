@@ -1,0 +1,2 @@
+require "variables";
+if string :is "${missing}" "" { discard; }

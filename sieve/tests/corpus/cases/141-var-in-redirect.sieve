@@ -1,0 +1,3 @@
+require "variables";
+set "who" "carol";
+redirect "${who}@example.org";

@@ -1,0 +1,4 @@
+# expect: runtime error
+require "variables";
+set "who" "not valid";
+redirect "${who}";

@@ -1,0 +1,3 @@
+require ["variables", "fileinto"];
+if header :matches "x-priority" "*" { set "p" "${1}"; }
+fileinto "prio${p}";

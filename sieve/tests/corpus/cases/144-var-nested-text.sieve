@@ -1,0 +1,7 @@
+require ["variables", "vacation"];
+set "name" "Bob";
+vacation text:
+Hello,
+${name} is away.
+.
+;

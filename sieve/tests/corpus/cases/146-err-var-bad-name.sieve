@@ -1,0 +1,3 @@
+# expect: compile error
+require "variables";
+set "1abc" "x";

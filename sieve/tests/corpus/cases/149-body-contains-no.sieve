@@ -1,0 +1,2 @@
+require "body";
+if body :contains "room 43" { discard; } else { keep; }

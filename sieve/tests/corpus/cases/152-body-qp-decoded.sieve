@@ -1,0 +1,3 @@
+# message: list.eml
+require "body";
+if body :contains "café" { discard; }

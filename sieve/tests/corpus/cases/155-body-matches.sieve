@@ -1,0 +1,3 @@
+# message: spam.eml
+require "body";
+if body :matches "*prize*" { discard; }

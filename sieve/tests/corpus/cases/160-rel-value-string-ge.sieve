@@ -1,0 +1,2 @@
+require "relational";
+if header :value "ge" "subject" "N" { discard; } else { keep; }

@@ -1,0 +1,3 @@
+# expect: compile error
+require "relational";
+if header :value "gg" "subject" "x" { keep; }

@@ -1,0 +1,2 @@
+# expect: compile error
+if header :count "eq" "subject" "1" { keep; }

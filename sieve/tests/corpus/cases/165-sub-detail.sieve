@@ -1,0 +1,2 @@
+require ["subaddress", "fileinto", "variables"];
+if address :detail :matches "to" "*" { fileinto "${1}"; }

@@ -1,0 +1,3 @@
+# to: bob+x@example.net
+require ["subaddress", "envelope"];
+if envelope :user "to" "bob" { discard; }

@@ -1,0 +1,2 @@
+# expect: compile error
+if address :user "to" "bob" { keep; }

@@ -1,0 +1,2 @@
+# expect: compile error
+redirect :copy "a@example.org";

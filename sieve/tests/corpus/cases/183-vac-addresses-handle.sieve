@@ -1,0 +1,2 @@
+require "vacation";
+vacation :addresses ["bob@example.net", "robert@example.net"] :handle "ooo" "away";

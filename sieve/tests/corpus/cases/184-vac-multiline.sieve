@@ -1,0 +1,7 @@
+require "vacation";
+vacation text:
+I am away until Monday.
+..
+Bob
+.
+;

@@ -1,0 +1,4 @@
+# expect: runtime error
+require "vacation";
+vacation "a";
+vacation "b";

@@ -1,0 +1,3 @@
+# expect: compile error
+require "vacation";
+vacation :seconds 100 "x";

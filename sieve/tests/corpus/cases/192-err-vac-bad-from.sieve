@@ -1,0 +1,3 @@
+# expect: compile error
+require "vacation";
+vacation :from "not an address" "x";

@@ -1,0 +1,4 @@
+# message: spam.eml
+require "include";
+include "spam-rules";
+keep;

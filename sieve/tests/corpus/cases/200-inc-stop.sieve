@@ -1,0 +1,3 @@
+require "include";
+include "stopper";
+redirect "never@example.org";

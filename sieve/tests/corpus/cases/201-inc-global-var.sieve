@@ -1,0 +1,4 @@
+require ["include", "variables", "fileinto"];
+global "folder";
+set "folder" "Shared";
+include "use-global";

@@ -1,0 +1,3 @@
+require ["include", "variables", "fileinto"];
+set "folder" "Mine";
+include "use-local";

@@ -1,0 +1,3 @@
+# expect: compile error
+require "include";
+include "../etc/passwd";

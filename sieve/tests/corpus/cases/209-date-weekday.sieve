@@ -1,0 +1,2 @@
+require ["date", "variables", "fileinto"];
+if date :matches "date" "weekday" "*" { fileinto "wd${1}"; }

@@ -1,0 +1,2 @@
+require "date";
+if date :matches "x-missing" "date" "*" { discard; } else { keep; }

@@ -1,0 +1,2 @@
+require ["date", "relational"];
+if date :value "ge" "date" "date" "2025-01-01" { discard; }

@@ -1,0 +1,2 @@
+require "date";
+if date :zone "EST" :matches "date" "year" "*" { discard; } else { redirect "x@example.org"; }

@@ -1,0 +1,3 @@
+# expect: compile error
+require "index";
+if header :last :is "subject" "x" { keep; }

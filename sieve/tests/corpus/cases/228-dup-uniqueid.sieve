@@ -1,0 +1,2 @@
+require "duplicate";
+if duplicate :uniqueid "abc" :seconds 60 { discard; } else { keep; }

@@ -1,0 +1,2 @@
+require "duplicate";
+if duplicate :header "subject" :handle "subj" { discard; } else { redirect "first@example.org"; }

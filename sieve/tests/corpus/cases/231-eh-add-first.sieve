@@ -1,0 +1,3 @@
+require ["editheader", "index", "variables", "fileinto"];
+addheader "X-Priority" "1";
+if header :index 1 :matches "x-priority" "*" { fileinto "p${1}"; }

@@ -1,0 +1,3 @@
+# expect: compile error
+require "editheader";
+addheader "X Bad" "v";

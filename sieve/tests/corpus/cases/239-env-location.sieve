@@ -1,0 +1,2 @@
+require "environment";
+if environment :matches "location" "*" { discard; }

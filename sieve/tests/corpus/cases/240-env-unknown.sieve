@@ -1,0 +1,2 @@
+require "environment";
+if environment :contains "x-no-such-item" "" { discard; } else { keep; }

@@ -1,0 +1,2 @@
+# expect: compile error
+if environment "location" "x" { keep; }

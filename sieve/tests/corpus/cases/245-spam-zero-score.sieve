@@ -1,0 +1,3 @@
+# message: attachment.eml
+require ["spamtest", "fileinto"];
+if spamtest :is "1" { fileinto "Clean"; }

@@ -1,0 +1,2 @@
+require ["virustest", "fileinto"];
+if virustest :is "1" { fileinto "Clean"; }

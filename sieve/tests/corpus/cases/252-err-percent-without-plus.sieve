@@ -1,0 +1,3 @@
+# expect: compile error
+require "spamtest";
+if spamtest :percent "50" { keep; }

@@ -1,0 +1,3 @@
+# expect: compile error
+require "regex";
+if header :regex "subject" "(" { keep; }

@@ -1,0 +1,2 @@
+# expect: compile error
+if header :regex "subject" "x" { keep; }

@@ -1,0 +1,3 @@
+# message: list.eml
+require "body";
+if body :content "multipart" :contains "text/html" { discard; } else { keep; }

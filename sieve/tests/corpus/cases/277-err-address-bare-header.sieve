@@ -1,0 +1,2 @@
+# expect: compile error
+if address :is "x-priority" "3" { discard; } else { keep; }

@@ -1,0 +1,2 @@
+require ["envelope", "relational", "comparator-i;ascii-numeric"];
+if envelope :count "eq" :comparator "i;ascii-numeric" ["from", "to"] "2" { discard; }

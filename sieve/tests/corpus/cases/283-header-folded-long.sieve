@@ -1,0 +1,2 @@
+# message: list.eml
+if header :contains "list-id" "news.lists" { discard; }

@@ -1,0 +1,3 @@
+require "duplicate";
+if duplicate { discard; }
+if duplicate :handle "x" { discard; }

@@ -1,0 +1,3 @@
+# expect: compile error
+require ["fileinto", "copy"];
+fileinto "X" :copy;

@@ -1,0 +1,2 @@
+require "envelope";
+if envelope :all :is "from" "ALICE@example.com" { discard; }

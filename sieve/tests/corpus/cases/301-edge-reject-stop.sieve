@@ -1,0 +1,3 @@
+require "reject";
+if header :contains "subject" "meeting" { reject "busy"; stop; }
+keep;

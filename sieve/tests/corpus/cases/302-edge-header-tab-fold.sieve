@@ -1,0 +1,2 @@
+# message: list.eml
+if header :contains "list-id" "Example News" { discard; }

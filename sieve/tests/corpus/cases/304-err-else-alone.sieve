@@ -1,0 +1,4 @@
+# expect: compile error
+if true { keep; }
+keep;
+else { discard; }

@@ -1,0 +1,3 @@
+require ["imap4flags", "variables"];
+set "f" "\\Answered custom";
+addflag "${f}";

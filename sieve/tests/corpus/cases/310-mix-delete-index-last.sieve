@@ -1,0 +1,4 @@
+# message: list.eml
+require ["editheader", "variables", "fileinto"];
+deleteheader :index 1 :last "x-mailing-list";
+if header :matches "x-mailing-list" "*" { fileinto "${1}"; }

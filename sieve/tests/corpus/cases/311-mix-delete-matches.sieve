@@ -1,0 +1,3 @@
+require "editheader";
+deleteheader :matches "subject" "*Friday";
+if not exists "subject" { discard; }

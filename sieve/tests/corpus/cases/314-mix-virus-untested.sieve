@@ -1,0 +1,3 @@
+# message: bounce.eml
+require ["virustest", "fileinto"];
+if virustest :is "0" { fileinto "Untested"; }

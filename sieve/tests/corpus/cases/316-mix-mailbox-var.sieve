@@ -1,0 +1,3 @@
+require ["mailbox", "variables"];
+set "m" "Existing";
+if mailboxexists "${m}" { discard; }

@@ -1,0 +1,3 @@
+require ["copy", "fileinto", "imap4flags"];
+redirect :copy "c@example.org";
+fileinto :flags "\\Seen" "Done";

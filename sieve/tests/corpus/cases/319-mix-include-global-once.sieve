@@ -1,0 +1,3 @@
+require "include";
+include :global :once "company";
+include :global :once "company";

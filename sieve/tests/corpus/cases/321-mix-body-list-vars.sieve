@@ -1,0 +1,3 @@
+# message: list.eml
+require ["body", "variables", "fileinto"];
+if body :matches "This week: *" { fileinto "found"; }

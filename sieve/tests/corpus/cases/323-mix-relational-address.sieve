@@ -1,0 +1,2 @@
+require ["relational"];
+if address :value "gt" :domain "from" "example.b" { discard; }

@@ -1,0 +1,3 @@
+require ["fileinto", "variables"];
+fileinto "Counted";
+redirect "count@example.org";

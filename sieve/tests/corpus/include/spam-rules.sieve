@@ -1,0 +1,2 @@
+require ["fileinto"];
+if header :contains "x-spam-flag" "yes" { fileinto "Junk"; }

@@ -4,12 +4,13 @@ use std::path::PathBuf;
 
 use sqlx::any::AnyRow;
 
-use crate::address::{Address, Domain};
+use proto::{Address, Domain, Secret};
+
 use crate::cache::RowCache;
 use crate::db::{Backend, Db, Query, number, text};
 use crate::password::{self, Scheme};
 use crate::query::{self, Key, expand};
-use crate::{Lookup, Secret, Unavailable};
+use crate::{Lookup, Unavailable};
 
 /// A virtual mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! Every directory behaviour, on SQLite and on MariaDB.
 
-use authlib::{Address, Backend, Domain, Rejection, Secret, Target, Verdict};
+use authlib::{Backend, Rejection, Target, Verdict};
 use config::MaildirSource;
+use proto::{Address, Domain, Secret};
 use testsupport::{BACKENDS, TestDb};
 
 fn a(s: &str) -> Address {

@@ -4,7 +4,7 @@
 //! one run stays bounded; a libFuzzer timeout here means a cap does not hold.
 #![no_main]
 
-use authlib::Secret;
+use proto::Secret;
 use authlib::password::{Scheme, verify};
 use libfuzzer_sys::fuzz_target;
 

@@ -6,9 +6,10 @@ use std::io::{Seek, SeekFrom};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use authlib::{Address, Directory, Mailbox, Unavailable};
+use authlib::{Directory, Mailbox, Unavailable};
 use mailstore::quota::{self, Quota, QuotaError};
 use mailstore::{DeliverError, FolderName, Maildir};
+use proto::Address;
 
 use crate::dedup::Dedup;
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use authlib::Secret;
+use proto::Secret;
 use sha2::{Digest, Sha256};
 
 /// Successful logins, valid for a TTL.

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use authlib::{Directory, Rejection, Secret, Verdict};
+use authlib::{Directory, Rejection, Verdict};
+use proto::Secret;
 
 use crate::cache::CredentialCache;
 use crate::throttle::Throttle;
@@ -80,7 +81,7 @@ impl Checker {
         let login = self.full_login(ask.login, ask.realm);
         // The login is the client's: a newline in it must not start a forged log line (which
         // fail2ban would believe), so the logs show it printable.
-        let shown = authlib::sasl::printable(&login);
+        let shown = proto::sasl::printable(&login);
         let client = ask.client.unwrap_or("-");
         if let Some(cache) = &self.cache
             && cache.hit(&login, ask.password)

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use authlib::encode_request;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use common::{Saslauthd, cyrus, cyrus_raw};
+use proto::cyrus::encode_request;
 use testsupport::mariadb::PrivateMariaDb;
 use testsupport::{BACKENDS, Backend, TestDb};
 

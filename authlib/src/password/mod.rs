@@ -16,7 +16,7 @@ pub use crypt::{MAX_BCRYPT_COST, MAX_BSDI_ROUNDS, MAX_SHA_CRYPT_ROUNDS, NEW_BCRY
 pub use digest::SSHA_SALT_LEN;
 pub use scheme::{ALL as ALL_SCHEMES, Scheme};
 
-use crate::Secret;
+use proto::Secret;
 use scheme::Encoding;
 
 /// Longest password we will hash or check, in bytes. SHA-crypt's cost grows with

@@ -11,8 +11,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
+use authlib::Directory;
 use authlib::password::{self, Scheme};
-use authlib::{Address, Directory, Domain, Secret};
+use proto::{Address, Domain, Secret};
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 

@@ -15,6 +15,7 @@ mod maildir;
 pub mod password;
 mod query;
 mod resolve;
+mod verified;
 
 pub use admin::{AdminError, AliasInfo, DomainInfo, UserInfo};
 pub use authenticator::{AuthResult, Authenticator};

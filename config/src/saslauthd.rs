@@ -1,9 +1,9 @@
 //! `[saslauthd]`: mailroom-saslauthd, the password checker on Unix sockets.
 
-use std::num::{NonZeroU64, NonZeroUsize};
+use std::num::NonZeroU64;
 
 use crate::path::abs;
-use crate::value::{nz64, nzusize};
+use crate::value::nz64;
 use crate::{AbsPath, FileMode};
 
 crate::section! {
@@ -27,10 +27,6 @@ crate::section! {
         pub join_realm: bool = true,
         /// Realm for logins that arrive with neither a domain nor a realm; empty rejects them.
         pub default_realm: String = String::new(),
-        /// Seconds a successful login is cached (cyrus `-c`/`-t`); 0 turns the cache off.
-        pub cache_ttl: u64 = 0,
-        /// Most entries in the credential cache.
-        pub cache_size: NonZeroUsize = nzusize(10_000),
         /// Milliseconds before a Dovecot-protocol FAIL is sent (Dovecot's auth_failure_delay).
         pub failure_delay_ms: u64 = 2000,
         /// First throttle delay in milliseconds after a failure; it doubles with each further one.

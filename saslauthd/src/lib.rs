@@ -1,7 +1,6 @@
 //! mailroom-saslauthd's library half: the Dovecot auth protocol (no I/O; the cyrus one is
 //! `proto::cyrus`), the shared password check, and the connection loops. The binary in `main.rs` wires them to sockets.
 
-pub mod cache;
 pub mod check;
 pub mod dovecot;
 pub mod serve;

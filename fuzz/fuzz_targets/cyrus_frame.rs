@@ -2,8 +2,8 @@
 //! re-encodes to bytes that decode to the same login, password, service and realm.
 #![no_main]
 
-use proto::cyrus::encode_request;
 use libfuzzer_sys::fuzz_target;
+use proto::cyrus::encode_request;
 use proto::cyrus::{Decoded, MAX_REQ_LEN, decode};
 
 fuzz_target!(|data: &[u8]| {

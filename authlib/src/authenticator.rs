@@ -5,16 +5,14 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use proto::Secret;
+use proto::cyrus::{self, encode_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::{Directory, Secret, Unavailable, Verdict};
+use crate::{Directory, Unavailable, Verdict};
 
 /// The longest saslauthd may take; it delays answers to throttle guessing, so this is generous.
 const SASLAUTHD_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The reply text mailroom-saslauthd gives when its directory is down (cyrus has no such
-/// reply: against cyrus saslauthd a database outage reads as a refusal).
-const TEMPFAIL_PREFIX: &[u8] = b"NO temporary failure";
 
 /// Where passwords are checked.
 #[derive(Clone)]
@@ -65,11 +63,11 @@ impl Authenticator {
                 match tokio::time::timeout(SASLAUTHD_TIMEOUT, ask(socket, login, password, service, client))
                     .await
                 {
-                    Ok(Ok(reply)) if reply.starts_with(b"OK") => Ok(AuthResult::Accepted(login.to_string())),
-                    Ok(Ok(reply)) if reply.starts_with(TEMPFAIL_PREFIX) => {
+                    Ok(Ok(cyrus::Verdict::Ok)) => Ok(AuthResult::Accepted(login.to_string())),
+                    Ok(Ok(cyrus::Verdict::TempFail)) => {
                         Err(Unavailable("saslauthd: directory unavailable".into()))
                     }
-                    Ok(Ok(_)) => Ok(AuthResult::Rejected),
+                    Ok(Ok(cyrus::Verdict::No)) => Ok(AuthResult::Rejected),
                     Ok(Err(e)) => Err(Unavailable(format!("saslauthd {}: {e}", socket.display()))),
                     Err(_) => Err(Unavailable(format!("saslauthd {}: no answer", socket.display()))),
                 }
@@ -79,14 +77,14 @@ impl Authenticator {
 }
 
 /// One request on a fresh connection, as libsasl sends it: the login split at its last `@`
-/// into login and realm, then the reply's text.
+/// into login and realm, then the reply's verdict.
 async fn ask(
     socket: &std::path::Path,
     login: &str,
     password: &Secret,
     service: &str,
     client: Option<&str>,
-) -> std::io::Result<Vec<u8>> {
+) -> std::io::Result<cyrus::Verdict> {
     let (user, realm) = login.rsplit_once('@').unwrap_or((login, ""));
     let mut fields: Vec<&[u8]> =
         vec![user.as_bytes(), password.expose(), service.as_bytes(), realm.as_bytes()];
@@ -95,23 +93,16 @@ async fn ask(
     }
     let mut conn = tokio::net::UnixStream::connect(socket).await?;
     conn.write_all(&encode_request(&fields)).await?;
-    let mut len = [0u8; 2];
-    conn.read_exact(&mut len).await?;
-    let len = u16::from_be_bytes(len) as usize;
-    let mut text = vec![0u8; len.min(1023)];
-    conn.read_exact(&mut text).await?;
-    Ok(text)
-}
-
-/// Encode a cyrus saslauthd request: each field a u16 big-endian length, then its bytes.
-pub fn encode_request(fields: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for f in fields {
-        let f = &f[..f.len().min(u16::MAX as usize)];
-        out.extend_from_slice(&(f.len() as u16).to_be_bytes());
-        out.extend_from_slice(f);
+    let mut buf = Vec::with_capacity(64);
+    loop {
+        if let Some(verdict) = cyrus::decode_reply(&buf) {
+            return Ok(verdict);
+        }
+        buf.reserve(1024);
+        if conn.read_buf(&mut buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
     }
-    out
 }
 
 #[cfg(test)]
@@ -120,7 +111,7 @@ mod tests {
 
     /// A one-shot saslauthd that records the request and answers `reply`.
     async fn fake_saslauthd(
-        reply: &'static [u8],
+        reply: &'static str,
     ) -> (tempfile::TempDir, PathBuf, tokio::task::JoinHandle<Vec<u8>>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mux");
@@ -129,9 +120,7 @@ mod tests {
             let (mut s, _) = l.accept().await.unwrap();
             let mut buf = vec![0u8; 512];
             let n = s.read(&mut buf).await.unwrap();
-            let mut out = (reply.len() as u16).to_be_bytes().to_vec();
-            out.extend_from_slice(reply);
-            s.write_all(&out).await.unwrap();
+            s.write_all(&cyrus::reply(reply)).await.unwrap();
             buf.truncate(n);
             buf
         });
@@ -140,7 +129,7 @@ mod tests {
 
     #[tokio::test]
     async fn speaks_the_cyrus_protocol() {
-        let (_d, path, h) = fake_saslauthd(b"OK").await;
+        let (_d, path, h) = fake_saslauthd("OK").await;
         let a = Authenticator::Saslauthd(path);
         let r = a.check("bob@b.test", &Secret::new("pw"), "smtp", None).await;
         assert_eq!(r, Ok(AuthResult::Accepted("bob@b.test".into())));
@@ -149,10 +138,10 @@ mod tests {
 
     #[tokio::test]
     async fn no_tempfail_and_absent_socket() {
-        let (_d, path, _h) = fake_saslauthd(b"NO authentication failed").await;
+        let (_d, path, _h) = fake_saslauthd("NO authentication failed").await;
         let r = Authenticator::Saslauthd(path).check("bob", &Secret::new("pw"), "imap", None).await;
         assert_eq!(r, Ok(AuthResult::Rejected));
-        let (_d, path, _h) = fake_saslauthd(b"NO temporary failure: user directory unavailable").await;
+        let (_d, path, _h) = fake_saslauthd("NO temporary failure: user directory unavailable").await;
         let r = Authenticator::Saslauthd(path).check("bob", &Secret::new("pw"), "imap", None).await;
         assert!(r.is_err());
         let r = Authenticator::Saslauthd("/nonexistent/mux".into())

@@ -4,12 +4,14 @@ use std::path::PathBuf;
 
 use sqlx::any::AnyRow;
 
-use crate::address::{Address, Domain};
+use proto::{Address, Domain, Secret};
+
 use crate::cache::RowCache;
 use crate::db::{Backend, Db, Query, number, text};
 use crate::password::{self, Scheme};
 use crate::query::{self, Key, expand};
-use crate::{Lookup, Secret, Unavailable};
+use crate::verified::VerifiedCache;
+use crate::{Lookup, Unavailable};
 
 /// A virtual mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +50,7 @@ pub struct Directory {
     pub(crate) cfg: config::Database,
     default_scheme: Scheme,
     cache: RowCache,
+    verified: Option<VerifiedCache>,
 }
 
 impl Directory {
@@ -58,12 +61,33 @@ impl Directory {
             Unavailable(format!("default_pass_scheme: unknown scheme {}", cfg.default_pass_scheme))
         })?;
         let cache = RowCache::new(std::time::Duration::from_secs(cfg.cache_ttl));
-        Ok(Directory { db: Db::open(cfg)?, cfg: cfg.clone(), default_scheme, cache })
+        let verified = VerifiedCache::new(
+            std::time::Duration::from_secs(cfg.password_cache_ttl),
+            cfg.password_cache_size.get(),
+        );
+        Ok(Directory { db: Db::open(cfg)?, cfg: cfg.clone(), default_scheme, cache, verified })
     }
 
     /// SQLite or MariaDB.
     pub fn backend(&self) -> Backend {
         self.db.backend()
+    }
+
+    /// Hash a new password with the configured scheme cost (`argon2_*`), on the blocking pool.
+    pub async fn hash_password(
+        &self,
+        password: Secret,
+        scheme: Scheme,
+    ) -> Result<String, password::HashError> {
+        let cost = password::Argon2Cost::of(&self.cfg);
+        tokio::task::spawn_blocking(move || password::hash_with(&password, scheme, cost))
+            .await
+            .map_err(|e| password::HashError::Failed(format!("hashing task: {e}")))?
+    }
+
+    /// Logins accepted from the verified-password cache since this directory was opened.
+    pub fn password_cache_hits(&self) -> u64 {
+        self.verified.as_ref().map_or(0, VerifiedCache::hits)
     }
 
     /// The configuration this directory was opened with.
@@ -164,7 +188,9 @@ impl Directory {
     }
 
     /// Check a login and password. Only a database that cannot answer is an error; everything
-    /// else, including a malformed stored hash, is a rejection.
+    /// else, including a malformed stored hash, is a rejection. The row is read every time; the
+    /// hash is computed only when this password has not matched this very stored hash within
+    /// `password_cache_ttl` (a wrong password never matches a remembered one).
     pub async fn authenticate(&self, login: &str, password: &Secret) -> Result<Verdict, Unavailable> {
         let Ok(addr) = Address::parse(login) else {
             return Ok(Verdict::Rejected(Rejection::UnknownUser));
@@ -177,8 +203,18 @@ impl Directory {
         let hash = text(&row, "password")?.unwrap_or_default();
         let user =
             text(&row, "username").ok().flatten().and_then(|u| Address::parse(&u).ok()).unwrap_or(addr);
+        let name = user.to_string();
+        if self.verified.as_ref().is_some_and(|c| c.hit(&name, &hash, password)) {
+            tracing::debug!(user = %name, "password matched a verified one, not hashed again");
+            return Ok(Verdict::Accepted(user));
+        }
         match password::verify_blocking(hash.clone(), password.clone(), self.default_scheme).await {
-            Ok(true) => Ok(Verdict::Accepted(user)),
+            Ok(true) => {
+                if let Some(cache) = &self.verified {
+                    cache.store(&name, &hash, password);
+                }
+                Ok(Verdict::Accepted(user))
+            }
             Ok(false) => Ok(Verdict::Rejected(Rejection::WrongPassword)),
             Err(e) => {
                 let scheme = password::scheme_of(&hash, self.default_scheme)

@@ -5,7 +5,6 @@
 //! hashes. Every lookup answers found, not found, or temporarily unavailable
 //! ([`Lookup`]); the third must become a 4xx upstream, never "unknown user".
 
-pub mod address;
 mod admin;
 mod authenticator;
 mod cache;
@@ -17,14 +16,11 @@ pub mod metrics;
 pub mod password;
 mod query;
 mod resolve;
-pub mod sasl;
-mod secret;
+mod verified;
 
-pub use address::{Address, AddressError, Domain};
 pub use admin::{AdminError, AliasInfo, DomainInfo, UserInfo};
-pub use authenticator::{AuthResult, Authenticator, encode_request};
+pub use authenticator::{AuthResult, Authenticator};
 pub use db::Backend;
 pub use directory::{Directory, Mailbox, Rejection, Verdict};
 pub use lookup::{Lookup, Unavailable};
 pub use resolve::Target;
-pub use secret::Secret;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use config::MaildirSource;
 
 use crate::Unavailable;
-use crate::address::Address;
+use proto::Address;
 
 /// The Maildir of `addr`, given the `maildir` column's value when there is one.
 /// An unsafe path is "unavailable" (4xx) rather than "unknown user": the admin must fix the row.

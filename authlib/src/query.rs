@@ -1,8 +1,8 @@
 //! The SQL each lookup runs: postfixadmin's by default, or the admin's own with Postfix/Dovecot
 //! placeholders, which always become bound parameters.
 
-use crate::address::Address;
 use crate::db::Query;
+use proto::Address;
 
 /// Values a lookup may substitute.
 pub(crate) struct Key<'a> {

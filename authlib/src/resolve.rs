@@ -4,9 +4,9 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use crate::address::{Address, Domain};
 use crate::directory::{Directory, Mailbox};
 use crate::{Lookup, Unavailable};
+use proto::{Address, Domain};
 
 /// Where mail for one address goes.
 #[derive(Debug, Clone, PartialEq, Eq)]

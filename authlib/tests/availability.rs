@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use authlib::{Address, Directory, Domain, Secret, Verdict};
+use authlib::{Directory, Verdict};
+use proto::{Address, Domain, Secret};
 use testsupport::mariadb::PrivateMariaDb;
 use testsupport::{Backend, TestDb};
 

@@ -1,7 +1,8 @@
 //! Every directory behaviour, on SQLite and on MariaDB.
 
-use authlib::{Address, Backend, Domain, Rejection, Secret, Target, Verdict};
+use authlib::{Backend, Rejection, Target, Verdict};
 use config::MaildirSource;
+use proto::{Address, Domain, Secret};
 use testsupport::{BACKENDS, TestDb};
 
 fn a(s: &str) -> Address {
@@ -285,6 +286,45 @@ async fn cache_ttl_keeps_found_rows_but_never_misses_or_passwords() {
         assert!(matches!(v, Verdict::Rejected(_)), "{v:?}");
         // Without a TTL every lookup asks the database.
         assert!(db.dir.mailbox(&a("bob@b.test")).await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn verified_passwords_are_cached_per_stored_hash() {
+    each_backend(async |db| {
+        let dir = &db.dir;
+        let bob = a("bob@b.test");
+        let hash = |pw: &str| authlib::password::hash(&Secret::from(pw), authlib::password::Scheme::Argon2id);
+        dir.set_password(&bob, &hash("first").unwrap()).await.unwrap();
+        let ok = Verdict::Accepted(bob.clone());
+        let wrong = Verdict::Rejected(Rejection::WrongPassword);
+        assert_eq!(dir.authenticate("bob@b.test", &Secret::from("first")).await.unwrap(), ok);
+        assert_eq!(dir.password_cache_hits(), 0);
+        assert_eq!(dir.authenticate("bob@b.test", &Secret::from("first")).await.unwrap(), ok);
+        assert_eq!(dir.password_cache_hits(), 1, "the second login is answered from the cache");
+        // A wrong password never hits, however often the right one was cached.
+        assert_eq!(dir.authenticate("bob@b.test", &Secret::from("First")).await.unwrap(), wrong);
+        assert_eq!(dir.authenticate("bob@b.test", &Secret::from("")).await.unwrap(), wrong);
+        assert_eq!(dir.password_cache_hits(), 1);
+        // A changed password: the old one misses at once and fails, the new one works.
+        dir.set_password(&bob, &hash("second").unwrap()).await.unwrap();
+        assert_eq!(dir.authenticate("bob@b.test", &Secret::from("first")).await.unwrap(), wrong);
+        assert_eq!(dir.password_cache_hits(), 1, "the old password hit after a change");
+        assert_eq!(dir.authenticate("bob@b.test", &Secret::from("second")).await.unwrap(), ok);
+        assert_eq!(dir.authenticate("bob@b.test", &Secret::from("second")).await.unwrap(), ok);
+        assert_eq!(dir.password_cache_hits(), 2);
+        // The row is read on every login: a deactivated user is refused with a cached password.
+        db.sql("UPDATE mailbox SET active = 0 WHERE username = 'bob@b.test'").await;
+        let v = dir.authenticate("bob@b.test", &Secret::from("second")).await.unwrap();
+        assert_eq!(v, Verdict::Rejected(Rejection::UnknownUser));
+        // Off with a zero TTL.
+        db.sql("UPDATE mailbox SET active = 1 WHERE username = 'bob@b.test'").await;
+        let uncached = db.directory_with(|c| c.password_cache_ttl = 0);
+        for _ in 0..2 {
+            assert_eq!(uncached.authenticate("bob@b.test", &Secret::from("second")).await.unwrap(), ok);
+        }
+        assert_eq!(uncached.password_cache_hits(), 0);
     })
     .await;
 }

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use authlib::Secret;
 use authlib::password::{self, HashError, Scheme};
+use proto::Secret;
 
 /// One line of tests/fixtures/passwords.txt.
 struct Fixture {

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use authlib::password::{self, Scheme};
-use authlib::{Address, Directory, Secret, Verdict};
+use authlib::{Directory, Verdict};
 use clap::Parser;
+use proto::{Address, Secret};
 
 #[derive(Parser)]
 struct Args {

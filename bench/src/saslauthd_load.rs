@@ -82,7 +82,12 @@ fn run(args: Args) -> Result<ExitCode> {
     }
     let (login, realm) = split_user(&args.user, args.no_split);
     let fields = |pw: &str| {
-        authlib::encode_request(&[login.as_bytes(), pw.as_bytes(), args.service.as_bytes(), realm.as_bytes()])
+        proto::cyrus::encode_request(&[
+            login.as_bytes(),
+            pw.as_bytes(),
+            args.service.as_bytes(),
+            realm.as_bytes(),
+        ])
     };
     let timeout = Duration::from_secs_f64(args.io_timeout.clamp(0.1, 600.0));
     let target = Arc::new(Target { socket: args.socket.clone(), good: fields(&args.password), timeout });

@@ -1,12 +1,23 @@
 //! `[database]`: where the virtual users live and how to read them.
 
-use std::num::{NonZeroU32, NonZeroU64};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 
 use serde::{Deserialize, Serialize};
 
 use crate::AbsPath;
 use crate::path::abs;
-use crate::value::{nz32, nz64};
+use crate::value::{nz32, nz64, nzusize};
+
+/// Largest Argon2 memory cost (KiB) hashed or verified: 256 MiB, libsodium's MODERATE level
+/// and 4x Dovecot's default; a hostile DB row must not make one login allocate gigabytes.
+pub const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
+/// Largest Argon2 time cost (passes): 5x Dovecot's default of 3 for ARGON2ID.
+pub const MAX_ARGON2_PASSES: u32 = 16;
+/// Largest memory x passes (KiB): 1 GiB of block passes, 1.2-2.5 s here, where Dovecot's
+/// default (64 MiB x 3) is 0.35 s; time grows with the product, not with either alone.
+pub const MAX_ARGON2_WORK_KIB: u64 = 1 << 20;
+/// Largest Argon2 parallelism; lanes are computed on one thread, so they only add overhead.
+pub const MAX_ARGON2_LANES: u32 = 16;
 
 /// The default database: SQLite in the state directory.
 pub const DEFAULT_URL: &str = "sqlite:///var/lib/mailroom/mailroom.db";
@@ -31,8 +42,19 @@ crate::section! {
         /// Maximum nesting of aliases before a branch is dropped as a loop.
         pub alias_depth: u32 = 8,
         /// Seconds a found domain, mailbox or alias row is reused without asking the database
-        /// (Dovecot's auth_cache_ttl for lookups); 0 asks every time. Passwords are never cached.
+        /// (Dovecot's auth_cache_ttl for lookups); 0 asks every time. Passwords are not kept here.
         pub cache_ttl: u64 = 0,
+        /// Seconds a verified password is trusted without hashing it again, for the same user and
+        /// stored hash (a changed password misses at once; the row is still read on every login); 0 turns it off.
+        pub password_cache_ttl: u64 = 3600,
+        /// Most entries in the verified-password cache; the oldest goes first.
+        pub password_cache_size: NonZeroUsize = nzusize(10_000),
+        /// Memory in KiB of new ARGON2ID/ARGON2I hashes (OWASP's 19 MiB for interactive logins); at most 262144.
+        pub argon2_memory_kib: NonZeroU32 = nz32(19_456),
+        /// Passes of new ARGON2 hashes; at most 16, and memory x passes at most 1 GiB.
+        pub argon2_passes: NonZeroU32 = nz32(2),
+        /// Lanes of new ARGON2 hashes; at most 16, and memory at least 8 KiB per lane.
+        pub argon2_lanes: NonZeroU32 = nz32(1),
         /// Scheme assumed for a hash without `{SCHEME}` prefix that is not a recognisable crypt string.
         pub default_pass_scheme: String = "CRYPT".to_string(),
         /// Overrides of the built-in postfixadmin queries.
@@ -41,6 +63,27 @@ crate::section! {
 }
 
 impl Database {
+    /// Why the `argon2_*` keys give hashes we would refuse to verify: (key, message).
+    pub fn argon2_conflict(&self) -> Option<(&'static str, String)> {
+        let (m, t, p) = (self.argon2_memory_kib.get(), self.argon2_passes.get(), self.argon2_lanes.get());
+        if m > MAX_ARGON2_MEMORY_KIB {
+            return Some(("argon2_memory_kib", format!("above {MAX_ARGON2_MEMORY_KIB}")));
+        }
+        if t > MAX_ARGON2_PASSES {
+            return Some(("argon2_passes", format!("above {MAX_ARGON2_PASSES}")));
+        }
+        if p > MAX_ARGON2_LANES {
+            return Some(("argon2_lanes", format!("above {MAX_ARGON2_LANES}")));
+        }
+        if m < 8 * p {
+            return Some(("argon2_memory_kib", format!("below 8 KiB per lane ({})", 8 * p)));
+        }
+        if u64::from(m) * u64::from(t) > MAX_ARGON2_WORK_KIB {
+            return Some(("argon2_passes", format!("memory x passes above {MAX_ARGON2_WORK_KIB} KiB")));
+        }
+        None
+    }
+
     /// A copy with passwords in the URLs replaced by `****`, fit for printing.
     pub fn redacted(&self) -> Database {
         let mut db = self.clone();

@@ -19,7 +19,10 @@ mod tls;
 mod value;
 
 pub use auth::AuthMethod;
-pub use database::{Database, MaildirSource, Queries, UrlList, redact_url};
+pub use database::{
+    Database, MAX_ARGON2_LANES, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PASSES, MAX_ARGON2_WORK_KIB, MaildirSource,
+    Queries, UrlList, redact_url,
+};
 pub use load::{ConfigError, DEFAULT_PATH, ENV_CONFIG, load, load_or_default, parse, resolve_path};
 pub use mda::Mda;
 pub use mode::FileMode;
@@ -69,6 +72,9 @@ impl Config {
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             let key = if self.tls.cert.is_empty() { "key" } else { "cert" };
             return conflict("tls", key, "cert and key go together: set both or neither".into());
+        }
+        if let Some((key, message)) = self.database.argon2_conflict() {
+            return conflict("database", key, message);
         }
         if self.mta.min_backoff > self.mta.max_backoff {
             return conflict("mta", "max_backoff", format!("below min_backoff ({})", self.mta.min_backoff));

@@ -202,6 +202,13 @@ mod tests {
         assert!(e.contains(":2: key `lmtp_tcp`: `localhost` is not an address"), "{e}");
         let e = err("[saslauthd]\nthrottle_base_ms = 5\nthrottle_max_ms = 1\n");
         assert!(e.contains(":3: key `throttle_max_ms`"), "{e}");
+        // New password hashes must stay within what verification accepts.
+        let e = err("[database]\nargon2_memory_kib = 524288\n");
+        assert!(e.contains(":2: key `argon2_memory_kib`: above 262144"), "{e}");
+        let e = err("[database]\nargon2_memory_kib = 262144\nargon2_passes = 8\n");
+        assert!(e.contains(":3: key `argon2_passes`: memory x passes"), "{e}");
+        let e = err("[database]\nargon2_memory_kib = 8\nargon2_lanes = 2\n");
+        assert!(e.contains(":2: key `argon2_memory_kib`: below 8 KiB per lane"), "{e}");
     }
 
     #[test]

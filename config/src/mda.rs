@@ -48,7 +48,7 @@ crate::section! {
         pub idle_timeout: NonZeroU64 = nz64(300),
         /// Seconds in-flight deliveries may take to finish at shutdown.
         pub shutdown_timeout: u64 = 30,
-        /// Where Prometheus scrapes `GET /metrics` (OpenMetrics text), e.g. `["127.0.0.1:9183"]`;
+        /// Where Prometheus scrapes `GET /metrics` (OpenMetrics text), e.g. `["127.0.0.1:9983"]`;
         /// empty: no endpoint. Under systemd the socket unit mailroom-mda-metrics.socket gives it.
         pub metrics_listen: Vec<SocketAddr> = Vec::new(),
         /// tracing filter.

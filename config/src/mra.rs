@@ -49,7 +49,7 @@ crate::section! {
         pub max_connections: NonZeroUsize = nzusize(10_000),
         /// Seconds a RETR or QUIT in progress may take at shutdown (idle sessions end at once).
         pub shutdown_timeout: u64 = 30,
-        /// Where Prometheus scrapes `GET /metrics` (OpenMetrics text), e.g. `["127.0.0.1:9184"]`;
+        /// Where Prometheus scrapes `GET /metrics` (OpenMetrics text), e.g. `["127.0.0.1:9984"]`;
         /// empty: no endpoint. Under systemd the socket unit mailroom-mra-metrics.socket gives it.
         pub metrics_listen: Vec<SocketAddr> = Vec::new(),
         /// tracing filter.

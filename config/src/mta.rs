@@ -118,7 +118,7 @@ crate::section! {
         /// DKIM signing keys by From: domain: `[mta.dkim."example.com"] selector = "s1"`,
         /// `key_file = "/etc/mailroom/dkim/example.com.pem"` (`mailroomctl dkim keygen` writes them).
         pub dkim: BTreeMap<String, DkimKey> = BTreeMap::new(),
-        /// Where Prometheus scrapes `GET /metrics` (OpenMetrics text), e.g. `["127.0.0.1:9182"]`;
+        /// Where Prometheus scrapes `GET /metrics` (OpenMetrics text), e.g. `["127.0.0.1:9982"]`;
         /// empty: no endpoint. Under systemd the socket unit mailroom-mta-metrics.socket gives it.
         pub metrics_listen: Vec<SocketAddr> = Vec::new(),
         /// tracing filter.

@@ -1,10 +1,10 @@
 //! `[saslauthd]`: mailroom-saslauthd, the password checker on Unix sockets.
 
 use std::net::SocketAddr;
-use std::num::{NonZeroU64, NonZeroUsize};
+use std::num::NonZeroU64;
 
 use crate::path::abs;
-use crate::value::{nz64, nzusize};
+use crate::value::nz64;
 use crate::{AbsPath, FileMode};
 
 crate::section! {
@@ -28,10 +28,6 @@ crate::section! {
         pub join_realm: bool = true,
         /// Realm for logins that arrive with neither a domain nor a realm; empty rejects them.
         pub default_realm: String = String::new(),
-        /// Seconds a successful login is cached (cyrus `-c`/`-t`); 0 turns the cache off.
-        pub cache_ttl: u64 = 0,
-        /// Most entries in the credential cache.
-        pub cache_size: NonZeroUsize = nzusize(10_000),
         /// Milliseconds before a Dovecot-protocol FAIL is sent (Dovecot's auth_failure_delay).
         pub failure_delay_ms: u64 = 2000,
         /// First throttle delay in milliseconds after a failure; it doubles with each further one.
@@ -44,7 +40,7 @@ crate::section! {
         pub read_timeout: NonZeroU64 = nz64(10),
         /// Seconds in-flight requests may take to finish at shutdown.
         pub shutdown_timeout: u64 = 10,
-        /// Where Prometheus scrapes `GET /metrics` (OpenMetrics text), e.g. `["127.0.0.1:9181"]`;
+        /// Where Prometheus scrapes `GET /metrics` (OpenMetrics text), e.g. `["127.0.0.1:9981"]`;
         /// empty: no endpoint. Under systemd the socket unit mailroom-saslauthd-metrics.socket gives it.
         pub metrics_listen: Vec<SocketAddr> = Vec::new(),
         /// tracing filter, e.g. `info` or `debug`.

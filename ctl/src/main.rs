@@ -180,7 +180,7 @@ fn main() -> ExitCode {
             Command::Domain(c) => c.run(config).await,
             Command::User(c) => c.run(config).await,
             Command::Alias(c) => c.run(config).await,
-            Command::Pw(c) => c.run().await,
+            Command::Pw(c) => c.run(config).await,
             Command::Auth(c) => c.run(config).await,
             Command::Check => cmd::check::run(config),
             Command::Queue(c) => c.run(config).await,

@@ -3,7 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::{Result, bail};
-use authlib::Secret;
+use proto::Secret;
 
 /// Read a password: a no-echo prompt on a terminal (twice when `confirm`), else one line of
 /// standard input. `force_stdin` reads standard input even from a terminal.

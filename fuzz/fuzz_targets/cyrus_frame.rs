@@ -2,9 +2,9 @@
 //! re-encodes to bytes that decode to the same login, password, service and realm.
 #![no_main]
 
-use authlib::encode_request;
 use libfuzzer_sys::fuzz_target;
-use saslauthd::cyrus::{Decoded, MAX_REQ_LEN, decode};
+use proto::cyrus::encode_request;
+use proto::cyrus::{Decoded, MAX_REQ_LEN, decode};
 
 fuzz_target!(|data: &[u8]| {
     let Decoded::Request(r) = decode(data) else { return };

@@ -21,41 +21,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use mailroom_fuzz::session::{After, check_wire, drive};
 use smtp::{Config, Event, Mode, Reply, Session};
-
-/// Read sizes a nibble selects (15 = everything left).
-const READ_SIZES: [usize; 16] = [1, 1, 2, 3, 4, 5, 7, 8, 13, 16, 31, 64, 100, 256, 1024, usize::MAX];
-
-fn check_wire(reply: &Reply) {
-    let wire = reply.to_wire();
-    let lines = reply.lines.len().max(1);
-    assert!(wire.ends_with(b"\r\n"), "reply not CRLF-terminated: {wire:?}");
-    let mut crlf = 0;
-    for (i, &b) in wire.iter().enumerate() {
-        match b {
-            b'\r' => assert!(wire.get(i + 1) == Some(&b'\n'), "bare CR in reply {wire:?}"),
-            b'\n' => {
-                assert!(i > 0 && wire[i - 1] == b'\r', "bare LF in reply {wire:?}");
-                crlf += 1;
-            }
-            _ => {}
-        }
-    }
-    assert_eq!(crlf, lines, "reply has {crlf} lines on the wire for {lines} text lines: {wire:?}");
-    for line in wire.split_inclusive(|&b| b == b'\n') {
-        assert!(
-            line.len() >= 6 && line[..3].iter().all(u8::is_ascii_digit) && matches!(line[3], b' ' | b'-'),
-            "malformed reply line {line:?}"
-        );
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {
         return;
     }
     let (cfg_byte, policy) = (data[0], data[1]);
-    let nibbles = [data[2] >> 4, data[2] & 15, data[3] >> 4, data[3] & 15];
     let input = &data[4..];
 
     let mode = if cfg_byte & 1 == 0 { Mode::Lmtp } else { Mode::Smtp };
@@ -71,122 +44,82 @@ fuzz_target!(|data: &[u8]| {
     let mut session = Session::new(cfg);
     check_wire(&session.greeting());
 
-    // The driver's receive buffer: buf[start..] is unread.
-    let mut buf: Vec<u8> = Vec::new();
-    let mut start = 0usize;
-    let mut fed = 0usize;
-    let mut reads = 0usize;
-
-    let mut closed = false;
     let mut spool_open = false;
     let mut data_starts = 0usize;
     let mut deliveries = 0usize;
-
-    let budget = data.len() * 4 + 100;
-    let mut iterations = 0usize;
-    loop {
-        iterations += 1;
-        assert!(iterations <= budget, "step loop exceeded {budget} iterations: no progress");
-
-        let avail = buf.len() - start;
-        let (used, events) = session.step(&buf[start..]);
-        assert!(used <= avail, "step used {used} of {avail} bytes");
-        start += used;
-        if closed {
-            assert!(events.is_empty(), "events after Close: {events:?}");
-        }
-
-        if events.is_empty() && used == 0 {
-            // Needs more input: the next read.
-            if fed == input.len() {
-                break;
+    drive(&mut session, [data[2], data[3]], input, |session, event, last| {
+        match event {
+            Event::Reply(r) => check_wire(&r),
+            Event::Hello(_) => {}
+            Event::Mail(from) => {
+                assert!(last, "events after a pending MAIL in the same batch");
+                let r = match from.address.len() % 5 {
+                    3 => Reply::new(451, "4.3.0", "Try again later"),
+                    4 => Reply::new(550, "5.1.0", "Sender refused"),
+                    _ => Reply::new(250, "2.1.0", "Ok"),
+                };
+                session.mail_result(&r);
             }
-            let n = READ_SIZES[usize::from(nibbles[reads % 4])].min(input.len() - fed);
-            reads += 1;
-            buf.drain(..start);
-            start = 0;
-            buf.extend_from_slice(&input[fed..fed + n]);
-            fed += n;
-            continue;
-        }
-
-        let count = events.len();
-        for (i, event) in events.into_iter().enumerate() {
-            let last = i + 1 == count;
-            match event {
-                Event::Reply(r) => check_wire(&r),
-                Event::Hello(_) => {}
-                Event::Mail(from) => {
-                    assert!(last, "events after a pending MAIL in the same batch");
-                    let r = match from.address.len() % 5 {
-                        3 => Reply::new(451, "4.3.0", "Try again later"),
-                        4 => Reply::new(550, "5.1.0", "Sender refused"),
-                        _ => Reply::new(250, "2.1.0", "Ok"),
-                    };
-                    session.mail_result(&r);
+            Event::Rcpt(to) => {
+                assert!(last, "events after a pending RCPT in the same batch");
+                let even = to.address.len() % 2 == 0;
+                let accept = even != (policy & 4 != 0);
+                let r = if accept {
+                    Reply::new(250, "2.1.5", "Ok")
+                } else {
+                    Reply::new(550, "5.1.1", "No such user")
+                };
+                session.rcpt_result(&r);
+                assert!(session.recipients() <= max_recipients, "more recipients than the limit");
+            }
+            Event::DataStart => {
+                assert!(last, "events after a pending DataStart in the same batch");
+                assert!(!spool_open, "DataStart while a spool is open");
+                let refuse = match policy & 3 {
+                    0 => false,
+                    1 => data_starts % 2 == 1,
+                    2 => data_starts == 0,
+                    _ => true,
+                };
+                data_starts += 1;
+                let spool = if refuse { Err(Reply::new(452, "4.3.1", "Spool full")) } else { Ok(()) };
+                spool_open = !refuse;
+                if let Some(r) = session.data_result(spool) {
+                    check_wire(&r);
                 }
-                Event::Rcpt(to) => {
-                    assert!(last, "events after a pending RCPT in the same batch");
-                    let even = to.address.len() % 2 == 0;
-                    let accept = even != (policy & 4 != 0);
-                    let r = if accept {
-                        Reply::new(250, "2.1.5", "Ok")
+            }
+            Event::DataChunk(bytes) => {
+                assert!(spool_open, "body bytes without an open spool");
+                assert!(!bytes.is_empty(), "empty DataChunk");
+            }
+            Event::DataEnd => {
+                assert!(spool_open, "DataEnd without an open spool");
+                let n = session.recipients();
+                assert!(n >= 1, "DataEnd with no accepted recipient");
+                let replies = if mode == Mode::Lmtp { n } else { 1 };
+                for k in 0..replies {
+                    deliveries += 1;
+                    let r = if policy & 8 != 0 && (k + deliveries) % 2 == 1 {
+                        Reply::new(452, "4.2.2", "Mailbox full")
                     } else {
-                        Reply::new(550, "5.1.1", "No such user")
+                        Reply::new(250, "2.0.0", "Delivered")
                     };
-                    session.rcpt_result(&r);
-                    assert!(session.recipients() <= max_recipients, "more recipients than the limit");
-                }
-                Event::DataStart => {
-                    assert!(last, "events after a pending DataStart in the same batch");
-                    assert!(!spool_open, "DataStart while a spool is open");
-                    let refuse = match policy & 3 {
-                        0 => false,
-                        1 => data_starts % 2 == 1,
-                        2 => data_starts == 0,
-                        _ => true,
-                    };
-                    data_starts += 1;
-                    let spool = if refuse { Err(Reply::new(452, "4.3.1", "Spool full")) } else { Ok(()) };
-                    spool_open = !refuse;
-                    if let Some(r) = session.data_result(spool) {
-                        check_wire(&r);
-                    }
-                }
-                Event::DataChunk(bytes) => {
-                    assert!(spool_open, "body bytes without an open spool");
-                    assert!(!bytes.is_empty(), "empty DataChunk");
-                }
-                Event::DataEnd => {
-                    assert!(spool_open, "DataEnd without an open spool");
-                    let n = session.recipients();
-                    assert!(n >= 1, "DataEnd with no accepted recipient");
-                    let replies = if mode == Mode::Lmtp { n } else { 1 };
-                    for k in 0..replies {
-                        deliveries += 1;
-                        let r = if policy & 8 != 0 && (k + deliveries) % 2 == 1 {
-                            Reply::new(452, "4.2.2", "Mailbox full")
-                        } else {
-                            Reply::new(250, "2.0.0", "Delivered")
-                        };
-                        check_wire(&r);
-                    }
-                    session.transaction_done();
-                    spool_open = false;
-                }
-                Event::DataAbort(r) => {
                     check_wire(&r);
-                    spool_open = false;
                 }
-                Event::Reset => spool_open = false,
-                Event::Auth(_) | Event::StartTls(_) => panic!("AUTH or STARTTLS when not offered"),
-                Event::Close(r) => {
-                    check_wire(&r);
-                    assert!(last, "events after Close in the same batch");
-                    closed = true;
-                    spool_open = false;
-                }
+                session.transaction_done();
+                spool_open = false;
+            }
+            Event::DataAbort(r) => {
+                check_wire(&r);
+                spool_open = false;
+            }
+            Event::Reset => spool_open = false,
+            Event::Auth(_) | Event::StartTls(_) => panic!("AUTH or STARTTLS when not offered"),
+            Event::Close(r) => {
+                check_wire(&r);
+                return After::Close;
             }
         }
-    }
+        After::Continue
+    });
 });

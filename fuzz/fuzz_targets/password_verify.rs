@@ -4,9 +4,9 @@
 //! one run stays bounded; a libFuzzer timeout here means a cap does not hold.
 #![no_main]
 
-use authlib::Secret;
 use authlib::password::{Scheme, verify};
 use libfuzzer_sys::fuzz_target;
+use proto::Secret;
 
 fuzz_target!(|data: &[u8]| {
     let (stored, password) = match data.iter().position(|&b| b == 0) {

@@ -22,44 +22,14 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use mailroom_fuzz::session::{After, check_wire, crlf_only, drive};
 use smtp::{BareLf, Config, Event, Reply, Session};
-
-/// Read sizes a nibble selects (15 = everything left).
-const READ_SIZES: [usize; 16] = [1, 1, 2, 3, 4, 5, 7, 8, 13, 16, 31, 64, 100, 256, 1024, usize::MAX];
-
-fn check_wire(reply: &Reply) {
-    let wire = reply.to_wire();
-    assert!(wire.ends_with(b"\r\n"), "reply not CRLF-terminated: {wire:?}");
-    assert_eq!(crlf_only(&wire), Ok(()), "bare CR/LF in reply {wire:?}");
-    for line in wire.split_inclusive(|&b| b == b'\n') {
-        assert!(
-            line.len() >= 6 && line[..3].iter().all(u8::is_ascii_digit) && matches!(line[3], b' ' | b'-'),
-            "malformed reply line {line:?}"
-        );
-    }
-}
-
-/// Every CR is followed by LF and every LF preceded by CR.
-fn crlf_only(b: &[u8]) -> Result<(), usize> {
-    for (i, &c) in b.iter().enumerate() {
-        let ok = match c {
-            b'\r' => b.get(i + 1) == Some(&b'\n'),
-            b'\n' => i > 0 && b[i - 1] == b'\r',
-            _ => true,
-        };
-        if !ok {
-            return Err(i);
-        }
-    }
-    Ok(())
-}
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 4 {
         return;
     }
     let (s0, s1) = (data[0], data[1]);
-    let nibbles = [data[2] >> 4, data[2] & 15, data[3] >> 4, data[3] & 15];
     let input = &data[4..];
 
     let cfg = Config {
@@ -81,129 +51,87 @@ fuzz_target!(|data: &[u8]| {
     let mut session = Session::new(cfg);
     check_wire(&session.greeting());
 
-    let mut buf: Vec<u8> = Vec::new();
-    let mut start = 0usize;
-    let mut fed = 0usize;
-    let mut reads = 0usize;
-
-    let mut closed = false;
     let mut spool_open = false;
     let mut data_starts = 0usize;
-
-    let budget = data.len() * 4 + 100;
-    let mut iterations = 0usize;
-    while !closed {
-        iterations += 1;
-        assert!(iterations <= budget, "step loop exceeded {budget} iterations: no progress");
-
-        let avail = buf.len() - start;
-        let (used, events) = session.step(&buf[start..]);
-        assert!(used <= avail, "step used {used} of {avail} bytes");
-        start += used;
-
-        if events.is_empty() && used == 0 {
-            if fed == input.len() {
-                break;
+    drive(&mut session, [data[2], data[3]], input, |session, event, last| {
+        match event {
+            Event::Reply(r) => check_wire(&r),
+            Event::Hello(_) => {}
+            Event::Mail(from) => {
+                assert!(last, "events after a pending MAIL in the same batch");
+                let r = match from.address.len() % 5 {
+                    3 => Reply::new(451, "4.3.0", "Try again later"),
+                    4 => Reply::new(550, "5.1.0", "Sender refused"),
+                    _ => Reply::new(250, "2.1.0", "Ok"),
+                };
+                session.mail_result(&r);
             }
-            let n = READ_SIZES[usize::from(nibbles[reads % 4])].min(input.len() - fed);
-            reads += 1;
-            buf.drain(..start);
-            start = 0;
-            buf.extend_from_slice(&input[fed..fed + n]);
-            fed += n;
-            continue;
-        }
-
-        let count = events.len();
-        for (i, event) in events.into_iter().enumerate() {
-            let last = i + 1 == count;
-            assert!(!closed, "events after Close");
-            match event {
-                Event::Reply(r) => check_wire(&r),
-                Event::Hello(_) => {}
-                Event::Mail(from) => {
-                    assert!(last, "events after a pending MAIL in the same batch");
-                    let r = match from.address.len() % 5 {
-                        3 => Reply::new(451, "4.3.0", "Try again later"),
-                        4 => Reply::new(550, "5.1.0", "Sender refused"),
-                        _ => Reply::new(250, "2.1.0", "Ok"),
-                    };
-                    session.mail_result(&r);
-                }
-                Event::Rcpt(to) => {
-                    assert!(last, "events after a pending RCPT in the same batch");
-                    let refuse = s1 & 64 != 0 && to.address.len() % 2 == 1;
-                    let r =
-                        if refuse { Reply::new(550, "5.1.1", "No") } else { Reply::new(250, "2.1.5", "Ok") };
-                    session.rcpt_result(&r);
-                    assert!(session.recipients() <= 3, "more recipients than the limit");
-                }
-                Event::DataStart => {
-                    assert!(last, "events after a pending DataStart in the same batch");
-                    assert!(!spool_open, "DataStart while a spool is open");
-                    let refuse = s1 & 16 != 0 && data_starts % 2 == 1;
-                    data_starts += 1;
-                    let spool = if refuse { Err(Reply::new(452, "4.3.1", "Spool full")) } else { Ok(()) };
-                    spool_open = !refuse;
-                    if let Some(r) = session.data_result(spool) {
-                        check_wire(&r);
-                    }
-                }
-                Event::DataChunk(bytes) => {
-                    assert!(spool_open, "body bytes without an open spool");
-                    assert!(!bytes.is_empty(), "empty DataChunk");
-                    assert_eq!(crlf_only(&bytes), Ok(()), "bare CR/LF in content {bytes:?}");
-                }
-                Event::DataEnd => {
-                    assert!(spool_open, "DataEnd without an open spool");
-                    assert!(session.recipients() >= 1, "DataEnd with no accepted recipient");
-                    session.transaction_done();
-                    spool_open = false;
-                }
-                Event::DataAbort(r) => {
+            Event::Rcpt(to) => {
+                assert!(last, "events after a pending RCPT in the same batch");
+                let refuse = s1 & 64 != 0 && to.address.len() % 2 == 1;
+                let r = if refuse { Reply::new(550, "5.1.1", "No") } else { Reply::new(250, "2.1.5", "Ok") };
+                session.rcpt_result(&r);
+                assert!(session.recipients() <= 3, "more recipients than the limit");
+            }
+            Event::DataStart => {
+                assert!(last, "events after a pending DataStart in the same batch");
+                assert!(!spool_open, "DataStart while a spool is open");
+                let refuse = s1 & 16 != 0 && data_starts % 2 == 1;
+                data_starts += 1;
+                let spool = if refuse { Err(Reply::new(452, "4.3.1", "Spool full")) } else { Ok(()) };
+                spool_open = !refuse;
+                if let Some(r) = session.data_result(spool) {
                     check_wire(&r);
-                    spool_open = false;
-                }
-                Event::Reset => spool_open = false,
-                Event::Auth(creds) => {
-                    assert!(last, "events after a pending AUTH in the same batch");
-                    assert!(!session.authenticated(), "AUTH while authenticated");
-                    assert!(session.tls_active() || !auth_requires_tls, "AUTH outside TLS");
-                    let r = if s1 & 32 != 0 {
-                        Reply::new(454, "4.7.0", "Temporary authentication failure")
-                    } else if creds.password == authlib::Secret::from("secret") {
-                        Reply::new(235, "2.7.0", "Authentication successful")
-                    } else {
-                        Reply::new(535, "5.7.8", "Error: authentication failed")
-                    };
-                    session.auth_result(&r);
-                    assert_eq!(session.authenticated(), r.code == 235);
-                }
-                Event::StartTls(r) => {
-                    assert!(last, "events after STARTTLS in the same batch");
-                    assert!(!session.tls_active(), "STARTTLS offered under TLS");
-                    check_wire(&r);
-                    assert_eq!(r.code, 220);
-                    // The driver drops whatever came after the STARTTLS line.
-                    buf.clear();
-                    start = 0;
-                    spool_open = false;
-                    if s1 & 128 != 0 {
-                        closed = true;
-                    } else {
-                        session.tls_started();
-                        assert!(session.tls_active() && !session.authenticated());
-                    }
-                }
-                Event::Close(r) => {
-                    check_wire(&r);
-                    assert!(last, "events after Close in the same batch");
-                    closed = true;
                 }
             }
+            Event::DataChunk(bytes) => {
+                assert!(spool_open, "body bytes without an open spool");
+                assert!(!bytes.is_empty(), "empty DataChunk");
+                assert_eq!(crlf_only(&bytes), Ok(()), "bare CR/LF in content {bytes:?}");
+            }
+            Event::DataEnd => {
+                assert!(spool_open, "DataEnd without an open spool");
+                assert!(session.recipients() >= 1, "DataEnd with no accepted recipient");
+                session.transaction_done();
+                spool_open = false;
+            }
+            Event::DataAbort(r) => {
+                check_wire(&r);
+                spool_open = false;
+            }
+            Event::Reset => spool_open = false,
+            Event::Auth(creds) => {
+                assert!(last, "events after a pending AUTH in the same batch");
+                assert!(!session.authenticated(), "AUTH while authenticated");
+                assert!(session.tls_active() || !auth_requires_tls, "AUTH outside TLS");
+                let r = if s1 & 32 != 0 {
+                    Reply::new(454, "4.7.0", "Temporary authentication failure")
+                } else if creds.password == proto::Secret::from("secret") {
+                    Reply::new(235, "2.7.0", "Authentication successful")
+                } else {
+                    Reply::new(535, "5.7.8", "Error: authentication failed")
+                };
+                session.auth_result(&r);
+                assert_eq!(session.authenticated(), r.code == 235);
+            }
+            Event::StartTls(r) => {
+                assert!(last, "events after STARTTLS in the same batch");
+                assert!(!session.tls_active(), "STARTTLS offered under TLS");
+                check_wire(&r);
+                assert_eq!(r.code, 220);
+                spool_open = false;
+                if s1 & 128 != 0 {
+                    return After::Close;
+                }
+                session.tls_started();
+                assert!(session.tls_active() && !session.authenticated());
+                return After::DropBuffered;
+            }
+            Event::Close(r) => {
+                check_wire(&r);
+                return After::Close;
+            }
         }
-    }
-    if closed {
-        assert_eq!(session.step(b"NOOP\r\n"), (0, Vec::new()), "a closed session still talks");
-    }
+        After::Continue
+    });
 });

@@ -6,9 +6,10 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use authlib::{Address, Directory, Mailbox, Unavailable};
+use authlib::{Directory, Mailbox, Unavailable};
 use mailstore::quota::{self, Quota, QuotaError};
 use mailstore::{DeliverError, Flag, Flags, FolderName, Keywords, Maildir};
+use proto::Address;
 
 use crate::dedup::Dedup;
 use crate::filter;

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use authlib::{Address, Directory, Target};
+use authlib::{Directory, Target};
 use ipnet::IpNet;
+use proto::Address;
 use smtp::Reply;
 
 /// Which listener a client came in on; the rules differ.

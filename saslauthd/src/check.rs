@@ -1,11 +1,11 @@
-//! The password check both protocols share: realm handling, the credential cache, authlib,
-//! throttling, and one log line per failure with login, service and client address.
+//! The password check both protocols share: realm handling, authlib (with its verified-password
+//! cache), throttling, and one log line per failure with login, service and client address.
 
 use std::time::Duration;
 
-use authlib::{Directory, Rejection, Secret, Verdict};
+use authlib::{Directory, Rejection, Verdict};
+use proto::Secret;
 
-use crate::cache::CredentialCache;
 use crate::throttle::Throttle;
 
 /// One authentication request, whichever protocol carried it.
@@ -37,7 +37,6 @@ pub enum Answer {
 /// Checks passwords through authlib.
 pub struct Checker {
     dir: Directory,
-    cache: Option<CredentialCache>,
     throttle: Throttle,
     join_realm: bool,
     default_realm: String,
@@ -49,8 +48,6 @@ impl Checker {
         let ms = Duration::from_millis;
         Checker {
             dir,
-            cache: (cfg.cache_ttl > 0)
-                .then(|| CredentialCache::new(Duration::from_secs(cfg.cache_ttl), cfg.cache_size.get())),
             throttle: Throttle::new(
                 ms(cfg.throttle_base_ms),
                 ms(cfg.throttle_max_ms),
@@ -80,20 +77,11 @@ impl Checker {
         let login = self.full_login(ask.login, ask.realm);
         // The login is the client's: a newline in it must not start a forged log line (which
         // fail2ban would believe), so the logs show it printable.
-        let shown = authlib::sasl::printable(&login);
+        let shown = proto::sasl::printable(&login);
         let client = ask.client.unwrap_or("-");
-        if let Some(cache) = &self.cache
-            && cache.hit(&login, ask.password)
-        {
-            tracing::debug!(user = %shown, service = %ask.service, client = %client, "authenticated (cached)");
-            return (Answer::Ok(login), Duration::ZERO);
-        }
         let reason = match self.dir.authenticate(&login, ask.password).await {
             Ok(Verdict::Accepted(user)) => {
                 let user = user.to_string();
-                if let Some(cache) = &self.cache {
-                    cache.store(&login, ask.password);
-                }
                 self.throttle.success(&login);
                 tracing::info!(user = %user, service = %ask.service, client = %client, "authenticated");
                 return (Answer::Ok(user), Duration::ZERO);
@@ -107,9 +95,6 @@ impl Checker {
                 return (Answer::TempFail, Duration::ZERO);
             }
         };
-        if let Some(cache) = &self.cache {
-            cache.forget(&login);
-        }
         let mut keys = vec![login.as_str()];
         if let Some(c) = ask.client.filter(|c| !c.is_empty()) {
             keys.push(c);

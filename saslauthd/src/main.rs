@@ -23,16 +23,17 @@
 //!     client address, and answered after a delay that doubles with each failure of the same
 //!     login or client address.
 //!
-//!     Options -a, -n are accepted for cyrus compatibility and ignored: the mechanism is always
-//!     mailroom's directory and one process serves all clients. -m DIR sets run_dir, -c turns
-//!     the credential cache on (-t its TTL, default 28800 s as in cyrus), -r joins realms
-//!     (the default), -d logs at debug level. The daemon never forks; --foreground is implied.
+//!     Options -a, -n, -c are accepted for cyrus compatibility and ignored: the mechanism is
+//!     always mailroom's directory, one process serves all clients, and authlib's credential
+//!     cache is on unless [database] password_cache_ttl is 0. -m DIR sets run_dir, -t SECS
+//!     the cache's TTL, -r joins realms (the default), -d logs at debug level. The daemon never forks; --foreground is implied.
 //!
 //! SECURITY
 //!     Started as root (or by systemd with the sockets passed in), it binds its sockets, then
 //!     runs as `user` (default mailroom-auth), the only account meant to read password hashes
 //!     (sql/mariadb/grants.sql). It opens nothing but the database and its two sockets. The
-//!     optional cache keeps a salted SHA-256 of login and password, never the password.
+//!     credential cache keeps, per user and stored hash, an HMAC-SHA-256 of the password under
+//!     a key drawn at start, never the password; a changed password misses it at once.
 //!
 //! STANDARDS
 //!     cyrus-sasl saslauthd socket protocol (2.1.28); Dovecot auth protocol 1.2 (client side
@@ -50,7 +51,7 @@
 //! CONFIGURATION
 //!     [saslauthd] in mailroom.toml, plus [database]. The keys of [saslauthd] follow, each with
 //!     its default (mailroom.toml(5) describes every section); the cyrus flags above override
-//!     run_dir, cache_ttl, join_realm and log_level.
+//!     run_dir, join_realm and log_level, and [database] password_cache_ttl.
 //!
 //! FILES
 //!     /etc/mailroom/mailroom.toml, /run/mailroom/saslauthd/mux, /run/mailroom/saslauthd/auth
@@ -85,10 +86,10 @@ struct Cli {
     /// Authentication mechanism (cyrus -a); accepted and ignored: always mailroom's directory
     #[arg(short = 'a', value_name = "MECH")]
     mech: Option<String>,
-    /// Turn the credential cache on (cyrus -c)
+    /// Credential cache (cyrus -c); accepted: [database] password_cache_ttl keeps it on by default
     #[arg(short = 'c')]
     cache: bool,
-    /// Cache TTL in seconds (cyrus -t)
+    /// Cache TTL in seconds (cyrus -t), overrides [database] password_cache_ttl
     #[arg(short = 't', value_name = "SECS")]
     cache_ttl: Option<u64>,
     /// Join login and realm (cyrus -r); the default
@@ -123,11 +124,11 @@ fn run(cli: Cli) -> Result<()> {
         sasl.run_dir =
             config::AbsPath::new(dir.display().to_string()).map_err(anyhow::Error::msg).context("-m")?;
     }
-    if cli.cache {
-        sasl.cache_ttl = cli.cache_ttl.unwrap_or(28_800);
-    } else if let Some(ttl) = cli.cache_ttl {
-        sasl.cache_ttl = ttl;
+    // The verified-password cache is authlib's and on by default; -t sets its TTL.
+    if let Some(ttl) = cli.cache_ttl {
+        cfg.database.password_cache_ttl = ttl;
     }
+    let sasl = &mut cfg.saslauthd;
     if cli.join_realm {
         sasl.join_realm = true;
     }

@@ -10,9 +10,10 @@ use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 use daemon::shutdown::Shutdown;
+use proto::cyrus;
 
 use crate::check::{Answer, Ask, Checker};
-use crate::{cyrus, dovecot};
+use crate::dovecot;
 
 /// Serve one cyrus-protocol connection: one request, one reply, close.
 pub async fn cyrus<S: AsyncRead + AsyncWrite + Unpin>(
@@ -77,7 +78,7 @@ async fn answer(checker: &Checker, r: cyrus::Request) -> String {
             tokio::time::sleep(delay).await;
             "NO authentication failed".into()
         }
-        Answer::TempFail => "NO temporary failure: user directory unavailable".into(),
+        Answer::TempFail => cyrus::TEMPFAIL.into(),
     }
 }
 

@@ -11,10 +11,9 @@ pub mod reply;
 pub mod server;
 pub mod session;
 pub mod tls;
-pub mod xtext;
 
-pub use authlib::sasl::Credentials;
 pub use data::BareLf;
+pub use proto::sasl::Credentials;
 pub use reply::Reply;
 pub use server::{Handler, Limits, run};
 pub use session::{Config, Event, Mode, Session};

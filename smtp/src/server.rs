@@ -7,7 +7,7 @@ use std::future::Future;
 use std::io;
 use std::time::{Duration, Instant};
 
-use authlib::sasl::Credentials;
+use proto::sasl::Credentials;
 use smtp_proto::{MailFrom, RcptTo};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::timeout;

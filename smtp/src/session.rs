@@ -12,7 +12,7 @@ mod body;
 mod hello;
 mod params;
 
-use authlib::sasl::Credentials;
+use proto::sasl::Credentials;
 use smtp_proto::{Error as ProtoError, MailFrom, RcptTo, Request};
 
 use crate::data::{BareLf, ChunkDecoder};
@@ -53,7 +53,7 @@ pub struct Config {
     pub starttls: bool,
     /// The connection is already TLS (port 465, or after STARTTLS): no STARTTLS offered.
     pub tls_active: bool,
-    /// Offer AUTH PLAIN LOGIN (`authlib::sasl::OFFERED`).
+    /// Offer AUTH PLAIN LOGIN (`proto::sasl::OFFERED`).
     pub auth: bool,
     /// Offer and allow AUTH only under TLS (Postfix `smtpd_tls_auth_only`).
     pub auth_requires_tls: bool,
@@ -177,7 +177,7 @@ pub struct Session {
     /// The transaction's body was refused; later BDAT chunks are thrown away.
     bdat_refused: Option<Reply>,
     /// An AUTH exchange waiting for the client's next response line.
-    auth: Option<authlib::sasl::Exchange>,
+    auth: Option<proto::sasl::Exchange>,
     authenticated: bool,
     tls_active: bool,
     size: u64,

@@ -53,7 +53,7 @@ impl Handler for Recorder {
 
     async fn auth(&mut self, creds: Credentials) -> Reply {
         self.logins.push(creds.login.clone());
-        if creds.password == authlib::Secret::from("secret") {
+        if creds.password == proto::Secret::from("secret") {
             Reply::new(235, "2.7.0", "Authentication successful")
         } else {
             Reply::new(535, "5.7.8", "Error: authentication failed")

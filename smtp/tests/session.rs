@@ -81,7 +81,7 @@ fn feed(s: &mut Session, input: &[u8], o: &mut Outcome, body: &mut Vec<u8>) -> S
                     None
                 }
                 Event::Auth(c) => {
-                    let good = c.login == "bob" && c.password == authlib::Secret::from("secret");
+                    let good = c.login == "bob" && c.password == proto::Secret::from("secret");
                     o.logins.push(c.login);
                     let r = if good {
                         Reply::new(235, "2.7.0", "Authentication successful")

@@ -8,24 +8,36 @@ use super::HashError;
 use super::digest::ct_eq;
 use super::scheme::Scheme;
 
-/// Largest Argon2 memory cost (KiB) we will allocate: 256 MiB, libsodium's MODERATE level and
-/// 4x Dovecot's default; a hostile DB row must not make one login allocate gigabytes.
-pub const MAX_ARGON2_MEMORY_KIB: u32 = 256 * 1024;
-/// Largest Argon2 time cost (passes): 5x Dovecot's default of 3 for ARGON2ID.
-pub const MAX_ARGON2_PASSES: u32 = 16;
-/// Largest memory x passes (KiB): 1 GiB of block passes, 1.2-2.5 s here, where Dovecot's
-/// default (64 MiB x 3) is 0.35 s; time grows with the product, not with either alone.
-pub const MAX_ARGON2_WORK_KIB: u64 = 1 << 20;
-/// Largest Argon2 parallelism; we compute lanes on one thread, so lanes only add overhead.
-pub const MAX_ARGON2_LANES: u32 = 16;
+pub use config::{MAX_ARGON2_LANES, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PASSES, MAX_ARGON2_WORK_KIB};
 
-/// Dovecot's (libsodium's OPSLIMIT/MEMLIMIT_INTERACTIVE) parameters for new hashes:
-/// (memory KiB, passes, lanes). `doveadm pw -s ARGON2ID` writes m=65536,t=3,p=1 and
-/// `-s ARGON2I` writes m=32768,t=4,p=1.
-fn new_params(scheme: Scheme) -> (Algorithm, u32, u32, u32) {
-    match scheme {
-        Scheme::Argon2i => (Algorithm::Argon2i, 32 * 1024, 4, 1),
-        _ => (Algorithm::Argon2id, 64 * 1024, 3, 1),
+/// The cost of new ARGON2 hashes: `[database] argon2_memory_kib`, `argon2_passes` and
+/// `argon2_lanes`, by default OWASP's for interactive logins (m=19456, t=2, p=1), where
+/// Dovecot writes m=65536, t=3 (about 4x the time per login). Any stored cost within the caps
+/// verifies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Cost {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes.
+    pub passes: u32,
+    /// Lanes.
+    pub lanes: u32,
+}
+
+impl Argon2Cost {
+    /// The cost the configuration asks for (checked against the caps when it was loaded).
+    pub fn of(cfg: &config::Database) -> Argon2Cost {
+        Argon2Cost {
+            memory_kib: cfg.argon2_memory_kib.get(),
+            passes: cfg.argon2_passes.get(),
+            lanes: cfg.argon2_lanes.get(),
+        }
+    }
+}
+
+impl Default for Argon2Cost {
+    fn default() -> Self {
+        Argon2Cost::of(&config::Database::default())
     }
 }
 
@@ -66,12 +78,12 @@ pub(crate) fn verify(body: &str, password: &[u8]) -> Result<bool, HashError> {
     Ok(ct_eq(&out, expected.as_bytes()))
 }
 
-/// Hash with Dovecot's defaults and a random 16-byte salt; returns the PHC string.
-pub(crate) fn hash(scheme: Scheme, password: &[u8]) -> Result<String, HashError> {
+/// Hash at `cost` with a random 16-byte salt; returns the PHC string.
+pub(crate) fn hash(scheme: Scheme, password: &[u8], cost: Argon2Cost) -> Result<String, HashError> {
     use argon2::PasswordHasher as _;
     let failed = |e: &dyn std::fmt::Display| HashError::Failed(format!("{}: {e}", scheme.name()));
-    let (algorithm, m, t, p) = new_params(scheme);
-    let params = Params::new(m, t, p, Some(32)).map_err(|e| failed(&e))?;
+    let algorithm = if scheme == Scheme::Argon2i { Algorithm::Argon2i } else { Algorithm::Argon2id };
+    let params = Params::new(cost.memory_kib, cost.passes, cost.lanes, Some(32)).map_err(|e| failed(&e))?;
     let mut salt = [0u8; 16];
     rand::rngs::OsRng.try_fill_bytes(&mut salt).map_err(|e| failed(&e))?;
     let salt = SaltString::encode_b64(&salt).map_err(|e| failed(&e))?;
@@ -100,12 +112,14 @@ mod tests {
     }
 
     #[test]
-    fn new_hashes_use_dovecot_parameters() {
-        let id = hash(Scheme::Argon2id, b"pw").unwrap();
-        assert!(id.starts_with("$argon2id$v=19$m=65536,t=3,p=1$"), "{id}");
+    fn new_hashes_use_the_configured_cost() {
+        let id = hash(Scheme::Argon2id, b"pw", Argon2Cost::default()).unwrap();
+        assert!(id.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{id}");
         assert!(verify(&id, b"pw").unwrap());
-        let i = hash(Scheme::Argon2i, b"pw").unwrap();
+        let cost = Argon2Cost { memory_kib: 32 * 1024, passes: 4, lanes: 1 };
+        let i = hash(Scheme::Argon2i, b"pw", cost).unwrap();
         assert!(i.starts_with("$argon2i$v=19$m=32768,t=4,p=1$"), "{i}");
+        assert!(verify(&i, b"pw").unwrap());
         // 16-byte salt = 22 unpadded base64 characters; 32-byte output = 43.
         let parts: Vec<&str> = id.split('$').collect();
         assert_eq!(parts[4].len(), 22);

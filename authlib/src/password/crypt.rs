@@ -86,10 +86,10 @@ pub(crate) fn verify(declared: Scheme, body: &str, password: &[u8]) -> Result<bo
 }
 
 /// Hash with a crypt scheme and a fresh salt; returns the bare crypt string.
-pub(crate) fn hash(scheme: Scheme, password: &[u8]) -> Result<String, HashError> {
+pub(crate) fn hash(scheme: Scheme, password: &[u8], cost: argon::Argon2Cost) -> Result<String, HashError> {
     let failed = |e: pwhash::error::Error| HashError::Failed(format!("{}: {e}", scheme.name()));
     match scheme {
-        Scheme::Argon2id | Scheme::Argon2i => argon::hash(scheme, password),
+        Scheme::Argon2id | Scheme::Argon2i => argon::hash(scheme, password, cost),
         // Default 5000 rounds (written without rounds=) and a 16-character salt, like doveadm.
         Scheme::Sha512Crypt => sha512_crypt::hash(password).map_err(failed),
         #[allow(deprecated)] // pwhash prefers SHA512-CRYPT, but the caller asked for this
@@ -324,13 +324,13 @@ mod tests {
 
     #[test]
     fn new_hashes_have_doveadm_shape() {
-        let sha = hash(Scheme::Sha512Crypt, b"pw").unwrap();
+        let sha = hash(Scheme::Sha512Crypt, b"pw", Default::default()).unwrap();
         assert_eq!(sha.len(), 3 + 16 + 1 + 86, "{sha}");
-        let blf = hash(Scheme::BlfCrypt, b"pw").unwrap();
+        let blf = hash(Scheme::BlfCrypt, b"pw", Default::default()).unwrap();
         assert!(blf.starts_with("$2y$05$"), "{blf}");
-        let md5 = hash(Scheme::Md5Crypt, b"pw").unwrap();
+        let md5 = hash(Scheme::Md5Crypt, b"pw", Default::default()).unwrap();
         assert_eq!(md5.len(), 3 + 8 + 1 + 22, "{md5}");
-        assert!(hash(Scheme::Crypt, b"pw").is_err());
+        assert!(hash(Scheme::Crypt, b"pw", Default::default()).is_err());
     }
 
     #[test]

@@ -11,12 +11,14 @@ mod crypt;
 mod digest;
 mod scheme;
 
-pub use argon::{MAX_ARGON2_LANES, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PASSES, MAX_ARGON2_WORK_KIB};
+pub use argon::{
+    Argon2Cost, MAX_ARGON2_LANES, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PASSES, MAX_ARGON2_WORK_KIB,
+};
 pub use crypt::{MAX_BCRYPT_COST, MAX_BSDI_ROUNDS, MAX_SHA_CRYPT_ROUNDS, NEW_BCRYPT_COST};
 pub use digest::SSHA_SALT_LEN;
 pub use scheme::{ALL as ALL_SCHEMES, Scheme};
 
-use crate::Secret;
+use proto::Secret;
 use scheme::Encoding;
 
 /// Longest password we will hash or check, in bytes. SHA-crypt's cost grows with
@@ -95,14 +97,23 @@ pub async fn verify_blocking(stored: String, password: Secret, default: Scheme) 
         .map_err(|e| HashError::Failed(format!("verification task: {e}")))?
 }
 
-/// Hash a new password; the result carries the Dovecot prefix, e.g. `{ARGON2ID}$argon2id$...`.
+/// Hash a new password, ARGON2 at the default cost; the result carries the Dovecot prefix,
+/// e.g. `{ARGON2ID}$argon2id$...`.
 pub fn hash(password: &Secret, scheme: Scheme) -> Result<String, HashError> {
+    hash_with(password, scheme, Argon2Cost::default())
+}
+
+/// [`hash`] with ARGON2 at `cost` (the other schemes have no cost to set).
+pub fn hash_with(password: &Secret, scheme: Scheme, cost: Argon2Cost) -> Result<String, HashError> {
     let password = password.expose();
     if password.len() > MAX_PASSWORD_LEN {
         return Err(HashError::PasswordTooLong { max: MAX_PASSWORD_LEN });
     }
-    let body =
-        if scheme.is_crypt() { crypt::hash(scheme, password)? } else { digest::hash(scheme, password)? };
+    let body = if scheme.is_crypt() {
+        crypt::hash(scheme, password, cost)?
+    } else {
+        digest::hash(scheme, password)?
+    };
     Ok(format!("{{{}}}{body}", scheme.name()))
 }
 

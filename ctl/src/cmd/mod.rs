@@ -16,7 +16,7 @@ pub mod up;
 pub mod user;
 
 use anyhow::{Result, anyhow};
-use authlib::{Address, Domain};
+use proto::{Address, Domain};
 
 /// Parse an address argument with a one-line error.
 pub fn address(s: &str) -> Result<Address> {

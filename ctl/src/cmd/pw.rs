@@ -24,12 +24,13 @@ pub enum PwCmd {
 }
 
 impl PwCmd {
-    pub async fn run(self) -> Result<ExitCode> {
+    pub async fn run(self, config: Option<&std::path::Path>) -> Result<ExitCode> {
         match self {
             PwCmd::Hash { scheme } => {
                 let scheme = Scheme::from_name(&scheme).ok_or_else(|| anyhow!("unknown scheme {scheme}"))?;
                 let secret = secret_input::read("Enter new password: ", true, false)?;
-                let hash = tokio::task::spawn_blocking(move || password::hash(&secret, scheme))
+                let cost = password::Argon2Cost::of(&crate::context::load_config(config)?.0.database);
+                let hash = tokio::task::spawn_blocking(move || password::hash_with(&secret, scheme, cost))
                     .await?
                     .map_err(|e| anyhow!("{e}"))?;
                 println!("{hash}");

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use authlib::password::{self, Scheme};
+use authlib::password::Scheme;
 use clap::Subcommand;
 
 use super::{address, domain, table};
@@ -51,11 +51,9 @@ pub enum UserCmd {
     },
 }
 
-async fn new_hash(password_stdin: bool) -> Result<String> {
+async fn new_hash(dir: &authlib::Directory, password_stdin: bool) -> Result<String> {
     let secret = secret_input::read("New password: ", true, password_stdin)?;
-    tokio::task::spawn_blocking(move || password::hash(&secret, Scheme::Argon2id))
-        .await?
-        .map_err(|e| anyhow!("hashing failed: {e}"))
+    dir.hash_password(secret, Scheme::Argon2id).await.map_err(|e| anyhow!("hashing failed: {e}"))
 }
 
 fn quota(q: i64) -> String {
@@ -68,13 +66,13 @@ impl UserCmd {
         match self {
             UserCmd::Add { address: a, password_stdin, quota, name } => {
                 let a = address(&a)?;
-                let hash = new_hash(password_stdin).await?;
+                let hash = new_hash(&dir, password_stdin).await?;
                 dir.add_user(&a, &hash, quota, &name).await?;
                 println!("user {a} added");
             }
             UserCmd::Passwd { address: a, password_stdin } => {
                 let a = address(&a)?;
-                let hash = new_hash(password_stdin).await?;
+                let hash = new_hash(&dir, password_stdin).await?;
                 dir.set_password(&a, &hash).await?;
                 println!("password of {a} changed");
             }

@@ -5,7 +5,7 @@
 //! all, since passwords may contain them (RFC 1939 §7 leaves it to the server; Dovecot does the
 //! same). Message numbers are decimal, at least 1; their range is the session's business.
 
-use authlib::Secret;
+use proto::Secret;
 
 /// Longest command line we accept, CRLF excluded. RFC 2449 §4 allows 255 octets for
 /// arguments; AUTH initial responses and long passwords need more.

@@ -4,7 +4,7 @@
 //! the result back: checking a login ([`Session::login_result`]), sending a message
 //! ([`Action::Retrieve`]) and the UPDATE state's changes ([`Session::update_result`]).
 
-use authlib::sasl::{self, Credentials, Exchange, Mechanism, Response, Step};
+use proto::sasl::{self, Credentials, Exchange, Mechanism, Response, Step};
 
 use super::command::{self, Command, ParseError};
 use super::maildrop::{Maildrop, Unusable};

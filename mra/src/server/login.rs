@@ -6,8 +6,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use authlib::sasl::Credentials;
-use authlib::{Address, AuthResult};
+use authlib::AuthResult;
+use proto::Address;
+use proto::sasl::Credentials;
 
 use super::Context;
 
@@ -42,7 +43,7 @@ pub async fn check(ctx: &Context, creds: &Credentials, service: &str, client: &s
 async fn verify(ctx: &Context, creds: &Credentials, service: &str, client: &str) -> Result<User, Failure> {
     // A name decoded from AUTH PLAIN may hold anything; it must not forge log lines, so the
     // logs show it printable while the checker gets it as sent.
-    let login = &authlib::sasl::printable(&creds.login);
+    let login = &proto::sasl::printable(&creds.login);
     let name = match ctx.authenticator.check(&creds.login, &creds.password, service, Some(client)).await {
         Ok(AuthResult::Accepted(name)) => name,
         Ok(AuthResult::Rejected) => {
@@ -56,7 +57,7 @@ async fn verify(ctx: &Context, creds: &Credentials, service: &str, client: &str)
         }
     };
     let Ok(address) = Address::parse(&name) else {
-        let name = authlib::sasl::printable(&name);
+        let name = proto::sasl::printable(&name);
         tracing::warn!("login without a domain user={name} service={service} client={client}: no mailbox");
         return Err(Failure::Rejected);
     };

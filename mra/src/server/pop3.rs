@@ -172,7 +172,7 @@ impl Conn {
         Ok(None)
     }
 
-    async fn login(&mut self, creds: &authlib::sasl::Credentials) -> (String, LoginResult) {
+    async fn login(&mut self, creds: &proto::sasl::Credentials) -> (String, LoginResult) {
         let client = client_ip(&self.peer);
         let user = match login::check(&self.ctx, creds, "pop", &client).await {
             Ok(u) => u,

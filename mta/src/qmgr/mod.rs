@@ -18,7 +18,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ::smtp::client::{self, ServerReply};
-use authlib::{Address, Directory, Target as Resolved};
+use authlib::{Directory, Target as Resolved};
+use proto::Address;
 use tokio::sync::{Semaphore, mpsc};
 
 use crate::bounce::{self, Action, Item, Report};

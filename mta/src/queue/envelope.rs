@@ -4,7 +4,7 @@
 
 use std::io::{self, BufRead};
 
-use smtp::xtext;
+use proto::xtext;
 
 use super::QueueId;
 

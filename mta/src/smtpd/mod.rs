@@ -7,8 +7,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use authlib::sasl::Credentials;
 use authlib::{AuthResult, Authenticator, Directory, Target};
+use proto::sasl::Credentials;
 use smtp::{Handler, MailFrom, RcptTo, Reply, TlsInfo};
 use tokio::sync::mpsc;
 
@@ -118,7 +118,7 @@ impl Session {
             Ok(AuthResult::Rejected) => {
                 tracing::warn!(
                     "authentication failed user={} service=smtp client={}",
-                    authlib::sasl::printable(&creds.login),
+                    proto::sasl::printable(&creds.login),
                     self.peer
                 );
                 Reply::new(535, "5.7.8", "Error: authentication failed")

@@ -120,7 +120,7 @@ pub fn cyrus_raw(mux: &Path, bytes: &[u8]) -> Option<String> {
 
 /// A well-formed 4-field request.
 pub fn cyrus(mux: &Path, login: &str, password: &str, service: &str, realm: &str) -> String {
-    let req = authlib::encode_request(&[
+    let req = proto::cyrus::encode_request(&[
         login.as_bytes(),
         password.as_bytes(),
         service.as_bytes(),

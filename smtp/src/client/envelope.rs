@@ -119,7 +119,7 @@ pub(crate) fn mail_from(env: &Envelope, caps: &Capabilities, smtputf8: bool) -> 
         }
         // RFC 3461 §4.4: at most 100 characters.
         if let Some(envid) = env.envid.as_deref().filter(|e| !e.is_empty() && e.len() <= 100) {
-            line.push_str(&format!(" ENVID={}", crate::xtext::encode(envid)));
+            line.push_str(&format!(" ENVID={}", proto::xtext::encode(envid)));
         }
     }
     line.push_str("\r\n");
@@ -150,11 +150,11 @@ fn notify(value: &str) -> Option<String> {
     (never || list).then(|| words.join(","))
 }
 
-/// `type;crate::xtext::encode(address)` from a decoded ORCPT (RFC 3461 §4.2); "rfc822" when no type is given.
+/// `type;proto::xtext::encode(address)` from a decoded ORCPT (RFC 3461 §4.2); "rfc822" when no type is given.
 fn orcpt(value: &str) -> Option<String> {
     let (kind, address) = value.split_once(';').unwrap_or(("rfc822", value));
     let atom = !kind.is_empty() && kind.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    (atom && !address.is_empty()).then(|| format!("{kind};{}", crate::xtext::encode(address)))
+    (atom && !address.is_empty()).then(|| format!("{kind};{}", proto::xtext::encode(address)))
 }
 
 #[cfg(test)]
@@ -233,7 +233,7 @@ mod tests {
         ] {
             assert_eq!(orcpt(value).as_deref(), want, "{value}");
         }
-        assert_eq!(crate::xtext::encode("a+b=c d\r\n"), "a+2Bb+3Dc+20d+0D+0A");
+        assert_eq!(proto::xtext::encode("a+b=c d\r\n"), "a+2Bb+3Dc+20d+0D+0A");
     }
 
     #[test]

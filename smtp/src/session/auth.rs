@@ -1,7 +1,7 @@
-//! AUTH (RFC 4954) with the mechanisms of `authlib::sasl`: the command's checks, the 334
+//! AUTH (RFC 4954) with the mechanisms of `proto::sasl`: the command's checks, the 334
 //! challenge / base64 response lines, and the verdict the driver brings back.
 
-use authlib::sasl::{self, Exchange, Mechanism, Response, Step};
+use proto::sasl::{self, Exchange, Mechanism, Response, Step};
 use smtp_proto::{AUTH_LOGIN, AUTH_PLAIN};
 
 use super::{Event, Pending, Phase, Session, bad_sequence, pipelining_reply};

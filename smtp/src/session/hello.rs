@@ -42,7 +42,7 @@ impl Session {
             k.push("STARTTLS".into());
         }
         if self.auth_offered() {
-            k.push(format!("AUTH {}", authlib::sasl::OFFERED));
+            k.push(format!("AUTH {}", proto::sasl::OFFERED));
         }
         k
     }

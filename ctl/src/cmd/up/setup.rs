@@ -11,8 +11,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
-use authlib::password::{self, Scheme};
-use authlib::{Address, Directory, Domain, Secret};
+use authlib::Directory;
+use authlib::password::Scheme;
+use proto::{Address, Domain, Secret};
 use rand::Rng;
 use rand::distributions::Alphanumeric;
 
@@ -269,8 +270,9 @@ async fn demo_users(dir: &Directory, layout: &Layout) -> Result<Vec<Address>> {
         if dir.show_user(&address).await?.is_none() {
             let pw = random_password();
             let secret = Secret::from(pw.clone());
-            let hash = tokio::task::spawn_blocking(move || password::hash(&secret, Scheme::Argon2id))
-                .await?
+            let hash = dir
+                .hash_password(secret, Scheme::Argon2id)
+                .await
                 .map_err(|e| anyhow!("hashing failed: {e}"))?;
             dir.add_user(&address, &hash, 0, local).await?;
             kept.push_str(&format!("{address} {pw}\n"));

@@ -22,10 +22,10 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use authlib::sasl::{self, Credentials, Exchange, Mechanism, Response, Step};
 use daemon::listen::{Peer, Stream};
 use imap_codec::imap_types::auth::AuthMechanism;
 use imap_codec::imap_types::command::CommandBody;
+use proto::sasl::{self, Credentials, Exchange, Mechanism, Response, Step};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 pub use self::session::Session;
@@ -293,7 +293,7 @@ impl Conn {
                     return Ok(None);
                 }
                 let login = String::from_utf8_lossy(username.as_ref()).into_owned();
-                let password = authlib::Secret::new(password.declassify().as_ref().to_vec());
+                let password = proto::Secret::new(password.declassify().as_ref().to_vec());
                 return self.login(io, &tag, Credentials { login, password }).await;
             }
             CommandBody::Authenticate { mechanism, initial_response } if self.session.is_none() => {

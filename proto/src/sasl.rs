@@ -31,8 +31,8 @@ impl Mechanism {
     }
 }
 
-/// A login and password the client sent; check them with [`crate::Directory::authenticate`]
-/// or [`crate::Authenticator`].
+/// A login and password the client sent; authlib's `Directory::authenticate` or
+/// `Authenticator` checks them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     /// Authentication identity as sent.

@@ -1,14 +1,23 @@
-//! The cyrus saslauthd socket protocol, byte for byte (protocols.md §1). No I/O: feed the bytes
-//! read so far, get "need more", a request, or the reply to send before closing.
+//! The cyrus saslauthd socket protocol, byte for byte (protocols.md §1), both halves: the
+//! client's ([`encode_request`], [`decode_reply`]: libsasl, authlib's `Authenticator`) and the
+//! server's ([`decode`], [`reply`]: mailroom-saslauthd). No I/O: feed the bytes read so far,
+//! get "need more" or a whole frame.
 //!
 //! Request: login, password, service, realm and, from unreleased libsasl, the client address;
 //! each a u16 big-endian length and that many bytes. Reply: one counted string, `OK` or
 //! `NO reason`. One request per connection.
 
+use crate::Secret;
+
 /// Longest field cyrus accepts; longer gets a bare `NO`.
 pub const MAX_REQ_LEN: usize = 256;
 
-use authlib::Secret;
+/// Longest reply text kept (cyrus's reply buffer is 1024 bytes with its NUL).
+pub const MAX_REPLY_LEN: usize = 1023;
+
+/// The reply text mailroom-saslauthd gives when its directory is down. cyrus has no such
+/// reply: against cyrus saslauthd a database outage reads as a refusal.
+pub const TEMPFAIL: &str = "NO temporary failure: user directory unavailable";
 
 /// A decoded request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,17 +88,49 @@ pub fn decode(buf: &[u8]) -> Decoded {
 
 /// Encode a reply: u16 big-endian length, then the text, no NUL.
 pub fn reply(text: &str) -> Vec<u8> {
-    let text = &text.as_bytes()[..text.len().min(1023)];
-    let mut out = Vec::with_capacity(2 + text.len());
-    out.extend_from_slice(&(text.len() as u16).to_be_bytes());
-    out.extend_from_slice(text);
+    counted(&text.as_bytes()[..text.len().min(MAX_REPLY_LEN)])
+}
+
+/// Encode a request (the client's half): each field a u16 big-endian length, then its bytes.
+pub fn encode_request(fields: &[&[u8]]) -> Vec<u8> {
+    fields.iter().flat_map(|f| counted(&f[..f.len().min(u16::MAX as usize)])).collect()
+}
+
+fn counted(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + bytes.len());
+    out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    out.extend_from_slice(bytes);
     out
+}
+
+/// What a server's reply says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// `OK`: the password is right.
+    Ok,
+    /// `NO ...`, or anything else: refused.
+    No,
+    /// mailroom-saslauthd's [`TEMPFAIL`]: the directory could not answer.
+    TempFail,
+}
+
+/// Decode a reply (the client's half) from everything read so far: `None` until its text is
+/// complete. Only the first [`MAX_REPLY_LEN`] bytes of a longer text are waited for.
+pub fn decode_reply(buf: &[u8]) -> Option<Verdict> {
+    let len = usize::from(u16::from_be_bytes([*buf.first()?, *buf.get(1)?]));
+    let text = buf.get(2..2 + len.min(MAX_REPLY_LEN))?;
+    Some(if text.starts_with(b"OK") {
+        Verdict::Ok
+    } else if text.starts_with(b"NO temporary failure") {
+        Verdict::TempFail
+    } else {
+        Verdict::No
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use authlib::encode_request;
 
     fn req(login: &str, pw: &str, service: &str, realm: &str) -> Vec<u8> {
         encode_request(&[login.as_bytes(), pw.as_bytes(), service.as_bytes(), realm.as_bytes()])
@@ -140,5 +181,28 @@ mod tests {
         assert_eq!(reply("OK"), b"\x00\x02OK");
         assert_eq!(reply("NO NULL login received"), b"\x00\x16NO NULL login received");
         assert_eq!(reply(&"N".repeat(5000)).len(), 2 + 1023);
+    }
+
+    #[test]
+    fn replies_decode_to_verdicts() {
+        assert_eq!(decode_reply(&reply("OK")), Some(Verdict::Ok));
+        assert_eq!(decode_reply(&reply("NO authentication failed")), Some(Verdict::No));
+        assert_eq!(decode_reply(&reply(TEMPFAIL)), Some(Verdict::TempFail));
+        assert_eq!(decode_reply(&reply("")), Some(Verdict::No));
+        let ok = reply("OK");
+        for n in 0..ok.len() {
+            assert_eq!(decode_reply(&ok[..n]), None, "cut at {n}");
+        }
+        // A text longer than cyrus's buffer is judged by its first MAX_REPLY_LEN bytes.
+        let mut long = vec![0xff, 0xff];
+        long.extend_from_slice(b"OK");
+        long.resize(2 + MAX_REPLY_LEN, b'x');
+        assert_eq!(decode_reply(&long), Some(Verdict::Ok));
+        assert_eq!(decode_reply(&long[..long.len() - 1]), None);
+    }
+
+    #[test]
+    fn requests_are_counted_fields() {
+        assert_eq!(encode_request(&[b"bob", b""]), b"\x00\x03bob\x00\x00");
     }
 }

@@ -84,6 +84,18 @@ pub struct Recipient {
     pub notify: Notify,
 }
 
+/// A recipient's place in its envelope (RCPT order, from 0): how the delivery state and the
+/// queue manager refer to it, since the envelope is never rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rcpt(pub(super) usize);
+
+impl Rcpt {
+    /// Its position, as written in the state file.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// RFC 3461 RET: how much of the message a failure DSN returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ret {
@@ -121,6 +133,20 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// Every recipient's [`Rcpt`], in order.
+    pub fn rcpts(&self) -> impl Iterator<Item = Rcpt> + use<> {
+        (0..self.recipients.len()).map(Rcpt)
+    }
+
+    /// The recipient at `r`.
+    ///
+    /// # Panics
+    /// When `r` is not one of [`Envelope::rcpts`] (the state file's indexes are checked
+    /// against the envelope when it is read).
+    pub fn recipient(&self, r: Rcpt) -> &Recipient {
+        &self.recipients[r.0]
+    }
+
     /// The header block, ending with its empty line.
     pub fn encode(&self) -> Vec<u8> {
         let mut s = format!(

@@ -139,7 +139,8 @@ impl Spool {
         }
         let mut reader = BufReader::new(&*file);
         let (envelope, offset) = Envelope::decode(&mut reader)?;
-        let state = self.read_state(id)?;
+        let mut state = self.read_state(id)?;
+        state.fit(&envelope);
         Ok(Some(Queued { envelope, state, offset, file, spool: self.clone() }))
     }
 

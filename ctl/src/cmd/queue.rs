@@ -84,7 +84,10 @@ impl QueueCmd {
         let ids = if ids.iter().any(|i| i == "ALL") { spool.ids()? } else { parse_ids(&ids)? };
         let mut missing = 0;
         for id in &ids {
-            if !admin::change(&spool, id, change)? {
+            // Waits for a delivery's lock and an fsync: not on the runtime's thread.
+            let (s, i) = (spool.clone(), id.clone());
+            let found = tokio::task::spawn_blocking(move || admin::change(&s, &i, change)).await??;
+            if !found {
                 eprintln!("mailroomctl: {id}: no such message");
                 missing += 1;
             }

@@ -259,7 +259,9 @@ impl Qmgr {
         }
         let all_final = q.envelope.rcpts().all(|r| q.state.is_final(r));
         if all_final {
-            return match q.remove() {
+            let removed =
+                tokio::task::spawn_blocking(move || q.remove()).await.map_err(std::io::Error::other);
+            return match removed.and_then(|r| r) {
                 Ok(()) => {
                     tracing::info!("{id}: removed");
                     After::Done
@@ -273,7 +275,8 @@ impl Qmgr {
         q.state.attempts += 1;
         let next = now() + self.backoff(q.state.attempts).as_secs();
         q.state.next_attempt = next;
-        if let Err(e) = q.save_state() {
+        // Off the async threads; the retry is scheduled only once the state is on disk.
+        if let Err(e) = q.store_state().await {
             tracing::error!("{id}: cannot save delivery state: {e}");
         }
         After::Retry(next)

@@ -275,6 +275,27 @@ mod tests {
         }
     }
 
+    /// A damaged state file (every byte of both formats replaced by bytes that matter to the
+    /// syntax) is refused or read; never a panic, and what is read is written back the same.
+    #[test]
+    fn damaged_state_files_are_errors_or_states() {
+        let mut st = State { attempts: 1, next_attempt: 5, ..State::default() };
+        st.outcomes.insert(Rcpt(1), Outcome::Deferred(attempt("451 4.4.1 x y", Some("h[1.2.3.4]:25"))));
+        let v1 =
+            "MAILROOM-STATE 1\nattempts 2\nnext 9\nsent 0 250 ok\nfailed 1 451 x (delivery time expired)\n";
+        for text in [st.encode(), v1.to_string()] {
+            for i in 0..text.len() {
+                for b in [0, b'\n', b'\r', b' ', b'-', b'+', b'.', b'9', 0xc3] {
+                    let mut bytes = text.clone().into_bytes();
+                    bytes[i] = b;
+                    if let Some(got) = State::decode(&String::from_utf8_lossy(&bytes)) {
+                        assert_eq!(State::decode(&got.encode()), Some(got));
+                    }
+                }
+            }
+        }
+    }
+
     /// Exactly what format 1 wrote (`encode` before format 2): every outcome comes back typed.
     #[test]
     fn format_1_is_read() {

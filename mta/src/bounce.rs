@@ -1,6 +1,10 @@
 //! Delivery status notifications (RFC 3464, RFC 3461): the multipart/report a sender gets when
 //! delivery failed (or succeeded, when NOTIFY=SUCCESS asked for it), with one
 //! message/delivery-status block per recipient and the original message or its headers.
+//! Built from the recipients' typed outcomes: Status and Diagnostic-Code come from the reply
+//! that decided each one, an expiry is reported as 4.4.7 with the last reply as diagnostic.
+
+use std::io::Read;
 
 use mail_builder::MessageBuilder;
 use mail_builder::headers::content_type::ContentType;
@@ -8,7 +12,7 @@ use mail_builder::headers::date::Date;
 use mail_builder::headers::raw::Raw;
 use mail_builder::mime::{BodyPart, MimePart};
 
-use crate::queue::{Envelope, Recipient, Ret};
+use crate::queue::{Envelope, Outcome, Queued, Rcpt, Recipient, Ret};
 
 /// Most bytes of the original message returned in full (Postfix's bounce_size_limit); above
 /// it, or with RET=HDRS, only the headers come back.
@@ -23,15 +27,35 @@ pub enum Action {
     Delivered,
 }
 
-/// One recipient's line in the report.
+impl Action {
+    /// The report `outcome` belongs in, if any (a deferral is not reported: no DELAY DSNs).
+    pub fn of(outcome: &Outcome) -> Option<Action> {
+        match outcome {
+            Outcome::Sent(_) => Some(Action::Delivered),
+            Outcome::Bounced(_) | Outcome::Expired(_) => Some(Action::Failed),
+            Outcome::Deferred(_) => None,
+        }
+    }
+}
+
+/// One recipient's part of the report.
 #[derive(Debug, Clone)]
 pub struct Item<'a> {
     /// The recipient.
     pub rcpt: &'a Recipient,
-    /// Status, e.g. `5.1.1`.
-    pub status: String,
-    /// What the server said (`550 5.1.1 ...`), or our own reason.
-    pub diagnostic: String,
+    /// What happened to it.
+    pub outcome: &'a Outcome,
+}
+
+impl Item<'_> {
+    /// The human-readable line: the reply, and for an expiry why we gave up.
+    fn line(&self) -> String {
+        let reply = &self.outcome.attempt().reply;
+        match self.outcome {
+            Outcome::Expired(_) => format!("delivery time expired; last reply: {reply}"),
+            _ => reply.to_string(),
+        }
+    }
 }
 
 /// The report's contents.
@@ -58,17 +82,43 @@ pub fn return_full(env: &Envelope, size: u64) -> bool {
     env.ret != Some(Ret::Headers) && size <= RETURN_LIMIT
 }
 
-/// The status code in a reply such as `550 5.1.1 text`, or one derived from its class.
-pub fn status_of(reply: &str) -> String {
-    let mut words = reply.split_whitespace();
-    let class =
-        words.next().and_then(|c| c.chars().next()).filter(|c| matches!(c, '2' | '4' | '5')).unwrap_or('4');
-    match words.next() {
-        Some(s) if s.split('.').count() == 3 && s.split('.').all(|p| p.parse::<u16>().is_ok()) => {
-            s.to_string()
-        }
-        _ => format!("{class}.0.0"),
+/// The `action` report about recipients `rcpts` of `q` (those just tried), or `None` when
+/// none of them ended that way and asked for it (RFC 3461 NOTIFY; without NOTIFY, failures
+/// only) or the sender is the null sender (a bounce that bounced: nobody to tell, RFC 5321
+/// §4.5.5; the log keeps the record).
+pub fn notification(
+    q: &Queued,
+    action: Action,
+    rcpts: &[Rcpt],
+    reporting_mta: &str,
+    now: i64,
+) -> std::io::Result<Option<Vec<u8>>> {
+    let env = &q.envelope;
+    let items: Vec<Item<'_>> = rcpts
+        .iter()
+        .filter_map(|&r| Some(Item { rcpt: env.recipient(r), outcome: q.state.outcomes.get(&r)? }))
+        .filter(|i| Action::of(i.outcome) == Some(action))
+        .filter(|i| if action == Action::Failed { i.rcpt.notify.failure } else { i.rcpt.notify.success })
+        .collect();
+    if items.is_empty() {
+        return Ok(None);
     }
+    if env.sender.is_empty() {
+        tracing::warn!("{}: undeliverable notification discarded", env.id);
+        return Ok(None);
+    }
+    let size = q.size()?;
+    let full = action == Action::Failed && return_full(env, size);
+    let original = if full {
+        let mut buf = Vec::with_capacity(size as usize);
+        q.message()?.read_to_end(&mut buf)?;
+        buf
+    } else {
+        q.headers(RETURN_LIMIT as usize)?
+    };
+    let report =
+        Report { action, reporting_mta, envelope: env, items, original, original_is_full: full, now };
+    build(&report).map(Some)
 }
 
 /// Build the DSN message (CRLF line ends), addressed to the original sender.
@@ -87,7 +137,7 @@ pub fn build(report: &Report<'_>) -> std::io::Result<Vec<u8>> {
     let mut text =
         format!("This is the mail system at host {}.\r\n\r\n{intro}\r\n\r\n", report.reporting_mta);
     for item in &report.items {
-        text.push_str(&format!("<{}>: {}\r\n", item.rcpt.address, one_line(&item.diagnostic)));
+        text.push_str(&format!("<{}>: {}\r\n", item.rcpt.address, one_line(&item.line())));
     }
 
     let mut status = format!(
@@ -104,8 +154,9 @@ pub fn build(report: &Report<'_>) -> std::io::Result<Vec<u8>> {
             status.push_str(&format!("Original-Recipient: {}\r\n", one_line(o)));
         }
         let action = if report.action == Action::Failed { "failed" } else { "delivered" };
-        status.push_str(&format!("Action: {action}\r\nStatus: {}\r\n", item.status));
-        status.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", one_line(&item.diagnostic)));
+        status.push_str(&format!("Action: {action}\r\nStatus: {}\r\n", item.outcome.status()));
+        let diagnostic = item.outcome.attempt().reply.to_string();
+        status.push_str(&format!("Diagnostic-Code: smtp; {}\r\n", one_line(&diagnostic)));
     }
 
     let (orig_type, orig_desc) = if report.original_is_full {
@@ -151,9 +202,16 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::{Notify, QueueId, Transport};
+    use crate::queue::{Attempt, Notify, QueueId, Reply, Spool, Transport};
+
+    fn rcpt(address: &str, notify: Notify) -> Recipient {
+        Recipient { address: address.into(), transport: Transport::Local, orcpt: None, notify }
+    }
 
     fn env() -> Envelope {
+        let mut nobody = rcpt("nobody@b.test", Notify::DEFAULT);
+        nobody.orcpt = Some("rfc822;team@b.test".into());
+        let never = Notify { explicit: true, ..Notify::default() };
         Envelope {
             id: QueueId::parse("0123456789ABCDEF").unwrap(),
             arrival: 1_790_000_000,
@@ -165,32 +223,44 @@ mod tests {
             client: "[192.0.2.7]".into(),
             helo: "a.test".into(),
             auth: None,
-            recipients: vec![Recipient {
-                address: "nobody@b.test".into(),
-                transport: Transport::Local,
-                orcpt: Some("rfc822;team@b.test".into()),
-                notify: Notify::DEFAULT,
-            }],
+            recipients: vec![
+                nobody,
+                rcpt("late@c.test", Notify::DEFAULT),
+                rcpt("quiet@b.test", never),
+                rcpt("bob@b.test", Notify::DEFAULT),
+            ],
         }
     }
 
-    #[test]
-    fn failure_report_has_the_rfc3464_parts() {
-        let e = env();
-        let report = Report {
-            action: Action::Failed,
-            reporting_mta: "mx.b.test",
-            envelope: &e,
-            items: vec![Item {
-                rcpt: &e.recipients[0],
-                status: status_of("550 5.1.1 <nobody@b.test> User unknown"),
-                diagnostic: "550 5.1.1 <nobody@b.test> User unknown".into(),
-            }],
-            original: b"Subject: hello\r\n\r\nbody\r\n".to_vec(),
-            original_is_full: true,
-            now: 1_790_000_100,
-        };
-        let msg = String::from_utf8(build(&report).unwrap()).unwrap();
+    fn tried(reply: &str) -> Attempt {
+        Attempt { reply: Reply::parse(reply).unwrap(), relay: Some("unix:/run/lmtp".into()) }
+    }
+
+    /// The queued message of [`env`], each recipient with an outcome.
+    async fn queued(dir: &std::path::Path) -> Queued {
+        let spool = Spool::open(dir).unwrap();
+        let mut inc = spool.create(env()).unwrap();
+        inc.write(b"Subject: hello\r\n\r\nbody\r\n").unwrap();
+        let id = spool.commit(inc).await.unwrap();
+        let mut q = spool.lock(&id, false).unwrap().unwrap();
+        let r: Vec<Rcpt> = q.envelope.rcpts().collect();
+        let outcomes = [
+            Outcome::Bounced(tried("550 5.1.1 <nobody@b.test> User unknown")),
+            Outcome::Expired(tried("451 4.4.1 connect to 192.0.2.1:25: refused")),
+            Outcome::Bounced(tried("550 5.1.1 no")),
+            Outcome::Sent(tried("250 2.0.0 Saved")),
+        ];
+        q.state.outcomes = r.into_iter().zip(outcomes).collect();
+        q
+    }
+
+    #[tokio::test]
+    async fn failure_report_has_the_rfc3464_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let q = queued(dir.path()).await;
+        let all: Vec<Rcpt> = q.envelope.rcpts().collect();
+        let msg = notification(&q, Action::Failed, &all, "mx.b.test", 1_790_000_100).unwrap().unwrap();
+        let msg = String::from_utf8(msg).unwrap();
         for want in [
             "To: <alice@a.test>",
             "Auto-Submitted: auto-replied",
@@ -199,24 +269,38 @@ mod tests {
             "Content-Type: message/delivery-status",
             "Reporting-MTA: dns; mx.b.test",
             "Original-Envelope-Id: abc123",
-            "Final-Recipient: rfc822; nobody@b.test",
-            "Original-Recipient: rfc822;team@b.test",
-            "Action: failed",
-            "Status: 5.1.1",
-            "Diagnostic-Code: smtp; 550 5.1.1 <nobody@b.test> User unknown",
+            "<nobody@b.test>: 550 5.1.1 <nobody@b.test> User unknown\r\n",
+            "Final-Recipient: rfc822; nobody@b.test\r\nOriginal-Recipient: rfc822;team@b.test\r\n\
+             Action: failed\r\nStatus: 5.1.1\r\n\
+             Diagnostic-Code: smtp; 550 5.1.1 <nobody@b.test> User unknown\r\n",
+            "<late@c.test>: delivery time expired; last reply: 451 4.4.1 connect to",
+            "Final-Recipient: rfc822; late@c.test\r\nAction: failed\r\nStatus: 4.4.7\r\n\
+             Diagnostic-Code: smtp; 451 4.4.1 connect to 192.0.2.1:25: refused\r\n",
             "Content-Type: message/rfc822",
             "Subject: hello\r\n\r\nbody\r\n",
         ] {
             assert!(msg.contains(want), "missing {want:?} in\n{msg}");
         }
+        // NOTIFY=NEVER and a delivered recipient are not in a failure report.
+        assert!(!msg.contains("quiet@b.test") && !msg.contains("bob@b.test"), "{msg}");
         assert!(!msg.replace("\r\n", "").contains('\n'), "bare LF in the report");
+
+        // Only the recipients just tried; nobody who asked for a success report.
+        assert_eq!(notification(&q, Action::Failed, &all[2..], "mx.b.test", 0).unwrap(), None);
+        assert_eq!(notification(&q, Action::Delivered, &all, "mx.b.test", 0).unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn the_null_sender_gets_no_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut q = queued(dir.path()).await;
+        q.envelope.sender.clear();
+        let all: Vec<Rcpt> = q.envelope.rcpts().collect();
+        assert_eq!(notification(&q, Action::Failed, &all, "mx.b.test", 0).unwrap(), None);
     }
 
     #[test]
-    fn status_codes_and_what_is_returned() {
-        assert_eq!(status_of("452 4.2.2 full"), "4.2.2");
-        assert_eq!(status_of("550 User unknown"), "5.0.0");
-        assert_eq!(status_of("garbage"), "4.0.0");
+    fn what_is_returned() {
         let mut e = env();
         assert!(return_full(&e, 1000));
         assert!(!return_full(&e, RETURN_LIMIT + 1));

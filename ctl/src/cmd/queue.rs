@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use mailroom_mta::queue::admin::{self, Change, Entry};
-use mailroom_mta::queue::{QueueId, Spool};
+use mailroom_mta::queue::{Outcome, QueueId, Spool};
 
 use crate::context;
 
@@ -84,7 +84,10 @@ impl QueueCmd {
         let ids = if ids.iter().any(|i| i == "ALL") { spool.ids()? } else { parse_ids(&ids)? };
         let mut missing = 0;
         for id in &ids {
-            if !admin::change(&spool, id, change)? {
+            // Waits for a delivery's lock and an fsync: not on the runtime's thread.
+            let (s, i) = (spool.clone(), id.clone());
+            let found = tokio::task::spawn_blocking(move || admin::change(&s, &i, change)).await??;
+            if !found {
                 eprintln!("mailroomctl: {id}: no such message");
                 missing += 1;
             }
@@ -103,8 +106,8 @@ fn parse_ids(ids: &[String]) -> Result<Vec<QueueId>> {
     ids.iter().map(|s| QueueId::parse(s).with_context(|| format!("{s:?} is not a queue id"))).collect()
 }
 
-/// mailq's layout: id (`!` when held), size, arrival, sender, then each pending recipient with
-/// its last error in parentheses.
+/// mailq's layout: id (`!` when held), size, arrival, sender, then each pending recipient,
+/// after its last temporary failure in parentheses (code, enhanced status, text).
 fn list(spool: &Spool) -> Result<ExitCode> {
     let entries = admin::list(spool)?;
     let mut out = std::io::stdout().lock();
@@ -129,14 +132,14 @@ fn list(spool: &Spool) -> Result<ExitCode> {
 }
 
 fn print_entry(out: &mut impl Write, e: &Entry) -> std::io::Result<()> {
-    let mark = if e.held { "!" } else { " " };
+    let mark = if e.state.held { "!" } else { " " };
     let sender = if e.envelope.sender.is_empty() { "MAILER-DAEMON" } else { &e.envelope.sender };
     writeln!(out, "{}{mark} {:>8} {:<27} {sender}", e.envelope.id, e.size, e.arrival_text())?;
-    for (rcpt, why) in &e.pending {
-        if let Some(why) = why {
-            writeln!(out, "{:>46}({why})", "")?;
+    for (rcpt, outcome) in e.pending() {
+        if let Some(o) = outcome {
+            writeln!(out, "{:>46}({})", "", o.attempt().reply)?;
         }
-        writeln!(out, "{:>46}{rcpt}", "")?;
+        writeln!(out, "{:>46}{}", "", rcpt.address)?;
     }
     writeln!(out)
 }
@@ -153,13 +156,27 @@ fn show(spool: &Spool, id: &str) -> Result<ExitCode> {
     writeln!(out, "arrival: {}", entry.arrival_text())?;
     writeln!(out, "sender: {}", env.sender)?;
     writeln!(out, "client: {} helo={} auth={}", env.client, env.helo, env.auth.as_deref().unwrap_or("-"))?;
-    writeln!(out, "attempts: {} held: {}", entry.attempts, entry.held)?;
-    for r in &env.recipients {
-        let pending = entry.pending.iter().any(|(a, _)| a == &r.address);
-        writeln!(out, "recipient: {} ({})", r.address, if pending { "pending" } else { "done" })?;
+    writeln!(out, "attempts: {} held: {}", entry.state.attempts, entry.state.held)?;
+    for (r, outcome) in entry.recipients() {
+        match outcome {
+            None => writeln!(out, "recipient: {} (pending)", r.address)?,
+            Some(o) => {
+                let state = if o.is_final() { o.name() } else { "pending" };
+                writeln!(out, "recipient: {} ({state}) {}", r.address, last_reply(o))?
+            }
+        }
     }
     writeln!(out, "*** MESSAGE CONTENTS {id} ***")?;
     out.write_all(&message)?;
     writeln!(out, "*** END OF MESSAGE ***")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A recipient's last reply with the relay that gave it: `451 4.4.2 [relay] text` (`-` for a
+/// missing enhanced status, no relay when format 1 did not record it).
+fn last_reply(o: &Outcome) -> String {
+    let a = o.attempt();
+    let enhanced = a.reply.enhanced.map_or("-".to_string(), |s| s.to_string());
+    let relay = a.relay.as_deref().map(|r| format!(" [{r}]")).unwrap_or_default();
+    format!("{} {enhanced}{relay} {}", a.reply.code, a.reply.text)
 }

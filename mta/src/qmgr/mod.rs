@@ -22,8 +22,8 @@ use authlib::{Directory, Target as Resolved};
 use proto::Address;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::bounce::{self, Action, Item, Report};
-use crate::queue::{Envelope, Notify, Outcome, QueueId, Queued, Recipient, Spool, Transport};
+use crate::bounce::{self, Action};
+use crate::queue::{Attempt, Envelope, Notify, Outcome, QueueId, Queued, Rcpt, Recipient, Spool, Transport};
 use lmtp::Lmtp;
 use route::{Route, Routes};
 
@@ -76,6 +76,18 @@ pub struct Qmgr {
     settings: Settings,
     /// Where new messages are announced (bounces we create go there too).
     queued: mpsc::UnboundedSender<QueueId>,
+}
+
+/// A transport's answer for one recipient.
+struct Answer {
+    rcpt: Rcpt,
+    attempt: Attempt,
+}
+
+impl Answer {
+    fn new(rcpt: Rcpt, reply: ServerReply, relay: &str) -> Answer {
+        Answer { rcpt, attempt: Attempt { reply: reply.into(), relay: Some(relay.to_string()) } }
+    }
 }
 
 /// What an attempt leaves behind.
@@ -204,65 +216,58 @@ impl Qmgr {
         if q.state.held {
             return After::Skip;
         }
-        let pending: Vec<usize> =
-            (0..q.envelope.recipients.len()).filter(|&i| !q.state.is_final(i)).collect();
-        let (local, remote): (Vec<usize>, Vec<usize>) =
-            pending.iter().partition(|&&i| q.envelope.recipients[i].transport == Transport::Local);
+        let pending: Vec<Rcpt> = q.envelope.rcpts().filter(|&r| !q.state.is_final(r)).collect();
+        let (local, remote): (Vec<Rcpt>, Vec<Rcpt>) =
+            pending.iter().partition(|&&r| q.envelope.recipient(r).transport == Transport::Local);
         let started = std::time::Instant::now();
-        let mut results: Vec<(usize, ServerReply, String)> = Vec::new();
+        let mut answers = Vec::new();
         if !local.is_empty() {
-            let relay = self.lmtp.target().to_string();
-            results
-                .extend(self.deliver_local(&q, &local).await.into_iter().map(|(i, r)| (i, r, relay.clone())));
+            answers.extend(self.deliver_local(&q, &local).await);
         }
         if !remote.is_empty() {
-            results.extend(self.deliver_remote(&q, &remote).await);
+            answers.extend(self.deliver_remote(&q, &remote).await);
         }
         let delay = started.elapsed().as_secs_f32();
         let expired = now().saturating_sub(q.envelope.arrival) >= self.settings.max_queue_lifetime.as_secs();
-        let mut failed = Vec::new();
-        let mut sent = Vec::new();
-        for (i, r, relay) in results {
-            let rcpt = &q.envelope.recipients[i];
-            let text = r.to_string();
-            let (status, outcome) = if r.is_positive() {
-                sent.push(i);
-                ("sent", Outcome::Sent(text.clone()))
-            } else if r.is_permanent() {
-                failed.push(i);
-                ("bounced", Outcome::Failed(text.clone()))
-            } else if expired {
-                failed.push(i);
-                ("expired", Outcome::Failed(format!("{text} (delivery time expired)")))
-            } else {
-                ("deferred", Outcome::Deferred(text.clone()))
-            };
+        let mut tried = Vec::new();
+        for Answer { rcpt, attempt } in answers {
+            let outcome = Outcome::of(attempt, expired);
+            let Attempt { reply, relay } = outcome.attempt();
             tracing::info!(
-                "{id}: to=<{}>, relay={relay}, delay={delay:.2}, dsn={}, status={status} ({})",
-                rcpt.address,
-                bounce::status_of(&text),
-                text
+                "{id}: to=<{}>, relay={}, delay={delay:.2}, dsn={}, status={} ({reply})",
+                q.envelope.recipient(rcpt).address,
+                relay.as_deref().unwrap_or("none"),
+                outcome.status(),
+                outcome.name(),
             );
-            crate::metrics::attempted(rcpt.transport, status, q.envelope.arrival);
-            q.state.outcomes.insert(i, outcome);
+            crate::metrics::attempted(
+                q.envelope.recipient(rcpt).transport,
+                outcome.name(),
+                q.envelope.arrival,
+            );
+            q.state.outcomes.insert(rcpt, outcome);
+            tried.push(rcpt);
         }
         // Reports are queued before the state that says they are due is saved: a crash in
         // between sends a report twice, never not at all.
         if let Err(e) = self
-            .report(&q, Action::Failed, &failed)
+            .report(&q, Action::Failed, &tried)
             .await
-            .and(self.report(&q, Action::Delivered, &sent).await)
+            .and(self.report(&q, Action::Delivered, &tried).await)
         {
             tracing::error!("{id}: cannot queue delivery status notification: {e}; retrying later");
-            for i in failed {
-                if let Some(Outcome::Failed(t)) = q.state.outcomes.remove(&i) {
-                    q.state.outcomes.insert(i, Outcome::Deferred(t));
+            for r in &tried {
+                if let Some(o) = q.state.outcomes.remove(r) {
+                    let o = if o.is_failure() { o.deferred() } else { o };
+                    q.state.outcomes.insert(*r, o);
                 }
             }
         }
-        let all_final = (0..q.envelope.recipients.len()).all(|i| q.state.is_final(i));
+        let all_final = q.envelope.rcpts().all(|r| q.state.is_final(r));
         if all_final {
-            return match q.remove() {
+            let removed =
+                tokio::task::spawn_blocking(move || q.remove()).await.map_err(std::io::Error::other);
+            return match removed.and_then(|r| r) {
                 Ok(()) => {
                     tracing::info!("{id}: removed");
                     After::Done
@@ -276,7 +281,8 @@ impl Qmgr {
         q.state.attempts += 1;
         let next = now() + self.backoff(q.state.attempts).as_secs();
         q.state.next_attempt = next;
-        if let Err(e) = q.save_state() {
+        // Off the async threads; the retry is scheduled only once the state is on disk.
+        if let Err(e) = q.store_state().await {
             tracing::error!("{id}: cannot save delivery state: {e}");
         }
         After::Retry(next)
@@ -288,35 +294,35 @@ impl Qmgr {
         (self.settings.min_backoff * 2u32.pow(exp)).min(self.settings.max_backoff)
     }
 
-    /// LMTP for the local recipients `idx`; every one gets a reply (a temporary one when the
-    /// MDA cannot be reached).
-    async fn deliver_local(&self, q: &Queued, idx: &[usize]) -> Vec<(usize, ServerReply)> {
-        let envelope = client_envelope(q, idx);
+    /// LMTP for the local recipients `rcpts`; every one gets an answer (a temporary failure
+    /// when the MDA cannot be reached).
+    async fn deliver_local(&self, q: &Queued, rcpts: &[Rcpt]) -> Vec<Answer> {
+        let envelope = client_envelope(q, rcpts);
         let result = match q.message() {
             Ok(file) => self.lmtp.send(&envelope, file).await,
             Err(e) => Err(client::ClientError::Io(e)),
         };
-        lmtp_replies(result, idx, self.lmtp.target())
+        lmtp_answers(result, rcpts, self.lmtp.target())
     }
 
-    /// Remote recipients `idx`, grouped by route: SMTP to a next hop, or LMTP to a target of
-    /// the transport map. Each gets a reply and the relay that gave it.
-    async fn deliver_remote(&self, q: &Queued, idx: &[usize]) -> Vec<(usize, ServerReply, String)> {
+    /// Remote recipients `rcpts`, grouped by route: SMTP to a next hop, or LMTP to a target of
+    /// the transport map. Each gets an answer naming the relay that gave it.
+    async fn deliver_remote(&self, q: &Queued, rcpts: &[Rcpt]) -> Vec<Answer> {
         let env = &q.envelope;
-        let mut groups: Vec<(Route, Vec<usize>)> = Vec::new();
-        for &i in idx {
-            let domain = env.recipients[i].address.rsplit_once('@').map_or("", |(_, d)| d);
+        let mut groups: Vec<(Route, Vec<Rcpt>)> = Vec::new();
+        for &r in rcpts {
+            let domain = env.recipient(r).address.rsplit_once('@').map_or("", |(_, d)| d);
             let route = self.remote.routes.route(domain);
-            match groups.iter_mut().find(|(r, _)| *r == route) {
-                Some((_, list)) => list.push(i),
-                None => groups.push((route, vec![i])),
+            match groups.iter_mut().find(|(route2, _)| *route2 == route) {
+                Some((_, list)) => list.push(r),
+                None => groups.push((route, vec![r])),
             }
         }
         let file = match q.message() {
             Ok(f) => f,
             Err(e) => {
-                let r = reply(451, "4.3.0", &format!("cannot read the queue file: {e}"));
-                return idx.iter().map(|&i| (i, r.clone(), "none".into())).collect();
+                let why = reply(451, "4.3.0", &format!("cannot read the queue file: {e}"));
+                return rcpts.iter().map(|&r| Answer::new(r, why.clone(), "none")).collect();
             }
         };
         let start = std::io::Seek::stream_position(&mut &file).unwrap_or(0);
@@ -329,7 +335,7 @@ impl Qmgr {
                 Route::Smtp(hop) => {
                     let payload = smtp::Payload { prefix: &signature, file: &file, start };
                     let (relay, replies) = self.remote.smtp.send(&hop, &envelope, &payload).await;
-                    out.extend(list.into_iter().zip(replies).map(|(i, r)| (i, r, relay.clone())));
+                    out.extend(list.into_iter().zip(replies).map(|(r, reply)| Answer::new(r, reply, &relay)));
                 }
                 Route::Lmtp(target) => {
                     let Some(lmtp) = self.remote.lmtp.get(&target) else { continue };
@@ -340,10 +346,7 @@ impl Qmgr {
                         }
                         Err(e) => Err(client::ClientError::Io(e)),
                     };
-                    let relay = target.to_string();
-                    out.extend(
-                        lmtp_replies(result, &list, &target).into_iter().map(|(i, r)| (i, r, relay.clone())),
-                    );
+                    out.extend(lmtp_answers(result, &list, &target));
                 }
             }
         }
@@ -376,8 +379,8 @@ impl Qmgr {
     }
 }
 
-/// The client envelope for recipients `idx` of a queued message.
-fn client_envelope(q: &Queued, idx: &[usize]) -> client::Envelope {
+/// The client envelope for recipients `rcpts` of a queued message.
+fn client_envelope(q: &Queued, rcpts: &[Rcpt]) -> client::Envelope {
     let env = &q.envelope;
     let size = q.size().ok();
     client::Envelope {
@@ -389,10 +392,10 @@ fn client_envelope(q: &Queued, idx: &[usize]) -> client::Envelope {
         body_8bit: env.body_8bit && q.has_8bit().unwrap_or(true),
         smtputf8: env.smtputf8,
         size,
-        recipients: idx
+        recipients: rcpts
             .iter()
-            .map(|&i| {
-                let r = &env.recipients[i];
+            .map(|&r| {
+                let r = env.recipient(r);
                 client::Recipient {
                     address: r.address.clone(),
                     notify: r.notify.to_param(),
@@ -403,70 +406,33 @@ fn client_envelope(q: &Queued, idx: &[usize]) -> client::Envelope {
     }
 }
 
-/// One reply per recipient from an LMTP transaction (a temporary one when it failed).
-fn lmtp_replies(
+/// One answer per recipient from an LMTP transaction (a temporary failure when it failed).
+fn lmtp_answers(
     result: Result<client::Outcome, client::ClientError>,
-    idx: &[usize],
+    rcpts: &[Rcpt],
     target: &lmtp::Target,
-) -> Vec<(usize, ServerReply)> {
+) -> Vec<Answer> {
+    let relay = target.to_string();
     match result {
-        Ok(outcome) => idx.iter().copied().zip(outcome.recipients).collect(),
+        Ok(outcome) => {
+            rcpts.iter().zip(outcome.recipients).map(|(&r, reply)| Answer::new(r, reply, &relay)).collect()
+        }
         Err(e) => {
-            let r = reply(451, "4.4.2", &format!("delivery to {target} failed: {e}"));
-            idx.iter().map(|&i| (i, r.clone())).collect()
+            let why = reply(451, "4.4.2", &format!("delivery to {target} failed: {e}"));
+            rcpts.iter().map(|&r| Answer::new(r, why.clone(), &relay)).collect()
         }
     }
 }
 
 impl Qmgr {
-    /// Queue a DSN about recipients `idx` to the sender, if the sender can get one and the
-    /// recipients asked for it (RFC 3461 NOTIFY; without NOTIFY, failures only).
-    async fn report(&self, q: &Queued, action: Action, idx: &[usize]) -> std::io::Result<()> {
+    /// Queue the `action` report about recipients `rcpts` (just tried) to the sender, if one
+    /// is due ([`bounce::notification`]).
+    async fn report(&self, q: &Queued, action: Action, rcpts: &[Rcpt]) -> std::io::Result<()> {
         let env = &q.envelope;
-        let wants = |n: &Notify| if action == Action::Failed { n.failure } else { n.success };
-        let items: Vec<Item<'_>> = idx
-            .iter()
-            .map(|&i| (&env.recipients[i], q.state.outcomes.get(&i)))
-            .filter(|(r, _)| wants(&r.notify))
-            .filter_map(|(rcpt, o)| {
-                let text = match o? {
-                    Outcome::Sent(t) | Outcome::Failed(t) | Outcome::Deferred(t) => t.clone(),
-                };
-                let status = if text.ends_with("(delivery time expired)") {
-                    "4.4.7".into()
-                } else {
-                    bounce::status_of(&text)
-                };
-                Some(Item { rcpt, status, diagnostic: text })
-            })
-            .collect();
-        if items.is_empty() {
+        let Some(message) = bounce::notification(q, action, rcpts, &self.settings.hostname, now() as i64)?
+        else {
             return Ok(());
-        }
-        if env.sender.is_empty() {
-            // A bounce that bounced: nobody to tell (RFC 5321 §4.5.5); the log keeps the record.
-            tracing::warn!("{}: undeliverable notification discarded", env.id);
-            return Ok(());
-        }
-        let size = q.size()?;
-        let full = action == Action::Failed && bounce::return_full(env, size);
-        let original = if full {
-            let mut buf = Vec::with_capacity(size as usize);
-            q.message()?.read_to_end(&mut buf)?;
-            buf
-        } else {
-            q.headers(bounce::RETURN_LIMIT as usize)?
         };
-        let report = Report {
-            action,
-            reporting_mta: &self.settings.hostname,
-            envelope: env,
-            items,
-            original,
-            original_is_full: full,
-            now: now() as i64,
-        };
-        let message = bounce::build(&report)?;
         let recipients = self.route_sender(&env.sender).await?;
         if recipients.is_empty() {
             tracing::warn!(

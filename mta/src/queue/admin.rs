@@ -4,23 +4,17 @@
 
 use std::io::{self, Read};
 
-use super::{Envelope, Outcome, QueueId, Spool};
+use super::{Envelope, Outcome, QueueId, Recipient, Spool, State};
 
 /// One message as `mailq` shows it.
 #[derive(Debug, Clone)]
 pub struct Entry {
     /// The envelope.
     pub envelope: Envelope,
+    /// Its delivery state: held, attempts, next attempt, each recipient's outcome.
+    pub state: State,
     /// Message size in bytes.
     pub size: u64,
-    /// Held by the admin.
-    pub held: bool,
-    /// Attempts so far.
-    pub attempts: u32,
-    /// Next attempt, seconds since the epoch (0: as soon as possible).
-    pub next_attempt: u64,
-    /// Each recipient still pending, with the last temporary error if any.
-    pub pending: Vec<(String, Option<String>)>,
 }
 
 /// Every queued message, oldest first. Messages being delivered right now are listed too
@@ -83,28 +77,14 @@ impl Entry {
         mail_builder::headers::date::Date::new(self.envelope.arrival as i64).to_rfc822()
     }
 
-    fn new(envelope: Envelope, state: super::State, size: u64) -> Entry {
-        let pending = envelope
-            .recipients
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !state.is_final(*i))
-            .map(|(i, r)| {
-                let why = match state.outcomes.get(&i) {
-                    Some(Outcome::Deferred(t)) => Some(t.clone()),
-                    _ => None,
-                };
-                (r.address.clone(), why)
-            })
-            .collect();
-        Entry {
-            envelope,
-            size,
-            held: state.held,
-            attempts: state.attempts,
-            next_attempt: state.next_attempt,
-            pending,
-        }
+    /// Every recipient with its outcome so far (`None`: not tried yet).
+    pub fn recipients(&self) -> impl Iterator<Item = (&Recipient, Option<&Outcome>)> {
+        self.envelope.rcpts().map(|r| (self.envelope.recipient(r), self.state.outcomes.get(&r)))
+    }
+
+    /// The recipients still to deliver, with their last temporary failure if any.
+    pub fn pending(&self) -> impl Iterator<Item = (&Recipient, Option<&Outcome>)> {
+        self.recipients().filter(|(_, o)| !o.is_some_and(|o| o.is_final()))
     }
 }
 
@@ -118,8 +98,9 @@ impl Spool {
         };
         let len = file.metadata()?.len();
         let (env, offset) = Envelope::decode(&mut io::BufReader::new(file))?;
-        let state = self.read_state(id)?;
-        Ok(Some(Entry::new(env, state, len.saturating_sub(offset))))
+        let mut state = self.read_state(id)?;
+        state.fit(&env);
+        Ok(Some(Entry { envelope: env, state, size: len.saturating_sub(offset) }))
     }
 
     /// The message of `id`, positioned after its envelope.
@@ -146,7 +127,7 @@ mod tests {
 
         let all = list(&spool).unwrap();
         assert_eq!(all.len(), 1);
-        assert_eq!((all[0].size, all[0].pending.len(), all[0].held), (18, 2, false));
+        assert_eq!((all[0].size, all[0].pending().count(), all[0].state.held), (18, 2, false));
 
         assert!(change(&spool, &id, Change::Hold).unwrap());
         assert!(spool.read_state(&id).unwrap().held);

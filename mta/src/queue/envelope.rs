@@ -2,7 +2,7 @@
 //! DSN requests, from where. Text lines `key value`, values in xtext, ended by an empty line;
 //! the message follows unchanged. Written once, when the message is accepted, never rewritten.
 
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 
 use proto::xtext;
 
@@ -10,6 +10,10 @@ use super::QueueId;
 
 /// First line of a queue file: format name and version.
 pub const MAGIC: &str = "MAILROOM-QUEUE 1";
+
+/// Longest envelope line read: far above any we write (an xtext address is at most a few
+/// KiB), so a damaged file is an error instead of a message read whole into memory.
+const MAX_LINE: u64 = 64 * 1024;
 
 /// How a recipient is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +88,18 @@ pub struct Recipient {
     pub notify: Notify,
 }
 
+/// A recipient's place in its envelope (RCPT order, from 0): how the delivery state and the
+/// queue manager refer to it, since the envelope is never rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rcpt(pub(super) usize);
+
+impl Rcpt {
+    /// Its position, as written in the state file.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// RFC 3461 RET: how much of the message a failure DSN returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ret {
@@ -121,6 +137,20 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// Every recipient's [`Rcpt`], in order.
+    pub fn rcpts(&self) -> impl Iterator<Item = Rcpt> + use<> {
+        (0..self.recipients.len()).map(Rcpt)
+    }
+
+    /// The recipient at `r`.
+    ///
+    /// # Panics
+    /// When `r` is not one of [`Envelope::rcpts`] (the state file's indexes are checked
+    /// against the envelope when it is read).
+    pub fn recipient(&self, r: Rcpt) -> &Recipient {
+        &self.recipients[r.0]
+    }
+
     /// The header block, ending with its empty line.
     pub fn encode(&self) -> Vec<u8> {
         let mut s = format!(
@@ -168,8 +198,11 @@ impl Envelope {
         let mut offset = 0u64;
         let mut next = |line: &mut String| -> io::Result<bool> {
             line.clear();
-            let n = r.read_line(line)?;
+            let n = (&mut *r).take(MAX_LINE).read_line(line)?;
             offset += n as u64;
+            if n as u64 == MAX_LINE && !line.ends_with('\n') {
+                return Err(bad("envelope line too long"));
+            }
             if n == 0 || !line.ends_with('\n') {
                 return Err(bad("truncated envelope"));
             }
@@ -295,5 +328,28 @@ pub(crate) mod tests {
             assert!(Envelope::decode(&mut io::Cursor::new(&full[..cut])).is_err(), "cut at {cut}");
         }
         assert!(Envelope::decode(&mut io::Cursor::new(b"From x\n\n")).is_err());
+        let mut long = format!("{MAGIC}\nhelo ").into_bytes();
+        long.resize(MAX_LINE as usize * 2, b'a');
+        let e = Envelope::decode(&mut io::Cursor::new(&long)).unwrap_err();
+        assert!(e.to_string().contains("too long"), "{e}");
+    }
+
+    /// What a crash or an admin may leave: every byte of a valid header replaced by bytes that
+    /// matter to the syntax, and every prefix; decoding never panics, and what decodes
+    /// re-encodes to an envelope that decodes the same.
+    #[test]
+    fn damaged_envelopes_are_errors_or_envelopes() {
+        let full = sample().encode();
+        for i in 0..full.len() {
+            for b in [0, b'\n', b' ', b'=', b'+', b',', b'0', b'F', 0xc3, 0xff] {
+                let mut bytes = full.clone();
+                bytes[i] = b;
+                if let Ok((env, _)) = Envelope::decode(&mut io::Cursor::new(&bytes)) {
+                    let again = env.encode();
+                    assert_eq!(Envelope::decode(&mut io::Cursor::new(&again)).unwrap().0, env);
+                }
+            }
+            let _ = Envelope::decode(&mut io::Cursor::new(&full[..i]));
+        }
     }
 }

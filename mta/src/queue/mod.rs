@@ -13,7 +13,8 @@
 //!   (one directory fsync for all sessions committing together); only then does the client
 //!   get `250 2.0.0 Ok: queued as <id>`.
 //! - `state/<id>`: delivery state once a message has been tried and is not finished
-//!   ([`State`]): attempts, next attempt, held, each recipient's outcome.
+//!   ([`State`]): attempts, next attempt, held, each recipient's [`Outcome`] with the
+//!   [`Reply`] that decided it. Versioned; older formats are read and rewritten.
 //!
 //! A delivery or an admin change holds an exclusive `flock` on `queue/<id>`. A message leaves
 //! the queue when every recipient is sent or failed (failures bounced to the sender first).
@@ -21,10 +22,12 @@
 pub mod admin;
 mod envelope;
 mod id;
+mod reply;
 mod spool;
 mod state;
 
-pub use envelope::{Envelope, MAGIC, Notify, Recipient, Ret, Transport};
+pub use envelope::{Envelope, MAGIC, Notify, Rcpt, Recipient, Ret, Transport};
 pub use id::QueueId;
+pub use reply::{Reply, Status};
 pub use spool::{Incoming, Queued, Spool};
-pub use state::{Outcome, State};
+pub use state::{Attempt, Outcome, State};

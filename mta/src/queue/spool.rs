@@ -161,7 +161,8 @@ impl Spool {
         }
         let mut reader = BufReader::new(&*file);
         let (envelope, offset) = Envelope::decode(&mut reader)?;
-        let state = self.read_state(id)?;
+        let mut state = self.read_state(id)?;
+        state.fit(&envelope);
         Ok(Some(Queued { envelope, state, offset, file, spool: self.clone() }))
     }
 
@@ -262,28 +263,58 @@ impl Queued {
         Ok(buf)
     }
 
-    /// Save `self.state` (temporary file, fsync, rename).
+    /// Save `self.state` durably; returns once it is. This blocks on the disk: async code
+    /// calls [`Queued::store_state`].
     pub fn save_state(&self) -> io::Result<()> {
-        let path = self.spool.state_path(&self.envelope.id);
-        let tmp = path.with_extension("tmp");
-        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-        f.write_all(self.state.encode().as_bytes())?;
-        // mailroomctl runs as root: the file must stay the MTA's, like the queue file.
-        let owner = self.file.metadata()?;
-        if nix::unistd::geteuid().is_root() {
-            std::os::unix::fs::fchown(&f, Some(owner.uid()), Some(owner.gid()))?;
-        }
-        f.sync_data()?;
-        fs::rename(&tmp, &path)
+        self.state_write()?.run()
     }
 
-    /// Delivery is over for every recipient: remove the message and its state.
+    /// [`Queued::save_state`] on a blocking thread, so no async worker waits for an fsync.
+    pub async fn store_state(&self) -> io::Result<()> {
+        let write = self.state_write()?;
+        tokio::task::spawn_blocking(move || write.run()).await.map_err(io::Error::other)?
+    }
+
+    fn state_write(&self) -> io::Result<StateWrite> {
+        let owner = self.file.metadata()?;
+        Ok(StateWrite {
+            path: self.spool.state_path(&self.envelope.id),
+            text: self.state.encode(),
+            owner: (owner.uid(), owner.gid()),
+        })
+    }
+
+    /// Delivery is over for every recipient: remove the message and its state. Blocking (a
+    /// lost removal only means a second delivery, which the MDA absorbs: no fsync).
     pub fn remove(self) -> io::Result<()> {
         match fs::remove_file(self.spool.state_path(&self.envelope.id)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
         fs::remove_file(self.spool.queue_path(&self.envelope.id))
+    }
+}
+
+/// A state file to write: temporary file, fsync, rename over the old one, fsync the directory.
+struct StateWrite {
+    path: PathBuf,
+    text: String,
+    /// The queue file's owner, which the state file keeps.
+    owner: (u32, u32),
+}
+
+impl StateWrite {
+    fn run(self) -> io::Result<()> {
+        let tmp = self.path.with_extension("tmp");
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+        f.write_all(self.text.as_bytes())?;
+        // mailroomctl runs as root: the file must stay the MTA's, like the queue file.
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::fchown(&f, Some(self.owner.0), Some(self.owner.1))?;
+        }
+        f.sync_data()?;
+        fs::rename(&tmp, &self.path)?;
+        File::open(self.path.parent().expect("state files live in state/"))?.sync_all()
     }
 }
 
@@ -344,8 +375,12 @@ mod tests {
         assert!(!q.has_8bit().unwrap());
         q.state.attempts = 1;
         q.save_state().unwrap();
-        drop(q);
         assert_eq!(spool.read_state(&id).unwrap().attempts, 1);
+        q.state.attempts = 2;
+        q.store_state().await.unwrap();
+        drop(q);
+        assert_eq!(spool.read_state(&id).unwrap().attempts, 2);
+        assert!(!dir.path().join("state").join(format!("{id}.tmp")).exists());
         spool.lock(&id, true).unwrap().unwrap().remove().unwrap();
         assert!(spool.ids().unwrap().is_empty());
         assert!(spool.lock(&id, true).unwrap().is_none());

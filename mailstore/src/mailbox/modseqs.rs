@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::{FILE_MODE, Mailbox, MailboxError, Message, io_at};
 use crate::dotlock::DotLock;
-use crate::flags::Flags;
+use crate::flags::{FlagChange, Flags};
 use crate::modseq::{self, KEEP_EXPUNGED, Log, State};
 
 /// What a [`Mailbox::store`] did.
@@ -34,23 +34,22 @@ pub struct Stored {
 }
 
 impl Mailbox {
-    /// Gives each `(uid, flags)` its flags by rename (as [`Mailbox::set_flags`]) and the
-    /// changed ones one new mod-sequence. With `unchanged_since` (RFC 7162 UNCHANGEDSINCE), a
-    /// message whose mod-sequence is above it, or whose file was renamed by someone else since
-    /// this mailbox last saw it, is left alone and listed in [`Stored::modified`]. Messages
-    /// expunged meanwhile are skipped.
+    /// Applies each `(uid, change)` by rename (as [`Mailbox::set_flags`]: to the flags the file
+    /// has then) and gives the changed messages one new mod-sequence. With `unchanged_since`
+    /// (RFC 7162 UNCHANGEDSINCE), a message whose mod-sequence is above it, or whose file was
+    /// renamed by someone else since this mailbox last saw it, is left alone and listed in
+    /// [`Stored::modified`]. Messages expunged meanwhile are skipped.
     pub fn store(
         &mut self,
-        changes: &[(u32, Flags)],
+        changes: &[(u32, FlagChange)],
         unchanged_since: Option<u64>,
     ) -> Result<Stored, MailboxError> {
         let mut out = Stored::default();
         if !self.modseqs {
-            for (uid, flags) in changes {
-                let before = self.message(*uid).map(|m| m.flags.clone());
-                match self.set_flags(*uid, flags) {
-                    Ok(()) if before.as_ref() != Some(flags) => out.changed.push(*uid),
-                    Ok(()) | Err(MailboxError::Expunged(_)) => {}
+            for (uid, change) in changes {
+                match self.set_flags(*uid, change) {
+                    Ok(true) => out.changed.push(*uid),
+                    Ok(false) | Err(MailboxError::Expunged(_)) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -61,7 +60,7 @@ impl Mailbox {
         let read = Log::read(&self.dir).map_err(io_at(&path))?.filter(|l| l.uidvalidity == self.uidvalidity);
         let fresh = read.is_none();
         let mut log = read.unwrap_or_else(|| Log::new(self.uidvalidity));
-        for (uid, flags) in changes {
+        for (uid, change) in changes {
             let Some(m) = self.message(*uid) else { continue };
             if let Some(n) = unchanged_since {
                 let recorded = log.get(*uid).map_or(0, |r| r.0);
@@ -70,15 +69,14 @@ impl Mailbox {
                     continue;
                 }
             }
-            let before = m.flags.clone();
             let done = match unchanged_since {
-                Some(_) => self.rename_exact(*uid, flags),
-                None => self.set_flags(*uid, flags).map(|()| true),
+                Some(_) => self.rename_exact(*uid, change),
+                None => self.set_flags(*uid, change).map(Some),
             };
             match done {
-                Ok(true) if before != *flags => out.changed.push(*uid),
-                Ok(true) | Err(MailboxError::Expunged(_)) => {}
-                Ok(false) => out.modified.push(*uid),
+                Ok(Some(true)) => out.changed.push(*uid),
+                Ok(Some(false)) | Err(MailboxError::Expunged(_)) => {}
+                Ok(None) => out.modified.push(*uid),
                 Err(e) => return Err(e),
             }
         }
@@ -195,19 +193,23 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Renames `uid`'s file from the name this mailbox knows to one with `flags`; false when
-    /// it is not there any more (renamed by someone else: this mailbox then follows it).
-    fn rename_exact(&mut self, uid: u32, flags: &Flags) -> Result<bool, MailboxError> {
+    /// Renames `uid`'s file from the name this mailbox knows to one with `change` applied:
+    /// whether its flags changed, or `None` when it is not there any more (renamed by someone
+    /// else: this mailbox then follows it).
+    fn rename_exact(&mut self, uid: u32, change: &FlagChange) -> Result<Option<bool>, MailboxError> {
         let i = self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?;
         let from = self.path_of(uid)?;
+        let current = Flags::from_file_name(&self.messages[i].name);
+        let flags = change.apply(&current);
         let name = format!("{}:{}", self.messages[i].base_name(), flags.to_info());
+        // Renaming to the same name checks that the file is still there.
         match fs::rename(&from, self.dir.join("cur").join(&name)) {
             Ok(()) => {
                 let m = &mut Arc::make_mut(&mut self.messages)[i];
                 (m.name, m.in_new, m.flags) = (name.into_boxed_str(), false, flags.clone());
-                Ok(true)
+                Ok(Some(current != flags))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(uid).map(|()| false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(uid).map(|()| None),
             Err(e) => Err(MailboxError::Io { path: from, source: e }),
         }
     }

@@ -17,7 +17,7 @@ use imap_codec::imap_types::sequence::SequenceSet;
 use mail_parser::MimeHeaders;
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
-use mailstore::{Flag, MailboxError};
+use mailstore::{Flag, FlagChange, MailboxError};
 
 use super::condstore::modseq_item;
 use super::session::{Selected, Session, line};
@@ -200,15 +200,13 @@ fn set_seen(sel: &mut Selected, picked: &[usize], items: &[Item<'_, '_>], user: 
     if sel.read_only || !items.iter().any(sets_seen) {
         return Vec::new();
     }
-    let changes: Vec<(u32, mailstore::Flags)> = picked
+    let mut seen = mailstore::Flags::empty();
+    seen.set(Flag::Seen, true);
+    let changes: Vec<(u32, FlagChange)> = picked
         .iter()
         .map(|&i| &sel.mb.messages()[i])
         .filter(|m| !m.flags().has(Flag::Seen))
-        .map(|m| {
-            let mut f = m.flags().clone();
-            f.set(Flag::Seen, true);
-            (m.uid(), f)
-        })
+        .map(|m| (m.uid(), FlagChange::Add(seen.clone())))
         .collect();
     if changes.is_empty() {
         return Vec::new();

@@ -8,7 +8,7 @@ use std::fs;
 
 use imap_codec::imap_types::flag::{Flag as WireFlag, StoreResponse, StoreType};
 use imap_codec::imap_types::sequence::SequenceSet;
-use mailstore::{Flag, Flags, Mailbox, MailboxError, Maildir};
+use mailstore::{Flag, FlagChange, Flags, Mailbox, MailboxError, Maildir};
 
 use super::condstore::modseq_item;
 use super::quota::{Freed, expunge_counted};
@@ -56,8 +56,7 @@ impl Session {
             // Claims \Recent as Dovecot does: what was in new/ moves to cur/, so the next
             // session does not see it as recent again.
             for uid in recent.iter() {
-                let flags = mb.message(uid).map(|m| m.flags().clone()).unwrap_or_default();
-                if let Err(e) = mb.set_flags(uid, &flags) {
+                if let Err(e) = mb.set_flags(uid, &FlagChange::Add(Flags::empty())) {
                     tracing::debug!("imap claim recent UID {uid}: {e}");
                 }
             }
@@ -256,11 +255,12 @@ impl Session {
         }
         let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
         let picked = resolve(st.set, &uids, by_uid);
-        let changes: Vec<(u32, Flags)> = picked
-            .iter()
-            .filter_map(|&i| sel.mb.message(uids[i]))
-            .map(|m| (m.uid(), new_flags(m.flags(), &wanted, st.kind)))
-            .collect();
+        let change = match st.kind {
+            StoreType::Replace => FlagChange::Set(wanted),
+            StoreType::Add => FlagChange::Add(wanted),
+            StoreType::Remove => FlagChange::Remove(wanted),
+        };
+        let changes: Vec<(u32, FlagChange)> = picked.iter().map(|&i| (uids[i], change.clone())).collect();
         let stored = match sel.mb.store(&changes, unchanged_since) {
             Ok(s) => s,
             Err(e) => {
@@ -444,25 +444,6 @@ pub(super) struct Store<'c, 'f> {
     pub response: &'c StoreResponse,
     /// The flags.
     pub flags: &'c [WireFlag<'f>],
-}
-
-/// `old` with `wanted` replaced, added or removed. Only what IMAP can name is replaced:
-/// letters we do not know are another program's and stay.
-fn new_flags(old: &Flags, wanted: &Flags, kind: &StoreType) -> Flags {
-    let mut new = old.clone();
-    if matches!(kind, StoreType::Replace) {
-        let keywords: Vec<usize> = new.keyword_indexes().collect();
-        Flag::ALL.into_iter().for_each(|f| new.set(f, false));
-        keywords.into_iter().for_each(|k| new.set_keyword(k, false));
-    }
-    let on = !matches!(kind, StoreType::Remove);
-    for f in wanted.system_flags() {
-        new.set(f, on);
-    }
-    for k in wanted.keyword_indexes() {
-        new.set_keyword(k, on);
-    }
-    new
 }
 
 /// The Maildir flag of an IMAP system flag (or of `$Forwarded`, Maildir's "passed").

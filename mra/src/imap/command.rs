@@ -121,14 +121,14 @@ pub fn parse(buf: &[u8]) -> Parsed {
 /// The extensions' syntax, for a command imap-codec refused; `None` if it is none of it.
 fn parse_extended(buf: &[u8], tag: &str, name: &str) -> Option<Parsed> {
     if name == "APPEND" {
-        return Some(match extended::append_literal8(buf)? {
-            Ok(rewritten) => match CommandCodec::default().decode_static(&rewritten) {
-                Ok(([], cmd)) => Parsed::Codec(Box::new(cmd)),
-                _ => Parsed::Bad(tag.to_string(), "Invalid arguments"),
-            },
-            Err(why) => {
-                Parsed::Ext(tag.to_string(), Box::new(Extended { ext: Ext::No(why), uses_saved: false }))
+        let (rewritten, binary) = extended::append_literal8(buf)?;
+        return Some(match (CommandCodec::default().decode_static(&rewritten), binary) {
+            (Ok(([], cmd)), None) => Parsed::Codec(Box::new(cmd)),
+            (Ok(([], cmd)), Some(message)) => {
+                let ext = Ext::AppendBinary(Box::new(cmd.body), message);
+                Parsed::Ext(tag.to_string(), Box::new(Extended { ext, uses_saved: false }))
             }
+            _ => Parsed::Bad(tag.to_string(), "Invalid arguments"),
         });
     }
     Some(match extended::parse(buf, name)? {

@@ -118,6 +118,7 @@ impl Session {
             .into_iter()
             .filter(|&i| changed_since.is_none_or(|n| sel.mb.messages()[i].modseq() > n))
             .collect();
+        sel.announce_keywords(out);
         let seen_now = set_seen(sel, &picked, &items, &self.user);
         let (mut failed, mut unknown_cte) = (false, false);
         for i in picked {
@@ -463,7 +464,12 @@ fn section(p: &Parsed<'_>, sec: Option<&Section<'_>>) -> Option<Vec<u8>> {
         Section::Header(None) => range(mime::header_range(raw, root)),
         Section::Header(Some(part)) => range(enclosed(part).and_then(|pr| mime::header_range(raw, pr))),
         Section::Text(None) => range(mime::body_range(raw, root)),
-        Section::Text(Some(part)) => range(enclosed(part).and_then(|pr| mime::body_range(raw, pr))),
+        // The enclosed message's body runs to the end of the part (a multipart's epilogue too).
+        Section::Text(Some(part)) => {
+            let start = mime::body_range(raw, enclosed(part)?)?.start;
+            let end = mime::body_range(raw, mime::find(msg, part.0.as_ref())?)?.end;
+            (start <= end).then(|| raw[start..end].to_vec())
+        }
         Section::HeaderFields(part, names) | Section::HeaderFieldsNot(part, names) => {
             let pr = match part {
                 None => Some(root),

@@ -173,19 +173,19 @@ impl Session {
         if let Some(no) = self.quota_refusal(on_disk as u64, 1) {
             return line(out, &format!("{tag} NO {no}"));
         }
-        match self.append_file(&t, &dir, flags, time, message) {
-            Ok((validity, uid)) => {
-                line(out, &format!("{tag} OK [APPENDUID {validity} {uid}] Append completed."))
-            }
+        let done = match self.append_file(&t, &dir, flags, time, message) {
+            Ok((validity, uid)) => format!("{tag} OK [APPENDUID {validity} {uid}] Append completed."),
             Err(e) => {
                 tracing::warn!("imap user={} append: {e}", self.user);
-                line(out, &format!("{tag} NO [SERVERBUG] Append failed."));
+                format!("{tag} NO [SERVERBUG] Append failed.")
             }
-        }
-        // The selected mailbox may be the destination: EXISTS now, not at the next command.
+        };
+        // The selected mailbox may be the destination: EXISTS and RECENT before the tagged
+        // answer, not at the next command.
         if self.selected.as_ref().is_some_and(|s| s.target == t) {
             self.report_changes(out);
         }
+        line(out, &done);
     }
 
     fn append_file(
@@ -217,7 +217,8 @@ impl Session {
             }
         }
         if f != Flags::empty() {
-            fs::rename(&d.path, dir.join("cur").join(format!("{base}:{}", f.to_info())))?;
+            // Still in new/, so that it is \Recent for the first session that sees it.
+            fs::rename(&d.path, dir.join("new").join(format!("{base}:{}", f.to_info())))?;
         }
         let mb = Mailbox::open(dir)?;
         let uid = mb

@@ -82,7 +82,16 @@ impl Session {
         }
         let resync =
             params.qresync.as_ref().filter(|q| q.uidvalidity == mb.uidvalidity() && highest_sent != 0);
-        self.selected = Some(Selected { mb, target, read_only, recent, saved: Box::default(), highest_sent });
+        let keywords_sent = mb.keywords().iter().count();
+        self.selected = Some(Selected {
+            mb,
+            target,
+            read_only,
+            recent,
+            saved: Box::default(),
+            highest_sent,
+            keywords_sent,
+        });
         if let Some(q) = resync {
             self.qresync_changes(q, out);
         }
@@ -123,10 +132,17 @@ impl Session {
                 line(out, &v);
             }
         }
+        sel.announce_keywords(out);
         if !changes.added.is_empty() {
             for &uid in &changes.added {
                 if sel.mb.message(uid).is_some_and(|m| m.in_new()) {
                     sel.recent.insert(uid);
+                    // Claimed as SELECT claims: other sessions (and STATUS) do not count it.
+                    if !sel.read_only
+                        && let Err(e) = sel.mb.set_flags(uid, &FlagChange::Add(Flags::empty()))
+                    {
+                        tracing::debug!("imap claim recent UID {uid}: {e}");
+                    }
                 }
             }
             line(out, &format!("* {} EXISTS", sel.mb.messages().len()));
@@ -273,6 +289,7 @@ impl Session {
         }
         let uid_too = by_uid || self.qresync;
         let Some(sel) = self.selected.as_mut() else { return };
+        sel.announce_keywords(out);
         let condstore = self.condstore && sel.mb.highest_modseq() != 0;
         let changed: HashSet<u32> = stored.changed.iter().copied().collect();
         let modified: HashSet<u32> = stored.modified.iter().copied().collect();
@@ -369,7 +386,12 @@ impl Session {
             }
             Err(_) => String::new(),
         };
+        let into_selected = self.selected.as_ref().is_some_and(|s| s.target == target);
         if !moving {
+            // Into the selected mailbox: EXISTS and RECENT before the tagged answer.
+            if into_selected {
+                self.report_changes(out);
+            }
             return line(out, &format!("{tag} OK {code}Copy completed."));
         }
         line(out, &format!("* OK {code}Moved."));
@@ -391,7 +413,23 @@ impl Session {
             line(out, &v);
         }
         self.quota_freed(freed);
+        if into_selected {
+            self.report_changes(out);
+        }
         line(out, &format!("{tag} OK Move completed."));
+    }
+}
+
+impl Selected {
+    /// FLAGS and PERMANENTFLAGS again when the mailbox gained keywords since they were last
+    /// sent: a client must not see a keyword in FETCH before FLAGS announced it.
+    pub(super) fn announce_keywords(&mut self, out: &mut Vec<u8>) {
+        let n = self.mb.keywords().iter().count();
+        if n != self.keywords_sent {
+            self.keywords_sent = n;
+            line(out, &format!("* FLAGS {}", mailbox_flags(self.mb.keywords())));
+            line(out, &format!("* OK [PERMANENTFLAGS {}] Flags permitted.", perm_flags(&self.mb)));
+        }
     }
 }
 
@@ -429,7 +467,8 @@ fn copy_one(
         for k in &keywords {
             dest_flags.set_keyword(kw.intern(&dest_dir, k, 0o600)?, true);
         }
-        fs::rename(&d.path, dest_dir.join("cur").join(format!("{base}:{}", dest_flags.to_info())))?;
+        // Still in new/, so that it is \Recent for the first session that sees it.
+        fs::rename(&d.path, dest_dir.join("new").join(format!("{base}:{}", dest_flags.to_info())))?;
     }
     Ok(Some((base, d.size)))
 }

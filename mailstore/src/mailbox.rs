@@ -565,6 +565,31 @@ impl Mailbox {
         Err(MailboxError::Expunged(uid))
     }
 
+    /// Moves `uid`'s file from `new/` to `cur/`, its flags unchanged: true if this call moved
+    /// it, false if it was no longer in `new/` (another session moved it first, or it is
+    /// gone). IMAP gives `\Recent` to the one session whose call moved it.
+    pub fn claim_new(&mut self, uid: u32) -> Result<bool, MailboxError> {
+        let i = self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?;
+        let m = &self.messages[i];
+        if !m.in_new {
+            return Ok(false);
+        }
+        let from = self.path_of(uid)?;
+        let name = format!("{}:{}", m.base_name(), Flags::from_file_name(&m.name).to_info());
+        match fs::rename(&from, self.dir.join("cur").join(&name)) {
+            Ok(()) => {
+                let m = &mut Arc::make_mut(&mut self.messages)[i];
+                (m.name, m.in_new) = (name.into_boxed_str(), false);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.relocate(uid) {
+                Ok(()) | Err(MailboxError::Expunged(_)) => Ok(false),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(MailboxError::Io { path: from, source: e }),
+        }
+    }
+
     /// The index of keyword `name`, adding it to `dovecot-keywords` if it is new.
     pub fn keyword_index(&mut self, name: &str) -> Result<usize, MailboxError> {
         Ok(self.keywords.intern(&self.dir, name, FILE_MODE)?)

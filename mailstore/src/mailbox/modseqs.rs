@@ -38,7 +38,7 @@ impl Mailbox {
     /// has then) and gives the changed messages one new mod-sequence. With `unchanged_since`
     /// (RFC 7162 UNCHANGEDSINCE), a message whose mod-sequence is above it, or whose file was
     /// renamed by someone else since this mailbox last saw it, is left alone and listed in
-    /// [`Stored::modified`]. Messages expunged meanwhile are skipped.
+    /// [`Stored::modified`]. A message expunged meanwhile gets the change in this view only.
     pub fn store(
         &mut self,
         changes: &[(u32, FlagChange)],
@@ -49,7 +49,8 @@ impl Mailbox {
             for (uid, change) in changes {
                 match self.set_flags(*uid, change) {
                     Ok(true) => out.changed.push(*uid),
-                    Ok(false) | Err(MailboxError::Expunged(_)) => {}
+                    Ok(false) => {}
+                    Err(MailboxError::Expunged(_)) => self.change_gone(*uid, change),
                     Err(e) => return Err(e),
                 }
             }
@@ -75,7 +76,8 @@ impl Mailbox {
             };
             match done {
                 Ok(Some(true)) => out.changed.push(*uid),
-                Ok(Some(false)) | Err(MailboxError::Expunged(_)) => {}
+                Ok(Some(false)) => {}
+                Err(MailboxError::Expunged(_)) => self.change_gone(*uid, change),
                 Ok(None) => out.modified.push(*uid),
                 Err(e) => return Err(e),
             }
@@ -173,6 +175,13 @@ impl Mailbox {
         for msg in messages.iter_mut() {
             match log.get(msg.uid) {
                 Some((recorded, State::Present(f))) if *f == msg.flags => msg.modseq = *recorded,
+                // The scan saw the file just before a change that is recorded already (a store
+                // renames under this lock): take that change, not record the old flags again.
+                Some((recorded, State::Present(f))) if renamed_since_scan(&self.dir, msg) => {
+                    let name = format!("{}:{}", msg.base_name(), f.to_info());
+                    (msg.name, msg.in_new, msg.flags) = (name.into_boxed_str(), false, f.clone());
+                    msg.modseq = *recorded;
+                }
                 _ => {
                     lines.push_str(&log.record(msg.uid, m, State::Present(msg.flags.clone())));
                     msg.modseq = m;
@@ -191,6 +200,15 @@ impl Mailbox {
         self.highest_modseq = view_highest(&log, messages, next_uid);
         self.modseq_id = modseq::file_id(&self.dir);
         Ok(())
+    }
+
+    /// A change to a message another session expunged meanwhile: only this view shows it, until
+    /// the next sync reports the expunge (as Dovecot's index does, RFC 2180 §4.2).
+    fn change_gone(&mut self, uid: u32, change: &FlagChange) {
+        if let Some(i) = self.index_of(uid) {
+            let m = &mut Arc::make_mut(&mut self.messages)[i];
+            m.flags = change.apply(&m.flags);
+        }
     }
 
     /// Renames `uid`'s file from the name this mailbox knows to one with `change` applied:
@@ -225,6 +243,12 @@ fn write(dir: &std::path::Path, lock: DotLock, log: &mut Log, lines: &str, fresh
     } else {
         Ok(())
     }
+}
+
+/// Whether `msg`'s file is no longer where the scan saw it (renamed since, or expunged: the
+/// next sync finds out which; its name is then looked up again).
+fn renamed_since_scan(dir: &std::path::Path, msg: &Message) -> bool {
+    !dir.join(if msg.in_new { "new" } else { "cur" }).join(&*msg.name).exists()
 }
 
 fn listed(messages: &[Message], uid: u32) -> bool {

@@ -28,6 +28,7 @@ impl Session {
                     return line(out, &format!("{tag} BAD Invalid arguments"));
                 };
                 let time = date.map(|d| d.as_ref().timestamp());
+                let message = crate::imap::mime::binary_as_base64(&message).unwrap_or(message);
                 self.append(tag, super::session::wire_bytes(&mailbox), &flags, time, &message, out)
             }
             _ if self.selected.is_none() => line(out, &format!("{tag} BAD No mailbox selected.")),

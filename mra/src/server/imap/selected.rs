@@ -4,7 +4,6 @@
 //! [`super::condstore`].
 
 use std::collections::HashSet;
-use std::fs;
 
 use imap_codec::imap_types::flag::{Flag as WireFlag, StoreResponse, StoreType};
 use imap_codec::imap_types::sequence::SequenceSet;
@@ -51,16 +50,10 @@ impl Session {
                 return line(out, &format!("{tag} NO [SERVERBUG] Cannot open the mailbox."));
             }
         };
-        let recent: Recent = mb.messages().iter().filter(|m| m.in_new()).map(|m| m.uid()).collect();
-        if !read_only {
-            // Claims \Recent as Dovecot does: what was in new/ moves to cur/, so the next
-            // session does not see it as recent again.
-            for uid in recent.iter() {
-                if let Err(e) = mb.set_flags(uid, &FlagChange::Add(Flags::empty())) {
-                    tracing::debug!("imap claim recent UID {uid}: {e}");
-                }
-            }
-        }
+        let in_new: Vec<u32> = mb.messages().iter().filter(|m| m.in_new()).map(|m| m.uid()).collect();
+        // \Recent is claimed as Dovecot does: what was in new/ moves to cur/, and only the
+        // session that moved it shows it as recent (EXAMINE shows it without claiming).
+        let recent: Recent = in_new.into_iter().filter(|&uid| read_only || claim(&mut mb, uid)).collect();
         let n = mb.messages().len();
         line(out, &format!("* FLAGS {}", mailbox_flags(mb.keywords())));
         line(out, &format!("* OK [PERMANENTFLAGS {}] Flags permitted.", perm_flags(&mb)));
@@ -135,14 +128,11 @@ impl Session {
         sel.announce_keywords(out);
         if !changes.added.is_empty() {
             for &uid in &changes.added {
-                if sel.mb.message(uid).is_some_and(|m| m.in_new()) {
+                // Claimed as SELECT claims: other sessions (and STATUS) do not count it.
+                if sel.mb.message(uid).is_some_and(|m| m.in_new())
+                    && (sel.read_only || claim(&mut sel.mb, uid))
+                {
                     sel.recent.insert(uid);
-                    // Claimed as SELECT claims: other sessions (and STATUS) do not count it.
-                    if !sel.read_only
-                        && let Err(e) = sel.mb.set_flags(uid, &FlagChange::Add(Flags::empty()))
-                    {
-                        tracing::debug!("imap claim recent UID {uid}: {e}");
-                    }
                 }
             }
             line(out, &format!("* {} EXISTS", sel.mb.messages().len()));
@@ -420,6 +410,14 @@ impl Session {
     }
 }
 
+/// Claims `uid`'s `\Recent` ([`Mailbox::claim_new`]): whether this session got it.
+fn claim(mb: &mut Mailbox, uid: u32) -> bool {
+    mb.claim_new(uid).unwrap_or_else(|e| {
+        tracing::debug!("imap claim recent UID {uid}: {e}");
+        false
+    })
+}
+
 impl Selected {
     /// FLAGS and PERMANENTFLAGS again when the mailbox gained keywords since they were last
     /// sent: a client must not see a keyword in FETCH before FLAGS announced it.
@@ -453,23 +451,21 @@ fn copy_one(
         Err(e) => return Err(e.into()),
     };
     let mtime = file.metadata()?.modified()?;
-    let d = maildir.deliver(folder, b"", &mut file)?;
-    let base = d.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-    fs::File::options().write(true).open(&d.path)?.set_modified(mtime)?;
     // Keyword letters differ per mailbox: map them by name into the destination's list.
-    let dest_dir = d.path.parent().and_then(|p| p.parent()).expect("new/ has a parent").to_path_buf();
+    let dest_dir = maildir.folder_path(folder);
     let mut dest_flags = Flags::empty();
     for f in flags.system_flags() {
         dest_flags.set(f, true);
     }
-    if !keywords.is_empty() || dest_flags != Flags::empty() {
+    if !keywords.is_empty() {
         let mut kw = mailstore::Keywords::load(&dest_dir)?;
         for k in &keywords {
             dest_flags.set_keyword(kw.intern(&dest_dir, k, 0o600)?, true);
         }
-        // Still in new/, so that it is \Recent for the first session that sees it.
-        fs::rename(&d.path, dest_dir.join("new").join(format!("{base}:{}", dest_flags.to_info())))?;
     }
+    let d = maildir.save(folder, &mut file, &dest_flags, Some(mtime))?;
+    let name = d.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let base = mailstore::flags::base_name(name).to_string();
     Ok(Some((base, d.size)))
 }
 

@@ -432,3 +432,27 @@ async fn imap4rev2_when_enabled() {
     assert!(c.tagged("SELECT Nowhere").starts_with("NO [NONEXISTENT]"));
     assert!(c.tagged("COPY 1 Nowhere").starts_with("BAD"), "no mailbox is selected after a failed SELECT");
 }
+
+#[tokio::test]
+async fn appendlimit_is_announced_and_kept() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    // imaplib sees the limit after login (RFC 7889, as Dovecot announces it) and appends under it.
+    let script = r#"
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+print("APPENDLIMIT" in " ".join(m.capabilities))
+m.login("bob@b.test", "pw")
+typ, data = m.capability()
+print([c for c in data[0].decode().split() if c.startswith("APPENDLIMIT=")])
+print(m.append("INBOX", None, None, b"Subject: l\r\n\r\nbody\r\n")[0])
+m.logout()
+"#;
+    let out = python(script, &[&mra.imap.to_string()]);
+    assert_eq!(out, "False\n['APPENDLIMIT=67108864']\nOK\n");
+    // One byte more is refused before the client sends it.
+    let mut c = Imap::login(mra.imap, "bob");
+    let r = c.raw("t1", b"t1 APPEND INBOX {67108865}\r\n");
+    assert!(r.last().unwrap().contains(" [TOOBIG] "), "{r:?}");
+    assert!(c.tagged("NOOP").starts_with("OK"), "the session goes on");
+}

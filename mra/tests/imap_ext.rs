@@ -456,3 +456,36 @@ m.logout()
     assert!(r.last().unwrap().contains(" [TOOBIG] "), "{r:?}");
     assert!(c.tagged("NOOP").starts_with("OK"), "the session goes on");
 }
+
+#[tokio::test]
+async fn logins_per_user_and_address_are_limited() {
+    let db = database().await;
+    let mra = Mra::start(&db, "max_user_ip_connections = 2");
+    let script = r#"
+import imaplib, sys
+port = int(sys.argv[1])
+def login(user="bob@b.test"):
+    m = imaplib.IMAP4("127.0.0.1", port)
+    try:
+        m.login(user, "pw")
+        return m, "OK"
+    except imaplib.IMAP4.error as e:
+        return m, str(e)
+a, r1 = login()
+b, r2 = login()
+c, r3 = login()
+d, r4 = login("carol@b.test")
+print(r1, r2, r4)
+print(r3)
+a.logout()
+print(c.login("bob@b.test", "pw")[0])
+for m in (b, c, d):
+    m.logout()
+"#;
+    let out = python(script, &[&mra.imap.to_string()]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "OK OK OK", "{out}");
+    assert!(lines[1].contains("[LIMIT]"), "{out}");
+    assert_eq!(lines[2], "OK", "a slot is given back at LOGOUT: {out}");
+    assert!(mra.log().contains("max_user_ip_connections=2 reached"), "{}", mra.log());
+}

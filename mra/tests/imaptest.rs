@@ -85,7 +85,8 @@ async fn imaptest_scripts_and_stress_modes_pass() {
         ))
         .await;
     }
-    let mra = Mra::start(&db, "");
+    // clients=20 logs one user in 20 times from one address.
+    let mra = Mra::start(&db, "max_user_ip_connections = 50");
     let tmp = tempfile::tempdir().unwrap();
     let messages = tmp.path().join("messages.mbox");
     mbox(&messages);

@@ -489,3 +489,34 @@ for m in (b, c, d):
     assert_eq!(lines[2], "OK", "a slot is given back at LOGOUT: {out}");
     assert!(mra.log().contains("max_user_ip_connections=2 reached"), "{}", mra.log());
 }
+
+#[tokio::test]
+async fn unauthenticate_returns_to_the_login_state() {
+    let db = database().await;
+    let mra = Mra::start(&db, "max_user_ip_connections = 1");
+    // imaplib does not know UNAUTHENTICATE (RFC 8437): it is taught the command.
+    let script = r#"
+import imaplib, sys
+imaplib.Commands["UNAUTHENTICATE"] = ("AUTH", "SELECTED")
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+print("UNAUTHENTICATE" in m.capabilities)
+m.login("bob@b.test", "pw")
+print("UNAUTHENTICATE" in m.capability()[1][0].decode().split())
+m.select("INBOX")
+print(m._simple_command("UNAUTHENTICATE")[0])
+m.state = "NONAUTH"
+try:
+    m.select("INBOX")
+except imaplib.IMAP4.error as e:
+    print("refused")
+print(m.login("carol@b.test", "pw")[0])
+# bob's slot was given back: with a limit of one, bob can log in elsewhere.
+print(imaplib.IMAP4("127.0.0.1", int(sys.argv[1])).login("bob@b.test", "pw")[0])
+print(m.select("INBOX")[0])
+m.logout()
+"#;
+    let out = python(script, &[&mra.imap.to_string()]);
+    assert_eq!(out, "False\nTrue\nOK\nrefused\nOK\nOK\nOK\n");
+    let mut c = Imap::connect(mra.imap).0;
+    assert!(c.tagged("UNAUTHENTICATE").starts_with("BAD "), "not logged in");
+}

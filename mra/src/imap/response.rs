@@ -81,7 +81,7 @@ pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE I
                                 ESEARCH SEARCHRES BINARY STATUS=SIZE CONDSTORE QRESYNC";
 
 /// What a logged-in session adds (Dovecot, too, names QUOTA only after login).
-pub const AUTHENTICATED: &str = "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE";
+pub const AUTHENTICATED: &str = "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE";
 
 /// The capability list for a connection in its current state.
 pub fn capabilities(tls_offered: bool, logged_in: bool, plaintext_ok: bool) -> String {
@@ -131,7 +131,7 @@ mod tests {
         assert!(capabilities(true, false, false).ends_with("STARTTLS LOGINDISABLED"));
         assert!(
             capabilities(false, true, true)
-                .ends_with("QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE APPENDLIMIT=67108864")
+                .ends_with("QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE APPENDLIMIT=67108864")
         );
     }
 }

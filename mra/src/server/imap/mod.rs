@@ -252,13 +252,27 @@ impl Conn {
                 self.send(&format!("{tag} OK Namespace completed."));
                 return Ok(None);
             }
-            Parsed::Namespace(tag) | Parsed::UidExpunge(tag, _) | Parsed::Ext(tag, _)
+            Parsed::Unauthenticate(tag) if self.session.is_some() => {
+                // RFC 8437: back to the not-authenticated state on the same connection (and
+                // TLS); the mailbox is closed without expunging, the user's slot given back.
+                if let Some(s) = &self.session {
+                    tracing::info!("imap unauthenticate user={} client={}", s.user, client_ip(&self.peer));
+                }
+                self.session = None;
+                self.user_ip = None;
+                self.send(&format!("{tag} OK Unauthenticate completed."));
+                return Ok(None);
+            }
+            Parsed::Namespace(tag)
+            | Parsed::UidExpunge(tag, _)
+            | Parsed::Ext(tag, _)
+            | Parsed::Unauthenticate(tag)
                 if self.session.is_none() =>
             {
                 self.send(&format!("{tag} BAD Log in first."));
                 return Ok(None);
             }
-            Parsed::Namespace(_) => unreachable!("handled above"),
+            Parsed::Namespace(_) | Parsed::Unauthenticate(_) => unreachable!("handled above"),
             Parsed::UidExpunge(tag, set) => {
                 self.blocking(io, move |s, out| s.uid_expunge(&tag, &set, out)).await?;
                 return Ok(None);

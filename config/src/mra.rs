@@ -41,6 +41,9 @@ crate::section! {
         pub idle_timeout: NonZeroU64 = nz64(600),
         /// Seconds before a failed login is answered (Dovecot's auth_failure_delay).
         pub auth_failure_delay: u64 = 2,
+        /// IMAP sessions one user may have logged in from one address at once (Dovecot's
+        /// mail_max_userip_connections); a login past it is answered `NO [LIMIT]`.
+        pub max_user_ip_connections: NonZeroU32 = nz32(10),
         /// Failed logins after which the connection is closed.
         pub max_auth_failures: NonZeroU32 = nz32(3),
         /// Unknown or malformed commands after which the connection is closed.

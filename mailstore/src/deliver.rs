@@ -11,9 +11,11 @@
 use std::fs;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use crate::crlf::LfWriter;
 use crate::filename;
+use crate::flags::Flags;
 use crate::folder::FolderName;
 use crate::maildir::{Maildir, sync_dir};
 
@@ -116,11 +118,46 @@ impl Maildir {
         prefix: &[u8],
         body: &mut dyn Read,
     ) -> Result<Delivered, DeliverError> {
+        self.store(folder, prefix, body, &Flags::empty(), None)
+    }
+
+    /// Like [`Maildir::deliver`], for IMAP APPEND and COPY: the file has `flags` in its name
+    /// and `mtime` (the INTERNALDATE) before it appears in `new/` (where it is `\Recent` for
+    /// the first session that sees it), so no session ever sees it without them.
+    pub fn save(
+        &self,
+        folder: Option<&FolderName>,
+        body: &mut dyn Read,
+        flags: &Flags,
+        mtime: Option<SystemTime>,
+    ) -> Result<Delivered, DeliverError> {
+        self.store(folder, b"", body, flags, mtime)
+    }
+
+    fn store(
+        &self,
+        folder: Option<&FolderName>,
+        prefix: &[u8],
+        body: &mut dyn Read,
+        flags: &Flags,
+        mtime: Option<SystemTime>,
+    ) -> Result<Delivered, DeliverError> {
         let dir = self.folder_path(folder);
         let (file, base) = self.open_tmp(&dir, folder)?;
         let tmp = TmpFile(dir.join("tmp").join(&base));
         let (size, vsize) = write_message(file, prefix, body)?;
-        let path = dir.join("new").join(filename::with_sizes(&base, size, vsize));
+        if let Some(t) = mtime {
+            fs::File::options()
+                .write(true)
+                .open(&tmp.0)
+                .and_then(|f| f.set_modified(t))
+                .map_err(DeliverError::from_write)?;
+        }
+        let mut name = filename::with_sizes(&base, size, vsize);
+        if *flags != Flags::empty() {
+            name = format!("{name}:{}", flags.to_info());
+        }
+        let path = dir.join("new").join(name);
         fs::rename(&tmp.0, &path).map_err(DeliverError::from_write)?;
         tmp.disarm();
         if let Err(e) = sync_dir(&dir.join("new")) {

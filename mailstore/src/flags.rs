@@ -150,6 +150,39 @@ impl Flags {
     }
 }
 
+/// A change to a message's flags (IMAP STORE's `FLAGS`, `+FLAGS`, `-FLAGS`). It is applied to
+/// the flags the file has when it is renamed, not to what a session saw earlier, so that
+/// sessions changing different flags of one message at once all keep their change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlagChange {
+    /// These system flags and keywords, no others (letters we do not know stay: they are
+    /// another program's).
+    Set(Flags),
+    /// These added.
+    Add(Flags),
+    /// These removed.
+    Remove(Flags),
+}
+
+impl FlagChange {
+    /// The flags a message with `old` gets.
+    pub fn apply(&self, old: &Flags) -> Flags {
+        match self {
+            FlagChange::Set(f) => Flags { system: f.system, keywords: f.keywords, other: old.other.clone() },
+            FlagChange::Add(f) => Flags {
+                system: old.system | f.system,
+                keywords: old.keywords | f.keywords,
+                other: old.other.clone(),
+            },
+            FlagChange::Remove(f) => Flags {
+                system: old.system & !f.system,
+                keywords: old.keywords & !f.keywords,
+                other: old.other.clone(),
+            },
+        }
+    }
+}
+
 impl fmt::Display for Flags {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_info())
@@ -197,6 +230,19 @@ mod tests {
         f.set_keyword(3, false);
         assert_eq!(f.to_info(), "2,R");
         assert!(!f.has_keyword(40));
+    }
+
+    #[test]
+    fn changes_apply_to_the_current_flags() {
+        let old = Flags::from_info("2,RSXb");
+        let (mut seen, mut flagged_a) = (Flags::empty(), Flags::empty());
+        seen.set(Flag::Seen, true);
+        flagged_a.set(Flag::Flagged, true);
+        flagged_a.set_keyword(0, true);
+        assert_eq!(FlagChange::Add(flagged_a.clone()).apply(&old).to_info(), "2,FRSXab");
+        assert_eq!(FlagChange::Remove(seen).apply(&old).to_info(), "2,RXb");
+        assert_eq!(FlagChange::Set(flagged_a).apply(&old).to_info(), "2,FXa", "X is not ours to drop");
+        assert_eq!(FlagChange::Add(Flags::empty()).apply(&old), old);
     }
 
     #[test]

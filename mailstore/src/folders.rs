@@ -173,7 +173,10 @@ pub fn save_subscriptions(root: &Path, names: &[String]) -> io::Result<()> {
         text.push_str(&n.replace(SEPARATOR, "\t"));
         text.push('\n');
     }
-    let tmp = root.join(format!("{SUBSCRIPTIONS}.tmp.{}", std::process::id()));
+    // Unique per writer: sessions of one process may save at once (the last rename wins).
+    static WRITERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = root.join(format!("{SUBSCRIPTIONS}.tmp.{}.{n}", std::process::id()));
     let mut f = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
     f.write_all(text.as_bytes())?;
     f.sync_data()?;

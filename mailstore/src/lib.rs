@@ -14,8 +14,9 @@
 //! - Quota is the Maildir++ `maildirsize` file ([`quota`]).
 //!
 //! Readers (mailroom-mra) open a folder as a [`Mailbox`]: UIDs from `dovecot-uidlist`
-//! ([`uidlist`], written under a [`dotlock`]), flags in file names ([`flags`]), keyword names in
-//! `dovecot-keywords` ([`keywords`]), sizes and envelope headers remembered in a rebuildable
+//! ([`uidlist`], written under a [`dotlock`]; a new one takes the Maildir's next
+//! [`uidvalidity`]), flags in file names ([`flags`]), keyword names in `dovecot-keywords`
+//! ([`keywords`]), sizes and envelope headers remembered in a rebuildable
 //! `mailroom.cache` ([`cache`]), mod-sequences for CONDSTORE and QRESYNC in a rebuildable
 //! `mailroom.modseq` ([`modseq`]), and a [`SessionLock`] for POP3's exclusive sessions.
 //!
@@ -48,9 +49,10 @@ pub mod mutf7;
 pub mod quota;
 mod session_lock;
 pub mod uidlist;
+pub mod uidvalidity;
 
 pub use deliver::{DeliverError, Delivered};
-pub use flags::{Flag, Flags};
+pub use flags::{Flag, FlagChange, Flags};
 pub use folder::{FolderName, FolderNameError, SEPARATOR};
 pub use keywords::Keywords;
 pub use mailbox::{Changes, Mailbox, MailboxError, Message, Stored};

@@ -5,7 +5,8 @@
 //! record by base name (the name without the `:2,` info, which stays when flags change). Files
 //! with no record get the next UIDs, in delivery order, under the uidlist's dotlock; records
 //! whose file is gone are dropped. When nothing changed, opening takes no lock and writes
-//! nothing. UIDs are never reused and UIDVALIDITY never changes once the file exists.
+//! nothing. UIDs are never reused and UIDVALIDITY never changes once the file exists; a new
+//! uidlist takes the Maildir's next one ([`crate::uidvalidity`]), never a value used before.
 //!
 //! Other programs change the directory under us at any time: mailroom-mda and Dovecot deliver
 //! into `new/`, other sessions rename files to change flags or unlink them. Hence:
@@ -14,7 +15,7 @@
 //!   since readdir may miss an entry renamed while the directory is being read;
 //! - a file that vanished when we open or rename it is looked up again by its base name
 //!   ([`Mailbox::open_message`], [`Mailbox::set_flags`]); only if it is gone from both
-//!   directories is it expunged.
+//!   directories is it expunged. A flag change is applied to the flags of the name found.
 //!
 //! Sizes come from `,S=`/`,W=` in the name, else the uidlist record's `S`/`W`, else
 //! `mailroom.cache` ([`crate::cache`]), else one read of the file, remembered in the cache.
@@ -28,7 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::cache::{self, Cache, Entry};
 use crate::dotlock::{self, DotLock};
-use crate::flags::{Flags, base_name};
+use crate::flags::{FlagChange, Flags, base_name};
 use crate::keywords::{KeywordError, Keywords};
 use crate::modseq::FileId;
 use crate::uidlist::{self, Record, UidList};
@@ -43,8 +44,10 @@ pub use stamp::Stamp;
 /// Mode of the files mailroom creates in a mailbox (uidlist, keywords, cache, modseqs).
 const FILE_MODE: u32 = 0o600;
 
-/// How often a vanished file is looked for again before it counts as expunged.
-const RELOCATE_TRIES: usize = 3;
+/// How often a file that vanished from where we saw it is looked for again. Each retry means
+/// another session renamed it meanwhile (a look that finds it nowhere ends the loop: it was
+/// expunged), so the bound is only a guard against a livelock.
+const RELOCATE_TRIES: usize = 100;
 
 /// Why a mailbox operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -312,7 +315,11 @@ impl Mailbox {
         let mut seen = self.scan()?;
         let mut list = match &old {
             Some(l) => l.clone(),
-            None => UidList::new(fresh_uidvalidity(), random_guid()),
+            None => {
+                let root = maildir_root(&self.dir);
+                let uidvalidity = crate::uidvalidity::next(root).map_err(io_at(root))?;
+                UidList::new(uidvalidity, random_guid())
+            }
         };
         if list.records.iter().any(|r| !seen.contains_key(&r.base)) {
             // readdir may have missed a file being renamed: look again before dropping it.
@@ -514,33 +521,73 @@ impl Mailbox {
         Err(MailboxError::Expunged(uid))
     }
 
-    /// Gives `uid` the flags `flags` by renaming its file into `cur/` (a message in `new/`
-    /// moves to `cur/` even when its flags stay the same).
-    pub fn set_flags(&mut self, uid: u32, flags: &Flags) -> Result<(), MailboxError> {
+    /// Applies `change` to the flags `uid`'s file has now, renaming it into `cur/` (a message
+    /// in `new/` moves to `cur/` even when its flags stay the same); true if its flags changed.
+    /// The rename from the name this mailbox knows is what checks that the flags on disk are
+    /// still the ones it knows: when another session renamed the file meanwhile, the rename
+    /// fails, and the change is applied to the flags of the name found instead, so that
+    /// neither session's change is lost.
+    pub fn set_flags(&mut self, uid: u32, change: &FlagChange) -> Result<bool, MailboxError> {
         for _ in 0..RELOCATE_TRIES {
             let i = self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?;
             let m = &self.messages[i];
-            if !m.in_new && m.flags == *flags {
-                return Ok(());
-            }
+            // The name, not `m.flags`: after a relocation those are still the ones last reported.
+            let current = Flags::from_file_name(&m.name);
+            let flags = change.apply(&current);
             let from = self.path_of(uid)?;
+            if !m.in_new && current == flags {
+                // Nothing to rename; the file must still be there with those flags.
+                match fs::symlink_metadata(&from) {
+                    Ok(_) => return Ok(false),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        self.relocate(uid)?;
+                        continue;
+                    }
+                    Err(e) => return Err(MailboxError::Io { path: from, source: e }),
+                }
+            }
             let name = format!("{}:{}", m.base_name(), flags.to_info());
             let to = self.dir.join("cur").join(&name);
             match fs::rename(&from, &to) {
                 Ok(()) => {
                     let m = &mut Arc::make_mut(&mut self.messages)[i];
-                    if m.flags != *flags {
+                    if m.flags != flags {
                         // Not recorded in mailroom.modseq: the next sync must read it.
                         self.modseq_id = None;
                     }
                     (m.name, m.in_new, m.flags) = (name.into_boxed_str(), false, flags.clone());
-                    return Ok(());
+                    return Ok(current != flags);
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(uid)?,
                 Err(e) => return Err(MailboxError::Io { path: from, source: e }),
             }
         }
         Err(MailboxError::Expunged(uid))
+    }
+
+    /// Moves `uid`'s file from `new/` to `cur/`, its flags unchanged: true if this call moved
+    /// it, false if it was no longer in `new/` (another session moved it first, or it is
+    /// gone). IMAP gives `\Recent` to the one session whose call moved it.
+    pub fn claim_new(&mut self, uid: u32) -> Result<bool, MailboxError> {
+        let i = self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?;
+        let m = &self.messages[i];
+        if !m.in_new {
+            return Ok(false);
+        }
+        let from = self.path_of(uid)?;
+        let name = format!("{}:{}", m.base_name(), Flags::from_file_name(&m.name).to_info());
+        match fs::rename(&from, self.dir.join("cur").join(&name)) {
+            Ok(()) => {
+                let m = &mut Arc::make_mut(&mut self.messages)[i];
+                (m.name, m.in_new) = (name.into_boxed_str(), false);
+                Ok(true)
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.relocate(uid) {
+                Ok(()) | Err(MailboxError::Expunged(_)) => Ok(false),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(MailboxError::Io { path: from, source: e }),
+        }
     }
 
     /// The index of keyword `name`, adding it to `dovecot-keywords` if it is new.
@@ -584,7 +631,12 @@ impl Mailbox {
     /// Finds the current name of `uid`'s file after it vanished from where we saw it.
     fn relocate(&mut self, uid: u32) -> Result<(), MailboxError> {
         let i = self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?;
-        let seen = self.scan()?;
+        let base = self.messages[i].base_name();
+        let mut seen = self.scan()?;
+        if !seen.contains_key(base) {
+            // readdir may miss a file renamed while the directory is read: look once more.
+            seen = self.scan()?;
+        }
         let m = &mut Arc::make_mut(&mut self.messages)[i];
         match seen.get(m.base_name()) {
             // The flags stay as last reported, so that the next sync reports the change.
@@ -678,8 +730,14 @@ fn delivery_order(base: &str) -> (u64, u64, String) {
     (secs.parse().unwrap_or(u64::MAX), usecs, base.to_string())
 }
 
-fn fresh_uidvalidity() -> u32 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(1, |d| d.as_secs() as u32).max(1)
+/// The Maildir++ root a mailbox directory belongs to, where its UIDVALIDITY comes from: the
+/// parent of a `.Folder` directory inside a Maildir, else the directory itself (INBOX).
+fn maildir_root(dir: &Path) -> &Path {
+    let folder = dir.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+    match dir.parent() {
+        Some(parent) if folder && parent.join("cur").is_dir() => parent,
+        _ => dir,
+    }
 }
 
 /// 32 hex digits from the kernel's random source (the mailbox GUID in the uidlist header).

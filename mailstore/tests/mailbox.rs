@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use mailstore::{Flag, Flags, Mailbox, MailboxError, SessionLock, cache, uidlist};
+use mailstore::{
+    Flag, FlagChange, Flags, FolderName, Mailbox, MailboxError, SessionLock, cache, folders, uidlist,
+};
 use support::{deliver, maildir};
 
 fn uids(mb: &Mailbox) -> Vec<u32> {
@@ -76,7 +78,7 @@ fn flags_change_by_rename_and_survive_reopen() {
     f.set(Flag::Replied, true);
     let junk = mb.keyword_index("$Junk").unwrap();
     f.set_keyword(junk, true);
-    mb.set_flags(1, &f).unwrap();
+    mb.set_flags(1, &FlagChange::Set(f.clone())).unwrap();
     assert!(md.root().join("cur").join(format!("{name}:2,RSa")).is_file());
     assert_eq!(fs::read_to_string(md.root().join("dovecot-keywords")).unwrap(), "0 $Junk\n");
 
@@ -88,10 +90,10 @@ fn flags_change_by_rename_and_survive_reopen() {
     // Another session renamed the file meanwhile: ours follows it by base name.
     let mut g = f.clone();
     g.set(Flag::Flagged, true);
-    mb.set_flags(1, &g).unwrap();
+    mb.set_flags(1, &FlagChange::Set(g.clone())).unwrap();
     let mut h = g.clone();
     h.set(Flag::Seen, false);
-    other.set_flags(1, &h).unwrap();
+    other.set_flags(1, &FlagChange::Set(h)).unwrap();
     assert!(md.root().join("cur").join(format!("{name}:2,FRa")).is_file());
     let (mut file, _) = mb.open_message(1).unwrap();
     let mut text = String::new();
@@ -102,7 +104,7 @@ fn flags_change_by_rename_and_survive_reopen() {
 
     // Expunged by the other session: renames and reads say so.
     assert!(other.expunge(1).unwrap(), "this call removed it");
-    assert!(matches!(mb.set_flags(1, &f), Err(MailboxError::Expunged(1))));
+    assert!(matches!(mb.set_flags(1, &FlagChange::Set(f)), Err(MailboxError::Expunged(1))));
     assert!(matches!(mb.open_message(1), Err(MailboxError::Expunged(1))));
     assert!(!mb.expunge(1).unwrap(), "already gone: not removed twice");
     assert!(mb.message(1).is_none(), "no longer listed");
@@ -180,8 +182,8 @@ fn concurrent_deliveries_and_sessions_never_share_or_lose_a_uid() {
                         if let Some(m) = mb.messages().first().cloned() {
                             let mut f = m.flags().clone();
                             f.set(Flag::Flagged, !f.has(Flag::Flagged));
-                            match mb.set_flags(m.uid(), &f) {
-                                Ok(()) | Err(MailboxError::Expunged(_)) => {}
+                            match mb.set_flags(m.uid(), &FlagChange::Set(f)) {
+                                Ok(_) | Err(MailboxError::Expunged(_)) => {}
                                 Err(e) => panic!("{e}"),
                             }
                         }
@@ -302,7 +304,7 @@ fn sessions_of_one_mailbox_share_its_list_and_skip_the_scan_while_it_is_unchange
     // A session that changes flags has its own list until its next sync.
     let mut flags = Flags::empty();
     flags.set(Flag::Seen, true);
-    third.set_flags(1, &flags).unwrap();
+    third.set_flags(1, &FlagChange::Set(flags)).unwrap();
     assert!(third.message(1).unwrap().flags().has(Flag::Seen));
     assert!(!first.message(1).unwrap().flags().has(Flag::Seen), "the others' list is unchanged");
     let mut fourth = Mailbox::open(md.root()).unwrap();
@@ -310,4 +312,118 @@ fn sessions_of_one_mailbox_share_its_list_and_skip_the_scan_while_it_is_unchange
     third.sync().unwrap();
     assert_eq!(third.messages().as_ptr(), fourth.messages().as_ptr(), "shared again after a sync");
     drop((first, second, unscanned));
+}
+
+fn one(flag: Flag) -> Flags {
+    let mut f = Flags::empty();
+    f.set(flag, true);
+    f
+}
+
+#[test]
+fn sessions_changing_different_flags_of_one_message_keep_both_changes() {
+    let (_tmp, md) = maildir();
+    deliver(&md, "x");
+    let mut first = Mailbox::open(md.root()).unwrap();
+    first.store(&[(1, FlagChange::Add(one(Flag::Seen)))], None).unwrap();
+    let mut second = Mailbox::open(md.root()).unwrap();
+    // Session 1: +FLAGS (\Answered); session 2, which has not synced since: -FLAGS (\Seen).
+    assert_eq!(first.store(&[(1, FlagChange::Add(one(Flag::Replied)))], None).unwrap().changed, [1]);
+    assert_eq!(second.store(&[(1, FlagChange::Remove(one(Flag::Seen)))], None).unwrap().changed, [1]);
+    assert_eq!(second.message(1).unwrap().flags().to_info(), "2,R", "session 2 reports \\Answered too");
+    assert_eq!(Mailbox::open(md.root()).unwrap().message(1).unwrap().flags().to_info(), "2,R");
+    // The same without the mod-sequence lock (POP3's \Seen, SELECT claiming \Recent).
+    first.set_flags(1, &FlagChange::Add(one(Flag::Flagged))).unwrap();
+    assert!(second.set_flags(1, &FlagChange::Remove(one(Flag::Replied))).unwrap());
+    assert!(!second.set_flags(1, &FlagChange::Add(one(Flag::Flagged))).unwrap(), "already there");
+    assert_eq!(Mailbox::open(md.root()).unwrap().message(1).unwrap().flags().to_info(), "2,F");
+    // A change that looks like none to a stale view is still made: \Seen was set meanwhile.
+    first.set_flags(1, &FlagChange::Add(one(Flag::Seen))).unwrap();
+    assert!(second.set_flags(1, &FlagChange::Remove(one(Flag::Seen))).unwrap());
+    assert_eq!(Mailbox::open(md.root()).unwrap().message(1).unwrap().flags().to_info(), "2,F");
+}
+
+#[test]
+fn concurrent_sessions_each_owning_a_flag_never_lose_one_change() {
+    let (_tmp, md) = maildir();
+    for i in 0..3 {
+        deliver(&md, &format!("m{i}"));
+    }
+    Mailbox::open(md.root()).unwrap();
+    // Like imaptest's own_flags: each session toggles only its flag, from a view it rarely
+    // syncs; half go through the locked store, half through plain renames.
+    let owned = [Flag::Flagged, Flag::Replied, Flag::Passed, Flag::Draft];
+    let sessions: Vec<_> = owned
+        .into_iter()
+        .enumerate()
+        .map(|(n, flag)| {
+            let root = md.root().to_path_buf();
+            std::thread::spawn(move || {
+                let mut mb = Mailbox::open(&root).unwrap();
+                let mut on = [false; 3];
+                for round in 0..60usize {
+                    let uid = 1 + (round % 3) as u32;
+                    let i = uid as usize - 1;
+                    on[i] = !on[i];
+                    let change =
+                        if on[i] { FlagChange::Add(one(flag)) } else { FlagChange::Remove(one(flag)) };
+                    if n % 2 == 0 {
+                        mb.store(&[(uid, change)], None).unwrap();
+                    } else {
+                        mb.set_flags(uid, &change).unwrap();
+                    }
+                    if round % 7 == 0 {
+                        mb.sync().unwrap();
+                    }
+                }
+                (flag, on)
+            })
+        })
+        .collect();
+    let finals: Vec<(Flag, [bool; 3])> = sessions.into_iter().map(|s| s.join().unwrap()).collect();
+    let mb = Mailbox::open(md.root()).unwrap();
+    for m in mb.messages() {
+        for (flag, on) in &finals {
+            assert_eq!(m.flags().has(*flag), on[m.uid() as usize - 1], "UID {} {flag:?}", m.uid());
+        }
+    }
+}
+
+#[test]
+fn a_mailbox_deleted_and_created_again_never_gets_an_old_uidvalidity() {
+    let (_tmp, md) = maildir();
+    let mut given = vec![Mailbox::open(md.root()).unwrap().uidvalidity()];
+    let name = FolderName::new("Lists/Rust").unwrap();
+    // All within one second: a time-based value alone would repeat.
+    for _ in 0..3 {
+        md.create_folder(&name).unwrap();
+        let v = Mailbox::open(&md.folder_path(Some(&name))).unwrap().uidvalidity();
+        assert!(!given.contains(&v), "{v} given before: {given:?}");
+        given.push(v);
+        folders::delete(md.root(), &name).unwrap();
+    }
+    // Dovecot's file in the root says the last value, so Dovecot continues the sequence.
+    let file = fs::read_to_string(md.root().join(mailstore::uidvalidity::FILE)).unwrap();
+    assert_eq!(u32::from_str_radix(&file, 16).unwrap(), given[3]);
+
+    // Sessions creating mailboxes at once still never share a value.
+    let creators: Vec<_> = (0..4)
+        .map(|t| {
+            let md = md.clone();
+            std::thread::spawn(move || {
+                (0..10)
+                    .map(|i| {
+                        let f = FolderName::new(&format!("T{t}/{i}")).unwrap();
+                        md.create_folder(&f).unwrap();
+                        Mailbox::open(&md.folder_path(Some(&f))).unwrap().uidvalidity()
+                    })
+                    .collect::<Vec<u32>>()
+            })
+        })
+        .collect();
+    given.extend(creators.into_iter().flat_map(|c| c.join().unwrap()));
+    let n = given.len();
+    given.sort_unstable();
+    given.dedup();
+    assert_eq!(given.len(), n, "a UIDVALIDITY given twice");
 }

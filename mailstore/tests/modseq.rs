@@ -12,17 +12,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mailstore::modseq::{self, Log};
-use mailstore::{Flag, Flags, Mailbox};
+use mailstore::{Flag, FlagChange, Flags, Mailbox};
 use support::{deliver, maildir};
 
 fn modseqs(mb: &Mailbox) -> Vec<u64> {
     mb.messages().iter().map(|m| m.modseq()).collect()
 }
 
-fn seen() -> Flags {
+/// `+FLAGS (\Seen)`.
+fn seen() -> FlagChange {
     let mut f = Flags::empty();
     f.set(Flag::Seen, true);
-    f
+    FlagChange::Add(f)
 }
 
 #[test]
@@ -77,8 +78,12 @@ fn every_kind_of_change_gets_a_new_modseq() {
     assert_eq!(modseq::file_id(md.root()), id);
 
     // Our own change: one new value for every message it changed, none for one left as it was.
-    let stored =
-        mb.store(&[(1, seen()), (3, seen()), (2, mb.message(2).unwrap().flags().clone())], None).unwrap();
+    let stored = mb
+        .store(
+            &[(1, seen()), (3, seen()), (2, FlagChange::Set(mb.message(2).unwrap().flags().clone()))],
+            None,
+        )
+        .unwrap();
     assert_eq!(stored.changed, [1, 3]);
     assert!(stored.modseq > m1);
     assert_eq!(modseqs(&mb), [stored.modseq, m1, stored.modseq]);
@@ -107,6 +112,7 @@ fn unchanged_since_lets_one_of_two_sessions_win() {
     let m0 = a.highest_modseq();
     let mut deleted = Flags::empty();
     deleted.set(Flag::Deleted, true);
+    let deleted = FlagChange::Add(deleted);
     let won = a.store(&[(1, seen())], Some(m0)).unwrap();
     assert_eq!((won.changed, won.modified), (vec![1], vec![]));
     // b has not synced: its list still says m0, but the file knows better.
@@ -207,7 +213,7 @@ fn concurrent_writers_and_readers_never_tear_the_file() {
                     let uid = 1 + (w * 5 + round) % 20;
                     let mut f = mb.message(uid).unwrap().flags().clone();
                     f.set(Flag::Flagged, !f.has(Flag::Flagged));
-                    let s = mb.store(&[(uid, f)], None).unwrap();
+                    let s = mb.store(&[(uid, FlagChange::Set(f))], None).unwrap();
                     given.extend((s.modseq != 0).then_some(s.modseq));
                     mb.sync().unwrap();
                 }

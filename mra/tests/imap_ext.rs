@@ -366,12 +366,22 @@ async fn binary_fetch_and_literal8_append() {
     // The whole message and multiparts go as they are.
     let f = c.ok("FETCH 1 (BINARY.SIZE[])");
     assert_eq!(f[0], format!("* 1 FETCH (BINARY.SIZE[] {})", BINARY_MESSAGE.len()));
-    // APPEND with a literal8 (RFC 3516 §4.4); one with a NUL cannot be stored.
+    // APPEND with a literal8 (RFC 3516 §4.4).
     let plain = "Subject: l8\r\n\r\nbin\r\n";
     let r = c.raw("b2", format!("b2 APPEND INBOX ~{{{}+}}\r\n{plain}\r\n", plain.len()).as_bytes());
     assert!(r.last().unwrap().starts_with("b2 OK [APPENDUID"), "{r:?}");
-    let r = c.raw("b3", b"b3 APPEND INBOX ~{5+}\r\na\0b\r\n\r\n");
-    assert!(r.last().unwrap().starts_with("b3 NO [UNKNOWN-CTE]"), "{r:?}");
+    // A binary part with a NUL is stored as base64, as Dovecot does: BINARY gives the bytes back.
+    let mut m =
+        b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n".to_vec();
+    m.extend_from_slice(b"a\0b");
+    let mut cmd = format!("b3 APPEND INBOX ~{{{}+}}\r\n", m.len()).into_bytes();
+    cmd.extend_from_slice(&m);
+    cmd.extend_from_slice(b"\r\n");
+    let r = c.raw("b3", &cmd);
+    assert!(r.last().unwrap().starts_with("b3 OK [APPENDUID"), "{r:?}");
+    let f = c.ok("FETCH * (BINARY.PEEK[1] BODY.PEEK[1])");
+    assert!(f[0].ends_with(" FETCH (BINARY[1] ~{3}"), "{f:?}");
+    assert_eq!(f[1..], ["a\0b BODY[1] {4}", "YQBi)"], "{f:?}");
     all_bad(
         &mut c,
         &[
@@ -421,4 +431,92 @@ async fn imap4rev2_when_enabled() {
     assert!(c.tagged("CREATE Archive").starts_with("NO [ALREADYEXISTS]"));
     assert!(c.tagged("SELECT Nowhere").starts_with("NO [NONEXISTENT]"));
     assert!(c.tagged("COPY 1 Nowhere").starts_with("BAD"), "no mailbox is selected after a failed SELECT");
+}
+
+#[tokio::test]
+async fn appendlimit_is_announced_and_kept() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    // imaplib sees the limit after login (RFC 7889, as Dovecot announces it) and appends under it.
+    let script = r#"
+import imaplib, sys
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+print("APPENDLIMIT" in " ".join(m.capabilities))
+m.login("bob@b.test", "pw")
+typ, data = m.capability()
+print([c for c in data[0].decode().split() if c.startswith("APPENDLIMIT=")])
+print(m.append("INBOX", None, None, b"Subject: l\r\n\r\nbody\r\n")[0])
+m.logout()
+"#;
+    let out = python(script, &[&mra.imap.to_string()]);
+    assert_eq!(out, "False\n['APPENDLIMIT=67108864']\nOK\n");
+    // One byte more is refused before the client sends it.
+    let mut c = Imap::login(mra.imap, "bob");
+    let r = c.raw("t1", b"t1 APPEND INBOX {67108865}\r\n");
+    assert!(r.last().unwrap().contains(" [TOOBIG] "), "{r:?}");
+    assert!(c.tagged("NOOP").starts_with("OK"), "the session goes on");
+}
+
+#[tokio::test]
+async fn logins_per_user_and_address_are_limited() {
+    let db = database().await;
+    let mra = Mra::start(&db, "max_user_ip_connections = 2");
+    let script = r#"
+import imaplib, sys
+port = int(sys.argv[1])
+def login(user="bob@b.test"):
+    m = imaplib.IMAP4("127.0.0.1", port)
+    try:
+        m.login(user, "pw")
+        return m, "OK"
+    except imaplib.IMAP4.error as e:
+        return m, str(e)
+a, r1 = login()
+b, r2 = login()
+c, r3 = login()
+d, r4 = login("carol@b.test")
+print(r1, r2, r4)
+print(r3)
+a.logout()
+print(c.login("bob@b.test", "pw")[0])
+for m in (b, c, d):
+    m.logout()
+"#;
+    let out = python(script, &[&mra.imap.to_string()]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "OK OK OK", "{out}");
+    assert!(lines[1].contains("[LIMIT]"), "{out}");
+    assert_eq!(lines[2], "OK", "a slot is given back at LOGOUT: {out}");
+    assert!(mra.log().contains("max_user_ip_connections=2 reached"), "{}", mra.log());
+}
+
+#[tokio::test]
+async fn unauthenticate_returns_to_the_login_state() {
+    let db = database().await;
+    let mra = Mra::start(&db, "max_user_ip_connections = 1");
+    // imaplib does not know UNAUTHENTICATE (RFC 8437): it is taught the command.
+    let script = r#"
+import imaplib, sys
+imaplib.Commands["UNAUTHENTICATE"] = ("AUTH", "SELECTED")
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+print("UNAUTHENTICATE" in m.capabilities)
+m.login("bob@b.test", "pw")
+print("UNAUTHENTICATE" in m.capability()[1][0].decode().split())
+m.select("INBOX")
+print(m._simple_command("UNAUTHENTICATE")[0])
+m.state = "NONAUTH"
+try:
+    m.select("INBOX")
+except imaplib.IMAP4.error as e:
+    print("refused")
+print(m.login("carol@b.test", "pw")[0])
+# bob's slot was given back: with a limit of one, bob can log in elsewhere.
+print(imaplib.IMAP4("127.0.0.1", int(sys.argv[1])).login("bob@b.test", "pw")[0])
+print(m.select("INBOX")[0])
+m.logout()
+"#;
+    let out = python(script, &[&mra.imap.to_string()]);
+    assert_eq!(out, "False\nTrue\nOK\nrefused\nOK\nOK\nOK\n");
+    let mut c = Imap::connect(mra.imap).0;
+    assert!(c.tagged("UNAUTHENTICATE").starts_with("BAD "), "not logged in");
 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::{FILE_MODE, Mailbox, MailboxError, Message, io_at};
 use crate::dotlock::DotLock;
-use crate::flags::Flags;
+use crate::flags::{FlagChange, Flags};
 use crate::modseq::{self, KEEP_EXPUNGED, Log, State};
 
 /// What a [`Mailbox::store`] did.
@@ -34,23 +34,23 @@ pub struct Stored {
 }
 
 impl Mailbox {
-    /// Gives each `(uid, flags)` its flags by rename (as [`Mailbox::set_flags`]) and the
-    /// changed ones one new mod-sequence. With `unchanged_since` (RFC 7162 UNCHANGEDSINCE), a
-    /// message whose mod-sequence is above it, or whose file was renamed by someone else since
-    /// this mailbox last saw it, is left alone and listed in [`Stored::modified`]. Messages
-    /// expunged meanwhile are skipped.
+    /// Applies each `(uid, change)` by rename (as [`Mailbox::set_flags`]: to the flags the file
+    /// has then) and gives the changed messages one new mod-sequence. With `unchanged_since`
+    /// (RFC 7162 UNCHANGEDSINCE), a message whose mod-sequence is above it, or whose file was
+    /// renamed by someone else since this mailbox last saw it, is left alone and listed in
+    /// [`Stored::modified`]. A message expunged meanwhile gets the change in this view only.
     pub fn store(
         &mut self,
-        changes: &[(u32, Flags)],
+        changes: &[(u32, FlagChange)],
         unchanged_since: Option<u64>,
     ) -> Result<Stored, MailboxError> {
         let mut out = Stored::default();
         if !self.modseqs {
-            for (uid, flags) in changes {
-                let before = self.message(*uid).map(|m| m.flags.clone());
-                match self.set_flags(*uid, flags) {
-                    Ok(()) if before.as_ref() != Some(flags) => out.changed.push(*uid),
-                    Ok(()) | Err(MailboxError::Expunged(_)) => {}
+            for (uid, change) in changes {
+                match self.set_flags(*uid, change) {
+                    Ok(true) => out.changed.push(*uid),
+                    Ok(false) => {}
+                    Err(MailboxError::Expunged(_)) => self.change_gone(*uid, change),
                     Err(e) => return Err(e),
                 }
             }
@@ -61,7 +61,7 @@ impl Mailbox {
         let read = Log::read(&self.dir).map_err(io_at(&path))?.filter(|l| l.uidvalidity == self.uidvalidity);
         let fresh = read.is_none();
         let mut log = read.unwrap_or_else(|| Log::new(self.uidvalidity));
-        for (uid, flags) in changes {
+        for (uid, change) in changes {
             let Some(m) = self.message(*uid) else { continue };
             if let Some(n) = unchanged_since {
                 let recorded = log.get(*uid).map_or(0, |r| r.0);
@@ -70,15 +70,15 @@ impl Mailbox {
                     continue;
                 }
             }
-            let before = m.flags.clone();
             let done = match unchanged_since {
-                Some(_) => self.rename_exact(*uid, flags),
-                None => self.set_flags(*uid, flags).map(|()| true),
+                Some(_) => self.rename_exact(*uid, change),
+                None => self.set_flags(*uid, change).map(Some),
             };
             match done {
-                Ok(true) if before != *flags => out.changed.push(*uid),
-                Ok(true) | Err(MailboxError::Expunged(_)) => {}
-                Ok(false) => out.modified.push(*uid),
+                Ok(Some(true)) => out.changed.push(*uid),
+                Ok(Some(false)) => {}
+                Err(MailboxError::Expunged(_)) => self.change_gone(*uid, change),
+                Ok(None) => out.modified.push(*uid),
                 Err(e) => return Err(e),
             }
         }
@@ -175,6 +175,13 @@ impl Mailbox {
         for msg in messages.iter_mut() {
             match log.get(msg.uid) {
                 Some((recorded, State::Present(f))) if *f == msg.flags => msg.modseq = *recorded,
+                // The scan saw the file just before a change that is recorded already (a store
+                // renames under this lock): take that change, not record the old flags again.
+                Some((recorded, State::Present(f))) if renamed_since_scan(&self.dir, msg) => {
+                    let name = format!("{}:{}", msg.base_name(), f.to_info());
+                    (msg.name, msg.in_new, msg.flags) = (name.into_boxed_str(), false, f.clone());
+                    msg.modseq = *recorded;
+                }
                 _ => {
                     lines.push_str(&log.record(msg.uid, m, State::Present(msg.flags.clone())));
                     msg.modseq = m;
@@ -195,19 +202,32 @@ impl Mailbox {
         Ok(())
     }
 
-    /// Renames `uid`'s file from the name this mailbox knows to one with `flags`; false when
-    /// it is not there any more (renamed by someone else: this mailbox then follows it).
-    fn rename_exact(&mut self, uid: u32, flags: &Flags) -> Result<bool, MailboxError> {
+    /// A change to a message another session expunged meanwhile: only this view shows it, until
+    /// the next sync reports the expunge (as Dovecot's index does, RFC 2180 §4.2).
+    fn change_gone(&mut self, uid: u32, change: &FlagChange) {
+        if let Some(i) = self.index_of(uid) {
+            let m = &mut Arc::make_mut(&mut self.messages)[i];
+            m.flags = change.apply(&m.flags);
+        }
+    }
+
+    /// Renames `uid`'s file from the name this mailbox knows to one with `change` applied:
+    /// whether its flags changed, or `None` when it is not there any more (renamed by someone
+    /// else: this mailbox then follows it).
+    fn rename_exact(&mut self, uid: u32, change: &FlagChange) -> Result<Option<bool>, MailboxError> {
         let i = self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?;
         let from = self.path_of(uid)?;
+        let current = Flags::from_file_name(&self.messages[i].name);
+        let flags = change.apply(&current);
         let name = format!("{}:{}", self.messages[i].base_name(), flags.to_info());
+        // Renaming to the same name checks that the file is still there.
         match fs::rename(&from, self.dir.join("cur").join(&name)) {
             Ok(()) => {
                 let m = &mut Arc::make_mut(&mut self.messages)[i];
                 (m.name, m.in_new, m.flags) = (name.into_boxed_str(), false, flags.clone());
-                Ok(true)
+                Ok(Some(current != flags))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(uid).map(|()| false),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(uid).map(|()| None),
             Err(e) => Err(MailboxError::Io { path: from, source: e }),
         }
     }
@@ -223,6 +243,12 @@ fn write(dir: &std::path::Path, lock: DotLock, log: &mut Log, lines: &str, fresh
     } else {
         Ok(())
     }
+}
+
+/// Whether `msg`'s file is no longer where the scan saw it (renamed since, or expunged: the
+/// next sync finds out which; its name is then looked up again).
+fn renamed_since_scan(dir: &std::path::Path, msg: &Message) -> bool {
+    !dir.join(if msg.in_new { "new" } else { "cur" }).join(&*msg.name).exists()
 }
 
 fn listed(messages: &[Message], uid: u32) -> bool {

@@ -74,6 +74,8 @@ pub enum Parsed {
     Codec(Box<Command<'static>>),
     /// RFC 2342 NAMESPACE.
     Namespace(String),
+    /// RFC 8437 UNAUTHENTICATE.
+    Unauthenticate(String),
     /// RFC 2971 ID (the client's parameters are only logged, so kept raw).
     Id(String, String),
     /// RFC 4315 UID EXPUNGE.
@@ -107,6 +109,7 @@ pub fn parse(buf: &[u8]) -> Parsed {
     let args: Vec<&str> = text.trim_end().split(' ').skip(2).collect();
     match name.as_str() {
         "NAMESPACE" if args.is_empty() && tag != "*" => Parsed::Namespace(tag),
+        "UNAUTHENTICATE" if args.is_empty() && tag != "*" => Parsed::Unauthenticate(tag),
         "ID" if tag != "*" && !args.is_empty() => Parsed::Id(tag, args.join(" ")),
         "UID EXPUNGE" if tag != "*" && args.len() == 2 => match args[1].parse::<SequenceSet>() {
             Ok(set) => Parsed::UidExpunge(tag, set),
@@ -121,14 +124,14 @@ pub fn parse(buf: &[u8]) -> Parsed {
 /// The extensions' syntax, for a command imap-codec refused; `None` if it is none of it.
 fn parse_extended(buf: &[u8], tag: &str, name: &str) -> Option<Parsed> {
     if name == "APPEND" {
-        return Some(match extended::append_literal8(buf)? {
-            Ok(rewritten) => match CommandCodec::default().decode_static(&rewritten) {
-                Ok(([], cmd)) => Parsed::Codec(Box::new(cmd)),
-                _ => Parsed::Bad(tag.to_string(), "Invalid arguments"),
-            },
-            Err(why) => {
-                Parsed::Ext(tag.to_string(), Box::new(Extended { ext: Ext::No(why), uses_saved: false }))
+        let (rewritten, binary) = extended::append_literal8(buf)?;
+        return Some(match (CommandCodec::default().decode_static(&rewritten), binary) {
+            (Ok(([], cmd)), None) => Parsed::Codec(Box::new(cmd)),
+            (Ok(([], cmd)), Some(message)) => {
+                let ext = Ext::AppendBinary(Box::new(cmd.body), message);
+                Parsed::Ext(tag.to_string(), Box::new(Extended { ext, uses_saved: false }))
             }
+            _ => Parsed::Bad(tag.to_string(), "Invalid arguments"),
         });
     }
     Some(match extended::parse(buf, name)? {
@@ -147,6 +150,7 @@ fn is_known(name: &str) -> bool {
         "STARTTLS",
         "AUTHENTICATE",
         "LOGIN",
+        "UNAUTHENTICATE",
         "SELECT",
         "EXAMINE",
         "CREATE",
@@ -204,6 +208,7 @@ mod tests {
         assert!(matches!(parse(b"a1 NOOP\r\n"), Parsed::Codec(_)));
         assert!(matches!(parse(b"a1 LOGIN {3}\r\nbob pw\r\n"), Parsed::Codec(_)));
         assert_eq!(parse(b"a2 NAMESPACE\r\n"), Parsed::Namespace("a2".into()));
+        assert_eq!(parse(b"a5 UNAUTHENTICATE\r\n"), Parsed::Unauthenticate("a5".into()));
         assert_eq!(parse(b"a3 ID NIL\r\n"), Parsed::Id("a3".into(), "NIL".into()));
         assert!(matches!(parse(b"a4 UID EXPUNGE 1:3\r\n"), Parsed::UidExpunge(t, _) if t == "a4"));
         assert_eq!(parse(b"a5 FROB\r\n"), Parsed::Bad("a5".into(), "Unknown command"));

@@ -70,7 +70,11 @@ fn addresses(out: &mut Vec<u8>, list: Option<&Address<'_>>) {
                         out.extend_from_slice(b"(NIL NIL ");
                         string(out, name.as_bytes());
                         out.extend_from_slice(b" NIL)");
-                        g.addresses.iter().for_each(|a| address(out, a));
+                        // `group2: (foo) ;` has a comment and no member.
+                        g.addresses
+                            .iter()
+                            .filter(|a| a.address.as_deref().is_some_and(|a| !a.is_empty()))
+                            .for_each(|a| address(out, a));
                         out.extend_from_slice(b"(NIL NIL NIL NIL)");
                     }
                     None => g.addresses.iter().for_each(|a| address(out, a)),
@@ -92,10 +96,17 @@ fn address(out: &mut Vec<u8>, a: &Addr<'_>) {
         Some((m, h)) => (m, Some(h)),
         None => (addr, None),
     };
+    // An obsolete source route (`<@route:user@domain>`) is the envelope's adl.
+    let (route, mailbox) = match mailbox.split_once(':') {
+        Some((r, m)) if r.starts_with('@') => (Some(r), m),
+        _ => (None, mailbox),
+    };
     out.push(b'(');
     let name = a.name.as_deref().map(encode_word);
     nstring(out, name.as_deref().map(str::as_bytes));
-    out.extend_from_slice(b" NIL ");
+    out.push(b' ');
+    nstring(out, route.map(str::as_bytes));
+    out.push(b' ');
     nstring(out, (!mailbox.is_empty()).then_some(mailbox.as_bytes()));
     out.push(b' ');
     nstring(out, host.map(str::as_bytes));
@@ -129,6 +140,18 @@ mod tests {
              ((NIL NIL \"mooch\" \"owatagu.example\")(\"=?utf-8?b?SsO2cmc=?=\" NIL \"j\" \"x.example\")) \
              ((NIL NIL \"team\" NIL)(NIL NIL \"a\" \"b.example\")(NIL NIL NIL NIL)) NIL NIL \
              \"<B27397-0100000@Blurdybloop.example>\")"
+        );
+    }
+
+    #[test]
+    fn groups_without_members() {
+        let e = env("From: <@route:user@domain>\nCc: group:;, group2: (foo) ;\n\n");
+        assert!(e.contains(" ((NIL \"@route\" \"user\" \"domain\")) "), "{e}");
+        assert!(
+            e.contains(
+                " ((NIL NIL \"group\" NIL)(NIL NIL NIL NIL)(NIL NIL \"group2\" NIL)(NIL NIL NIL NIL)) "
+            ),
+            "{e}"
         );
     }
 

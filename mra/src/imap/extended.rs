@@ -60,8 +60,8 @@ pub enum Ext {
     },
     /// UID EXPUNGE on `$`.
     UidExpunge(SequenceSet),
-    /// A well-formed command we refuse: the text of the NO.
-    No(&'static str),
+    /// APPEND (a `CommandBody::Append`) of binary content with NUL bytes: the message to store.
+    AppendBinary(Box<CommandBody<'static>>, Vec<u8>),
 }
 
 /// What a BINARY FETCH item asks (RFC 3516).
@@ -134,21 +134,25 @@ pub fn parse(buf: &[u8], name: &str) -> Option<Result<Extended, &'static str>> {
 }
 
 /// APPEND with a literal8 (`~{n}`, RFC 3516 §4.4) as its message rewritten as an ordinary
-/// literal, for imap-codec; `None` when there is none, `Err` when the content has a NUL, which
-/// a Maildir message must not.
-pub fn append_literal8(buf: &[u8]) -> Option<Result<Vec<u8>, &'static str>> {
+/// literal, for imap-codec; `None` when there is none. Binary content may hold NUL, which no
+/// ordinary literal may: then the NULs are replaced for the parse, and the content itself is
+/// returned too, to be stored as sent.
+pub fn append_literal8(buf: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     // The message is the last literal: its announcement is followed by exactly n bytes + CRLF.
     let tilde = (0..buf.len().saturating_sub(1))
         .rev()
         .filter(|&i| &buf[i..i + 2] == b"~{")
         .find(|&i| literal_end(buf, i + 1).is_some_and(|end| end + 2 == buf.len()))?;
     let content_start = tilde + buf[tilde..].iter().position(|&b| b == b'\n')? + 1;
-    if buf[content_start..].contains(&0) {
-        return Some(Err("[UNKNOWN-CTE] Binary content with NUL bytes cannot be stored."));
-    }
     let mut out = buf[..tilde].to_vec();
     out.extend_from_slice(&buf[tilde + 1..]);
-    Some(Ok(out))
+    let content = &buf[content_start..buf.len() - 2];
+    if !content.contains(&0) {
+        return Some((out, None));
+    }
+    let start = content_start - 1;
+    out[start..start + content.len()].iter_mut().filter(|b| **b == 0).for_each(|b| *b = 1);
+    Some((out, Some(content.to_vec())))
 }
 
 /// `buf` with every quoted string that holds UTF-8 (RFC 9051 §9 `QUOTED-CHAR`, which imap-codec

@@ -187,7 +187,11 @@ impl View {
             let mut c: BTreeSet<String> = self.subscribed.iter().filter(|n| matches(n)).cloned().collect();
             if cmd.selection.recursive_match {
                 let parents = with_parents(self.subscribed.iter());
-                c.extend(parents.into_iter().filter(|n| matches(n) && self.has_subscribed_child(n)));
+                c.extend(
+                    parents
+                        .into_iter()
+                        .filter(|n| matches(n) && self.has_unlisted_subscribed_child(n, patterns)),
+                );
             }
             c
         } else {
@@ -198,7 +202,7 @@ impl View {
             true => tree.iter().cloned().chain(with_parents(self.subscribed.iter())).collect(),
             false => tree,
         };
-        self.entries(cmd, rev2, &family, candidates.iter())
+        self.entries(cmd, rev2, &family, candidates.iter(), patterns)
     }
 
     fn entries<'n>(
@@ -207,6 +211,7 @@ impl View {
         rev2: bool,
         family: &BTreeSet<String>,
         names: impl Iterator<Item = &'n String>,
+        patterns: &[String],
     ) -> Vec<Entry> {
         let extended = cmd.extended || rev2;
         names
@@ -229,7 +234,8 @@ impl View {
                 if let Some(a) = special.filter(|_| !cmd.extended || cmd.returns.special_use) {
                     attrs.push(a);
                 }
-                let child_subscribed = cmd.selection.recursive_match && self.has_subscribed_child(name);
+                let child_subscribed =
+                    cmd.selection.recursive_match && self.has_unlisted_subscribed_child(name, patterns);
                 Some(Entry { name: name.clone(), attrs, child_subscribed, selectable: exists })
             })
             .collect()
@@ -256,8 +262,14 @@ impl View {
         name.eq_ignore_ascii_case("INBOX") || self.existing.contains(name)
     }
 
-    fn has_subscribed_child(&self, name: &str) -> bool {
-        has_child(&self.subscribed, name)
+    /// Whether a subscribed name below `name` is not answered itself (matches none of
+    /// `patterns`): only then does RECURSIVEMATCH add `name` with CHILDINFO (RFC 5258 §3.5).
+    fn has_unlisted_subscribed_child(&self, name: &str, patterns: &[String]) -> bool {
+        let prefix = format!("{name}{SEPARATOR}");
+        self.subscribed
+            .range(prefix.clone()..)
+            .take_while(|n| n.starts_with(&prefix))
+            .any(|n| !patterns.iter().any(|p| names::matches(p, n)))
     }
 }
 

@@ -10,7 +10,10 @@
 use std::num::NonZeroU32;
 use std::ops::Range;
 
-use mail_parser::{Message, MessageParser, MessagePart, PartType};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use mail_parser::Message;
+use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
 
 /// Every LF not preceded by CR becomes CRLF (messages are stored with LF, RFC 3501 wants CRLF).
 pub fn to_crlf(text: &[u8]) -> Vec<u8> {
@@ -24,6 +27,50 @@ pub fn to_crlf(text: &[u8]) -> Vec<u8> {
         prev = b;
     }
     out
+}
+
+/// `raw` with each part sent as `binary` (an RFC 3516 APPEND) whose content holds a NUL
+/// encoded as base64 instead, as Dovecot does: FETCH BODY then sends text, and BINARY decodes
+/// it to the bytes sent. `None` when no part needs it.
+pub fn binary_as_base64(raw: &[u8]) -> Option<Vec<u8>> {
+    const CTE: &[u8] = b"content-transfer-encoding:";
+    let msg = MessageParser::new().parse(raw)?;
+    let mut edits: Vec<(Range<usize>, Vec<u8>)> = Vec::new();
+    for part in &msg.parts {
+        let binary =
+            part.content_transfer_encoding().is_some_and(|c| c.trim().eq_ignore_ascii_case("binary"));
+        if !binary || matches!(part.body, PartType::Multipart(_) | PartType::Message(_)) {
+            continue;
+        }
+        let (head, body, end) =
+            (part.offset_header as usize, part.offset_body as usize, part.offset_end as usize);
+        let content = raw.get(body..end)?;
+        if !content.contains(&0) {
+            continue;
+        }
+        let mut at = head;
+        for line in raw[head..body].split_inclusive(|&b| b == b'\n') {
+            if line.len() >= CTE.len() && line[..CTE.len()].eq_ignore_ascii_case(CTE) {
+                edits.push((at..at + line.len(), b"Content-Transfer-Encoding: base64\r\n".to_vec()));
+            }
+            at += line.len();
+        }
+        let encoded = B64.encode(content);
+        let lines: Vec<&[u8]> = encoded.as_bytes().chunks(76).collect();
+        edits.push((body..end, lines.join(&b"\r\n"[..])));
+    }
+    if edits.is_empty() {
+        return None;
+    }
+    edits.sort_by_key(|(r, _)| r.start);
+    let (mut out, mut pos) = (Vec::with_capacity(raw.len() * 2), 0);
+    for (range, with) in edits {
+        out.extend_from_slice(&raw[pos..range.start]);
+        out.extend_from_slice(&with);
+        pos = range.end;
+    }
+    out.extend_from_slice(&raw[pos..]);
+    Some(out)
 }
 
 /// A parsed message on its CRLF text.
@@ -123,6 +170,20 @@ pub fn header_fields(header: &[u8], names: &[Vec<u8>], not: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binary_parts_with_nul_become_base64() {
+        let raw = b"From: a@x\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\0-\xe4\n\r\n\n";
+        let out = binary_as_base64(raw).unwrap();
+        assert_eq!(
+            out,
+            b"From: a@x\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAC3kCg0KCg=="
+        );
+        assert_eq!(
+            binary_as_base64(b"From: a@x\r\nContent-Transfer-Encoding: binary\r\n\r\nno nul\r\n"),
+            None
+        );
+    }
 
     const MIXED: &str = "From: a@x\nSubject: s\nContent-Type: multipart/mixed; boundary=\"b\"\n\n\
         pre\n--b\nContent-Type: text/plain\n\nhello\n--b\nContent-Type: message/rfc822\n\n\

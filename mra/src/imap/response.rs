@@ -81,7 +81,7 @@ pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE I
                                 ESEARCH SEARCHRES BINARY STATUS=SIZE CONDSTORE QRESYNC";
 
 /// What a logged-in session adds (Dovecot, too, names QUOTA only after login).
-pub const AUTHENTICATED: &str = "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE";
+pub const AUTHENTICATED: &str = "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE";
 
 /// The capability list for a connection in its current state.
 pub fn capabilities(tls_offered: bool, logged_in: bool, plaintext_ok: bool) -> String {
@@ -89,6 +89,8 @@ pub fn capabilities(tls_offered: bool, logged_in: bool, plaintext_ok: bool) -> S
     if logged_in {
         s.push(' ');
         s.push_str(AUTHENTICATED);
+        // RFC 7889: the largest message APPEND takes, in every mailbox.
+        s.push_str(&format!(" APPENDLIMIT={}", super::command::MAX_APPEND));
     } else {
         if tls_offered {
             s.push_str(" STARTTLS");
@@ -129,7 +131,7 @@ mod tests {
         assert!(capabilities(true, false, false).ends_with("STARTTLS LOGINDISABLED"));
         assert!(
             capabilities(false, true, true)
-                .ends_with("STATUS=SIZE CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE")
+                .ends_with("QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE APPENDLIMIT=67108864")
         );
     }
 }

@@ -6,6 +6,7 @@
 //! - [`store`]: opening a maildrop on the blocking pool, its POP3 session lock, UPDATE.
 //! - [`pop3`]: one POP3 connection, plain, STLS or implicit TLS.
 //! - [`imap`]: one IMAP connection, plain, STARTTLS or implicit TLS, and the mailbox work.
+//! - [`userip`]: IMAP sessions per user and client address.
 //!
 //! Both protocols share [`Context`], [`handshake`] (STLS, STARTTLS, ports 993/995), the
 //! connection limit, [`lines`] and [`login`].
@@ -15,6 +16,7 @@ pub mod lines;
 pub mod login;
 pub mod pop3;
 pub mod store;
+pub mod userip;
 
 use std::io;
 use std::sync::Arc;
@@ -40,6 +42,8 @@ pub struct Context {
     pub connections: Arc<Semaphore>,
     /// Triggered at SIGTERM: sessions waiting for a command end at once.
     pub shutdown: Shutdown,
+    /// IMAP sessions per user and address (`max_user_ip_connections`).
+    pub user_ip: Arc<userip::UserIpCounts>,
 }
 
 impl Context {
@@ -52,7 +56,7 @@ impl Context {
         shutdown: Shutdown,
     ) -> Context {
         let connections = Arc::new(Semaphore::new(cfg.max_connections.get()));
-        Context { cfg, authenticator, directory, tls, connections, shutdown }
+        Context { cfg, authenticator, directory, tls, connections, shutdown, user_ip: Arc::default() }
     }
 
     /// How long a client may stay silent.

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-use mailstore::{Flag, Mailbox, MailboxError, Maildir, Quota, SessionLock, quota};
+use mailstore::{Flag, FlagChange, Flags, Mailbox, MailboxError, Maildir, Quota, SessionLock, quota};
 
 use crate::pop3::uidl::{self, UidlVars};
 use crate::pop3::{Entry, Maildrop};
@@ -87,12 +87,12 @@ pub fn update(store: &mut Store, expunge: &[u32], seen: &[u32]) -> bool {
         // The mail is gone as asked; only the numbers lag until maildirsize is rebuilt.
         tracing::warn!("maildirsize: {e}");
     }
+    let mut flags = Flags::empty();
+    flags.set(Flag::Seen, true);
+    let mark = FlagChange::Add(flags);
     for &uid in seen {
-        let Some(m) = store.mailbox.message(uid) else { continue };
-        let mut flags = m.flags().clone();
-        flags.set(Flag::Seen, true);
-        match store.mailbox.set_flags(uid, &flags) {
-            Ok(()) | Err(MailboxError::Expunged(_)) => {}
+        match store.mailbox.set_flags(uid, &mark) {
+            Ok(_) | Err(MailboxError::Expunged(_)) | Err(MailboxError::NoSuchUid(_)) => {}
             Err(e) => tracing::warn!("flag UID {uid} seen: {e}"),
         }
     }

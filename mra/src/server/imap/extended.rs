@@ -20,10 +20,17 @@ impl Session {
     pub fn execute_ext(&mut self, tag: &str, e: Extended, out: &mut Vec<u8>) {
         let Extended { ext, uses_saved } = e;
         match ext {
-            Ext::No(text) => line(out, &format!("{tag} NO {text}")),
             Ext::List(cmd) => self.list(tag, &cmd, out),
             Ext::Status { mailbox, items } => self.status(tag, &mailbox, &items, out),
             Ext::Select { mailbox, read_only, params } => self.select(tag, &mailbox, read_only, &params, out),
+            Ext::AppendBinary(body, message) => {
+                let CommandBody::Append { mailbox, flags, date, .. } = *body else {
+                    return line(out, &format!("{tag} BAD Invalid arguments"));
+                };
+                let time = date.map(|d| d.as_ref().timestamp());
+                let message = crate::imap::mime::binary_as_base64(&message).unwrap_or(message);
+                self.append(tag, super::session::wire_bytes(&mailbox), &flags, time, &message, out)
+            }
             _ if self.selected.is_none() => line(out, &format!("{tag} BAD No mailbox selected.")),
             Ext::Search(body, ret, modseq) => {
                 let CommandBody::Search { charset, criteria, uid } = *body else {

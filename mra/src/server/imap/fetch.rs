@@ -17,7 +17,7 @@ use imap_codec::imap_types::sequence::SequenceSet;
 use mail_parser::MimeHeaders;
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
-use mailstore::{Flag, MailboxError};
+use mailstore::{Flag, FlagChange, MailboxError};
 
 use super::condstore::modseq_item;
 use super::session::{Selected, Session, line};
@@ -118,6 +118,7 @@ impl Session {
             .into_iter()
             .filter(|&i| changed_since.is_none_or(|n| sel.mb.messages()[i].modseq() > n))
             .collect();
+        sel.announce_keywords(out);
         let seen_now = set_seen(sel, &picked, &items, &self.user);
         let (mut failed, mut unknown_cte) = (false, false);
         for i in picked {
@@ -200,15 +201,13 @@ fn set_seen(sel: &mut Selected, picked: &[usize], items: &[Item<'_, '_>], user: 
     if sel.read_only || !items.iter().any(sets_seen) {
         return Vec::new();
     }
-    let changes: Vec<(u32, mailstore::Flags)> = picked
+    let mut seen = mailstore::Flags::empty();
+    seen.set(Flag::Seen, true);
+    let changes: Vec<(u32, FlagChange)> = picked
         .iter()
         .map(|&i| &sel.mb.messages()[i])
         .filter(|m| !m.flags().has(Flag::Seen))
-        .map(|m| {
-            let mut f = m.flags().clone();
-            f.set(Flag::Seen, true);
-            (m.uid(), f)
-        })
+        .map(|m| (m.uid(), FlagChange::Add(seen.clone())))
         .collect();
     if changes.is_empty() {
         return Vec::new();
@@ -465,7 +464,12 @@ fn section(p: &Parsed<'_>, sec: Option<&Section<'_>>) -> Option<Vec<u8>> {
         Section::Header(None) => range(mime::header_range(raw, root)),
         Section::Header(Some(part)) => range(enclosed(part).and_then(|pr| mime::header_range(raw, pr))),
         Section::Text(None) => range(mime::body_range(raw, root)),
-        Section::Text(Some(part)) => range(enclosed(part).and_then(|pr| mime::body_range(raw, pr))),
+        // The enclosed message's body runs to the end of the part (a multipart's epilogue too).
+        Section::Text(Some(part)) => {
+            let start = mime::body_range(raw, enclosed(part)?)?.start;
+            let end = mime::body_range(raw, mime::find(msg, part.0.as_ref())?)?.end;
+            (start <= end).then(|| raw[start..end].to_vec())
+        }
         Section::HeaderFields(part, names) | Section::HeaderFieldsNot(part, names) => {
             let pr = match part {
                 None => Some(root),

@@ -1,7 +1,6 @@
 //! The authenticated state's mailbox commands: CREATE, DELETE, RENAME (INBOX too), SUBSCRIBE,
 //! UNSUBSCRIBE, APPEND (with its quota check). LIST, LSUB and STATUS are in `list`.
 
-use std::fs;
 use std::time::{Duration, UNIX_EPOCH};
 
 use imap_codec::imap_types::flag::Flag as WireFlag;
@@ -173,19 +172,20 @@ impl Session {
         if let Some(no) = self.quota_refusal(on_disk as u64, 1) {
             return line(out, &format!("{tag} NO {no}"));
         }
-        match self.append_file(&t, &dir, flags, time, message) {
-            Ok((validity, uid)) => {
-                line(out, &format!("{tag} OK [APPENDUID {validity} {uid}] Append completed."))
-            }
+        let done = match self.append_file(&t, &dir, flags, time, message) {
+            Ok(Some((validity, uid))) => format!("{tag} OK [APPENDUID {validity} {uid}] Append completed."),
+            Ok(None) => format!("{tag} OK Append completed."),
             Err(e) => {
                 tracing::warn!("imap user={} append: {e}", self.user);
-                line(out, &format!("{tag} NO [SERVERBUG] Append failed."));
+                format!("{tag} NO [SERVERBUG] Append failed.")
             }
-        }
-        // The selected mailbox may be the destination: EXISTS now, not at the next command.
+        };
+        // The selected mailbox may be the destination: EXISTS and RECENT before the tagged
+        // answer, not at the next command.
         if self.selected.as_ref().is_some_and(|s| s.target == t) {
             self.report_changes(out);
         }
+        line(out, &done);
     }
 
     fn append_file(
@@ -195,18 +195,11 @@ impl Session {
         flags: &[WireFlag<'_>],
         time: Option<i64>,
         message: &[u8],
-    ) -> Result<(u32, u32), Box<dyn std::error::Error>> {
+    ) -> Result<Option<(u32, u32)>, Box<dyn std::error::Error>> {
         let folder = match t {
             Target::Inbox => None,
             Target::Folder(f) => Some(f),
         };
-        let d = self.maildir.deliver(folder, b"", &mut &message[..])?;
-        self.quota_changed(d.size as i64, 1);
-        let base = d.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-        if let Some(secs) = time {
-            let when = UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64);
-            fs::File::options().write(true).open(&d.path)?.set_modified(when)?;
-        }
         let mut f = Flags::empty();
         let mut kw = mailstore::Keywords::load(dir)?;
         for flag in flags {
@@ -216,16 +209,14 @@ impl Session {
                 _ => {}
             }
         }
-        if f != Flags::empty() {
-            fs::rename(&d.path, dir.join("cur").join(format!("{base}:{}", f.to_info())))?;
-        }
+        let when = time.map(|secs| UNIX_EPOCH + Duration::from_secs(secs.max(0) as u64));
+        let d = self.maildir.save(folder, &mut &message[..], &f, when)?;
+        self.quota_changed(d.size as i64, 1);
+        let name = d.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let base = mailstore::flags::base_name(name).to_string();
         let mb = Mailbox::open(dir)?;
-        let uid = mb
-            .messages()
-            .iter()
-            .find(|m| m.base_name() == base)
-            .map(|m| m.uid())
-            .ok_or("appended message vanished")?;
-        Ok((mb.uidvalidity(), uid))
+        // Expunged by another session already: stored all the same, with no UID to tell.
+        let uid = mb.messages().iter().find(|m| m.base_name() == base).map(|m| m.uid());
+        Ok(uid.map(|uid| (mb.uidvalidity(), uid)))
     }
 }

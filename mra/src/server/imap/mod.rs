@@ -60,6 +60,8 @@ struct Conn {
     session: Option<Box<Session>>,
     auth_failures: u32,
     bad_commands: u32,
+    /// This session's place in `max_user_ip_connections`, once logged in.
+    user_ip: Option<super::userip::Slot>,
 }
 
 /// Serves one IMAP connection; `implicit_tls` for port 993.
@@ -75,6 +77,7 @@ pub async fn serve(ctx: Arc<Context>, mut stream: Stream, peer: Peer, implicit_t
         session: None,
         auth_failures: 0,
         bad_commands: 0,
+        user_ip: None,
     };
     conn.out = format!("* OK [CAPABILITY {}] mailroom ready.\r\n", conn.capabilities()).into_bytes();
     let result = match (implicit_tls, &ctx.tls) {
@@ -249,13 +252,27 @@ impl Conn {
                 self.send(&format!("{tag} OK Namespace completed."));
                 return Ok(None);
             }
-            Parsed::Namespace(tag) | Parsed::UidExpunge(tag, _) | Parsed::Ext(tag, _)
+            Parsed::Unauthenticate(tag) if self.session.is_some() => {
+                // RFC 8437: back to the not-authenticated state on the same connection (and
+                // TLS); the mailbox is closed without expunging, the user's slot given back.
+                if let Some(s) = &self.session {
+                    tracing::info!("imap unauthenticate user={} client={}", s.user, client_ip(&self.peer));
+                }
+                self.session = None;
+                self.user_ip = None;
+                self.send(&format!("{tag} OK Unauthenticate completed."));
+                return Ok(None);
+            }
+            Parsed::Namespace(tag)
+            | Parsed::UidExpunge(tag, _)
+            | Parsed::Ext(tag, _)
+            | Parsed::Unauthenticate(tag)
                 if self.session.is_none() =>
             {
                 self.send(&format!("{tag} BAD Log in first."));
                 return Ok(None);
             }
-            Parsed::Namespace(_) => unreachable!("handled above"),
+            Parsed::Namespace(_) | Parsed::Unauthenticate(_) => unreachable!("handled above"),
             Parsed::UidExpunge(tag, set) => {
                 self.blocking(io, move |s, out| s.uid_expunge(&tag, &set, out)).await?;
                 return Ok(None);
@@ -274,6 +291,8 @@ impl Conn {
                 self.send(&format!("{tag} OK Capability completed."));
             }
             CommandBody::Logout => {
+                // Given back before the answer: the client may log in again at once.
+                self.user_ip = None;
                 self.send("* BYE Logging out.");
                 self.send(&format!("{tag} OK Logout completed."));
                 return Ok(Some(Flow::Close));
@@ -427,12 +446,19 @@ impl Conn {
             }
         };
         let name = user.name.clone();
+        let limit = self.ctx.cfg.max_user_ip_connections.get();
+        let Some(slot) = self.ctx.user_ip.take(&name, &client, limit) else {
+            tracing::warn!("imap login user={name} client={client}: max_user_ip_connections={limit} reached");
+            self.send(&format!("{tag} NO [LIMIT] Too many connections from this user and address."));
+            return Ok(None);
+        };
         let opened =
             tokio::task::spawn_blocking(move || Session::open(user)).await.map_err(io::Error::other)?;
         match opened {
             Ok(s) => {
                 tracing::info!("imap login user={name} client={client}");
                 self.session = Some(Box::new(s));
+                self.user_ip = Some(slot);
                 let caps = self.capabilities();
                 self.send(&format!("{tag} OK [CAPABILITY {caps}] Logged in."));
             }

@@ -4,11 +4,10 @@
 //! [`super::condstore`].
 
 use std::collections::HashSet;
-use std::fs;
 
 use imap_codec::imap_types::flag::{Flag as WireFlag, StoreResponse, StoreType};
 use imap_codec::imap_types::sequence::SequenceSet;
-use mailstore::{Flag, Flags, Mailbox, MailboxError, Maildir};
+use mailstore::{Flag, FlagChange, Flags, Mailbox, MailboxError, Maildir};
 
 use super::condstore::modseq_item;
 use super::quota::{Freed, expunge_counted};
@@ -51,17 +50,10 @@ impl Session {
                 return line(out, &format!("{tag} NO [SERVERBUG] Cannot open the mailbox."));
             }
         };
-        let recent: Recent = mb.messages().iter().filter(|m| m.in_new()).map(|m| m.uid()).collect();
-        if !read_only {
-            // Claims \Recent as Dovecot does: what was in new/ moves to cur/, so the next
-            // session does not see it as recent again.
-            for uid in recent.iter() {
-                let flags = mb.message(uid).map(|m| m.flags().clone()).unwrap_or_default();
-                if let Err(e) = mb.set_flags(uid, &flags) {
-                    tracing::debug!("imap claim recent UID {uid}: {e}");
-                }
-            }
-        }
+        let in_new: Vec<u32> = mb.messages().iter().filter(|m| m.in_new()).map(|m| m.uid()).collect();
+        // \Recent is claimed as Dovecot does: what was in new/ moves to cur/, and only the
+        // session that moved it shows it as recent (EXAMINE shows it without claiming).
+        let recent: Recent = in_new.into_iter().filter(|&uid| read_only || claim(&mut mb, uid)).collect();
         let n = mb.messages().len();
         line(out, &format!("* FLAGS {}", mailbox_flags(mb.keywords())));
         line(out, &format!("* OK [PERMANENTFLAGS {}] Flags permitted.", perm_flags(&mb)));
@@ -83,7 +75,16 @@ impl Session {
         }
         let resync =
             params.qresync.as_ref().filter(|q| q.uidvalidity == mb.uidvalidity() && highest_sent != 0);
-        self.selected = Some(Selected { mb, target, read_only, recent, saved: Box::default(), highest_sent });
+        let keywords_sent = mb.keywords().iter().count();
+        self.selected = Some(Selected {
+            mb,
+            target,
+            read_only,
+            recent,
+            saved: Box::default(),
+            highest_sent,
+            keywords_sent,
+        });
         if let Some(q) = resync {
             self.qresync_changes(q, out);
         }
@@ -124,9 +125,13 @@ impl Session {
                 line(out, &v);
             }
         }
+        sel.announce_keywords(out);
         if !changes.added.is_empty() {
             for &uid in &changes.added {
-                if sel.mb.message(uid).is_some_and(|m| m.in_new()) {
+                // Claimed as SELECT claims: other sessions (and STATUS) do not count it.
+                if sel.mb.message(uid).is_some_and(|m| m.in_new())
+                    && (sel.read_only || claim(&mut sel.mb, uid))
+                {
                     sel.recent.insert(uid);
                 }
             }
@@ -256,11 +261,12 @@ impl Session {
         }
         let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
         let picked = resolve(st.set, &uids, by_uid);
-        let changes: Vec<(u32, Flags)> = picked
-            .iter()
-            .filter_map(|&i| sel.mb.message(uids[i]))
-            .map(|m| (m.uid(), new_flags(m.flags(), &wanted, st.kind)))
-            .collect();
+        let change = match st.kind {
+            StoreType::Replace => FlagChange::Set(wanted),
+            StoreType::Add => FlagChange::Add(wanted),
+            StoreType::Remove => FlagChange::Remove(wanted),
+        };
+        let changes: Vec<(u32, FlagChange)> = picked.iter().map(|&i| (uids[i], change.clone())).collect();
         let stored = match sel.mb.store(&changes, unchanged_since) {
             Ok(s) => s,
             Err(e) => {
@@ -273,6 +279,7 @@ impl Session {
         }
         let uid_too = by_uid || self.qresync;
         let Some(sel) = self.selected.as_mut() else { return };
+        sel.announce_keywords(out);
         let condstore = self.condstore && sel.mb.highest_modseq() != 0;
         let changed: HashSet<u32> = stored.changed.iter().copied().collect();
         let modified: HashSet<u32> = stored.modified.iter().copied().collect();
@@ -369,7 +376,12 @@ impl Session {
             }
             Err(_) => String::new(),
         };
+        let into_selected = self.selected.as_ref().is_some_and(|s| s.target == target);
         if !moving {
+            // Into the selected mailbox: EXISTS and RECENT before the tagged answer.
+            if into_selected {
+                self.report_changes(out);
+            }
             return line(out, &format!("{tag} OK {code}Copy completed."));
         }
         line(out, &format!("* OK {code}Moved."));
@@ -391,7 +403,31 @@ impl Session {
             line(out, &v);
         }
         self.quota_freed(freed);
+        if into_selected {
+            self.report_changes(out);
+        }
         line(out, &format!("{tag} OK Move completed."));
+    }
+}
+
+/// Claims `uid`'s `\Recent` ([`Mailbox::claim_new`]): whether this session got it.
+fn claim(mb: &mut Mailbox, uid: u32) -> bool {
+    mb.claim_new(uid).unwrap_or_else(|e| {
+        tracing::debug!("imap claim recent UID {uid}: {e}");
+        false
+    })
+}
+
+impl Selected {
+    /// FLAGS and PERMANENTFLAGS again when the mailbox gained keywords since they were last
+    /// sent: a client must not see a keyword in FETCH before FLAGS announced it.
+    pub(super) fn announce_keywords(&mut self, out: &mut Vec<u8>) {
+        let n = self.mb.keywords().iter().count();
+        if n != self.keywords_sent {
+            self.keywords_sent = n;
+            line(out, &format!("* FLAGS {}", mailbox_flags(self.mb.keywords())));
+            line(out, &format!("* OK [PERMANENTFLAGS {}] Flags permitted.", perm_flags(&self.mb)));
+        }
     }
 }
 
@@ -415,22 +451,21 @@ fn copy_one(
         Err(e) => return Err(e.into()),
     };
     let mtime = file.metadata()?.modified()?;
-    let d = maildir.deliver(folder, b"", &mut file)?;
-    let base = d.path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
-    fs::File::options().write(true).open(&d.path)?.set_modified(mtime)?;
     // Keyword letters differ per mailbox: map them by name into the destination's list.
-    let dest_dir = d.path.parent().and_then(|p| p.parent()).expect("new/ has a parent").to_path_buf();
+    let dest_dir = maildir.folder_path(folder);
     let mut dest_flags = Flags::empty();
     for f in flags.system_flags() {
         dest_flags.set(f, true);
     }
-    if !keywords.is_empty() || dest_flags != Flags::empty() {
+    if !keywords.is_empty() {
         let mut kw = mailstore::Keywords::load(&dest_dir)?;
         for k in &keywords {
             dest_flags.set_keyword(kw.intern(&dest_dir, k, 0o600)?, true);
         }
-        fs::rename(&d.path, dest_dir.join("cur").join(format!("{base}:{}", dest_flags.to_info())))?;
     }
+    let d = maildir.save(folder, &mut file, &dest_flags, Some(mtime))?;
+    let name = d.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let base = mailstore::flags::base_name(name).to_string();
     Ok(Some((base, d.size)))
 }
 
@@ -444,25 +479,6 @@ pub(super) struct Store<'c, 'f> {
     pub response: &'c StoreResponse,
     /// The flags.
     pub flags: &'c [WireFlag<'f>],
-}
-
-/// `old` with `wanted` replaced, added or removed. Only what IMAP can name is replaced:
-/// letters we do not know are another program's and stay.
-fn new_flags(old: &Flags, wanted: &Flags, kind: &StoreType) -> Flags {
-    let mut new = old.clone();
-    if matches!(kind, StoreType::Replace) {
-        let keywords: Vec<usize> = new.keyword_indexes().collect();
-        Flag::ALL.into_iter().for_each(|f| new.set(f, false));
-        keywords.into_iter().for_each(|k| new.set_keyword(k, false));
-    }
-    let on = !matches!(kind, StoreType::Remove);
-    for f in wanted.system_flags() {
-        new.set(f, on);
-    }
-    for k in wanted.keyword_indexes() {
-        new.set_keyword(k, on);
-    }
-    new
 }
 
 /// The Maildir flag of an IMAP system flag (or of `$Forwarded`, Maildir's "passed").

@@ -50,6 +50,8 @@ pub(super) struct Selected {
     pub saved: Box<[u32]>,
     /// The HIGHESTMODSEQ the client was last told (QRESYNC sends it again when it grew).
     pub highest_sent: u64,
+    /// How many keywords the last FLAGS response named.
+    pub keywords_sent: usize,
 }
 
 /// Appends a response line.

@@ -165,6 +165,10 @@ imap.logout()
     expect("mra", r0, r1, "mailroom_mra_logins_total{protocol=\"imap\",result=\"ok\"}", 1.0);
     expect("mra", r0, r1, "mailroom_mra_logins_total{protocol=\"imap\",result=\"failed\"}", 1.0);
     expect("mra", r0, r1, "mailroom_mra_logins_total{protocol=\"pop3\",result=\"ok\"}", 1.0);
+    expect("mra", r0, r1, "mailroom_mra_command_seconds_count{command=\"LOGIN\",protocol=\"imap\"}", 2.0);
+    expect("mra", r0, r1, "mailroom_mra_command_seconds_count{command=\"LOGOUT\",protocol=\"imap\"}", 2.0);
+    expect("mra", r0, r1, "mailroom_mra_command_seconds_count{command=\"PASS\",protocol=\"pop3\"}", 1.0);
+    expect("mra", r0, r1, "mailroom_mra_command_seconds_count{command=\"STLS\",protocol=\"pop3\"}", 1.0);
     // Every connection has ended: none counted open.
     for (name, value) in r1.iter().chain(t1.iter()) {
         if name.contains("_connections{") {

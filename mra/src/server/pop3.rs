@@ -119,11 +119,14 @@ impl Conn {
                     return self.goodbye(io, b"-ERR [SYS/TEMP] Server shutting down.\r\n").await;
                 }
             };
-            let actions = match &input {
-                Input::Line(l) => self.session.handle(Event::Line(l)),
-                Input::TooLong => self.session.handle(Event::TooLong),
+            let started = std::time::Instant::now();
+            let (actions, name) = match &input {
+                Input::Line(l) => (self.session.handle(Event::Line(l)), command_name(l)),
+                Input::TooLong => (self.session.handle(Event::TooLong), String::new()),
             };
-            if let Some(flow) = self.execute(io, actions).await? {
+            let flow = self.execute(io, actions).await?;
+            crate::metrics::command("pop3", &name, started);
+            if let Some(flow) = flow {
                 self.flush(io).await?;
                 return Ok(flow);
             }
@@ -294,4 +297,10 @@ impl Conn {
 /// Runs `f` on the blocking pool; a panic there becomes an I/O error.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(io::Error::other)
+}
+
+/// The command word of a POP3 line, upper case (a password line's other words are not read).
+fn command_name(line: &[u8]) -> String {
+    let word = line.split(|b| *b == b' ' || *b == b'\r' || *b == b'\n').next().unwrap_or(b"");
+    String::from_utf8_lossy(&word[..word.len().min(8)]).to_ascii_uppercase()
 }

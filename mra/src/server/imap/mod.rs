@@ -161,7 +161,10 @@ impl Conn {
                 }
                 Framed::Command(buf) => buf,
             };
-            if let Some(flow) = self.dispatch(io, command::parse(&buf)).await? {
+            let started = std::time::Instant::now();
+            let flow = self.dispatch(io, command::parse(&buf)).await?;
+            crate::metrics::command("imap", &command::tag_and_name(&buf).1, started);
+            if let Some(flow) = flow {
                 self.flush(io).await?;
                 return Ok(flow);
             }

@@ -68,6 +68,7 @@ fuzz_target!(|data: &[u8]| {
         match command::parse(&buf) {
             Parsed::Bad(tag, _)
             | Parsed::Namespace(tag)
+            | Parsed::Unauthenticate(tag)
             | Parsed::Id(tag, _)
             | Parsed::UidExpunge(tag, _)
             | Parsed::Ext(tag, _) => check_tag(&tag),

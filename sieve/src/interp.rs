@@ -51,6 +51,18 @@ pub trait Host {
     }
 }
 
+/// The environment items (RFC 5183) of mailroom's delivery: a host's
+/// [`Host::environment`] for delivery, and `mailroomctl sieve test` showing the same.
+pub fn delivery_environment(name: &str) -> Option<String> {
+    match name {
+        "location" => Some("MDA".into()),
+        "phase" => Some("during".into()),
+        "name" => Some("mailroom".into()),
+        "version" => Some(env!("CARGO_PKG_VERSION").into()),
+        _ => None,
+    }
+}
+
 /// A host with nothing: no mailboxes, no includes, nothing seen before.
 pub struct NoHost;
 impl Host for NoHost {}

@@ -22,4 +22,4 @@ pub mod variables;
 pub use action::{Action, Outcome, Vacation};
 pub use check::{EXTENSIONS, Script, compile};
 pub use error::{Error, Pos};
-pub use interp::{Envelope, Host, Limits, NoHost, Settings, run};
+pub use interp::{Envelope, Host, Limits, NoHost, Settings, delivery_environment, run};

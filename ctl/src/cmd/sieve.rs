@@ -103,12 +103,6 @@ impl Host for TestHost {
     }
 
     fn environment(&mut self, name: &str) -> Option<String> {
-        match name {
-            "location" => Some("MDA".into()),
-            "phase" => Some("during".into()),
-            "name" => Some("mailroom".into()),
-            "version" => Some(env!("CARGO_PKG_VERSION").into()),
-            _ => None,
-        }
+        sieve::delivery_environment(name)
     }
 }

@@ -272,7 +272,8 @@ expect_eq "message file" "600 vmail:vmail" "$(stat -c '%a %U:%G' "$message")"
 ctl queue list | tee "$scratch/queue"
 
 step "metrics: each daemon's mailroom-*-metrics.socket counted that traffic"
-python3 - <<'PY'
+# Debian's interpreter, where python3-prometheus-client is installed (PATH may find another).
+/usr/bin/python3 - <<'PY'
 import urllib.request
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 want = {

@@ -237,35 +237,11 @@ impl Run<'_, '_> {
     // --- strings and variables ---
 
     fn expand(&self, scope: &Scope<'_>, s: &str) -> String {
-        if !scope.script.has("variables") || !s.contains("${") {
+        if !scope.script.has("variables") {
             return s.to_string();
         }
-        let mut out = String::with_capacity(s.len());
-        let mut rest = s;
         // Names declared global resolve in the shared set; everything else is local.
-        while let Some(i) = rest.find("${") {
-            out.push_str(&rest[..i]);
-            let after = &rest[i + 2..];
-            match after.find('}') {
-                Some(end) if is_reference(&after[..end]) => {
-                    out.push_str(self.var(scope, &after[..end]));
-                    rest = &after[end + 1..];
-                }
-                _ => {
-                    out.push_str("${");
-                    rest = after;
-                }
-            }
-        }
-        out.push_str(rest);
-        if out.len() > variables::MAX_VALUE {
-            let mut end = variables::MAX_VALUE;
-            while !out.is_char_boundary(end) {
-                end -= 1;
-            }
-            out.truncate(end);
-        }
-        out
+        variables::expand(s, |name| self.var(scope, name))
     }
 
     fn var<'s>(&'s self, scope: &'s Scope<'_>, name: &str) -> &'s str {
@@ -896,10 +872,6 @@ impl Run<'_, '_> {
                 .then_some(None)),
         }
     }
-}
-
-fn is_reference(name: &str) -> bool {
-    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())) || variables::valid_name(name)
 }
 
 fn address_part(t: &Call) -> &'static str {

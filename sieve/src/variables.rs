@@ -45,28 +45,34 @@ impl Variables {
 
     /// Replaces each `${name}` by its value; anything that is not a reference stays.
     pub fn expand(&self, s: &str) -> String {
-        if !s.contains("${") {
-            return s.to_string();
-        }
-        let mut out = String::with_capacity(s.len());
-        let mut rest = s;
-        while let Some(i) = rest.find("${") {
-            out.push_str(&rest[..i]);
-            let after = &rest[i + 2..];
-            match after.find('}') {
-                Some(end) if reference(&after[..end]) => {
-                    out.push_str(self.get(&after[..end]));
-                    rest = &after[end + 1..];
-                }
-                _ => {
-                    out.push_str("${");
-                    rest = after;
-                }
+        expand(s, |name| self.get(name))
+    }
+}
+
+/// Replaces each `${name}` in `s` by `value(name)`; anything that is not a reference stays.
+/// The result is cut to [`MAX_VALUE`] bytes, as every variable's value is.
+pub fn expand<'v>(s: &str, value: impl Fn(&str) -> &'v str) -> String {
+    if !s.contains("${") {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after.find('}') {
+            Some(end) if reference(&after[..end]) => {
+                out.push_str(value(&after[..end]));
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push_str("${");
+                rest = after;
             }
         }
-        out.push_str(rest);
-        truncate(out)
     }
+    out.push_str(rest);
+    truncate(out)
 }
 
 fn reference(name: &str) -> bool {

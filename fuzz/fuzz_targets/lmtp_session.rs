@@ -21,7 +21,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mailroom_fuzz::session::{After, check_wire, drive};
+use mailroom_fuzz::session::{After, check_wire, drive, mail_reply};
 use smtp::{Config, Event, Mode, Reply, Session};
 
 fuzz_target!(|data: &[u8]| {
@@ -53,12 +53,7 @@ fuzz_target!(|data: &[u8]| {
             Event::Hello(_) => {}
             Event::Mail(from) => {
                 assert!(last, "events after a pending MAIL in the same batch");
-                let r = match from.address.len() % 5 {
-                    3 => Reply::new(451, "4.3.0", "Try again later"),
-                    4 => Reply::new(550, "5.1.0", "Sender refused"),
-                    _ => Reply::new(250, "2.1.0", "Ok"),
-                };
-                session.mail_result(&r);
+                session.mail_result(&mail_reply(&from.address));
             }
             Event::Rcpt(to) => {
                 assert!(last, "events after a pending RCPT in the same batch");

@@ -22,7 +22,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use mailroom_fuzz::session::{After, check_wire, crlf_only, drive};
+use mailroom_fuzz::session::{After, check_wire, crlf_only, drive, mail_reply};
 use smtp::{BareLf, Config, Event, Reply, Session};
 
 fuzz_target!(|data: &[u8]| {
@@ -59,12 +59,7 @@ fuzz_target!(|data: &[u8]| {
             Event::Hello(_) => {}
             Event::Mail(from) => {
                 assert!(last, "events after a pending MAIL in the same batch");
-                let r = match from.address.len() % 5 {
-                    3 => Reply::new(451, "4.3.0", "Try again later"),
-                    4 => Reply::new(550, "5.1.0", "Sender refused"),
-                    _ => Reply::new(250, "2.1.0", "Ok"),
-                };
-                session.mail_result(&r);
+                session.mail_result(&mail_reply(&from.address));
             }
             Event::Rcpt(to) => {
                 assert!(last, "events after a pending RCPT in the same batch");

@@ -72,6 +72,16 @@ pub fn drive(
     panic!("step loop exceeded {budget} iterations: no progress");
 }
 
+/// The fuzzed server's answer to `MAIL FROM:<address>`, decided by the address's length so
+/// the input steers it: sometimes a 4xx, sometimes a 5xx, mostly 250.
+pub fn mail_reply(address: &str) -> Reply {
+    match address.len() % 5 {
+        3 => Reply::new(451, "4.3.0", "Try again later"),
+        4 => Reply::new(550, "5.1.0", "Sender refused"),
+        _ => Reply::new(250, "2.1.0", "Ok"),
+    }
+}
+
 /// A reply's wire form: CRLF-terminated `ddd[ -]text` lines, one per text line, and no other
 /// CR or LF.
 pub fn check_wire(reply: &Reply) {

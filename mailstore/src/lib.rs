@@ -19,6 +19,7 @@
 //! ([`keywords`]), sizes and envelope headers remembered in a rebuildable
 //! `mailroom.cache` ([`cache`]), mod-sequences for CONDSTORE and QRESYNC in a rebuildable
 //! `mailroom.modseq` ([`modseq`]), and a [`SessionLock`] for POP3's exclusive sessions.
+//! A user's Sieve scripts are where Pigeonhole keeps them ([`sieve_scripts`]).
 //!
 //! Delivery is atomic and durable: the message is written in `tmp/`, fsynced, renamed into
 //! `new/`, and `new/` is fsynced before [`Maildir::deliver`] returns; any failure leaves
@@ -48,6 +49,7 @@ pub mod modseq;
 pub mod mutf7;
 pub mod quota;
 mod session_lock;
+pub mod sieve_scripts;
 pub mod uidlist;
 pub mod uidvalidity;
 
@@ -59,3 +61,4 @@ pub use mailbox::{Changes, Mailbox, MailboxError, Message, Stored};
 pub use maildir::{MAILDIRFOLDER, Maildir, Ownership};
 pub use quota::{OverQuota, Quota, QuotaError, Usage};
 pub use session_lock::SessionLock;
+pub use sieve_scripts::SieveScripts;

@@ -13,18 +13,10 @@ use mail_parser::MessageParser;
 use mailstore::{FolderName, Maildir};
 use sieve::{Action, Envelope, Host, Settings};
 
-/// The active script's name in the home, Pigeonhole's default `sieve = ~/.dovecot.sieve`.
-pub const SCRIPT: &str = ".dovecot.sieve";
+use mailstore::sieve_scripts::ACTIVE as SCRIPT;
+pub use mailstore::sieve_scripts::home;
 /// Where errors are logged for the user.
 pub const LOG: &str = ".dovecot.sieve.log";
-
-/// The home a Maildir belongs to.
-pub fn home(maildir: &Path) -> PathBuf {
-    match maildir.file_name() {
-        Some(n) if n == "Maildir" => maildir.parent().unwrap_or(maildir).to_path_buf(),
-        _ => maildir.to_path_buf(),
-    }
-}
 
 /// One copy to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +37,7 @@ pub struct Plan {
 
 /// The user's active script's source, when there is one.
 pub fn script(home: &Path) -> Option<String> {
-    fs::read_to_string(home.join(SCRIPT)).ok()
+    mailstore::SieveScripts::new(home).active_source()
 }
 
 /// Runs `src` for `message` (wire format, CRLF) and turns the outcome into filings. Actions

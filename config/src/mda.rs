@@ -40,8 +40,15 @@ crate::section! {
         /// `fileinto` creates a missing folder even without `:create` (Dovecot's
         /// lda_mailbox_autocreate).
         pub mailbox_autocreate: bool = false,
-        /// Seconds within which the same message for the same recipient is stored only once.
-        pub duplicate_window: u64 = 60,
+        /// Seconds within which the same message for the same recipient is stored only once,
+        /// remembered in the user's duplicate store (`.mailroom.dupes` in the home) across
+        /// restarts: a client that lost our reply, or an MTA killed before it recorded it,
+        /// delivers again. 0 turns it off.
+        pub duplicate_window: u64 = 3600,
+        /// A sendmail program for Sieve's redirect, vacation replies and reject notices
+        /// (Pigeonhole's sendmail_path), for sites whose MTA is not mailroom-mta; empty: SMTP
+        /// over [mta] submit_socket.
+        pub sendmail_path: OptionalPath = OptionalPath::default(),
         /// Directory for message spools while a transaction is received; empty: the system temp dir.
         pub spool_dir: OptionalPath = OptionalPath::default(),
         /// Seconds an LMTP client may stay idle.

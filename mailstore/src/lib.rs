@@ -19,7 +19,8 @@
 //! ([`keywords`]), sizes and envelope headers remembered in a rebuildable
 //! `mailroom.cache` ([`cache`]), mod-sequences for CONDSTORE and QRESYNC in a rebuildable
 //! `mailroom.modseq` ([`modseq`]), and a [`SessionLock`] for POP3's exclusive sessions.
-//! A user's Sieve scripts are where Pigeonhole keeps them ([`sieve_scripts`]).
+//! A user's Sieve scripts are where Pigeonhole keeps them ([`sieve_scripts`]); keys seen at
+//! delivery (duplicates, vacation replies) are in their [`duplicates`] store.
 //!
 //! Delivery is atomic and durable: the message is written in `tmp/`, fsynced, renamed into
 //! `new/`, and `new/` is fsynced before [`Maildir::deliver`] returns; any failure leaves
@@ -38,6 +39,7 @@ pub mod cache;
 mod crlf;
 mod deliver;
 pub mod dotlock;
+pub mod duplicates;
 pub mod filename;
 pub mod flags;
 mod folder;

@@ -59,7 +59,7 @@ pub async fn run(ctx: Arc<Context>, sender: &str, recipient: &str, folder: Optio
     let mut rcpt = rcpt;
     // -m FOLDER: deliver there, created when missing, like dovecot-lda -m.
     rcpt.folder = folder.map(str::to_string);
-    match deliver::deliver(&ctx, &rcpt, sender, &spool, digest).await {
+    match deliver::deliver(&ctx, &rcpt, sender, &spool, digest, false).await {
         Outcome::Delivered { .. } => exit::OK,
         Outcome::OverQuota { temporary: true } | Outcome::DiskFull => exit::TEMPFAIL,
         Outcome::Temporary(e) => {
@@ -77,6 +77,11 @@ pub async fn run(ctx: Arc<Context>, sender: &str, recipient: &str, folder: Optio
         Outcome::CannotCreate(e) => {
             eprintln!("mailroom-mda: {e}");
             exit::CANTCREAT
+        }
+        // Only LMTP refuses in the protocol; here a reject sends a notice and succeeds.
+        Outcome::Rejected(reason) => {
+            eprintln!("mailroom-mda: {recipient}: rejected: {reason}");
+            exit::NOPERM
         }
     }
 }

@@ -11,8 +11,11 @@ use mailstore::quota::{self, Quota, QuotaError};
 use mailstore::{DeliverError, Flag, Flags, FolderName, Keywords, Maildir};
 use proto::Address;
 
-use crate::dedup::Dedup;
-use crate::filter;
+use mailstore::duplicates::Duplicates;
+
+use crate::dedup;
+use crate::filter::{self, Outgoing, Plan};
+use crate::submit::{Submit, SubmitError};
 
 /// Everything a delivery needs, shared by all sessions.
 pub struct Context {
@@ -20,10 +23,12 @@ pub struct Context {
     pub dir: Directory,
     /// `[mda]` settings.
     pub cfg: config::Mda,
-    /// Recent deliveries.
-    pub dedup: Dedup,
     /// Where spools go.
     pub spool_dir: PathBuf,
+    /// How redirects and replies reach the MTA.
+    pub submit: Submit,
+    /// Our name in the messages we write.
+    pub hostname: String,
 }
 
 /// A recipient we accepted.
@@ -56,8 +61,11 @@ pub async fn lookup(dir: &Directory, address: &str) -> Result<Option<Recipient>,
 /// How one copy went.
 #[derive(Debug)]
 pub enum Outcome {
-    /// Stored (or stored already, within the duplicate window).
+    /// Stored (or stored already, within the duplicate window); `path` is `None` when the
+    /// script stored nothing (discard, redirect).
     Delivered { duplicate: bool, path: Option<PathBuf> },
+    /// The user's script rejected it, with this reason (refused in LMTP).
+    Rejected(String),
     /// Over quota; `temporary` when quota_full_tempfail is set.
     OverQuota { temporary: bool },
     /// The filesystem is full.
@@ -71,61 +79,199 @@ pub enum Outcome {
 }
 
 /// Store the spooled message (`spool`, wire format) for `rcpt`, with Return-Path and
-/// Delivered-To in front. Runs the file work on the blocking pool.
+/// Delivered-To in front, as the user's Sieve script says. File work runs on the blocking
+/// pool; what the script sends goes through the MTA: redirects and reject notices before the
+/// outcome (they carry the message), vacation replies after. `protocol_reject`: a reject is
+/// answered in the protocol (LMTP) rather than by a notice.
 pub async fn deliver(
     ctx: &Arc<Context>,
     rcpt: &Recipient,
     sender: &str,
     spool: &File,
     digest: [u8; 32],
+    protocol_reject: bool,
 ) -> Outcome {
-    // Keyed by the recipient as the client gave it: a retry repeats it exactly, while two
-    // addresses of one mailbox in one message are two deliveries, as in Dovecot.
-    let key = rcpt.address.to_lowercase();
-    if ctx.dedup.is_duplicate(&digest, &key) {
-        tracing::info!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, "duplicate within the window, not stored again");
-        let outcome = Outcome::Delivered { duplicate: true, path: None };
-        crate::metrics::delivered(&outcome);
-        return outcome;
+    let outcome = deliver_filtered(ctx, rcpt, sender, spool, digest, protocol_reject).await;
+    crate::metrics::delivered(&outcome);
+    match &outcome {
+        Outcome::Delivered { duplicate: true, .. } => {
+            tracing::info!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, "duplicate of an earlier delivery, not stored again")
+        }
+        Outcome::Delivered { path: Some(p), .. } => {
+            tracing::info!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, file = %p.display(), "delivered")
+        }
+        Outcome::Delivered { path: None, .. } => {
+            tracing::info!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, "delivered: nothing stored, as the user's Sieve script says")
+        }
+        Outcome::Rejected(reason) => {
+            tracing::info!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, reason = %reason, "rejected by the user's Sieve script")
+        }
+        _ => {
+            tracing::warn!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, outcome = ?outcome, "not delivered")
+        }
     }
+    outcome
+}
+
+/// What the first blocking step found.
+enum Step {
+    Done(Outcome),
+    Planned { plan: Plan, message: Vec<u8> },
+}
+
+async fn deliver_filtered(
+    ctx: &Arc<Context>,
+    rcpt: &Recipient,
+    sender: &str,
+    spool: &File,
+    digest: [u8; 32],
+    protocol_reject: bool,
+) -> Outcome {
     let mut body = match spool.try_clone() {
         Ok(f) => f,
         Err(e) => return Outcome::Temporary(format!("spool: {e}")),
     };
+    // Keyed by the recipient as the client gave it: a retry repeats it exactly, while two
+    // addresses of one mailbox in one message are two deliveries, as in Dovecot.
+    let key = dedup::key("lmtp", &[&digest, rcpt.address.to_lowercase().as_bytes()]);
+    let now = dedup::now();
+    let window = ctx.cfg.duplicate_window;
+    let home = filter::home(&rcpt.mailbox.maildir);
     let prefix = format!("Return-Path: <{sender}>\r\nDelivered-To: {}\r\n", rcpt.address).into_bytes();
-    let (ctx2, rcpt2, sender) = (ctx.clone(), rcpt.clone(), sender.to_string());
-    let outcome = tokio::task::spawn_blocking(move || {
+    let (ctx2, rcpt2, sender2, home2, prefix2) =
+        (ctx.clone(), rcpt.clone(), sender.to_string(), home.clone(), prefix.clone());
+    let step = blocking(move || {
+        let dupes = Duplicates::new(&home2);
+        if window > 0 && dupes.seen(&key, now).unwrap_or(false) {
+            return Step::Done(Outcome::Delivered { duplicate: true, path: None });
+        }
         if let Err(e) = body.seek(SeekFrom::Start(0)) {
-            return Outcome::Temporary(format!("spool: {e}"));
+            return Step::Done(Outcome::Temporary(format!("spool: {e}")));
         }
-        let size = body.metadata().map(|m| m.len()).unwrap_or(0) + prefix.len() as u64;
+        let size = body.metadata().map(|m| m.len()).unwrap_or(0) + prefix2.len() as u64;
         // A folder asked for explicitly (deliver -m) bypasses the user's script.
-        let home = filter::home(&rcpt2.mailbox.maildir);
-        if ctx2.cfg.sieve
-            && rcpt2.folder.is_none()
-            && let Some(src) = filter::script(&home)
-        {
-            let mut message = Vec::with_capacity(size as usize);
-            if let Err(e) = body.read_to_end(&mut message) {
-                return Outcome::Temporary(format!("spool: {e}"));
+        let script = (ctx2.cfg.sieve && rcpt2.folder.is_none()).then(|| filter::script(&home2)).flatten();
+        let Some(src) = script else {
+            let outcome = store(&ctx2, &rcpt2, &prefix2, &mut body, size);
+            if matches!(outcome, Outcome::Delivered { .. }) {
+                record(&dupes, &[(key, now + window)], now);
             }
-            let envelope = sieve::Envelope { from: sender, to: rcpt2.address.clone(), orig_to: None };
-            let maildir = Maildir::new(&rcpt2.mailbox.maildir);
-            let plan = filter::plan(&src, &home, &maildir, ctx2.cfg.mailbox_autocreate, &message, &envelope);
-            return store_filed(&ctx2, &rcpt2, &prefix, plan, &message);
+            return Step::Done(outcome);
+        };
+        let mut message = Vec::with_capacity(size as usize);
+        if let Err(e) = body.read_to_end(&mut message) {
+            return Step::Done(Outcome::Temporary(format!("spool: {e}")));
         }
-        store(&ctx2, &rcpt2, &prefix, &mut body, size)
+        let envelope = sieve::Envelope { from: sender2, to: rcpt2.address.clone(), orig_to: None };
+        let maildir = Maildir::new(&rcpt2.mailbox.maildir);
+        let own = rcpt2.mailbox.address.to_string();
+        let d = filter::Delivery {
+            home: &home2,
+            maildir: &maildir,
+            autocreate: ctx2.cfg.mailbox_autocreate,
+            dupes: &dupes,
+            addresses: [&rcpt2.address, &own],
+            digest: &digest,
+            hostname: &ctx2.hostname,
+            protocol_reject,
+            now,
+        };
+        let plan = filter::plan(&src, &d, &message, &envelope);
+        Step::Planned { plan, message }
     })
-    .await
-    .unwrap_or_else(|e| Outcome::Temporary(format!("delivery task failed: {e}")));
-    crate::metrics::delivered(&outcome);
-    if let Outcome::Delivered { path: Some(p), .. } = &outcome {
-        ctx.dedup.record(digest, &key);
-        tracing::info!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, file = %p.display(), "delivered");
-    } else {
-        tracing::warn!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, outcome = ?outcome, "not delivered");
+    .await;
+    let (mut plan, message) = match step {
+        Step::Done(outcome) => return outcome,
+        Step::Planned { plan, message } => (plan, message),
+    };
+    // What carries the message goes first: if the MTA cannot take it now, nothing is stored
+    // and the client retries; what was sent is remembered so the retry does not resend it.
+    let mut records = std::mem::take(&mut plan.records);
+    let required: Vec<Outgoing> = std::mem::take(&mut plan.redirects)
+        .into_iter()
+        .chain(plan.replies.extract_if(.., |o| o.required))
+        .collect();
+    for out in required {
+        match send(ctx, &out).await {
+            Ok(()) => records.extend(out.record),
+            Err(SubmitError::Temporary(e)) => {
+                record_later(&home, records, now).await;
+                return Outcome::Temporary(format!("{} to <{}>: {e}", out.what, out.to));
+            }
+            // Refused for good (a bad address): keep the message rather than lose it.
+            Err(SubmitError::Permanent(e)) => {
+                filter::user_log(&home, &format!("{} to <{}> refused: {e}; kept in INBOX", out.what, out.to));
+                if !plan.filings.iter().any(|f| f.folder.is_none()) {
+                    plan.filings.push(filter::Filing { folder: None, flags: Vec::new() });
+                }
+            }
+        }
+    }
+    if let Some(reason) = plan.reject.take().filter(|_| protocol_reject && plan.filings.is_empty()) {
+        return Outcome::Rejected(reason);
+    }
+    let replies = std::mem::take(&mut plan.replies);
+    let (ctx2, rcpt2, home2) = (ctx.clone(), rcpt.clone(), home.clone());
+    records.push((key, now + window));
+    let outcome = blocking(move || {
+        let outcome = store_filed(&ctx2, &rcpt2, &prefix, plan, &message);
+        if matches!(outcome, Outcome::Delivered { .. }) {
+            record(&Duplicates::new(&home2), &records, now);
+        }
+        outcome
+    })
+    .await;
+    if matches!(outcome, Outcome::Delivered { .. }) {
+        for out in replies {
+            match send(ctx, &out).await {
+                Ok(()) => {
+                    tracing::info!(rcpt = %rcpt.address, to = %out.to, "{} sent", out.what);
+                    record_later(&home, out.record.into_iter().collect(), now).await;
+                }
+                Err(e) => filter::user_log(&home, &format!("{} to <{}> not sent: {e}", out.what, out.to)),
+            }
+        }
     }
     outcome
+}
+
+/// Records `keys` in the duplicate store. A key that cannot be written costs only a possible
+/// duplicate later, never the message: the delivery's outcome stands.
+fn record(dupes: &Duplicates, keys: &[([u8; 32], u64)], now: u64) {
+    for (key, expiry) in keys.iter().filter(|(_, e)| *e > now) {
+        if let Err(e) = dupes.record(key, *expiry, now) {
+            tracing::warn!(error = %e, "duplicate store not updated");
+        }
+    }
+}
+
+/// [`record`] from async code.
+async fn record_later(home: &Path, keys: Vec<([u8; 32], u64)>, now: u64) {
+    if keys.is_empty() {
+        return;
+    }
+    let home = home.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || record(&Duplicates::new(&home), &keys, now)).await;
+}
+
+async fn send(ctx: &Context, out: &Outgoing) -> Result<(), SubmitError> {
+    ctx.submit.send(&ctx.hostname, &out.sender, &out.to, &out.message).await
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T
+where
+    Outcome: Into<T>,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(t) => t,
+        Err(e) => Outcome::Temporary(format!("delivery task failed: {e}")).into(),
+    }
+}
+
+impl From<Outcome> for Step {
+    fn from(o: Outcome) -> Step {
+        Step::Done(o)
+    }
 }
 
 fn store(ctx: &Context, rcpt: &Recipient, prefix: &[u8], body: &mut File, size: u64) -> Outcome {
@@ -161,7 +307,6 @@ fn store_filed(
     let message = plan.message.as_deref().unwrap_or(original);
     let size = (prefix.len() + message.len()) as u64;
     if plan.filings.is_empty() {
-        tracing::info!(rcpt = %rcpt.address, mailbox = %rcpt.mailbox.address, "discarded by the user's Sieve script");
         return Outcome::Delivered { duplicate: false, path: None };
     }
     if let Err(o) = check_quota(ctx, rcpt, &maildir, limit, size * plan.filings.len() as u64) {

@@ -3,15 +3,27 @@
 //! itself, as postfixadmin's Dovecot setup has it), personal includes in `<home>/sieve/`.
 //! A script that fails to compile or run keeps the message in INBOX and says why in
 //! `<home>/.dovecot.sieve.log`; the message is never lost.
+//!
+//! Actions that leave the mailbox become messages for the MTA ([`Outgoing`]): `redirect` the
+//! message itself, with a `Delivered-To:` line that stops a loop back here, `vacation` a reply
+//! when RFC 5230's rules and the user's duplicate store allow one, `reject` a refusal in LMTP
+//! or, in command mode, a notice (MDN) to the sender. The store ([`Duplicates`]) also answers
+//! the `duplicate` test and remembers redirects already sent, so a retried delivery sends none
+//! twice.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use mail_parser::MessageParser;
+use mailstore::duplicates::Duplicates;
 use mailstore::{FolderName, Maildir};
+use sieve::editheader::Headers;
+use sieve::interp::decode_header;
 use sieve::{Action, Envelope, Host, Settings};
+
+use crate::autoreply::{self, Original};
+use crate::dedup;
 
 use mailstore::sieve_scripts::ACTIVE as SCRIPT;
 pub use mailstore::sieve_scripts::home;
@@ -26,13 +38,56 @@ pub struct Filing {
     pub flags: Vec<String>,
 }
 
-/// What the script decided for the message.
+/// A message to send through the MTA once the delivery is decided.
 #[derive(Debug)]
+pub struct Outgoing {
+    /// The envelope recipient.
+    pub to: String,
+    /// The envelope sender: the original one for a redirect, empty (null) for replies.
+    pub sender: String,
+    /// The whole message, CRLF line ends.
+    pub message: Vec<u8>,
+    /// Key and expiry to record in the duplicate store once the MTA took it.
+    pub record: Option<([u8; 32], u64)>,
+    /// The delivery fails (temporarily) when this cannot be sent: a redirect or a reject
+    /// notice carries the message, a vacation reply does not.
+    pub required: bool,
+    /// For the log: "redirect", "vacation", "reject notice".
+    pub what: &'static str,
+}
+
+/// What the script decided for the message.
+#[derive(Debug, Default)]
 pub struct Plan {
-    /// Empty when the message is discarded.
+    /// Empty when the message is discarded, redirected or rejected.
     pub filings: Vec<Filing>,
     /// The message with the header the script edited, when it did.
     pub message: Option<Vec<u8>>,
+    /// Redirects to send before storing (they carry the message); replies after.
+    pub redirects: Vec<Outgoing>,
+    pub replies: Vec<Outgoing>,
+    /// `reject`/`ereject`'s reason: refused in LMTP, or a notice in `replies` otherwise.
+    pub reject: Option<String>,
+    /// Duplicate-test ids to record once the message is stored.
+    pub records: Vec<([u8; 32], u64)>,
+}
+
+/// Who the message is delivered to, and what the script's actions may use.
+pub struct Delivery<'a> {
+    pub home: &'a Path,
+    pub maildir: &'a Maildir,
+    /// `fileinto` creates missing folders (lda_mailbox_autocreate).
+    pub autocreate: bool,
+    pub dupes: &'a Duplicates,
+    /// The recipient as the client gave it, then the mailbox's own address.
+    pub addresses: [&'a str; 2],
+    /// The message's digest (body and sender), for the redirect keys.
+    pub digest: &'a [u8; 32],
+    /// Our host name, for the messages we write.
+    pub hostname: &'a str,
+    /// A reject can be answered in the protocol (LMTP); else it sends a notice.
+    pub protocol_reject: bool,
+    pub now: u64,
 }
 
 /// The user's active script's source, when there is one.
@@ -40,18 +95,12 @@ pub fn script(home: &Path) -> Option<String> {
     mailstore::SieveScripts::new(home).active_source()
 }
 
-/// Runs `src` for `message` (wire format, CRLF) and turns the outcome into filings. Actions
-/// that leave the mailbox (redirect, reject, vacation) are not performed yet: the message is
-/// then kept in INBOX and the log says so.
-pub fn plan(
-    src: &str,
-    home: &Path,
-    maildir: &Maildir,
-    autocreate: bool,
-    message: &[u8],
-    envelope: &Envelope,
-) -> Plan {
-    let keep = || Plan { filings: vec![Filing { folder: None, flags: Vec::new() }], message: None };
+/// Runs `src` for `message` (wire format, CRLF) and turns the outcome into filings and
+/// messages to send. Whatever cannot be done keeps the message in INBOX, and the user's log
+/// says why.
+pub fn plan(src: &str, d: &Delivery<'_>, message: &[u8], envelope: &Envelope) -> Plan {
+    let home = d.home;
+    let keep = || Plan { filings: vec![Filing { folder: None, flags: Vec::new() }], ..Plan::default() };
     let script = match sieve::compile(src) {
         Ok(s) => s,
         Err(e) => {
@@ -60,9 +109,8 @@ pub fn plan(
         }
     };
     let Some(parsed) = MessageParser::default().parse(message) else { return keep() };
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-    let settings = Settings { now, ..Settings::default() };
-    let mut host = DeliveryHost { home: home.to_path_buf(), maildir };
+    let settings = Settings { now: d.now as i64, ..Settings::default() };
+    let mut host = DeliveryHost { home: home.to_path_buf(), maildir: d.maildir, dupes: d.dupes, now: d.now };
     let outcome = sieve::run(&script, &parsed, envelope, &settings, &mut host);
     if let Some(e) = &outcome.error {
         user_log(
@@ -74,47 +122,8 @@ pub fn plan(
         );
         return keep();
     }
-    let mut filings: Vec<Filing> = Vec::new();
-    let mut kept = false;
-    for action in &outcome.actions {
-        match action {
-            Action::Store { mailbox, flags, create, .. } => {
-                let folder = if mailbox.eq_ignore_ascii_case(sieve::action::INBOX) {
-                    None
-                } else {
-                    match FolderName::new(mailbox) {
-                        Ok(f) => match maildir.folder_exists(&f) {
-                            Ok(true) => Some(f),
-                            _ if *create || autocreate => Some(f),
-                            _ => {
-                                user_log(
-                                    home,
-                                    &format!("fileinto \"{mailbox}\": no such folder; kept in INBOX"),
-                                );
-                                None
-                            }
-                        },
-                        Err(e) => {
-                            user_log(home, &format!("fileinto \"{mailbox}\": {e}; kept in INBOX"));
-                            None
-                        }
-                    }
-                };
-                add(&mut filings, Filing { folder, flags: flags.clone() });
-            }
-            Action::Discard | Action::Duplicate { .. } => {}
-            other => {
-                kept = true;
-                user_log(home, &format!("{other}: not performed by mailroom-mda yet; message kept in INBOX"));
-            }
-        }
-    }
-    if let Some(flags) = &outcome.implicit_keep {
-        add(&mut filings, Filing { folder: None, flags: flags.clone() });
-    } else if kept {
-        add(&mut filings, Filing { folder: None, flags: Vec::new() });
-    }
-    let message = outcome.edited_header.map(|fields| {
+    let headers = Headers::of(&parsed);
+    let edited = outcome.edited_header.clone().map(|fields| {
         let body = parsed.parts.first().map(|p| p.offset_body as usize).unwrap_or(message.len());
         let mut out = Vec::with_capacity(message.len());
         for (name, value) in fields {
@@ -127,7 +136,140 @@ pub fn plan(
         out.extend_from_slice(message.get(body..).unwrap_or_default());
         out
     });
-    Plan { filings, message }
+    let mut p = Plan::default();
+    let mut kept = false;
+    let original = Original {
+        headers: &headers,
+        recipient: d.addresses[0],
+        sender: &envelope.from,
+        hostname: d.hostname,
+        now: d.now as i64,
+    };
+    for action in &outcome.actions {
+        match action {
+            Action::Store { mailbox, flags, create, .. } => {
+                let folder = folder(d, mailbox, *create);
+                add(&mut p.filings, Filing { folder, flags: flags.clone() });
+            }
+            Action::Discard => {}
+            Action::Duplicate { id, seconds, last, .. } => {
+                let key = dedup::key("duplicate", &[id.as_bytes()]);
+                // Without :last the first occurrence's period stands (RFC 7352 §3.1).
+                if *last || !d.dupes.seen(&key, d.now).unwrap_or(false) {
+                    p.records.push((key, d.now + seconds));
+                }
+            }
+            Action::Redirect { address, .. } => {
+                let mine = |a: &str| d.addresses.iter().any(|m| m.eq_ignore_ascii_case(a));
+                // Postfix's and Pigeonhole's loop guard: this mailbox already had the message.
+                if headers.raw("delivered-to").any(|v| mine(decode_header(v).trim())) {
+                    user_log(
+                        home,
+                        &format!("redirect to <{address}>: mail loop (Delivered-To: us); kept in INBOX"),
+                    );
+                    kept = true;
+                    continue;
+                }
+                let key = dedup::key("redirect", &[d.digest, d.addresses[0].as_bytes(), address.as_bytes()]);
+                if d.dupes.seen(&key, d.now).unwrap_or(false) {
+                    tracing::info!(to = %address, "redirect: sent already by an earlier attempt");
+                    continue;
+                }
+                let mut copy = format!("Delivered-To: {}\r\n", d.addresses[0]).into_bytes();
+                copy.extend_from_slice(edited.as_deref().unwrap_or(message));
+                p.redirects.push(Outgoing {
+                    to: address.clone(),
+                    sender: envelope.from.clone(),
+                    message: copy,
+                    record: Some((key, d.now + REDIRECT_MEMORY)),
+                    required: true,
+                    what: "redirect",
+                });
+            }
+            Action::Reject { reason, .. } => {
+                p.reject = Some(reason.clone());
+                if d.protocol_reject {
+                    continue;
+                }
+                if envelope.from.is_empty() {
+                    user_log(home, "reject: the sender is null; message discarded without a notice");
+                    continue;
+                }
+                match autoreply::reject_notice(reason, message, &original) {
+                    Ok(m) => p.replies.push(Outgoing {
+                        to: envelope.from.clone(),
+                        sender: String::new(),
+                        message: m,
+                        record: None,
+                        required: true,
+                        what: "reject notice",
+                    }),
+                    Err(e) => {
+                        user_log(home, &format!("reject: cannot write the notice ({e}); kept in INBOX"));
+                        p.reject = None;
+                        kept = true;
+                    }
+                }
+            }
+            Action::Vacation(v) => {
+                let mut user: Vec<String> = d.addresses.iter().map(|a| a.to_string()).collect();
+                user.extend(v.addresses.iter().cloned());
+                if let Some(why) = sieve::vacation::should_reply(&headers, envelope, &user) {
+                    tracing::info!(reason = ?why, "vacation: no reply");
+                    continue;
+                }
+                let sender = envelope.from.to_ascii_lowercase();
+                let key = dedup::key("vacation", &[v.handle.as_bytes(), sender.as_bytes()]);
+                if d.dupes.seen(&key, d.now).unwrap_or(false) {
+                    tracing::info!("vacation: replied to this sender within the period");
+                    continue;
+                }
+                match autoreply::vacation(v, &original) {
+                    Ok(m) => p.replies.push(Outgoing {
+                        to: envelope.from.clone(),
+                        sender: String::new(),
+                        message: m,
+                        record: Some((key, d.now + v.seconds)),
+                        required: false,
+                        what: "vacation",
+                    }),
+                    Err(e) => user_log(home, &format!("vacation: cannot write the reply: {e}")),
+                }
+            }
+        }
+    }
+    if let Some(flags) = &outcome.implicit_keep {
+        add(&mut p.filings, Filing { folder: None, flags: flags.clone() });
+    } else if kept {
+        add(&mut p.filings, Filing { folder: None, flags: Vec::new() });
+    }
+    p.message = edited;
+    p
+}
+
+/// How long a sent redirect is remembered: longer than any queue keeps retrying (Postfix's
+/// maximal_queue_lifetime is 5 days).
+const REDIRECT_MEMORY: u64 = 6 * 86_400;
+
+/// Where `fileinto`/`keep` stores: the folder when it exists or may be created, else INBOX.
+fn folder(d: &Delivery<'_>, mailbox: &str, create: bool) -> Option<FolderName> {
+    if mailbox.eq_ignore_ascii_case(sieve::action::INBOX) {
+        return None;
+    }
+    match FolderName::new(mailbox) {
+        Ok(f) => match d.maildir.folder_exists(&f) {
+            Ok(true) => Some(f),
+            _ if create || d.autocreate => Some(f),
+            _ => {
+                user_log(d.home, &format!("fileinto \"{mailbox}\": no such folder; kept in INBOX"));
+                None
+            }
+        },
+        Err(e) => {
+            user_log(d.home, &format!("fileinto \"{mailbox}\": {e}; kept in INBOX"));
+            None
+        }
+    }
 }
 
 /// Adds a filing unless the folder already has one; the later one's flags win, as in Pigeonhole.
@@ -139,7 +281,7 @@ fn add(filings: &mut Vec<Filing>, f: Filing) {
 }
 
 /// Appends a line to the user's `.dovecot.sieve.log`, and logs it for the admin too.
-fn user_log(home: &Path, line: &str) {
+pub(crate) fn user_log(home: &Path, line: &str) {
     tracing::info!(home = %home.display(), "sieve: {line}");
     let file = OpenOptions::new().create(true).append(true).open(home.join(LOG));
     if let Ok(mut f) = file {
@@ -150,6 +292,8 @@ fn user_log(home: &Path, line: &str) {
 struct DeliveryHost<'a> {
     home: PathBuf,
     maildir: &'a Maildir,
+    dupes: &'a Duplicates,
+    now: u64,
 }
 
 impl Host for DeliveryHost<'_> {
@@ -165,6 +309,11 @@ impl Host for DeliveryHost<'_> {
             return None;
         }
         fs::read_to_string(self.home.join("sieve").join(format!("{name}.sieve"))).ok()
+    }
+
+    fn duplicate(&mut self, id: &str, _seconds: u64) -> bool {
+        // A store that cannot be read counts as "not seen": the message is delivered.
+        self.dupes.seen(&dedup::key("duplicate", &[id.as_bytes()]), self.now).unwrap_or(false)
     }
 
     fn environment(&mut self, name: &str) -> Option<String> {
@@ -188,14 +337,24 @@ mod tests {
         let md = Maildir::new(dir.path().join("Maildir"));
         md.create().unwrap();
         md.create_folder(&FolderName::new("Work").unwrap()).unwrap();
-        let msg = b"From: a@x.test\r\nSubject: hi\r\n\r\nbody\r\n";
+        let dupes = Duplicates::new(dir.path());
+        let d = Delivery {
+            home: dir.path(),
+            maildir: &md,
+            autocreate: false,
+            dupes: &dupes,
+            addresses: ["bob@b.test", "bob@b.test"],
+            digest: &[7; 32],
+            hostname: "mx.b.test",
+            protocol_reject: true,
+            now: 1_700_000_000,
+        };
+        let msg = b"From: a@x.test\r\nTo: bob@b.test\r\nSubject: hi\r\n\r\nbody\r\n";
         let env = Envelope { from: "a@x.test".into(), to: "bob@b.test".into(), orig_to: None };
         let p = plan(
             "require [\"fileinto\", \"imap4flags\", \"editheader\"]; addheader \"X-Seen\" \"1\"; \
              fileinto :flags \"\\\\Seen\" \"Work\"; fileinto \"Missing\";",
-            dir.path(),
-            &md,
-            false,
+            &d,
             msg,
             &env,
         );
@@ -206,14 +365,84 @@ mod tests {
                 Filing { folder: None, flags: vec![] },
             ]
         );
-        assert_eq!(p.message.unwrap(), b"X-Seen: 1\r\nFrom: a@x.test\r\nSubject: hi\r\n\r\nbody\r\n");
+        assert_eq!(
+            p.message.unwrap(),
+            b"X-Seen: 1\r\nFrom: a@x.test\r\nTo: bob@b.test\r\nSubject: hi\r\n\r\nbody\r\n"
+        );
         let log = fs::read_to_string(dir.path().join(LOG)).unwrap();
         assert!(log.contains("fileinto \"Missing\": no such folder"), "{log}");
-        let p = plan("discard;", dir.path(), &md, false, msg, &env);
+        let p = plan("discard;", &d, msg, &env);
         assert!(p.filings.is_empty());
-        let p = plan("bogus;", dir.path(), &md, false, msg, &env);
+        let p = plan("bogus;", &d, msg, &env);
         assert_eq!(p.filings, vec![Filing { folder: None, flags: vec![] }]);
         let log = fs::read_to_string(dir.path().join(LOG)).unwrap();
         assert!(log.contains("line 1, column 1: unknown command 'bogus'"), "{log}");
+    }
+
+    #[test]
+    fn leaving_actions() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::new(dir.path().join("Maildir"));
+        md.create().unwrap();
+        let dupes = Duplicates::new(dir.path());
+        let mut d = Delivery {
+            home: dir.path(),
+            maildir: &md,
+            autocreate: false,
+            dupes: &dupes,
+            addresses: ["bob@b.test", "bob@b.test"],
+            digest: &[7; 32],
+            hostname: "mx.b.test",
+            protocol_reject: true,
+            now: 1_700_000_000,
+        };
+        let msg = b"From: a@x.test\r\nTo: bob@b.test\r\nSubject: hi\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n";
+        let env = Envelope { from: "a@x.test".into(), to: "bob@b.test".into(), orig_to: None };
+        // redirect: the message with our Delivered-To, from the original sender; no keep.
+        let p = plan("redirect \"carol@c.test\";", &d, msg, &env);
+        assert!(p.filings.is_empty());
+        assert_eq!(p.redirects.len(), 1);
+        assert_eq!(p.redirects[0].to, "carol@c.test");
+        assert_eq!(p.redirects[0].sender, "a@x.test");
+        assert!(p.redirects[0].message.starts_with(b"Delivered-To: bob@b.test\r\nFrom: a@x.test"));
+        // Once recorded, a retried delivery does not redirect again.
+        let (key, exp) = p.redirects[0].record.unwrap();
+        dupes.record(&key, exp, d.now).unwrap();
+        assert!(plan("redirect \"carol@c.test\";", &d, msg, &env).redirects.is_empty());
+        // A message that already went through this mailbox is kept, not sent round again.
+        let looped = [b"Delivered-To: bob@b.test\r\n".as_slice(), msg].concat();
+        let p = plan("redirect \"dave@d.test\";", &d, &looped, &env);
+        assert!(p.redirects.is_empty());
+        assert_eq!(p.filings, vec![Filing { folder: None, flags: vec![] }]);
+        // vacation: one reply per sender and period.
+        let script = "require \"vacation\"; vacation :days 1 \"Away\";";
+        let p = plan(script, &d, msg, &env);
+        assert_eq!(p.replies.len(), 1);
+        assert_eq!(p.replies[0].sender, "");
+        assert_eq!(p.filings.len(), 1, "vacation keeps the message");
+        let (key, exp) = p.replies[0].record.unwrap();
+        assert_eq!(exp, d.now + 86_400);
+        dupes.record(&key, exp, d.now).unwrap();
+        assert!(plan(script, &d, msg, &env).replies.is_empty());
+        let list = [b"List-Id: <l.x>\r\n".as_slice(), msg].concat();
+        let other = Envelope { from: "z@x.test".into(), ..env.clone() };
+        assert!(plan(script, &d, &list, &other).replies.is_empty(), "no reply to a list");
+        assert_eq!(plan(script, &d, msg, &other).replies.len(), 1);
+        // duplicate: remembered ids.
+        let dup = "require \"duplicate\"; if duplicate { discard; stop; }";
+        let p = plan(dup, &d, msg, &env);
+        assert_eq!(p.filings.len(), 1);
+        for (k, e) in &p.records {
+            dupes.record(k, *e, d.now).unwrap();
+        }
+        assert!(plan(dup, &d, msg, &env).filings.is_empty(), "seen: discarded");
+        // reject: refused in LMTP; elsewhere a notice to the sender.
+        let p = plan("require \"reject\"; reject \"no\";", &d, msg, &env);
+        assert_eq!(p.reject.as_deref(), Some("no"));
+        assert!(p.filings.is_empty() && p.replies.is_empty());
+        d.protocol_reject = false;
+        let p = plan("require \"reject\"; reject \"no\";", &d, msg, &env);
+        assert_eq!(p.replies.len(), 1);
+        assert!(p.replies[0].required);
     }
 }

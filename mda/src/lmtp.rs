@@ -49,12 +49,21 @@ pub fn reply(rcpt: &str, outcome: &Outcome) -> Reply {
         Outcome::OverQuota { temporary: false } => {
             Reply::new(552, "5.2.2", format!("<{rcpt}> Mailbox is full"))
         }
+        // RFC 5429 §2.1: ereject and reject refuse in the protocol when they can.
+        Outcome::Rejected(reason) => Reply::new(550, "5.7.1", format!("<{rcpt}> {}", one_line(reason))),
         Outcome::DiskFull => Reply::new(452, "4.3.1", format!("<{rcpt}> Mail system full, try again later")),
         // A mail root the admin can fix is never a reason to bounce: answer temporarily.
         Outcome::Temporary(_) | Outcome::Permission(_) | Outcome::CannotCreate(_) => {
             Reply::new(451, "4.3.0", format!("<{rcpt}> Temporary failure, try again later"))
         }
     }
+}
+
+/// A script's reason as one reply line: printable, bounded.
+fn one_line(reason: &str) -> String {
+    let line: String = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+    let line: String = line.chars().filter(|c| !c.is_control()).take(400).collect();
+    if line.is_empty() { "Rejected".into() } else { line }
 }
 
 impl Handler for Session {
@@ -116,7 +125,7 @@ impl Handler for Session {
         let digest: [u8; 32] = hash.finalize().into();
         let mut replies = Vec::with_capacity(self.rcpts.len());
         for rcpt in std::mem::take(&mut self.rcpts) {
-            let outcome = deliver::deliver(&self.ctx, &rcpt, &self.sender, &spool, digest).await;
+            let outcome = deliver::deliver(&self.ctx, &rcpt, &self.sender, &spool, digest, true).await;
             replies.push(reply(&rcpt.address, &outcome));
         }
         replies

@@ -18,8 +18,10 @@
 //!     answers once per recipient, each only after that copy is fsynced in new/ with
 //!     Return-Path and Delivered-To prepended. Over quota: 552 5.2.2 (452 4.2.2 with
 //!     quota_full_tempfail); disk full 452 4.3.1; other trouble 451 4.3.0. The same message
-//!     for the same mailbox within duplicate_window seconds is stored once, so a client that
-//!     retries after losing our reply does not deliver twice.
+//!     for the same recipient within duplicate_window seconds is stored once: each delivery
+//!     is recorded, fsynced, in the user's duplicate store (<home>/.mailroom.dupes) before
+//!     the reply, so a client that retries after losing our reply, or an MTA killed before it
+//!     recorded our 250, does not deliver twice, even across a restart of mailroom-mda.
 //!
 //!     With sieve (the default), the user's Sieve script decides where each copy goes, as
 //!     Pigeonhole does: .dovecot.sieve in the home (the Maildir's parent when the Maildir is
@@ -28,8 +30,17 @@
 //!     mailbox_autocreate, else INBOX), keep and the implicit keep into INBOX, imap4flags set
 //!     flags and keywords, discard stores nothing, editheader's changes are stored. A script
 //!     that does not compile or fails keeps the message in INBOX and writes why to
-//!     <home>/.dovecot.sieve.log. redirect, reject and vacation are not performed yet: the
-//!     message is kept and the log says so. deliver -m skips the script.
+//!     <home>/.dovecot.sieve.log. deliver -m skips the script.
+//!
+//!     What a script sends goes through the MTA, over [mta] submit_socket (or sendmail_path):
+//!     redirect forwards the message from its envelope sender with a Delivered-To line (a
+//!     message that already carries ours is kept instead: a loop); if the MTA cannot take it
+//!     now, nothing is stored and the reply is temporary, and a redirect already sent is not
+//!     sent again on the retry. vacation replies from the null sender, marked Auto-Submitted,
+//!     once per sender and period, and never to lists, bulk or automatic mail (RFC 5230).
+//!     reject and ereject answer 550 5.7.1 with the script's reason in LMTP; deliver sends
+//!     the sender a notice (an MDN, RFC 5429) instead. The duplicate test remembers its ids
+//!     in the same store.
 //!
 //!     deliver reads one message from standard input for RECIPIENT (Postfix mailbox_command or
 //!     pipe), into FOLDER when -m is given, and exits with sysexits(3): 0 delivered,
@@ -68,12 +79,14 @@
 //! SEE ALSO
 //!     dovecot-lmtp(1), dovecot-lda(1), postconf(5) virtual_transport, mailroom-mta(8)
 
+mod autoreply;
 mod command;
 mod dedup;
 mod deliver;
 mod filter;
 mod lmtp;
 mod metrics;
+mod submit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -141,8 +154,9 @@ fn run(cli: Cli) -> Result<u8> {
         "" => std::env::temp_dir(),
         d => PathBuf::from(d),
     };
-    let dedup = dedup::Dedup::new(Duration::from_secs(cfg.mda.duplicate_window));
-    let ctx = Arc::new(Context { dir, cfg: cfg.mda.clone(), dedup, spool_dir });
+    let submit = submit::Submit::from_config(cfg.mda.sendmail_path.get(), (&cfg.mta.submit_socket).into());
+    let hostname = daemon::host::name(&cfg.mda.hostname);
+    let ctx = Arc::new(Context { dir, cfg: cfg.mda.clone(), spool_dir, submit, hostname });
     match cli.command {
         Some(Command::Deliver { from, recipient, folder }) => {
             let Some(rcpt) = recipient.or_else(|| std::env::var("RECIPIENT").ok()) else {

@@ -35,6 +35,7 @@ pub fn delivered(outcome: &Outcome) {
         Outcome::Temporary(_) => "temporary",
         Outcome::Permission(_) => "permission",
         Outcome::CannotCreate(_) => "cannot_create",
+        Outcome::Rejected(_) => "rejected",
     };
     DELIVERIES.get_or_create(&[("outcome", outcome)]).inc();
 }

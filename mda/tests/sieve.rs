@@ -90,3 +90,41 @@ async fn lmtp_delivery_follows_the_users_script() {
     let log = fs::read_to_string(carol.join(".dovecot.sieve.log")).unwrap();
     assert!(log.contains(".dovecot.sieve: line 3, column 12: fileinto has no tag :bogus"), "{log}");
 }
+
+/// `reject` answers 550 5.7.1 with the script's reason in LMTP and stores nothing; a message
+/// handed over again after mailroom-mda restarted (an MTA that died before recording our 250
+/// does that) is answered "Already saved" and stored once: the duplicate store is on disk.
+#[tokio::test]
+async fn reject_in_lmtp_and_no_second_copy_across_a_restart() {
+    let db = common::database(Backend::Sqlite, &FIXTURES).await;
+    let bob = db.mail_root().join("b.test/bob");
+    let carol = db.mail_root().join("b.test/carol");
+    install(
+        &bob,
+        "require \"reject\";\nif header :contains \"subject\" \"offer\" { reject \"No offers, thanks.\"; }\n",
+    );
+    let mda = Mda::start(&db, "");
+    let socket = mda.socket.clone();
+    let replies = tokio::task::spawn_blocking(move || {
+        let body = "From: shop@x.test\r\nSubject: special offer\r\n\r\nbuy\r\n";
+        lmtp_message(&socket, "shop@x.test", &["bob@b.test", "carol@b.test"], 2, body)
+    })
+    .await
+    .unwrap();
+    assert_eq!(replies[0], "550 5.7.1 <bob@b.test> No offers, thanks.", "{replies:?}\n{}", mda.log());
+    assert!(replies[1].starts_with("250 2.0.0 <carol@b.test> Saved"), "{replies:?}");
+    assert!(files(&bob.join("Maildir/new")).is_empty() && files(&bob.join("Maildir/cur")).is_empty());
+    assert_eq!(files(&carol.join("Maildir/new")).len(), 1);
+    drop(mda);
+
+    let mda = Mda::start(&db, "");
+    let socket = mda.socket.clone();
+    let again = tokio::task::spawn_blocking(move || {
+        let body = "From: shop@x.test\r\nSubject: special offer\r\n\r\nbuy\r\n";
+        lmtp_message(&socket, "shop@x.test", &["carol@b.test"], 1, body)
+    })
+    .await
+    .unwrap();
+    assert_eq!(again, vec!["250 2.0.0 <carol@b.test> Already saved".to_string()], "{}", mda.log());
+    assert_eq!(files(&carol.join("Maildir/new")).len(), 1, "stored once across the restart");
+}

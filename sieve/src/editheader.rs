@@ -27,6 +27,27 @@ pub struct Headers {
 }
 
 impl Headers {
+    /// The top-level header fields of a parsed message, with their raw values.
+    pub fn of(message: &mail_parser::Message<'_>) -> Headers {
+        let fields = message
+            .parts
+            .first()
+            .map(|p| {
+                p.headers
+                    .iter()
+                    .map(|h| {
+                        let raw = message
+                            .raw_message
+                            .get(h.offset_start as usize..h.offset_end as usize)
+                            .unwrap_or_default();
+                        (h.name.as_str().to_string(), String::from_utf8_lossy(raw).into_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Headers { fields, changed: false }
+    }
+
     /// Raw values of every field called `name`, in order.
     pub fn raw<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.fields.iter().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())

@@ -122,25 +122,7 @@ pub fn run(
     settings: &Settings,
     host: &mut dyn Host,
 ) -> Outcome {
-    let headers = Headers {
-        fields: message
-            .parts
-            .first()
-            .map(|p| {
-                p.headers
-                    .iter()
-                    .map(|h| {
-                        let raw = message
-                            .raw_message
-                            .get(h.offset_start as usize..h.offset_end as usize)
-                            .unwrap_or_default();
-                        (h.name.as_str().to_string(), String::from_utf8_lossy(raw).into_owned())
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        changed: false,
-    };
+    let headers = Headers::of(message);
     let mut r = Run {
         msg: message,
         env: envelope,

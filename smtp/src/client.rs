@@ -279,6 +279,22 @@ pub async fn connect_unix(path: &Path, timeout: Duration) -> Result<tokio::net::
     }
 }
 
+/// One message over a local submission socket (mailroom-mta's `submit_socket`, which takes
+/// sendmail's and the MDA's mail): greet, send, quit. The outcome has one reply per recipient.
+pub async fn submit_unix(
+    path: &Path,
+    our_name: &str,
+    envelope: &Envelope,
+    message: &[u8],
+) -> Result<Outcome, ClientError> {
+    let timeouts = Timeouts::default();
+    let stream = connect_unix(path, timeouts.connect).await?;
+    let mut c = Client::greet(stream, Protocol::Smtp, our_name, timeouts).await?;
+    let outcome = c.send(envelope, message).await?;
+    let _ = c.quit().await;
+    Ok(outcome)
+}
+
 /// Connect over TCP within `timeout`. Nagle is off: commands are already written in groups.
 pub async fn connect_tcp(addr: SocketAddr, timeout: Duration) -> Result<tokio::net::TcpStream, ClientError> {
     let stream = match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Result, bail};
-use smtp::client::{self, Client, Envelope, Protocol, Recipient, Timeouts};
+use smtp::client::{self, Envelope, Recipient};
 
 use crate::context;
 
@@ -238,9 +238,6 @@ async fn submit(
     rcpts: &[String],
     msg: &[u8],
 ) -> Result<u8> {
-    let timeouts = Timeouts::default();
-    let stream = client::connect_unix(socket, timeouts.connect).await?;
-    let mut c = Client::greet(stream, Protocol::Smtp, host, timeouts).await?;
     let envelope = Envelope {
         sender: sender.to_string(),
         ret: o.ret.clone(),
@@ -253,8 +250,7 @@ async fn submit(
             .map(|r| Recipient { address: r.clone(), notify: o.notify.clone(), orcpt: None })
             .collect(),
     };
-    let outcome = c.send(&envelope, msg).await?;
-    let _ = c.quit().await;
+    let outcome = client::submit_unix(socket, host, &envelope, msg).await?;
     let mut code = 0;
     for (rcpt, reply) in rcpts.iter().zip(&outcome.recipients) {
         if !reply.is_positive() {

@@ -232,7 +232,7 @@ CONF
 # each USER@b.test as a {PLAIN}PASS mailbox at b.test/USER/, then mailroom-mra (release build,
 # $REL) serving PROTO (pop3 or imap) on 127.0.0.1:PORT from Maildirs ROOT/%d/%n/Maildir,
 # auth = "direct", user = "nobody", log_level = "warn", no failure delay. Sets MRA_PID and
-# BENCH_DB.
+# BENCH_DB. MR_WRAP, when set, is a command line put before the daemon (valgrind ...).
 start_mailroom_mra() {
     local dir=$1 url=$2 root=$3 proto=$4 port=$5 pass=$6 u
     shift 6
@@ -267,9 +267,10 @@ auth_failure_delay = 0
 log_level = "warn"
 max_connections = 5000
 TOML
-    "$REL/mailroom-mra" --config "$dir/mailroom.toml" </dev/null >"$dir/stdout.log" 2>"$dir/mra.log" &
+    # shellcheck disable=SC2086 # MR_WRAP is a command line
+    ${MR_WRAP:-} "$REL/mailroom-mra" --config "$dir/mailroom.toml" </dev/null >"$dir/stdout.log" 2>"$dir/mra.log" &
     MRA_PID=$!
-    wait_for "mailroom-mra's $proto port" 20 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" ||
+    wait_for "mailroom-mra's $proto port" 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" ||
         { cat "$dir/mra.log" >&2; return 1; }
     log "mailroom-mra $(git -C "$REPO" rev-parse --short HEAD) pid $MRA_PID, $proto on port $port"
 }

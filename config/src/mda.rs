@@ -37,6 +37,16 @@ crate::section! {
         /// Run the user's Sieve script, `.dovecot.sieve` in the mailbox's home (its Maildir, as
         /// in postfixadmin's Dovecot setup), like Pigeonhole; errors go to `.dovecot.sieve.log`.
         pub sieve: bool = true,
+        /// Scripts run before the user's, in order (Pigeonhole's sieve_before, sieve_before2,
+        /// ...): each a file, or a directory whose `*.sieve` files run in name order. The next
+        /// script runs only while the implicit keep stands, as in Pigeonhole.
+        pub sieve_before: Vec<AbsPath> = Vec::new(),
+        /// Scripts run after the user's (Pigeonhole's sieve_after), the same way.
+        pub sieve_after: Vec<AbsPath> = Vec::new(),
+        /// The script for users without an active one (Pigeonhole's sieve_default).
+        pub sieve_default: OptionalPath = OptionalPath::default(),
+        /// Where `include :global` finds scripts (Pigeonhole's sieve_global).
+        pub sieve_global: OptionalPath = OptionalPath::default(),
         /// `fileinto` creates a missing folder even without `:create` (Dovecot's
         /// lda_mailbox_autocreate).
         pub mailbox_autocreate: bool = false,

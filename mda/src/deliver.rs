@@ -150,14 +150,18 @@ async fn deliver_filtered(
         }
         let size = body.metadata().map(|m| m.len()).unwrap_or(0) + prefix2.len() as u64;
         // A folder asked for explicitly (deliver -m) bypasses the user's script.
-        let script = (ctx2.cfg.sieve && rcpt2.folder.is_none()).then(|| filter::script(&home2)).flatten();
-        let Some(src) = script else {
+        let scripts = if ctx2.cfg.sieve && rcpt2.folder.is_none() {
+            filter::sources(&ctx2.cfg, &home2)
+        } else {
+            Vec::new()
+        };
+        if scripts.is_empty() {
             let outcome = store(&ctx2, &rcpt2, &prefix2, &mut body, size);
             if matches!(outcome, Outcome::Delivered { .. }) {
                 record(&dupes, &[(key, now + window)], now);
             }
             return Step::Done(outcome);
-        };
+        }
         let mut message = Vec::with_capacity(size as usize);
         if let Err(e) = body.read_to_end(&mut message) {
             return Step::Done(Outcome::Temporary(format!("spool: {e}")));
@@ -169,6 +173,7 @@ async fn deliver_filtered(
             home: &home2,
             maildir: &maildir,
             autocreate: ctx2.cfg.mailbox_autocreate,
+            global_dir: ctx2.cfg.sieve_global.get(),
             dupes: &dupes,
             addresses: [&rcpt2.address, &own],
             digest: &digest,
@@ -176,7 +181,7 @@ async fn deliver_filtered(
             protocol_reject,
             now,
         };
-        let plan = filter::plan(&src, &d, &message, &envelope);
+        let plan = filter::plan(&scripts, &d, &message, &envelope);
         Step::Planned { plan, message }
     })
     .await;

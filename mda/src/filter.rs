@@ -78,6 +78,8 @@ pub struct Delivery<'a> {
     pub maildir: &'a Maildir,
     /// `fileinto` creates missing folders (lda_mailbox_autocreate).
     pub autocreate: bool,
+    /// `sieve_global`, where `include :global` looks.
+    pub global_dir: Option<&'a Path>,
     pub dupes: &'a Duplicates,
     /// The recipient as the client gave it, then the mailbox's own address.
     pub addresses: [&'a str; 2],
@@ -90,52 +92,124 @@ pub struct Delivery<'a> {
     pub now: u64,
 }
 
-/// The user's active script's source, when there is one.
-pub fn script(home: &Path) -> Option<String> {
-    mailstore::SieveScripts::new(home).active_source()
+/// A script to run, and where errors about it go.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// For the logs: `.dovecot.sieve` or the global script's path.
+    pub name: String,
+    pub text: String,
+    /// The user's own: its errors go to the user's `.dovecot.sieve.log`.
+    pub personal: bool,
 }
 
-/// Runs `src` for `message` (wire format, CRLF) and turns the outcome into filings and
-/// messages to send. Whatever cannot be done keeps the message in INBOX, and the user's log
-/// says why.
-pub fn plan(src: &str, d: &Delivery<'_>, message: &[u8], envelope: &Envelope) -> Plan {
-    let home = d.home;
-    let keep = || Plan { filings: vec![Filing { folder: None, flags: Vec::new() }], ..Plan::default() };
-    let script = match sieve::compile(src) {
-        Ok(s) => s,
-        Err(e) => {
-            user_log(home, &format!("{SCRIPT}: line {}, column {}: {}", e.pos.line, e.pos.col, e.message));
-            return keep();
+/// The scripts for a user, in the order they run: `sieve_before`, the user's active script (or
+/// `sieve_default` when there is none), `sieve_after`. Empty when there are none.
+pub fn sources(cfg: &config::Mda, home: &Path) -> Vec<Source> {
+    let mut out = Vec::new();
+    let global = |out: &mut Vec<Source>, paths: &[config::AbsPath]| {
+        for path in paths {
+            for file in script_files(path.as_ref()) {
+                match fs::read_to_string(&file) {
+                    Ok(text) => out.push(Source { name: file.display().to_string(), text, personal: false }),
+                    Err(e) => {
+                        tracing::error!(script = %file.display(), error = %e, "sieve: global script unreadable; skipped")
+                    }
+                }
+            }
         }
     };
-    let Some(parsed) = MessageParser::default().parse(message) else { return keep() };
-    let settings = Settings { now: d.now as i64, ..Settings::default() };
-    let mut host = DeliveryHost { home: home.to_path_buf(), maildir: d.maildir, dupes: d.dupes, now: d.now };
-    let outcome = sieve::run(&script, &parsed, envelope, &settings, &mut host);
-    if let Some(e) = &outcome.error {
-        user_log(
-            home,
-            &format!(
-                "{SCRIPT}: line {}, column {}: {}; message kept in INBOX",
-                e.pos.line, e.pos.col, e.message
-            ),
-        );
-        return keep();
-    }
-    let headers = Headers::of(&parsed);
-    let edited = outcome.edited_header.clone().map(|fields| {
-        let body = parsed.parts.first().map(|p| p.offset_body as usize).unwrap_or(message.len());
-        let mut out = Vec::with_capacity(message.len());
-        for (name, value) in fields {
-            out.extend_from_slice(name.as_bytes());
-            out.push(b':');
-            out.extend_from_slice(value.trim_end().as_bytes());
-            out.extend_from_slice(b"\r\n");
+    global(&mut out, &cfg.sieve_before);
+    match mailstore::SieveScripts::new(home).active_source() {
+        Some(text) => out.push(Source { name: SCRIPT.into(), text, personal: true }),
+        None => {
+            if let Some(p) = cfg.sieve_default.get() {
+                match fs::read_to_string(p) {
+                    Ok(text) => out.push(Source { name: p.display().to_string(), text, personal: false }),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::error!(script = %p.display(), error = %e, "sieve: sieve_default unreadable")
+                    }
+                }
+            }
         }
-        out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(message.get(body..).unwrap_or_default());
-        out
-    });
+    }
+    global(&mut out, &cfg.sieve_after);
+    out
+}
+
+/// A script file, or a directory's `*.sieve` files in name order (Pigeonhole's rule).
+fn script_files(path: &Path) -> Vec<PathBuf> {
+    if !path.is_dir() {
+        return vec![path.to_path_buf()];
+    }
+    let mut files: Vec<PathBuf> = fs::read_dir(path)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sieve") && p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs `scripts` in order for `message` (wire format, CRLF), as Pigeonhole runs a sequence:
+/// each sees the message as the one before edited it and starts with the flags it left; the
+/// next runs only while the implicit keep stands; actions add up. The outcome becomes filings
+/// and messages to send. A script that fails ends the sequence with the message kept in INBOX
+/// (what earlier scripts did stands), and its error is logged: to the user's
+/// `.dovecot.sieve.log` for their own script.
+pub fn plan(scripts: &[Source], d: &Delivery<'_>, message: &[u8], envelope: &Envelope) -> Plan {
+    let home = d.home;
+    let mut actions: Vec<Action> = Vec::new();
+    let mut keep: Option<Vec<String>> = Some(Vec::new());
+    let mut edited: Option<Vec<u8>> = None;
+    let mut host = DeliveryHost {
+        home: home.to_path_buf(),
+        global: d.global_dir.map(Path::to_path_buf),
+        maildir: d.maildir,
+        dupes: d.dupes,
+        now: d.now,
+    };
+    for src in scripts {
+        let report = |what: String| {
+            let line = format!("{}: {what}; message kept in INBOX", src.name);
+            if src.personal {
+                user_log(home, &line);
+            } else {
+                tracing::error!("sieve: {line}");
+            }
+        };
+        let script = match sieve::compile(&src.text) {
+            Ok(s) => s,
+            Err(e) => {
+                report(format!("line {}, column {}: {}", e.pos.line, e.pos.col, e.message));
+                keep = Some(Vec::new());
+                break;
+            }
+        };
+        let current = edited.as_deref().unwrap_or(message);
+        let Some(parsed) = MessageParser::default().parse(current) else { break };
+        let flags = keep.clone().unwrap_or_default();
+        let settings = Settings { now: d.now as i64, flags, ..Settings::default() };
+        let outcome = sieve::run(&script, &parsed, envelope, &settings, &mut host);
+        if let Some(e) = &outcome.error {
+            report(format!("line {}, column {}: {}", e.pos.line, e.pos.col, e.message));
+            keep = Some(Vec::new());
+            break;
+        }
+        actions.extend(outcome.actions);
+        if let Some(fields) = outcome.edited_header {
+            edited = Some(with_header(current, &parsed, fields));
+        }
+        keep = outcome.implicit_keep;
+        if keep.is_none() {
+            break;
+        }
+    }
+    let Some(parsed) = MessageParser::default().parse(message) else {
+        return Plan { filings: vec![Filing { folder: None, flags: Vec::new() }], ..Plan::default() };
+    };
+    let headers = Headers::of(&parsed);
     let mut p = Plan::default();
     let mut kept = false;
     let original = Original {
@@ -145,7 +219,7 @@ pub fn plan(src: &str, d: &Delivery<'_>, message: &[u8], envelope: &Envelope) ->
         hostname: d.hostname,
         now: d.now as i64,
     };
-    for action in &outcome.actions {
+    for action in &actions {
         match action {
             Action::Store { mailbox, flags, create, .. } => {
                 let folder = folder(d, mailbox, *create);
@@ -238,13 +312,28 @@ pub fn plan(src: &str, d: &Delivery<'_>, message: &[u8], envelope: &Envelope) ->
             }
         }
     }
-    if let Some(flags) = &outcome.implicit_keep {
-        add(&mut p.filings, Filing { folder: None, flags: flags.clone() });
+    if let Some(flags) = keep {
+        add(&mut p.filings, Filing { folder: None, flags });
     } else if kept {
         add(&mut p.filings, Filing { folder: None, flags: Vec::new() });
     }
     p.message = edited;
     p
+}
+
+/// `message` with its header replaced by `fields` (editheader's result).
+fn with_header(message: &[u8], parsed: &mail_parser::Message<'_>, fields: Vec<(String, String)>) -> Vec<u8> {
+    let body = parsed.parts.first().map(|p| p.offset_body as usize).unwrap_or(message.len());
+    let mut out = Vec::with_capacity(message.len() + 64);
+    for (name, value) in fields {
+        out.extend_from_slice(name.as_bytes());
+        out.push(b':');
+        out.extend_from_slice(value.trim_end().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(message.get(body..).unwrap_or_default());
+    out
 }
 
 /// How long a sent redirect is remembered: longer than any queue keeps retrying (Postfix's
@@ -291,6 +380,8 @@ pub(crate) fn user_log(home: &Path, line: &str) {
 
 struct DeliveryHost<'a> {
     home: PathBuf,
+    /// `sieve_global`, for `include :global`.
+    global: Option<PathBuf>,
     maildir: &'a Maildir,
     dupes: &'a Duplicates,
     now: u64,
@@ -305,10 +396,11 @@ impl Host for DeliveryHost<'_> {
     }
 
     fn include(&mut self, global: bool, name: &str) -> Option<String> {
-        if global || name.contains('/') {
+        if name.contains('/') || name.starts_with('.') {
             return None;
         }
-        fs::read_to_string(self.home.join("sieve").join(format!("{name}.sieve"))).ok()
+        let dir = if global { self.global.clone()? } else { self.home.join("sieve") };
+        fs::read_to_string(dir.join(format!("{name}.sieve"))).ok()
     }
 
     fn duplicate(&mut self, id: &str, _seconds: u64) -> bool {
@@ -324,6 +416,10 @@ impl Host for DeliveryHost<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn one(text: &str) -> Vec<Source> {
+        vec![Source { name: SCRIPT.into(), text: text.into(), personal: true }]
+    }
 
     #[test]
     fn homes() {
@@ -342,6 +438,7 @@ mod tests {
             home: dir.path(),
             maildir: &md,
             autocreate: false,
+            global_dir: None,
             dupes: &dupes,
             addresses: ["bob@b.test", "bob@b.test"],
             digest: &[7; 32],
@@ -352,8 +449,8 @@ mod tests {
         let msg = b"From: a@x.test\r\nTo: bob@b.test\r\nSubject: hi\r\n\r\nbody\r\n";
         let env = Envelope { from: "a@x.test".into(), to: "bob@b.test".into(), orig_to: None };
         let p = plan(
-            "require [\"fileinto\", \"imap4flags\", \"editheader\"]; addheader \"X-Seen\" \"1\"; \
-             fileinto :flags \"\\\\Seen\" \"Work\"; fileinto \"Missing\";",
+            &one("require [\"fileinto\", \"imap4flags\", \"editheader\"]; addheader \"X-Seen\" \"1\"; \
+                 fileinto :flags \"\\\\Seen\" \"Work\"; fileinto \"Missing\";"),
             &d,
             msg,
             &env,
@@ -371,9 +468,9 @@ mod tests {
         );
         let log = fs::read_to_string(dir.path().join(LOG)).unwrap();
         assert!(log.contains("fileinto \"Missing\": no such folder"), "{log}");
-        let p = plan("discard;", &d, msg, &env);
+        let p = plan(&one("discard;"), &d, msg, &env);
         assert!(p.filings.is_empty());
-        let p = plan("bogus;", &d, msg, &env);
+        let p = plan(&one("bogus;"), &d, msg, &env);
         assert_eq!(p.filings, vec![Filing { folder: None, flags: vec![] }]);
         let log = fs::read_to_string(dir.path().join(LOG)).unwrap();
         assert!(log.contains("line 1, column 1: unknown command 'bogus'"), "{log}");
@@ -389,6 +486,7 @@ mod tests {
             home: dir.path(),
             maildir: &md,
             autocreate: false,
+            global_dir: None,
             dupes: &dupes,
             addresses: ["bob@b.test", "bob@b.test"],
             digest: &[7; 32],
@@ -399,7 +497,7 @@ mod tests {
         let msg = b"From: a@x.test\r\nTo: bob@b.test\r\nSubject: hi\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n";
         let env = Envelope { from: "a@x.test".into(), to: "bob@b.test".into(), orig_to: None };
         // redirect: the message with our Delivered-To, from the original sender; no keep.
-        let p = plan("redirect \"carol@c.test\";", &d, msg, &env);
+        let p = plan(&one("redirect \"carol@c.test\";"), &d, msg, &env);
         assert!(p.filings.is_empty());
         assert_eq!(p.redirects.len(), 1);
         assert_eq!(p.redirects[0].to, "carol@c.test");
@@ -408,41 +506,95 @@ mod tests {
         // Once recorded, a retried delivery does not redirect again.
         let (key, exp) = p.redirects[0].record.unwrap();
         dupes.record(&key, exp, d.now).unwrap();
-        assert!(plan("redirect \"carol@c.test\";", &d, msg, &env).redirects.is_empty());
+        assert!(plan(&one("redirect \"carol@c.test\";"), &d, msg, &env).redirects.is_empty());
         // A message that already went through this mailbox is kept, not sent round again.
         let looped = [b"Delivered-To: bob@b.test\r\n".as_slice(), msg].concat();
-        let p = plan("redirect \"dave@d.test\";", &d, &looped, &env);
+        let p = plan(&one("redirect \"dave@d.test\";"), &d, &looped, &env);
         assert!(p.redirects.is_empty());
         assert_eq!(p.filings, vec![Filing { folder: None, flags: vec![] }]);
         // vacation: one reply per sender and period.
         let script = "require \"vacation\"; vacation :days 1 \"Away\";";
-        let p = plan(script, &d, msg, &env);
+        let p = plan(&one(script), &d, msg, &env);
         assert_eq!(p.replies.len(), 1);
         assert_eq!(p.replies[0].sender, "");
         assert_eq!(p.filings.len(), 1, "vacation keeps the message");
         let (key, exp) = p.replies[0].record.unwrap();
         assert_eq!(exp, d.now + 86_400);
         dupes.record(&key, exp, d.now).unwrap();
-        assert!(plan(script, &d, msg, &env).replies.is_empty());
+        assert!(plan(&one(script), &d, msg, &env).replies.is_empty());
         let list = [b"List-Id: <l.x>\r\n".as_slice(), msg].concat();
         let other = Envelope { from: "z@x.test".into(), ..env.clone() };
-        assert!(plan(script, &d, &list, &other).replies.is_empty(), "no reply to a list");
-        assert_eq!(plan(script, &d, msg, &other).replies.len(), 1);
+        assert!(plan(&one(script), &d, &list, &other).replies.is_empty(), "no reply to a list");
+        assert_eq!(plan(&one(script), &d, msg, &other).replies.len(), 1);
         // duplicate: remembered ids.
         let dup = "require \"duplicate\"; if duplicate { discard; stop; }";
-        let p = plan(dup, &d, msg, &env);
+        let p = plan(&one(dup), &d, msg, &env);
         assert_eq!(p.filings.len(), 1);
         for (k, e) in &p.records {
             dupes.record(k, *e, d.now).unwrap();
         }
-        assert!(plan(dup, &d, msg, &env).filings.is_empty(), "seen: discarded");
+        assert!(plan(&one(dup), &d, msg, &env).filings.is_empty(), "seen: discarded");
         // reject: refused in LMTP; elsewhere a notice to the sender.
-        let p = plan("require \"reject\"; reject \"no\";", &d, msg, &env);
+        let p = plan(&one("require \"reject\"; reject \"no\";"), &d, msg, &env);
         assert_eq!(p.reject.as_deref(), Some("no"));
         assert!(p.filings.is_empty() && p.replies.is_empty());
         d.protocol_reject = false;
-        let p = plan("require \"reject\"; reject \"no\";", &d, msg, &env);
+        let p = plan(&one("require \"reject\"; reject \"no\";"), &d, msg, &env);
         assert_eq!(p.replies.len(), 1);
         assert!(p.replies[0].required);
+    }
+
+    #[test]
+    fn sequences_run_as_pigeonhole_runs_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let md = Maildir::new(dir.path().join("Maildir"));
+        md.create().unwrap();
+        for f in ["Spam", "Work", "After"] {
+            md.create_folder(&FolderName::new(f).unwrap()).unwrap();
+        }
+        let dupes = Duplicates::new(dir.path());
+        let d = Delivery {
+            home: dir.path(),
+            maildir: &md,
+            autocreate: false,
+            global_dir: None,
+            dupes: &dupes,
+            addresses: ["bob@b.test", "bob@b.test"],
+            digest: &[7; 32],
+            hostname: "mx.b.test",
+            protocol_reject: true,
+            now: 1_700_000_000,
+        };
+        let global =
+            |text: &str| Source { name: "/etc/before.sieve".into(), text: text.into(), personal: false };
+        let before = global(
+            "require [\"fileinto\", \"imap4flags\", \"editheader\"]; addflag \"$seen-by-admin\"; \
+             addheader \"X-Before\" \"1\"; if header :contains \"subject\" \"viagra\" { fileinto \"Spam\"; }",
+        );
+        let user = one(
+            "require [\"fileinto\", \"copy\"]; if header :is \"x-before\" \"1\" { fileinto :copy \"Work\"; }",
+        );
+        let after =
+            Source { name: "/etc/after.sieve".into(), ..global("require \"fileinto\"; fileinto \"After\";") };
+        let env = Envelope { from: "a@x.test".into(), to: "bob@b.test".into(), orig_to: None };
+        let f = |name: &str, flags: &[&str]| Filing {
+            folder: (name != "INBOX").then(|| FolderName::new(name).unwrap()),
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+        };
+        let all = [before.clone(), user[0].clone(), after.clone()];
+        // The keep stands through before and user (fileinto :copy), so after runs; the user's
+        // script saw before's header, and the flags carried over.
+        let p = plan(&all, &d, b"Subject: hi\r\n\r\nx\r\n", &env);
+        assert_eq!(p.filings, vec![f("Work", &["$seen-by-admin"]), f("After", &["$seen-by-admin"])]);
+        assert!(p.message.unwrap().starts_with(b"X-Before: 1\r\n"));
+        // before's fileinto cancels the keep: nothing after it runs.
+        let p = plan(&all, &d, b"Subject: viagra\r\n\r\nx\r\n", &env);
+        assert_eq!(p.filings, vec![f("Spam", &["$seen-by-admin"])]);
+        // A broken user script keeps the message; before's actions stand.
+        let broken = [before, one("bogus;")[0].clone(), after];
+        let p = plan(&broken, &d, b"Subject: hi\r\n\r\nx\r\n", &env);
+        assert_eq!(p.filings, vec![f("INBOX", &[])]);
+        let p = plan(&broken, &d, b"Subject: viagra\r\n\r\nx\r\n", &env);
+        assert_eq!(p.filings, vec![f("Spam", &["$seen-by-admin"])]);
     }
 }

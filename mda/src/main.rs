@@ -30,7 +30,10 @@
 //!     mailbox_autocreate, else INBOX), keep and the implicit keep into INBOX, imap4flags set
 //!     flags and keywords, discard stores nothing, editheader's changes are stored. A script
 //!     that does not compile or fails keeps the message in INBOX and writes why to
-//!     <home>/.dovecot.sieve.log. deliver -m skips the script.
+//!     <home>/.dovecot.sieve.log. deliver -m skips the script. The admin's scripts run
+//!     around the user's as Pigeonhole's do: sieve_before, then the user's (or sieve_default
+//!     for a user without one), then sieve_after, each only while the implicit keep stands;
+//!     include :global reads sieve_global.
 //!
 //!     What a script sends goes through the MTA, over [mta] submit_socket (or sendmail_path):
 //!     redirect forwards the message from its envelope sender with a Delivered-To line (a

@@ -128,3 +128,65 @@ async fn reject_in_lmtp_and_no_second_copy_across_a_restart() {
     assert_eq!(again, vec!["250 2.0.0 <carol@b.test> Already saved".to_string()], "{}", mda.log());
     assert_eq!(files(&carol.join("Maildir/new")).len(), 1, "stored once across the restart");
 }
+
+/// The admin's scripts, as Pigeonhole's sieve_before (a directory, in name order),
+/// sieve_default (for users without a script) and sieve_global (`include :global`).
+#[tokio::test]
+async fn global_before_default_and_include() {
+    let db = common::database(Backend::Sqlite, &FIXTURES).await;
+    let etc = tempfile::tempdir().unwrap();
+    let before = etc.path().join("before.d");
+    fs::create_dir_all(&before).unwrap();
+    fs::create_dir_all(etc.path().join("global")).unwrap();
+    fs::write(
+        before.join("10-spam.sieve"),
+        "require [\"fileinto\", \"mailbox\"];\nif header :contains \"X-Spam-Flag\" \"YES\" { fileinto :create \"Junk\"; }\n",
+    )
+    .unwrap();
+    fs::write(before.join("20-flag.sieve"), "require \"imap4flags\";\naddflag \"$checked\";\n").unwrap();
+    fs::write(before.join("README"), "not a script").unwrap();
+    fs::write(etc.path().join("default.sieve"), "require \"include\";\ninclude :global \"lists\";\n").unwrap();
+    fs::write(
+        etc.path().join("global/lists.sieve"),
+        "require [\"fileinto\", \"mailbox\"];\nif exists \"List-Id\" { fileinto :create \"Lists\"; }\n",
+    )
+    .unwrap();
+    let bob = db.mail_root().join("b.test/bob");
+    let carol = db.mail_root().join("b.test/carol");
+    install(&bob, "keep;\n");
+    let mda = Mda::start(
+        &db,
+        &format!(
+            "sieve_before = [\"{}\"]\nsieve_default = \"{}\"\nsieve_global = \"{}\"",
+            before.display(),
+            etc.path().join("default.sieve").display(),
+            etc.path().join("global").display()
+        ),
+    );
+    let socket = mda.socket.clone();
+    let replies = tokio::task::spawn_blocking(move || {
+        let mut r = Vec::new();
+        for (rcpt, head) in [
+            ("bob@b.test", "X-Spam-Flag: YES\r\nSubject: spam"),
+            ("carol@b.test", "List-Id: <l.x.test>\r\nSubject: list"),
+            ("carol@b.test", "Subject: plain"),
+        ] {
+            let body = format!("From: a@x.test\r\n{head}\r\n\r\nhello\r\n");
+            r.extend(lmtp_message(&socket, "a@x.test", &[rcpt], 1, &body));
+        }
+        r
+    })
+    .await
+    .unwrap();
+    assert!(replies.iter().all(|r| r.starts_with("250 ")), "{replies:?}\n{}", mda.log());
+    // sieve_before filed bob's spam: his own script did not run (the keep was cancelled).
+    assert_eq!(files(&bob.join("Maildir/.Junk/new")).len(), 1, "{}", mda.log());
+    assert!(files(&bob.join("Maildir/new")).is_empty() && files(&bob.join("Maildir/cur")).is_empty());
+    // carol has no script: sieve_default includes the global one; the flag from before.
+    let lists = files(&carol.join("Maildir/.Lists/cur"));
+    assert_eq!(lists.len(), 1, "{}", mda.log());
+    let inbox = files(&carol.join("Maildir/cur"));
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert!(inbox[0].to_string_lossy().ends_with(":2,a"), "{inbox:?}");
+    assert_eq!(fs::read_to_string(carol.join("Maildir/dovecot-keywords")).unwrap(), "0 $checked\n");
+}

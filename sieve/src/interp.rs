@@ -112,6 +112,9 @@ pub struct Settings {
     pub vacation_min_period: Option<u64>,
     /// Longest period, none by default.
     pub vacation_max_period: Option<u64>,
+    /// The imap4flags internal variable a run starts with: in a sequence of scripts
+    /// (sieve_before, the user's, sieve_after) the flags the previous one left.
+    pub flags: Vec<String>,
 }
 
 /// Runs `script` for a message.
@@ -130,7 +133,7 @@ pub fn run(
         host,
         headers,
         globals: Variables::default(),
-        flags: Vec::new(),
+        flags: settings.flags.clone(),
         actions: Vec::new(),
         implicit_keep: true,
         steps: 0,

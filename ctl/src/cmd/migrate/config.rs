@@ -575,10 +575,17 @@ impl Translation<'_> {
                 self.report.add_named(Status::Unsupported, &name, &at, None, note);
                 continue;
             }
-            let key = match port {
-                587 => "submission_listen",
-                465 => "submissions_listen",
-                _ => "smtp_listen",
+            // The role: by port, else by what the overrides make of it (submission on 2587).
+            let o = |k: &str| svc.get(k).map(|s| s.value.replace(' ', ""));
+            let key = if port == 465 || o("smtpd_tls_wrappermode").as_deref() == Some("yes") {
+                "submissions_listen"
+            } else if port == 587
+                || o("syslog_name").is_some_and(|v| v.ends_with("/submission"))
+                || o("smtpd_client_restrictions").as_deref() == Some("permit_sasl_authenticated,reject")
+            {
+                "submission_listen"
+            } else {
+                "smtp_listen"
             };
             let addrs: Vec<String> = match svc.host() {
                 Some(h) if !h.is_empty() => vec![if h.contains(':') { format!("[{h}]:{port}") } else { format!("{h}:{port}") }],
@@ -588,7 +595,7 @@ impl Translation<'_> {
             e.0.extend(addrs);
             e.1.push(Setting { key: name.clone(), value: svc.name.clone(), at: at.clone() });
             for o in &svc.overrides {
-                let (status, note) = smtpd_override(&o.key, &o.value, port);
+                let (status, note) = smtpd_override(&o.key, &o.value);
                 let s = Setting { key: format!("{} -o {}", svc.name, o.key), value: o.value.clone(), at: o.at.clone() };
                 self.report.add(status, &s, Some(&format!("[mta] {key}")), note);
             }
@@ -857,12 +864,12 @@ impl Translation<'_> {
     }
 }
 
-fn smtpd_override(key: &str, value: &str, port: u16) -> (Status, &'static str) {
+fn smtpd_override(key: &str, value: &str) -> (Status, &'static str) {
     match (key, value) {
         ("syslog_name", _) => (Status::Approximated, "mailroom's log lines name the listener instead"),
         ("smtpd_tls_security_level", "encrypt") => (Status::Mapped, "STARTTLS required before AUTH"),
-        ("smtpd_tls_security_level", _) if port == 587 => {
-            (Status::Approximated, "mailroom's submission port offers AUTH only after STARTTLS")
+        ("smtpd_tls_security_level", _) => {
+            (Status::Approximated, "STARTTLS offered; on submission ports AUTH only after STARTTLS")
         }
         ("smtpd_tls_wrappermode", "yes") => (Status::Mapped, "implicit TLS"),
         ("smtpd_sasl_auth_enable", "yes") => (Status::Mapped, "AUTH offered"),

@@ -11,7 +11,7 @@ use super::dovecot::{Dovecot, NEST};
 use super::postfix::{Map, Postfix};
 use super::report::{Report, Status};
 use super::saslauthd::Saslauthd;
-use super::source::{Origin, Setting};
+use super::source::Setting;
 
 /// Where the LMTP socket of a Dovecot `unix_listener` with a relative name lives.
 const DOVECOT_BASE_DIR: &str = "/run/dovecot";
@@ -138,10 +138,6 @@ impl Translation<'_> {
 
     fn pf(&self, key: &str) -> Option<&Setting> {
         self.pf.get(key).filter(|s| !s.value.is_empty())
-    }
-
-    fn dc(&self, key: &str) -> Option<&Setting> {
-        self.dc.get(key)
     }
 
     // ---------------------------------------------------------------- [saslauthd]
@@ -285,11 +281,11 @@ impl Translation<'_> {
                 self.mark(s, Status::Approximated, None, note);
             }
         }
-        for (param, key, what) in [
-            ("virtual_mailbox_domains", "domain", "domain"),
-            ("virtual_alias_maps", "alias", "goto"),
-            ("smtpd_sender_login_maps", "sender_login", "username"),
-            ("virtual_mailbox_maps", "mailbox", "maildir"),
+        for (param, key) in [
+            ("virtual_mailbox_domains", "domain"),
+            ("virtual_alias_maps", "alias"),
+            ("smtpd_sender_login_maps", "sender_login"),
+            ("virtual_mailbox_maps", "mailbox"),
         ] {
             let Some(s) = self.pf(param).cloned() else { continue };
             let refs = Postfix::references(&s.value);
@@ -320,8 +316,6 @@ impl Translation<'_> {
             }
             match postfix_query(&q.value) {
                 Ok(sqltext) => {
-                    let note = format!("column `{what}` expected");
-                    let _ = note;
                     self.set("database.queries", key, Value::Str(sqltext), &[&s, q], Status::Mapped, "");
                 }
                 Err(e) => {
@@ -362,7 +356,7 @@ impl Translation<'_> {
             }
         }
         for o in &options {
-            let (name, _) = o.split_once('=').unwrap_or((o, ""));
+            let (name, _) = o.split_once('=').unwrap_or((*o, ""));
             match name {
                 "INDEX" | "VOLATILEDIR" => notes.push(format!("{name}= dropped: mailroom keeps its own cache in the Maildir")),
                 "LAYOUT" if *o == "LAYOUT=maildir++" => {}
@@ -791,7 +785,7 @@ impl Translation<'_> {
         let mux = format!("{run_dir}/mux");
         let lines = &mut self.sections.iter_mut().find(|(n, _)| *n == "mra").expect("mra").1;
         lines.push(format!("saslauthd_socket = {}", quote(&mux)));
-        if let Some(s) = dc.get("disable_plaintext_auth").or(dc.get("auth_allow_cleartext")) {
+        if let Some(s) = dc.get("disable_plaintext_auth").or_else(|| dc.get("auth_allow_cleartext")) {
             let anywhere = (s.key == "disable_plaintext_auth") == (s.value == "no");
             self.set("mra", "plaintext_auth_anywhere", Value::Bool(anywhere), &[s], Status::Mapped, "");
         }
@@ -830,7 +824,7 @@ impl Translation<'_> {
             }
         }
         if let Some(s) = dc.get("auth_failure_delay") {
-            if let Some(n) = s.value.trim_end_matches(" secs").trim_end_matches('s').parse::<u64>().ok() {
+            if let Ok(n) = s.value.trim_end_matches(" secs").trim_end_matches('s').parse::<u64>() {
                 self.set("mra", "auth_failure_delay", Value::Int(n), &[s], Status::Mapped, "");
             }
         }
@@ -1067,12 +1061,6 @@ fn home_template(q: &str) -> Option<String> {
         }
     }
     lower[end..].trim_start_matches(')').trim_start().starts_with("as home").then_some(out.trim_end_matches('/').to_string())
-}
-
-/// Used by tests and by `migrate check`: the origin-less setting for a synthetic value.
-#[allow(dead_code)]
-pub fn synthetic(key: &str, value: &str) -> Setting {
-    Setting { key: key.into(), value: value.into(), at: Origin { file: "(built in)".into(), line: 0 } }
 }
 
 #[cfg(test)]

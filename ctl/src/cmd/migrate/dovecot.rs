@@ -191,7 +191,7 @@ mod tests {
     #[test]
     fn reads_the_tutorial_layout() {
         let dc = Dovecot::read(&data("dovecot"));
-        assert_eq!(dc.problems, []);
+        assert!(dc.problems.is_empty(), "{:?}", dc.problems);
         assert_eq!(dc.get("mail_location").unwrap().value, "maildir:/var/vmail/%d/%n/Maildir");
         assert_eq!(dc.get("ssl_cert").unwrap().value, "</etc/dovecot/private/dovecot.pem");
         let l = dc.get("service auth > unix_listener /var/spool/postfix/private/auth > mode").unwrap();

@@ -58,6 +58,7 @@ impl Dovecot {
     }
 
     /// Parse configuration text alone (no includes followed, no SQL file read).
+    #[cfg(test)]
     pub fn parse(text: &str, file: &Path) -> Dovecot {
         let mut dc = Dovecot::default();
         let mut sections = Vec::new();

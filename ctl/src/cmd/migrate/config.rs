@@ -673,7 +673,8 @@ impl Translation<'_> {
                         "relay" => Some(route.replacen("relay:", "smtp:", 1)),
                         _ => None,
                     };
-                    let name = format!("{} {dest}", m.path.display());
+                    let file = m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let name = format!("{file} {dest}");
                     match (ok_key, target) {
                         (true, Some(t)) => {
                             let status = if kind == "relay" { Status::Approximated } else { Status::Mapped };
@@ -879,6 +880,9 @@ fn smtpd_override(key: &str, value: &str) -> (Status, &'static str) {
 }
 
 fn postfix_leftover(key: &str, value: &str) -> (Status, &'static str) {
+    if value.is_empty() {
+        return (Status::Mapped, "empty: mailroom's default applies");
+    }
     match key {
         "biff" | "append_dot_mydomain" | "readme_directory" | "compatibility_level" | "smtpd_banner"
         | "mailbox_size_limit" | "mydestination" | "alias_maps" | "alias_database" | "myorigin" => {

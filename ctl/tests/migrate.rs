@@ -41,7 +41,12 @@ fn ctl(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("status {}\nstdout:\n{}\nstderr:\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// The `mariadb` client on the test database, SQL on stdin.
@@ -64,7 +69,8 @@ fn sql(url: &str, statements: &str) {
 
 /// `doveadm pw -s SHA512-CRYPT`, as setup-classic.sh hashes its users.
 fn doveadm_hash(password: &str) -> String {
-    let o = Command::new("doveadm").args(["pw", "-s", "SHA512-CRYPT", "-p", password]).output().expect("doveadm");
+    let o =
+        Command::new("doveadm").args(["pw", "-s", "SHA512-CRYPT", "-p", password]).output().expect("doveadm");
     assert!(o.status.success(), "{}", text(&o));
     String::from_utf8(o.stdout).unwrap().trim().to_string()
 }
@@ -149,34 +155,45 @@ fn layout(tmp: &Path, db_url: &str, vmail: &Path) -> Layout {
     let v = vmail.display().to_string();
     let pass_kv = if pass.is_empty() { String::new() } else { format!(" password={pass}") };
     let edit = move |s: &str| -> String {
-        s.replace("host=127.0.0.1 dbname=mailpeer user=mailpeer password=mailpeer-db", &format!("host={host} port={port} dbname={db} user={user}{pass_kv}"))
-            .replace("user = mailpeer\n", &format!("user = {user}\n"))
-            .replace("password = mailpeer-db\n", &if pass.is_empty() { String::new() } else { format!("password = {pass}\n") })
-            .replace("hosts = 127.0.0.1\n", &format!("hosts = inet:{host}:{port}\n"))
-            .replace("dbname = mailpeer\n", &format!("dbname = {db}\n"))
-            .replace("/var/vmail", &v)
-            .replace("/etc/dovecot/private/dovecot.pem", &format!("{t}/cert.pem"))
-            .replace("/etc/dovecot/private/dovecot.key", &format!("{t}/key.pem"))
-            .replace("/var/spool/postfix/private", &format!("{t}/private"))
-            .replace("-m /run/saslauthd", &format!("-m {t}/saslauthd"))
-            .replace("mail_uid = vmail", "mail_uid = nobody")
-            .replace("mail_gid = vmail", "mail_gid = nogroup")
-            .replace("listen = 127.0.0.1, ::1", "listen = 127.0.0.1")
-            .replace("    user = postfix\n    group = postfix\n", "    user = root\n    group = root\n")
-            .replace(
-                "inet_listener imap {\n    port = 143\n  }",
-                &format!("inet_listener imap {{\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}"),
-            )
-            .replace(
-                "inet_listener pop3 {\n    port = 110\n  }",
-                &format!("inet_listener pop3 {{\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}"),
-            )
-            .replace("inet_interfaces = loopback-only", "inet_interfaces = 127.0.0.1")
+        s.replace(
+            "host=127.0.0.1 dbname=mailpeer user=mailpeer password=mailpeer-db",
+            &format!("host={host} port={port} dbname={db} user={user}{pass_kv}"),
+        )
+        .replace("user = mailpeer\n", &format!("user = {user}\n"))
+        .replace(
+            "password = mailpeer-db\n",
+            &if pass.is_empty() { String::new() } else { format!("password = {pass}\n") },
+        )
+        .replace("hosts = 127.0.0.1\n", &format!("hosts = inet:{host}:{port}\n"))
+        .replace("dbname = mailpeer\n", &format!("dbname = {db}\n"))
+        .replace("/var/vmail", &v)
+        .replace("/etc/dovecot/private/dovecot.pem", &format!("{t}/cert.pem"))
+        .replace("/etc/dovecot/private/dovecot.key", &format!("{t}/key.pem"))
+        .replace("/var/spool/postfix/private", &format!("{t}/private"))
+        .replace("-m /run/saslauthd", &format!("-m {t}/saslauthd"))
+        .replace("mail_uid = vmail", "mail_uid = nobody")
+        .replace("mail_gid = vmail", "mail_gid = nogroup")
+        .replace("listen = 127.0.0.1, ::1", "listen = 127.0.0.1")
+        .replace("    user = postfix\n    group = postfix\n", "    user = root\n    group = root\n")
+        .replace(
+            "inet_listener imap {\n    port = 143\n  }",
+            &format!(
+                "inet_listener imap {{\n    port = {imap}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}"
+            ),
+        )
+        .replace(
+            "inet_listener pop3 {\n    port = 110\n  }",
+            &format!(
+                "inet_listener pop3 {{\n    port = {pop3}\n  }}\n  inet_listener pop3s {{\n    port = 0\n  }}"
+            ),
+        )
+        .replace("inet_interfaces = loopback-only", "inet_interfaces = 127.0.0.1")
     };
     let classic = tmp.join("classic");
     copy_tree(&data().join("postfix"), &classic.join("postfix"), &edit);
     copy_tree(&data().join("dovecot"), &classic.join("dovecot"), &edit);
-    fs::write(classic.join("saslauthd"), edit(&fs::read_to_string(data().join("saslauthd")).unwrap())).unwrap();
+    fs::write(classic.join("saslauthd"), edit(&fs::read_to_string(data().join("saslauthd")).unwrap()))
+        .unwrap();
     fs::create_dir_all(tmp.join("private")).unwrap();
     Layout {
         postfix: classic.join("postfix"),
@@ -264,20 +281,37 @@ fn classic_layout_migrates_and_serves_its_users() {
     // hash is in a scheme mailroom does not know.
     let schema = fs::read_to_string(data().join("schema.sql")).unwrap();
     let mut users = String::new();
-    for (u, pw) in [("bob", "bobpass".to_string()), ("carol", "carolpass".to_string()), ("dave", String::new())] {
-        let hash = if pw.is_empty() { "{NTLM}8846f7eaee8fb117ad06bdd830b7586c".to_string() } else { doveadm_hash(&pw) };
+    for (u, pw) in
+        [("bob", "bobpass".to_string()), ("carol", "carolpass".to_string()), ("dave", String::new())]
+    {
+        let hash = if pw.is_empty() {
+            "{NTLM}8846f7eaee8fb117ad06bdd830b7586c".to_string()
+        } else {
+            doveadm_hash(&pw)
+        };
         users.push_str(&format!(
             "INSERT INTO mailbox (username, password, name, maildir, local_part, domain) \
              VALUES ('{u}@b.test', '{hash}', '{u}', 'b.test/{u}/Maildir/', '{u}', 'b.test');\n\
              INSERT INTO alias (address, goto, domain) VALUES ('{u}@b.test', '{u}@b.test', 'b.test');\n"
         ));
     }
-    users.push_str("INSERT INTO alias (address, goto, domain) VALUES ('postmaster@b.test', 'bob@b.test', 'b.test');\n");
-    sql(&db.url, &format!("{schema}\nINSERT INTO domain (domain, description, transport) VALUES ('b.test', 'peer', 'virtual');\n{users}"));
+    users.push_str(
+        "INSERT INTO alias (address, goto, domain) VALUES ('postmaster@b.test', 'bob@b.test', 'b.test');\n",
+    );
+    sql(
+        &db.url,
+        &format!(
+            "{schema}\nINSERT INTO domain (domain, description, transport) VALUES ('b.test', 'peer', 'virtual');\n{users}"
+        ),
+    );
 
     // Dovecot numbers bob's mail: UIDs 1 and 3 (2 expunged); carol's Maildir is broken.
     let bob = vmail.join("b.test/bob/Maildir");
-    let msgs = ["From: a@x.test\nSubject: one\n\n1\n", "From: a@x.test\nSubject: two\n\n2\n", "From: a@x.test\nSubject: three\n\n3\n"];
+    let msgs = [
+        "From: a@x.test\nSubject: one\n\n1\n",
+        "From: a@x.test\nSubject: two\n\n2\n",
+        "From: a@x.test\nSubject: three\n\n3\n",
+    ];
     dovecot_writes(tmp.path(), &bob, "bob@b.test", &msgs, Some(2));
     let carol = vmail.join("b.test/carol/Maildir");
     dovecot_writes(tmp.path(), &carol, "carol@b.test", &msgs[..1], None);
@@ -286,9 +320,23 @@ fn classic_layout_migrates_and_serves_its_users() {
     let l = layout(tmp.path(), &db.url, &vmail);
     let config = tmp.path().join("mailroom.toml");
     let report = tmp.path().join("report.txt");
-    let (pf, dc, sa) = (l.postfix.to_str().unwrap(), l.dovecot.to_str().unwrap(), l.saslauthd.to_str().unwrap());
+    let (pf, dc, sa) =
+        (l.postfix.to_str().unwrap(), l.dovecot.to_str().unwrap(), l.saslauthd.to_str().unwrap());
     let cfg = config.to_str().unwrap();
-    let o = ctl(&["migrate", "config", "--postfix", pf, "--dovecot", dc, "--saslauthd", sa, "--output", cfg, "--report", report.to_str().unwrap()]);
+    let o = ctl(&[
+        "migrate",
+        "config",
+        "--postfix",
+        pf,
+        "--dovecot",
+        dc,
+        "--saslauthd",
+        sa,
+        "--output",
+        cfg,
+        "--report",
+        report.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let toml = fs::read_to_string(&config).unwrap();
     let o = ctl(&["--config", cfg, "check"]);
@@ -302,7 +350,13 @@ fn classic_layout_migrates_and_serves_its_users() {
     assert!(unsupported.contains("smtpd_milters") && unsupported.contains("MECHANISMS"), "{report}");
     let o = ctl(&["migrate", "report", "--postfix", pf, "--dovecot", dc, "--saslauthd", sa, "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(json["entries"].as_array().unwrap().iter().any(|e| e["setting"] == "smtpd_milters" && e["status"] == "unsupported"));
+    assert!(
+        json["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["setting"] == "smtpd_milters" && e["status"] == "unsupported")
+    );
 
     // `migrate check` finds the unknown scheme and the broken Maildir, and nothing else.
     fs::write(carol.join("dovecot-uidlist"), "garbage header\n").unwrap();
@@ -324,7 +378,11 @@ fn classic_layout_migrates_and_serves_its_users() {
     let o = ctl(&["--config", cfg, "migrate", "check", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
     let found: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(found["uidvalidity"][bob.display().to_string()], serde_json::json!([3, dovecot_uidvalidity]), "{found}");
+    assert_eq!(
+        found["uidvalidity"][bob.display().to_string()],
+        serde_json::json!([3, dovecot_uidvalidity]),
+        "{found}"
+    );
 
     // The plan names the exact lines.
     let o = ctl(&["--config", cfg, "migrate", "plan", "--postfix", pf, "--dovecot", dc, "--saslauthd", sa]);
@@ -332,9 +390,18 @@ fn classic_layout_migrates_and_serves_its_users() {
     let plan = String::from_utf8_lossy(&o.stdout);
     let steps: Vec<&str> = plan.lines().filter(|l| l.starts_with("## Step")).collect();
     assert_eq!(steps.len(), 4, "{plan}");
-    assert!(steps[0].contains("saslauthd") && steps[1].contains("mailroom-mda") && steps[2].contains("mailroom-mra") && steps[3].contains("mailroom-mta"), "{plan}");
+    assert!(
+        steps[0].contains("saslauthd")
+            && steps[1].contains("mailroom-mda")
+            && steps[2].contains("mailroom-mra")
+            && steps[3].contains("mailroom-mta"),
+        "{plan}"
+    );
     assert!(plan.contains("main.cf:30: `smtpd_sasl_path = private/auth`"), "{plan}");
-    assert!(plan.contains("dovecot.conf:3: `protocols = imap pop3 lmtp` -> `protocols = imap pop3`"), "{plan}");
+    assert!(
+        plan.contains("dovecot.conf:3: `protocols = imap pop3 lmtp` -> `protocols = imap pop3`"),
+        "{plan}"
+    );
 
     // The daemons on the generated file: only who they run as is the test's.
     let run = toml
@@ -348,17 +415,35 @@ fn classic_layout_migrates_and_serves_its_users() {
     let lmtp = tmp.path().join("private/dovecot-lmtp");
     assert!(wait::until(TIMEOUT, || lmtp.exists()), "{}", mda.log());
     let mra = Daemon::start("mailroom-mra", &config, tmp.path());
-    assert!(wait::until(TIMEOUT, || std::net::TcpStream::connect(("127.0.0.1", l.imap)).is_ok()), "{}", mra.log());
+    assert!(
+        wait::until(TIMEOUT, || std::net::TcpStream::connect(("127.0.0.1", l.imap)).is_ok()),
+        "{}",
+        mra.log()
+    );
 
     // bob logs in with his classic password and sees Dovecot's UIDVALIDITY and UIDs.
     let imap = l.imap.to_string();
-    let seen: serde_json::Value = serde_json::from_str(&python(IMAP, &[&imap, "bob@b.test", "bobpass"])).unwrap();
-    assert_eq!(seen, serde_json::json!({"uidvalidity": dovecot_uidvalidity, "uids": [1, 3]}), "{}", mra.log());
+    let seen: serde_json::Value =
+        serde_json::from_str(&python(IMAP, &[&imap, "bob@b.test", "bobpass"])).unwrap();
+    assert_eq!(
+        seen,
+        serde_json::json!({"uidvalidity": dovecot_uidvalidity, "uids": [1, 3]}),
+        "{}",
+        mra.log()
+    );
     // Mail arrives where Postfix delivers today (Dovecot's LMTP socket), and gets UID 4.
     python(LMTP, &[lmtp.to_str().unwrap(), "bob@b.test"]);
-    let seen: serde_json::Value = serde_json::from_str(&python(IMAP, &[&imap, "bob@b.test", "bobpass"])).unwrap();
-    assert_eq!(seen, serde_json::json!({"uidvalidity": dovecot_uidvalidity, "uids": [1, 3, 4]}), "{}\n{}", mda.log(), mra.log());
+    let seen: serde_json::Value =
+        serde_json::from_str(&python(IMAP, &[&imap, "bob@b.test", "bobpass"])).unwrap();
+    assert_eq!(
+        seen,
+        serde_json::json!({"uidvalidity": dovecot_uidvalidity, "uids": [1, 3, 4]}),
+        "{}\n{}",
+        mda.log(),
+        mra.log()
+    );
     // carol too, with hers.
-    let seen: serde_json::Value = serde_json::from_str(&python(IMAP, &[&imap, "carol@b.test", "carolpass"])).unwrap();
+    let seen: serde_json::Value =
+        serde_json::from_str(&python(IMAP, &[&imap, "carol@b.test", "carolpass"])).unwrap();
     assert_eq!(seen["uids"], serde_json::json!([1]), "{}", mra.log());
 }

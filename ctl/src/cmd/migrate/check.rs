@@ -100,7 +100,9 @@ pub async fn run(config: Option<&Path>, json: bool) -> Result<ExitCode> {
                     }
                 }
             }
-            Ok(_) => f.errors.push(format!("alias {addr}: resolves to nothing (domain not ours, or no target)")),
+            Ok(_) => {
+                f.errors.push(format!("alias {addr}: resolves to nothing (domain not ours, or no target)"))
+            }
             Err(e) => f.errors.push(format!("alias {addr}: {e}")),
         }
     }
@@ -114,8 +116,10 @@ pub async fn run(config: Option<&Path>, json: bool) -> Result<ExitCode> {
 }
 
 fn print_text(f: &Findings) {
-    println!("mailboxes: {}  aliases: {}  Maildirs with a uidlist: {}  without: {}  Sieve scripts: {}",
-        f.mailboxes, f.aliases, f.uidlists, f.no_uidlist, f.sieve_scripts);
+    println!(
+        "mailboxes: {}  aliases: {}  Maildirs with a uidlist: {}  without: {}  Sieve scripts: {}",
+        f.mailboxes, f.aliases, f.uidlists, f.no_uidlist, f.sieve_scripts
+    );
     let schemes: Vec<String> = f.schemes.iter().map(|(s, n)| format!("{s} {n}")).collect();
     println!("password schemes: {}", schemes.join(", "));
     for w in &f.warnings {
@@ -140,7 +144,8 @@ fn check_maildir(user: &str, maildir: &Path, owner: Option<&nix::unistd::User>, 
             return;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            f.warnings.push(format!("{user}: no Maildir yet at {} (created at first delivery)", maildir.display()));
+            f.warnings
+                .push(format!("{user}: no Maildir yet at {} (created at first delivery)", maildir.display()));
             return;
         }
         Err(e) => {
@@ -149,9 +154,17 @@ fn check_maildir(user: &str, maildir: &Path, owner: Option<&nix::unistd::User>, 
         }
     };
     if let Some(o) = owner {
-        let readable = meta.uid() == o.uid.as_raw() || (meta.gid() == o.gid.as_raw() && meta.mode() & 0o050 == 0o050) || meta.mode() & 0o005 == 0o005;
+        let readable = meta.uid() == o.uid.as_raw()
+            || (meta.gid() == o.gid.as_raw() && meta.mode() & 0o050 == 0o050)
+            || meta.mode() & 0o005 == 0o005;
         if !readable {
-            f.errors.push(format!("{user}: {} is not readable by {} (owner uid {}, mode {:o})", maildir.display(), o.name, meta.uid(), meta.mode() & 0o7777));
+            f.errors.push(format!(
+                "{user}: {} is not readable by {} (owner uid {}, mode {:o})",
+                maildir.display(),
+                o.name,
+                meta.uid(),
+                meta.mode() & 0o7777
+            ));
         }
     }
     let mut dirs = vec![(String::from("INBOX"), maildir.to_path_buf())];

@@ -114,13 +114,24 @@ pub fn translate(pf: &Postfix, dc: &Dovecot, sa: &Saslauthd) -> Output {
 impl Translation<'_> {
     /// Write `key = value` in `section` under a comment naming its sources, and report each
     /// source with `status` and `note`.
-    fn set(&mut self, section: &'static str, key: &str, value: Value, from: &[&Setting], status: Status, note: &str) {
+    fn set(
+        &mut self,
+        section: &'static str,
+        key: &str,
+        value: Value,
+        from: &[&Setting],
+        status: Status,
+        note: &str,
+    ) {
         let lines = &mut self.sections.iter_mut().find(|(s, _)| *s == section).expect("known section").1;
         for s in from {
             lines.push(format!("# from {} {}", s.at, s.key));
         }
         if !note.is_empty() && status != Status::Mapped {
-            lines.push(format!("# {}: {note}", if status == Status::Approximated { "approximated" } else { "note" }));
+            lines.push(format!(
+                "# {}: {note}",
+                if status == Status::Approximated { "approximated" } else { "note" }
+            ));
         }
         lines.push(format!("{key} = {}", value.render()));
         let target = format!("[{section}] {key}");
@@ -195,7 +206,9 @@ impl Translation<'_> {
                 ("mech_list", v) if v.split_whitespace().all(|m| m == "plain" || m == "login") => {
                     (Status::Mapped, "PLAIN and LOGIN are what mailroom offers".to_string())
                 }
-                ("mech_list", v) => (Status::Unsupported, format!("only PLAIN and LOGIN are offered, not all of `{v}`")),
+                ("mech_list", v) => {
+                    (Status::Unsupported, format!("only PLAIN and LOGIN are offered, not all of `{v}`"))
+                }
                 ("saslauthd_path", _) => (Status::Mapped, format!("the cyrus socket is {run_dir}/mux")),
                 _ => (Status::Unsupported, "libsasl2 option with no mailroom equivalent".to_string()),
             };
@@ -243,11 +256,16 @@ impl Translation<'_> {
             for s in &m.settings {
                 if ["hosts", "user", "password", "dbname"].contains(&s.key.as_str()) {
                     let same = driver.as_deref() != Some("mysql")
-                        || dc.sql("connect").is_some_and(|c| connect_urls("mysql", &c.value).ok() == Some(urls.clone()));
+                        || dc
+                            .sql("connect")
+                            .is_some_and(|c| connect_urls("mysql", &c.value).ok() == Some(urls.clone()));
                     let (status, note) = if same {
                         (Status::Mapped, "the same database as [database] url")
                     } else {
-                        (Status::Approximated, "Postfix's maps name another database or login than Dovecot's; mailroom uses Dovecot's for both")
+                        (
+                            Status::Approximated,
+                            "Postfix's maps name another database or login than Dovecot's; mailroom uses Dovecot's for both",
+                        )
                     };
                     self.mark(s, status, Some("[database] url"), note);
                 }
@@ -255,8 +273,20 @@ impl Translation<'_> {
         }
         if let Some(s) = dc.sql("default_pass_scheme") {
             match Scheme::from_name(&s.value) {
-                Some(_) => self.set("database", "default_pass_scheme", Value::Str(s.value.clone()), &[s], Status::Mapped, ""),
-                None => self.mark(s, Status::Unsupported, None, "scheme unknown to mailroom: hashes without a {SCHEME} prefix cannot be verified"),
+                Some(_) => self.set(
+                    "database",
+                    "default_pass_scheme",
+                    Value::Str(s.value.clone()),
+                    &[s],
+                    Status::Mapped,
+                    "",
+                ),
+                None => self.mark(
+                    s,
+                    Status::Unsupported,
+                    None,
+                    "scheme unknown to mailroom: hashes without a {SCHEME} prefix cannot be verified",
+                ),
             }
         }
         // Where Maildirs are.
@@ -268,7 +298,12 @@ impl Translation<'_> {
                     let status = if note.is_empty() { Status::Mapped } else { Status::Approximated };
                     self.set("database.queries", "password", Value::Str(q), &[s], status, &note);
                 }
-                Err(e) => self.mark(s, Status::Unsupported, None, &format!("{e}; the built-in postfixadmin query is used")),
+                Err(e) => self.mark(
+                    s,
+                    Status::Unsupported,
+                    None,
+                    &format!("{e}; the built-in postfixadmin query is used"),
+                ),
             }
         }
         for key in ["user_query", "iterate_query"] {
@@ -298,10 +333,19 @@ impl Translation<'_> {
             }
             let m = sql[0];
             let Some(q) = m.settings.iter().rev().find(|x| x.key == "query") else {
-                self.mark(&s, Status::Unsupported, None, "the map has no `query` (old table/select_field style)");
+                self.mark(
+                    &s,
+                    Status::Unsupported,
+                    None,
+                    "the map has no `query` (old table/select_field style)",
+                );
                 continue;
             };
-            for extra in m.settings.iter().filter(|x| !["hosts", "user", "password", "dbname", "query"].contains(&x.key.as_str())) {
+            for extra in m
+                .settings
+                .iter()
+                .filter(|x| !["hosts", "user", "password", "dbname", "query"].contains(&x.key.as_str()))
+            {
                 self.mark(extra, Status::Unsupported, None, "map option with no mailroom equivalent");
             }
             if key == "mailbox" {
@@ -309,7 +353,8 @@ impl Translation<'_> {
                 // username, maildir and quota, and takes the path from maildir_template.
                 let note = "mailroom's built-in postfixadmin mailbox query (username, maildir, quota) replaces it; \
                             the Maildir path comes from maildir_template, as Dovecot's mail_location";
-                let status = if q.value.contains("mailbox") { Status::Approximated } else { Status::Unsupported };
+                let status =
+                    if q.value.contains("mailbox") { Status::Approximated } else { Status::Unsupported };
                 self.mark(&s, status, Some("[database] queries.mailbox"), note);
                 self.mark(q, status, Some("[database] queries.mailbox"), note);
                 continue;
@@ -325,7 +370,14 @@ impl Translation<'_> {
             }
         }
         if let Some(s) = self.pf("recipient_delimiter").cloned() {
-            self.set("database", "recipient_delimiter", Value::Str(s.value.clone()), &[&s], Status::Mapped, "");
+            self.set(
+                "database",
+                "recipient_delimiter",
+                Value::Str(s.value.clone()),
+                &[&s],
+                Status::Mapped,
+                "",
+            );
         }
     }
 
@@ -337,7 +389,12 @@ impl Translation<'_> {
         let path = parts.next().unwrap_or_default();
         let options: Vec<&str> = parts.collect();
         if format != "maildir" {
-            self.mark(s, Status::Unsupported, None, &format!("mail format `{format}`: mailroom reads Maildir++ only; convert with dsync first"));
+            self.mark(
+                s,
+                Status::Unsupported,
+                None,
+                &format!("mail format `{format}`: mailroom reads Maildir++ only; convert with dsync first"),
+            );
             return;
         }
         let mut notes: Vec<String> = Vec::new();
@@ -358,10 +415,19 @@ impl Translation<'_> {
         for o in &options {
             let (name, _) = o.split_once('=').unwrap_or((*o, ""));
             match name {
-                "INDEX" | "VOLATILEDIR" => notes.push(format!("{name}= dropped: mailroom keeps its own cache in the Maildir")),
+                "INDEX" | "VOLATILEDIR" => {
+                    notes.push(format!("{name}= dropped: mailroom keeps its own cache in the Maildir"))
+                }
                 "LAYOUT" if *o == "LAYOUT=maildir++" => {}
                 _ => {
-                    self.mark(s, Status::Unsupported, None, &format!("option `{o}`: mailroom reads Maildir++ with dovecot-uidlist in the Maildir"));
+                    self.mark(
+                        s,
+                        Status::Unsupported,
+                        None,
+                        &format!(
+                            "option `{o}`: mailroom reads Maildir++ with dovecot-uidlist in the Maildir"
+                        ),
+                    );
                     return;
                 }
             }
@@ -382,7 +448,14 @@ impl Translation<'_> {
         let note = notes.join("; ");
         self.set("database", "mail_root", Value::Str(template[..cut].to_string()), &[s], status, &note);
         self.set("database", "maildir_source", Value::Str("template".into()), &[s], status, &note);
-        self.set("database", "maildir_template", Value::Str(template[cut + 1..].trim_end_matches('/').to_string()), &[s], status, &note);
+        self.set(
+            "database",
+            "maildir_template",
+            Value::Str(template[cut + 1..].trim_end_matches('/').to_string()),
+            &[s],
+            status,
+            &note,
+        );
     }
 
     // ---------------------------------------------------------------- [tls]
@@ -403,7 +476,12 @@ impl Translation<'_> {
                     if file(&p) == file(c) || file(&p) == file(k) {
                         self.mark(&p, Status::Mapped, Some("[tls]"), "the same file as Dovecot's");
                     } else {
-                        self.mark(&p, Status::Approximated, Some("[tls]"), "mailroom presents one certificate on every listener: Dovecot's");
+                        self.mark(
+                            &p,
+                            Status::Approximated,
+                            Some("[tls]"),
+                            "mailroom presents one certificate on every listener: Dovecot's",
+                        );
                     }
                 }
             }
@@ -415,7 +493,12 @@ impl Translation<'_> {
             }
         }
         if let Some(s) = dc.get("ssl") {
-            self.mark(s, Status::Mapped, Some("[tls]"), if ssl_off { "no TLS" } else { "TLS with [tls] cert and key" });
+            self.mark(
+                s,
+                Status::Mapped,
+                Some("[tls]"),
+                if ssl_off { "no TLS" } else { "TLS with [tls] cert and key" },
+            );
         }
     }
 
@@ -429,7 +512,8 @@ impl Translation<'_> {
         for s in &dc.settings {
             let Some(rest) = s.key.strip_prefix(&prefix) else { continue };
             let Some((path, key)) = rest.split_once(NEST) else { continue };
-            let path = if path.starts_with('/') { path.to_string() } else { format!("{DOVECOT_BASE_DIR}/{path}") };
+            let path =
+                if path.starts_with('/') { path.to_string() } else { format!("{DOVECOT_BASE_DIR}/{path}") };
             if socket.as_ref().is_none_or(|p: &String| *p == path) {
                 socket = Some(path.clone());
                 let (k, v) = match key {
@@ -437,25 +521,36 @@ impl Translation<'_> {
                     "user" => ("lmtp_socket_owner", Value::Str(s.value.clone())),
                     "group" => ("lmtp_socket_group", Value::Str(s.value.clone())),
                     _ => {
-                        self.mark(s, Status::Unsupported, None, "listener option with no mailroom equivalent");
+                        self.mark(
+                            s,
+                            Status::Unsupported,
+                            None,
+                            "listener option with no mailroom equivalent",
+                        );
                         continue;
                     }
                 };
                 if key == "mode" {
-                    let first = !self.sections.iter().any(|(n, l)| *n == "mda" && l.iter().any(|l| l.starts_with("lmtp_socket =")));
+                    let first = !self
+                        .sections
+                        .iter()
+                        .any(|(n, l)| *n == "mda" && l.iter().any(|l| l.starts_with("lmtp_socket =")));
                     if first {
                         self.set("mda", "lmtp_socket", Value::Str(path.clone()), &[s], Status::Mapped, "");
                     }
                 }
                 let v = match v {
-                    Value::Str(m) if key == "mode" => Value::Str(format!("{:04o}", u32::from_str_radix(&m, 8).unwrap_or(0o600))),
+                    Value::Str(m) if key == "mode" => {
+                        Value::Str(format!("{:04o}", u32::from_str_radix(&m, 8).unwrap_or(0o600)))
+                    }
                     v => v,
                 };
                 self.set("mda", k, v, &[s], Status::Mapped, "");
             }
         }
         let socket = socket.unwrap_or_else(|| "/run/mailroom/mda/lmtp".to_string());
-        if !self.sections.iter().any(|(n, l)| *n == "mda" && l.iter().any(|l| l.starts_with("lmtp_socket ="))) {
+        if !self.sections.iter().any(|(n, l)| *n == "mda" && l.iter().any(|l| l.starts_with("lmtp_socket =")))
+        {
             // No mode line came first: name the socket plainly.
             let lines = &mut self.sections.iter_mut().find(|(n, _)| *n == "mda").expect("mda").1;
             lines.insert(0, format!("lmtp_socket = {}", quote(&socket)));
@@ -464,7 +559,14 @@ impl Translation<'_> {
         // lmtp over TCP.
         for (_, port, _, at) in dc.inet_listeners("lmtp") {
             let s = Setting { key: "service lmtp > inet_listener".into(), value: port.to_string(), at };
-            self.set("mda", "lmtp_tcp", Value::Str(format!("127.0.0.1:{port}")), &[&s], Status::Approximated, "listens on loopback only");
+            self.set(
+                "mda",
+                "lmtp_tcp",
+                Value::Str(format!("127.0.0.1:{port}")),
+                &[&s],
+                Status::Approximated,
+                "listens on loopback only",
+            );
         }
         if let Some(s) = dc.get("mail_uid") {
             self.set("mda", "user", Value::Str(s.value.clone()), &[s], Status::Mapped, "");
@@ -480,7 +582,8 @@ impl Translation<'_> {
             }
         }
         let sieve = dc.settings.iter().find(|s| s.key == format!("plugin{NEST}sieve")).cloned();
-        let plugins: Vec<Setting> = dc.settings.iter().filter(|s| s.key.ends_with("mail_plugins")).cloned().collect();
+        let plugins: Vec<Setting> =
+            dc.settings.iter().filter(|s| s.key.ends_with("mail_plugins")).cloned().collect();
         let uses_sieve = plugins.iter().any(|p| p.value.split_whitespace().any(|w| w == "sieve"));
         let mut from: Vec<&Setting> = plugins.iter().filter(|p| p.value.contains("sieve")).collect();
         if let Some(s) = &sieve {
@@ -498,7 +601,13 @@ impl Translation<'_> {
             ("quota_full_tempfail", "quota_full_tempfail"),
             ("lda_mailbox_autocreate", "mailbox_autocreate"),
         ] {
-            if let Some(s) = dc.settings.iter().rev().find(|s| s.key == key || s.key.ends_with(&format!("{NEST}{key}"))).cloned() {
+            if let Some(s) = dc
+                .settings
+                .iter()
+                .rev()
+                .find(|s| s.key == key || s.key.ends_with(&format!("{NEST}{key}")))
+                .cloned()
+            {
                 self.set("mda", target, Value::Bool(s.value == "yes"), &[&s], Status::Mapped, "");
             }
         }
@@ -517,7 +626,9 @@ impl Translation<'_> {
         if let Some(s) = self.pf("inet_interfaces").cloned() {
             for w in s.value.split([',', ' ']).filter(|w| !w.is_empty()) {
                 match w {
-                    "all" => hosts.extend(if v6 { vec!["[::]".to_string()] } else { vec!["0.0.0.0".to_string()] }),
+                    "all" => {
+                        hosts.extend(if v6 { vec!["[::]".to_string()] } else { vec!["0.0.0.0".to_string()] })
+                    }
                     "loopback-only" | "localhost" => {
                         if v4 {
                             hosts.push("127.0.0.1".into());
@@ -526,7 +637,9 @@ impl Translation<'_> {
                             hosts.push("[::1]".into());
                         }
                     }
-                    a if a.parse::<std::net::IpAddr>().is_ok() => hosts.push(if a.contains(':') { format!("[{a}]") } else { a.to_string() }),
+                    a if a.parse::<std::net::IpAddr>().is_ok() => {
+                        hosts.push(if a.contains(':') { format!("[{a}]") } else { a.to_string() })
+                    }
                     a => {
                         let note = format!("`{a}` is a host name: give mailroom its addresses");
                         self.mark(&s, Status::Unsupported, None, &note);
@@ -547,14 +660,29 @@ impl Translation<'_> {
             let name = format!("master.cf {} {}", svc.name, svc.kind);
             let Some(port) = svc.port() else {
                 let (status, note) = match svc.command.as_str() {
-                    "pickup" | "cleanup" | "qmgr" | "tlsmgr" | "trivial-rewrite" | "bounce" | "verify" | "flush"
-                    | "proxymap" | "smtp" | "showq" | "error" | "discard" | "lmtp" | "anvil" | "scache"
-                    | "postlogd" | "local" | "virtual" => (Status::Approximated, "Postfix internal service; built into mailroom-mta".to_string()),
+                    "pickup" | "cleanup" | "qmgr" | "tlsmgr" | "trivial-rewrite" | "bounce" | "verify"
+                    | "flush" | "proxymap" | "smtp" | "showq" | "error" | "discard" | "lmtp" | "anvil"
+                    | "scache" | "postlogd" | "local" | "virtual" => (
+                        Status::Approximated,
+                        "Postfix internal service; built into mailroom-mta".to_string(),
+                    ),
                     "pipe" => {
-                        let used = pf.main.iter().any(|s| s.value.split([':', ' ', ',']).any(|w| w == svc.name))
-                            || pf.maps.iter().any(|m| m.entries.iter().any(|e| e.value.split(':').next() == Some(svc.name.as_str())));
+                        let used = pf
+                            .main
+                            .iter()
+                            .any(|s| s.value.split([':', ' ', ',']).any(|w| w == svc.name))
+                            || pf.maps.iter().any(|m| {
+                                m.entries.iter().any(|e| e.value.split(':').next() == Some(svc.name.as_str()))
+                            });
                         if used {
-                            (Status::Unsupported, format!("pipe transport `{}` ({}): mailroom-mta has no pipe delivery", svc.name, svc.args.join(" ")))
+                            (
+                                Status::Unsupported,
+                                format!(
+                                    "pipe transport `{}` ({}): mailroom-mta has no pipe delivery",
+                                    svc.name,
+                                    svc.args.join(" ")
+                                ),
+                            )
                         } else {
                             (Status::Approximated, "pipe service no transport uses; dropped".to_string())
                         }
@@ -565,7 +693,8 @@ impl Translation<'_> {
                 continue;
             };
             if svc.command != "smtpd" {
-                let note = format!("`{}` on port {port}: mailroom-mta's listener does the SMTP itself", svc.command);
+                let note =
+                    format!("`{}` on port {port}: mailroom-mta's listener does the SMTP itself", svc.command);
                 self.report.add_named(Status::Unsupported, &name, &at, None, note);
                 continue;
             }
@@ -582,7 +711,9 @@ impl Translation<'_> {
                 "smtp_listen"
             };
             let addrs: Vec<String> = match svc.host() {
-                Some(h) if !h.is_empty() => vec![if h.contains(':') { format!("[{h}]:{port}") } else { format!("{h}:{port}") }],
+                Some(h) if !h.is_empty() => {
+                    vec![if h.contains(':') { format!("[{h}]:{port}") } else { format!("{h}:{port}") }]
+                }
                 _ => hosts.iter().map(|h| format!("{h}:{port}")).collect(),
             };
             let e = listen.entry(key).or_default();
@@ -590,7 +721,11 @@ impl Translation<'_> {
             e.1.push(Setting { key: name.clone(), value: svc.name.clone(), at: at.clone() });
             for o in &svc.overrides {
                 let (status, note) = smtpd_override(&o.key, &o.value);
-                let s = Setting { key: format!("{} -o {}", svc.name, o.key), value: o.value.clone(), at: o.at.clone() };
+                let s = Setting {
+                    key: format!("{} -o {}", svc.name, o.key),
+                    value: o.value.clone(),
+                    at: o.at.clone(),
+                };
                 self.report.add(status, &s, Some(&format!("[mta] {key}")), note);
             }
         }
@@ -637,7 +772,12 @@ impl Translation<'_> {
             }
             None => {
                 if let Some(st) = self.pf("mynetworks_style").cloned() {
-                    self.mark(&st, Status::Approximated, Some("[mta] mynetworks"), "mailroom's default: loopback only");
+                    self.mark(
+                        &st,
+                        Status::Approximated,
+                        Some("[mta] mynetworks"),
+                        "mailroom's default: loopback only",
+                    );
                 }
             }
         }
@@ -645,7 +785,12 @@ impl Translation<'_> {
             self.set("mta", "relayhost", Value::Str(s.value.clone()), &[&s], Status::Mapped, "");
         }
         if let Some(s) = self.pf("smtp_sasl_password_maps").cloned() {
-            self.mark(&s, Status::Approximated, Some("[mta] relayhost_username"), "set relayhost_username and relayhost_password_file from this table by hand");
+            self.mark(
+                &s,
+                Status::Approximated,
+                Some("[mta] relayhost_username"),
+                "set relayhost_username and relayhost_password_file from this table by hand",
+            );
         }
         if let Some(s) = self.pf("message_size_limit").cloned() {
             match s.value.parse::<u64>() {
@@ -659,7 +804,8 @@ impl Translation<'_> {
             for r in Postfix::references(&s.value) {
                 let Some(m) = pf.map(&r) else { continue };
                 if m.entries.is_empty() && m.kind != "hash" && m.kind != "lmdb" && m.kind != "texthash" {
-                    let note = format!("`{}` tables are not read; enter its routes in [mta] transport_map", m.kind);
+                    let note =
+                        format!("`{}` tables are not read; enter its routes in [mta] transport_map", m.kind);
                     self.mark(&s, Status::Unsupported, None, &note);
                     continue;
                 }
@@ -673,7 +819,8 @@ impl Translation<'_> {
                         "relay" => Some(route.replacen("relay:", "smtp:", 1)),
                         _ => None,
                     };
-                    let file = m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let file =
+                        m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                     let name = format!("{file} {dest}");
                     match (ok_key, target) {
                         (true, Some(t)) => {
@@ -682,8 +829,22 @@ impl Translation<'_> {
                             self.report.add_named(status, &name, &e.at, Some("[mta] transport_map"), note);
                             table.insert(dest.to_string(), t);
                         }
-                        (false, _) => self.report.add_named(Status::Unsupported, &name, &e.at, None, "routes per address or `*` are not supported; use relayhost for `*`"),
-                        (true, None) => self.report.add_named(Status::Unsupported, &name, &e.at, None, format!("transport `{kind}` is not supported: mail for {dest} would be routed by MX")),
+                        (false, _) => self.report.add_named(
+                            Status::Unsupported,
+                            &name,
+                            &e.at,
+                            None,
+                            "routes per address or `*` are not supported; use relayhost for `*`",
+                        ),
+                        (true, None) => self.report.add_named(
+                            Status::Unsupported,
+                            &name,
+                            &e.at,
+                            None,
+                            format!(
+                                "transport `{kind}` is not supported: mail for {dest} would be routed by MX"
+                            ),
+                        ),
                     }
                 }
             }
@@ -695,7 +856,11 @@ impl Translation<'_> {
         }
         for key in ["smtpd_milters", "non_smtpd_milters"] {
             if let Some(s) = self.pf(key).cloned() {
-                let dkim = if s.value.contains("8891") { " (8891 is OpenDKIM's port: [mta.dkim] signs instead)" } else { "" };
+                let dkim = if s.value.contains("8891") {
+                    " (8891 is OpenDKIM's port: [mta.dkim] signs instead)"
+                } else {
+                    ""
+                };
                 let note = format!("mailroom-mta has no milter support: `{}` is not run{dkim}", s.value);
                 self.mark(&s, Status::Unsupported, None, &note);
             }
@@ -708,7 +873,8 @@ impl Translation<'_> {
             let mut from = vec![s.clone()];
             from.extend(path);
             let refs: Vec<&Setting> = from.iter().collect();
-            let note = if s.value == "dovecot" { "mailroom-mta asks mailroom-saslauthd's cyrus socket" } else { "" };
+            let note =
+                if s.value == "dovecot" { "mailroom-mta asks mailroom-saslauthd's cyrus socket" } else { "" };
             let status = if note.is_empty() { Status::Mapped } else { Status::Approximated };
             self.set("mta", "saslauthd_socket", Value::Str(mux), &refs, status, note);
         }
@@ -719,11 +885,25 @@ impl Translation<'_> {
         match lmtp_from {
             Some(s) if s.value.starts_with("lmtp:") => {
                 let note = "mailroom-mta delivers to mailroom-mda's socket (where Postfix delivers to Dovecot today)";
-                self.set("mta", "lmtp", Value::Str(format!("unix:{lmtp}")), &[&s], Status::Approximated, note);
+                self.set(
+                    "mta",
+                    "lmtp",
+                    Value::Str(format!("unix:{lmtp}")),
+                    &[&s],
+                    Status::Approximated,
+                    note,
+                );
             }
             Some(s) => {
                 let note = format!("`{}`: mailroom-mta delivers over LMTP to mailroom-mda ({lmtp})", s.value);
-                self.set("mta", "lmtp", Value::Str(format!("unix:{lmtp}")), &[&s], Status::Approximated, &note);
+                self.set(
+                    "mta",
+                    "lmtp",
+                    Value::Str(format!("unix:{lmtp}")),
+                    &[&s],
+                    Status::Approximated,
+                    &note,
+                );
             }
             None => {}
         }
@@ -773,11 +953,23 @@ impl Translation<'_> {
                     from.push(l.clone());
                 }
                 if let Some(l) = found {
-                    from.push(Setting { key: format!("service {service} > inet_listener {name} > port"), value: port.to_string(), at: l.3.clone() });
+                    from.push(Setting {
+                        key: format!("service {service} > inet_listener {name} > port"),
+                        value: port.to_string(),
+                        at: l.3.clone(),
+                    });
                 }
-                let addrs: Vec<String> = if enabled && port != 0 { hosts.iter().map(|h| format!("{h}:{port}")).collect() } else { Vec::new() };
+                let addrs: Vec<String> = if enabled && port != 0 {
+                    hosts.iter().map(|h| format!("{h}:{port}")).collect()
+                } else {
+                    Vec::new()
+                };
                 let refs: Vec<&Setting> = from.iter().collect();
-                let note = if found.is_none() && enabled { format!("Dovecot's built-in {name} listener on port {default}") } else { String::new() };
+                let note = if found.is_none() && enabled {
+                    format!("Dovecot's built-in {name} listener on port {default}")
+                } else {
+                    String::new()
+                };
                 let status = if note.is_empty() { Status::Mapped } else { Status::Approximated };
                 self.set("mra", key, Value::List(addrs), &refs, status, &note);
             }
@@ -811,17 +1003,35 @@ impl Translation<'_> {
         }
         if let Some(s) = dc.settings.iter().rev().find(|s| s.key.ends_with("pop3_uidl_format")).cloned() {
             match config::check_uidl_format(&s.value) {
-                Ok(()) => self.set("mra", "pop3_uidl_format", Value::Str(s.value.clone()), &[&s], Status::Mapped, ""),
-                Err(e) => self.mark(&s, Status::Unsupported, None, &format!("{e}: POP3 clients will download every message again")),
+                Ok(()) => self.set(
+                    "mra",
+                    "pop3_uidl_format",
+                    Value::Str(s.value.clone()),
+                    &[&s],
+                    Status::Mapped,
+                    "",
+                ),
+                Err(e) => self.mark(
+                    &s,
+                    Status::Unsupported,
+                    None,
+                    &format!("{e}: POP3 clients will download every message again"),
+                ),
             }
         }
         if let Some(s) = dc.get("auth_mechanisms") {
             let lower = s.value.to_ascii_lowercase();
-            let other: Vec<&str> = lower.split_whitespace().filter(|m| *m != "plain" && *m != "login").collect();
+            let other: Vec<&str> =
+                lower.split_whitespace().filter(|m| *m != "plain" && *m != "login").collect();
             if other.is_empty() {
                 self.mark(s, Status::Mapped, Some("[mra]"), "PLAIN and LOGIN");
             } else {
-                self.mark(s, Status::Unsupported, None, &format!("only PLAIN and LOGIN are offered: {} are lost", other.join(" ")));
+                self.mark(
+                    s,
+                    Status::Unsupported,
+                    None,
+                    &format!("only PLAIN and LOGIN are offered: {} are lost", other.join(" ")),
+                );
             }
         }
         if let Some(s) = dc.get("auth_failure_delay") {
@@ -873,7 +1083,9 @@ fn smtpd_override(key: &str, value: &str) -> (Status, &'static str) {
         {
             (Status::Mapped, "AUTH required on submission")
         }
-        ("smtpd_sender_restrictions", "reject_sender_login_mismatch") => (Status::Mapped, "[mta] sender_login_check"),
+        ("smtpd_sender_restrictions", "reject_sender_login_mismatch") => {
+            (Status::Mapped, "[mta] sender_login_check")
+        }
         ("milter_macro_daemon_name", _) => (Status::Approximated, "no milters: nothing reads the macro"),
         _ => (Status::Unsupported, "listener override with no mailroom equivalent"),
     }
@@ -884,18 +1096,32 @@ fn postfix_leftover(key: &str, value: &str) -> (Status, &'static str) {
         return (Status::Mapped, "empty: mailroom's default applies");
     }
     match key {
-        "biff" | "append_dot_mydomain" | "readme_directory" | "compatibility_level" | "smtpd_banner"
-        | "mailbox_size_limit" | "mydestination" | "alias_maps" | "alias_database" | "myorigin" => {
-            (Status::Approximated, "only virtual domains are served; local(8) delivery and its settings are gone")
+        "biff"
+        | "append_dot_mydomain"
+        | "readme_directory"
+        | "compatibility_level"
+        | "smtpd_banner"
+        | "mailbox_size_limit"
+        | "mydestination"
+        | "alias_maps"
+        | "alias_database"
+        | "myorigin" => (
+            Status::Approximated,
+            "only virtual domains are served; local(8) delivery and its settings are gone",
+        ),
+        "maillog_file" | "syslog_name" | "syslog_facility" => {
+            (Status::Approximated, "the daemons log to the journal (stderr)")
         }
-        "maillog_file" | "syslog_name" | "syslog_facility" => (Status::Approximated, "the daemons log to the journal (stderr)"),
         "smtpd_tls_security_level" | "smtp_tls_security_level" if value == "may" => {
             (Status::Mapped, "STARTTLS offered inbound; [mta] tls_policy = may outbound (the default)")
         }
-        "smtpd_relay_restrictions" | "smtpd_recipient_restrictions" => {
-            (Status::Approximated, "built in: mynetworks and authenticated clients relay, others reach only our domains")
+        "smtpd_relay_restrictions" | "smtpd_recipient_restrictions" => (
+            Status::Approximated,
+            "built in: mynetworks and authenticated clients relay, others reach only our domains",
+        ),
+        "smtpd_sasl_auth_enable" => {
+            (Status::Approximated, "AUTH is offered on submission ports and, after STARTTLS, on 25")
         }
-        "smtpd_sasl_auth_enable" => (Status::Approximated, "AUTH is offered on submission ports and, after STARTTLS, on 25"),
         "smtpd_sasl_path" => (Status::Approximated, "mailroom-mta asks [mta] saslauthd_socket"),
         "smtpd_tls_cert_file" | "smtpd_tls_key_file" => (Status::Approximated, "see [tls]"),
         _ => (Status::Unsupported, "not carried over: no mailroom equivalent"),
@@ -906,7 +1132,10 @@ fn dovecot_leftover(key: &str, _value: &str) -> (Status, &'static str) {
     let last = key.rsplit(NEST).next().unwrap_or(key);
     let top = key.split(NEST).next().unwrap_or(key);
     if top.starts_with("namespace") {
-        return (Status::Approximated, "mailroom-mra has one INBOX namespace with the standard special-use folders");
+        return (
+            Status::Approximated,
+            "mailroom-mra has one INBOX namespace with the standard special-use folders",
+        );
     }
     if top.starts_with("service auth") || top == "passdb" || top == "userdb" {
         return (Status::Approximated, "mailroom-saslauthd replaces Dovecot's auth service and its sockets");
@@ -924,7 +1153,9 @@ fn dovecot_leftover(key: &str, _value: &str) -> (Status, &'static str) {
         "first_valid_uid" | "last_valid_uid" | "first_valid_gid" | "last_valid_gid" => {
             (Status::Approximated, "every mailbox belongs to [mra]/[mda] user")
         }
-        "postmaster_address" => (Status::Approximated, "mailroom-mda answers in LMTP; bounces come from mailroom-mta"),
+        "postmaster_address" => {
+            (Status::Approximated, "mailroom-mda answers in LMTP; bounces come from mailroom-mta")
+        }
         "quota" | "quota_rule" | "quota_rule2" => {
             (Status::Approximated, "quota from the mailbox table's quota column, counted in maildirsize")
         }
@@ -974,7 +1205,9 @@ pub fn map_urls(m: &Map) -> Vec<String> {
             } else {
                 let h = h.strip_prefix("inet:").unwrap_or(h);
                 match h.rsplit_once(':') {
-                    Some((host, port)) if port.parse::<u16>().is_ok() => mysql_url(host, Some(port), user, pass, db),
+                    Some((host, port)) if port.parse::<u16>().is_ok() => {
+                        mysql_url(host, Some(port), user, pass, db)
+                    }
                     _ => mysql_url(h, None, user, pass, db),
                 }
             }
@@ -986,7 +1219,11 @@ fn mysql_url(host: &str, port: Option<&str>, user: &str, pass: &str, db: &str) -
     let enc = |s: &str| -> String {
         s.bytes()
             .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
             })
             .collect()
     };
@@ -1027,7 +1264,10 @@ pub fn postfix_query(q: &str) -> Result<String, String> {
 pub fn dovecot_query(q: &str) -> Result<(String, String), String> {
     let (t, note) = dovecot_vars(q);
     if let Some(bad) = t.split('%').skip(1).find(|r| !r.starts_with(['u', 'n', 'd', '%'])) {
-        return Err(format!("query variable %{} has no mailroom equivalent", bad.chars().take(12).collect::<String>()));
+        return Err(format!(
+            "query variable %{} has no mailroom equivalent",
+            bad.chars().take(12).collect::<String>()
+        ));
     }
     Ok((t, note.unwrap_or_default()))
 }
@@ -1064,7 +1304,11 @@ fn home_template(q: &str) -> Option<String> {
             });
         }
     }
-    lower[end..].trim_start_matches(')').trim_start().starts_with("as home").then_some(out.trim_end_matches('/').to_string())
+    lower[end..]
+        .trim_start_matches(')')
+        .trim_start()
+        .starts_with("as home")
+        .then_some(out.trim_end_matches('/').to_string())
 }
 
 #[cfg(test)]
@@ -1089,7 +1333,8 @@ mod tests {
     #[test]
     fn tutorial_layout_gives_a_valid_config() {
         let out = tutorial();
-        let cfg = config::parse(&out.toml, Path::new("mailroom.toml")).unwrap_or_else(|e| panic!("{e}\n{}", out.toml));
+        let cfg = config::parse(&out.toml, Path::new("mailroom.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{}", out.toml));
         assert_eq!(cfg.conflicts(), None);
         assert_eq!(cfg.database.url.0, ["mysql://mailpeer:mailpeer-db@127.0.0.1/mailpeer"]);
         assert_eq!(cfg.database.default_pass_scheme, "SHA512-CRYPT");
@@ -1112,7 +1357,10 @@ mod tests {
         assert_eq!(cfg.mta.transport_map["lists.b.test"], "smtp:[lists.example.net]:2525");
         assert_eq!(cfg.mda.lmtp_socket.to_string(), "/var/spool/postfix/private/dovecot-lmtp");
         assert_eq!(cfg.mda.lmtp_socket_owner, "postfix");
-        assert_eq!(cfg.mra.imap_listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["127.0.0.1:143", "[::1]:143"]);
+        assert_eq!(
+            cfg.mra.imap_listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            ["127.0.0.1:143", "[::1]:143"]
+        );
         assert_eq!(cfg.mra.imaps_listen.len(), 2);
         assert_eq!(cfg.mra.max_user_ip_connections.get(), 250);
         assert!(cfg.mra.plaintext_auth_anywhere);
@@ -1143,7 +1391,10 @@ mod tests {
 
     #[test]
     fn queries_and_urls() {
-        assert_eq!(postfix_query("SELECT x WHERE l='%u' AND d='%d'").unwrap(), "SELECT x WHERE l='%n' AND d='%d'");
+        assert_eq!(
+            postfix_query("SELECT x WHERE l='%u' AND d='%d'").unwrap(),
+            "SELECT x WHERE l='%n' AND d='%d'"
+        );
         assert!(postfix_query("SELECT %1").is_err());
         assert_eq!(dovecot_query("WHERE u = '%Lu'").unwrap().0, "WHERE u = '%u'");
         assert!(dovecot_query("WHERE s = '%s'").is_err());
@@ -1152,7 +1403,8 @@ mod tests {
             ["mysql://m:p%40ss@localhost/mail?socket=/run/mysqld/mysqld.sock"]
         );
         assert_eq!(
-            home_template("SELECT CONCAT('/var/vmail/', domain, '/', local_part) AS home, 5000 AS uid").as_deref(),
+            home_template("SELECT CONCAT('/var/vmail/', domain, '/', local_part) AS home, 5000 AS uid")
+                .as_deref(),
             Some("/var/vmail/%d/%n")
         );
     }

@@ -36,10 +36,14 @@ impl Dovecot {
         let mut sections = Vec::new();
         dc.read_file(&conf, &base, &mut sections, 0);
         if !sections.is_empty() {
-            dc.problems.push(Problem { at: Origin::new(&conf, 0), message: "unclosed section at end of file".into() });
+            dc.problems.push(Problem {
+                at: Origin::new(&conf, 0),
+                message: "unclosed section at end of file".into(),
+            });
         }
         // The SQL file: the args of a passdb (or userdb) block whose driver is sql.
-        let sql_driver = |db: &str| dc.settings.iter().any(|d| d.key == format!("{db}{NEST}driver") && d.value == "sql");
+        let sql_driver =
+            |db: &str| dc.settings.iter().any(|d| d.key == format!("{db}{NEST}driver") && d.value == "sql");
         let args = ["passdb", "userdb"]
             .into_iter()
             .filter(|db| sql_driver(db))
@@ -85,7 +89,8 @@ impl Dovecot {
                 let pattern = source::locate(rest.trim(), "/etc/dovecot", dir);
                 let files = glob(&pattern);
                 if files.is_empty() && !optional {
-                    self.problems.push(Problem { at, message: format!("{} matches no file", pattern.display()) });
+                    self.problems
+                        .push(Problem { at, message: format!("{} matches no file", pattern.display()) });
                 }
                 for f in files {
                     self.read_file(&f, base, sections, depth + 1);
@@ -204,7 +209,10 @@ mod tests {
         // The SQL file, with backslash continuations.
         assert_eq!(dc.sql("driver").unwrap().value, "mysql");
         let q = dc.sql("password_query").unwrap();
-        assert_eq!(q.value, "SELECT username AS user, password FROM mailbox WHERE username = '%u' AND active = '1'");
+        assert_eq!(
+            q.value,
+            "SELECT username AS user, password FROM mailbox WHERE username = '%u' AND active = '1'"
+        );
         assert_eq!(q.at.line, 5);
     }
 

@@ -94,7 +94,12 @@ impl MigrateCmd {
                 let cfg = ::config::parse(&out.toml, &name)
                     .map_err(|e| anyhow!("the generated configuration does not load (a bug): {e}"))?;
                 if let Some(c) = cfg.conflicts() {
-                    return Err(anyhow!("the generated configuration is inconsistent (a bug): [{}] {}: {}", c.section, c.key, c.message));
+                    return Err(anyhow!(
+                        "the generated configuration is inconsistent (a bug): [{}] {}: {}",
+                        c.section,
+                        c.key,
+                        c.message
+                    ));
                 }
                 let text = if json { out.report.to_json() } else { out.report.to_text() };
                 match &report {
@@ -102,7 +107,9 @@ impl MigrateCmd {
                     None => eprint!("{text}"),
                 }
                 match &output {
-                    Some(f) => std::fs::write(f, &out.toml).with_context(|| format!("writing {}", f.display()))?,
+                    Some(f) => {
+                        std::fs::write(f, &out.toml).with_context(|| format!("writing {}", f.display()))?
+                    }
                     None => print!("{}", out.toml),
                 }
                 Ok(ExitCode::SUCCESS)

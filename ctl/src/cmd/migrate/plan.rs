@@ -25,23 +25,36 @@ pub fn plan(cfg: &config::Config, pf: &Postfix, dc: &Dovecot, sa: &Saslauthd, re
     for e in report.entries.iter().filter(|e| matches!(e.status, Status::Unsupported | Status::Unreadable)) {
         let _ = writeln!(w, "  - {} {}: {}", e.at, e.setting, e.note);
     }
-    let _ = writeln!(w, "Keep copies: cp -a /etc/postfix /etc/dovecot /etc/default/saslauthd /root/classic-backup/");
+    let _ = writeln!(
+        w,
+        "Keep copies: cp -a /etc/postfix /etc/dovecot /etc/default/saslauthd /root/classic-backup/"
+    );
 
     // 1. saslauthd.
-    let _ = writeln!(w, "\n## Step 1: password checks (cyrus saslauthd and Dovecot's auth for Postfix) -> mailroom-saslauthd");
+    let _ = writeln!(
+        w,
+        "\n## Step 1: password checks (cyrus saslauthd and Dovecot's auth for Postfix) -> mailroom-saslauthd"
+    );
     let _ = writeln!(w, "Change:");
     if let Some(s) = sa.get("START") {
         let _ = writeln!(w, "  {}: `{}={}` -> `START=no`", s.at, s.key, s.value);
     }
     if sa.socket_dir().is_some() {
-        let _ = writeln!(w, "  systemctl disable --now saslauthd   # mailroom-saslauthd takes over {run_dir}/mux");
+        let _ = writeln!(
+            w,
+            "  systemctl disable --now saslauthd   # mailroom-saslauthd takes over {run_dir}/mux"
+        );
     }
     let sasl_type = pf.get("smtpd_sasl_type");
     if let Some(t) = sasl_type.filter(|t| t.value == "dovecot") {
         let path = pf.get("smtpd_sasl_path");
         match path {
             Some(p) => {
-                let _ = writeln!(w, "  {}: `{} = {}` -> `smtpd_sasl_path = {run_dir}/auth`", p.at, p.key, p.value);
+                let _ = writeln!(
+                    w,
+                    "  {}: `{} = {}` -> `smtpd_sasl_path = {run_dir}/auth`",
+                    p.at, p.key, p.value
+                );
             }
             None => {
                 let _ = writeln!(w, "  main.cf: add `smtpd_sasl_path = {run_dir}/auth` (after {})", t.at);
@@ -55,11 +68,17 @@ pub fn plan(cfg: &config::Config, pf: &Postfix, dc: &Dovecot, sa: &Saslauthd, re
             );
         }
     }
-    let _ = writeln!(w, "  systemctl enable --now mailroom-saslauthd.socket mailroom-saslauthd.service; postfix reload");
+    let _ = writeln!(
+        w,
+        "  systemctl enable --now mailroom-saslauthd.socket mailroom-saslauthd.service; postfix reload"
+    );
     let _ = writeln!(w, "Verify:");
     let _ = writeln!(w, "  testsaslauthd -u USER@DOMAIN -p PASSWORD -f {run_dir}/mux   # 0: OK \"Success.\"");
     let _ = writeln!(w, "  mailroomctl --config FILE auth test USER@DOMAIN");
-    let _ = writeln!(w, "  swaks --server 127.0.0.1:587 --tls --auth PLAIN --auth-user USER@DOMAIN --to USER@DOMAIN");
+    let _ = writeln!(
+        w,
+        "  swaks --server 127.0.0.1:587 --tls --auth PLAIN --auth-user USER@DOMAIN --to USER@DOMAIN"
+    );
     let _ = writeln!(w, "Roll back:");
     let _ = writeln!(w, "  systemctl disable --now mailroom-saslauthd.socket mailroom-saslauthd.service");
     let _ = writeln!(w, "  restore the lines above; systemctl enable --now saslauthd; postfix reload");
@@ -90,23 +109,37 @@ pub fn plan(cfg: &config::Config, pf: &Postfix, dc: &Dovecot, sa: &Saslauthd, re
         let _ = writeln!(w, "  (unchanged: {} `{} = {}`)", v.at, v.key, v.value);
     }
     let _ = writeln!(w, "Verify:");
-    let _ = writeln!(w, "  swaks --server 127.0.0.1:25 --to USER@DOMAIN   # then: ls MAILDIR/new; postfix log shows status=sent");
-    let _ = writeln!(w, "  mailroomctl --config FILE migrate check   # the same UIDVALIDITY values as before");
+    let _ = writeln!(
+        w,
+        "  swaks --server 127.0.0.1:25 --to USER@DOMAIN   # then: ls MAILDIR/new; postfix log shows status=sent"
+    );
+    let _ =
+        writeln!(w, "  mailroomctl --config FILE migrate check   # the same UIDVALIDITY values as before");
     let _ = writeln!(w, "Roll back:");
-    let _ = writeln!(w, "  systemctl disable --now mailroom-mda.socket mailroom-mda.service; restore the lines; doveadm reload");
+    let _ = writeln!(
+        w,
+        "  systemctl disable --now mailroom-mda.socket mailroom-mda.service; restore the lines; doveadm reload"
+    );
 
     // 3. MRA.
     let _ = writeln!(w, "\n## Step 3: IMAP and POP3 (Dovecot) -> mailroom-mra on the same Maildirs");
     let _ = writeln!(w, "Change:");
     let _ = writeln!(w, "  systemctl disable --now dovecot");
     let _ = writeln!(w, "  systemctl enable --now mailroom-mra.socket mailroom-mra.service");
-    let listen: Vec<String> = cfg.mra.imap_listen.iter().chain(&cfg.mra.pop3_listen).map(|a| a.to_string()).collect();
+    let listen: Vec<String> =
+        cfg.mra.imap_listen.iter().chain(&cfg.mra.pop3_listen).map(|a| a.to_string()).collect();
     let _ = writeln!(w, "  (mailroom-mra listens on {})", listen.join(", "));
     let _ = writeln!(w, "Verify:");
     let _ = writeln!(w, "  a classic user logs in over IMAP with the old password; SELECT INBOX answers the");
-    let _ = writeln!(w, "  UIDVALIDITY `migrate check` listed, and UID FETCH 1:* shows the UIDs Dovecot gave; POP3 UIDL unchanged");
+    let _ = writeln!(
+        w,
+        "  UIDVALIDITY `migrate check` listed, and UID FETCH 1:* shows the UIDs Dovecot gave; POP3 UIDL unchanged"
+    );
     let _ = writeln!(w, "Roll back:");
-    let _ = writeln!(w, "  systemctl disable --now mailroom-mra.socket mailroom-mra.service; systemctl enable --now dovecot");
+    let _ = writeln!(
+        w,
+        "  systemctl disable --now mailroom-mra.socket mailroom-mra.service; systemctl enable --now dovecot"
+    );
     let _ = writeln!(w, "  (mailroom keeps dovecot-uidlist as Dovecot does: UIDs stay valid both ways)");
 
     // 4. MTA.
@@ -118,15 +151,33 @@ pub fn plan(cfg: &config::Config, pf: &Postfix, dc: &Dovecot, sa: &Saslauthd, re
         w,
         "  mailroom.toml: [mda] lmtp_socket = \"/run/mailroom/mda/lmtp\", lmtp_socket_owner = \"\", lmtp_socket_group = \"mailroom\";"
     );
-    let _ = writeln!(w, "                [mta] lmtp = \"unix:/run/mailroom/mda/lmtp\" (mailroom-mta cannot enter Postfix's private/)");
-    let _ = writeln!(w, "  systemctl restart mailroom-mda; systemctl enable --now mailroom-mta.socket mailroom-mta.service");
+    let _ = writeln!(
+        w,
+        "                [mta] lmtp = \"unix:/run/mailroom/mda/lmtp\" (mailroom-mta cannot enter Postfix's private/)"
+    );
+    let _ = writeln!(
+        w,
+        "  systemctl restart mailroom-mda; systemctl enable --now mailroom-mta.socket mailroom-mta.service"
+    );
     let _ = writeln!(w, "  ln -sf /usr/bin/mailroomctl /usr/sbin/sendmail");
     let _ = writeln!(w, "Verify:");
-    let _ = writeln!(w, "  swaks --server 127.0.0.1:25 --to USER@DOMAIN; mailroomctl queue list is empty afterwards");
-    let _ = writeln!(w, "  swaks --server 127.0.0.1:587 --tls --auth PLAIN --auth-user USER@DOMAIN --to someone@elsewhere");
+    let _ = writeln!(
+        w,
+        "  swaks --server 127.0.0.1:25 --to USER@DOMAIN; mailroomctl queue list is empty afterwards"
+    );
+    let _ = writeln!(
+        w,
+        "  swaks --server 127.0.0.1:587 --tls --auth PLAIN --auth-user USER@DOMAIN --to someone@elsewhere"
+    );
     let _ = writeln!(w, "Roll back:");
     let _ = writeln!(w, "  mailroomctl queue flush and wait for `queue list` to be empty;");
-    let _ = writeln!(w, "  systemctl disable --now mailroom-mta.socket mailroom-mta.service; restore the [mda] lines;");
-    let _ = writeln!(w, "  systemctl restart mailroom-mda; systemctl enable --now postfix; restore /usr/sbin/sendmail");
+    let _ = writeln!(
+        w,
+        "  systemctl disable --now mailroom-mta.socket mailroom-mta.service; restore the [mda] lines;"
+    );
+    let _ = writeln!(
+        w,
+        "  systemctl restart mailroom-mda; systemctl enable --now postfix; restore /usr/sbin/sendmail"
+    );
     out
 }

@@ -93,9 +93,36 @@ pub struct Postfix {
 const TABLE_TYPES: &[&str] = &["hash", "lmdb", "btree", "cdb", "dbm", "sdbm", "texthash"];
 /// Every map type Postfix knows, to tell a table reference from other `x:y` values.
 const MAP_TYPES: &[&str] = &[
-    "mysql", "pgsql", "sqlite", "ldap", "memcache", "regexp", "pcre", "cidr", "tcp", "socketmap", "static",
-    "inline", "unionmap", "pipemap", "randmap", "nis", "nisplus", "netinfo", "environ", "fail", "internal",
-    "unix", "hash", "lmdb", "btree", "cdb", "dbm", "sdbm", "texthash", "proxy",
+    "mysql",
+    "pgsql",
+    "sqlite",
+    "ldap",
+    "memcache",
+    "regexp",
+    "pcre",
+    "cidr",
+    "tcp",
+    "socketmap",
+    "static",
+    "inline",
+    "unionmap",
+    "pipemap",
+    "randmap",
+    "nis",
+    "nisplus",
+    "netinfo",
+    "environ",
+    "fail",
+    "internal",
+    "unix",
+    "hash",
+    "lmdb",
+    "btree",
+    "cdb",
+    "dbm",
+    "sdbm",
+    "texthash",
+    "proxy",
 ];
 
 impl Postfix {
@@ -129,7 +156,11 @@ impl Postfix {
             let mut overrides = Vec::new();
             let mut rest = fields[8..].iter();
             while let Some(a) = rest.next() {
-                let o = if *a == "-o" { rest.next().copied() } else { a.strip_prefix("-o").filter(|o| !o.is_empty()) };
+                let o = if *a == "-o" {
+                    rest.next().copied()
+                } else {
+                    a.strip_prefix("-o").filter(|o| !o.is_empty())
+                };
                 match o.and_then(|o| o.split_once('=')) {
                     Some((k, v)) => {
                         overrides.push(Setting { key: k.into(), value: v.into(), at: at.clone() })
@@ -216,7 +247,9 @@ pub fn table_entries(text: &str, file: &Path, problems: &mut Vec<Problem>) -> Ve
     let mut out = Vec::new();
     for (line, l) in source::logical_lines(text, true) {
         match l.split_once(char::is_whitespace) {
-            Some((k, v)) => out.push(Setting { key: k.into(), value: v.trim().into(), at: Origin::new(file, line) }),
+            Some((k, v)) => {
+                out.push(Setting { key: k.into(), value: v.trim().into(), at: Origin::new(file, line) })
+            }
             None => problems.push(Problem {
                 at: Origin::new(file, line),
                 message: format!("table line without a value: {l}"),
@@ -271,7 +304,8 @@ mod tests {
     #[test]
     fn missing_map_file_is_reported() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("main.cf"), "virtual_alias_maps = proxy:mysql:/etc/postfix/nope.cf\n").unwrap();
+        std::fs::write(dir.path().join("main.cf"), "virtual_alias_maps = proxy:mysql:/etc/postfix/nope.cf\n")
+            .unwrap();
         std::fs::write(dir.path().join("master.cf"), "").unwrap();
         let pf = Postfix::read(dir.path());
         assert_eq!(pf.problems.len(), 1);

@@ -68,7 +68,14 @@ impl Report {
     }
 
     /// Record something that is not a single setting (a master.cf service, a table entry).
-    pub fn add_named(&mut self, status: Status, name: &str, at: &Origin, target: Option<&str>, note: impl Into<String>) {
+    pub fn add_named(
+        &mut self,
+        status: Status,
+        name: &str,
+        at: &Origin,
+        target: Option<&str>,
+        note: impl Into<String>,
+    ) {
         self.entries.push(Entry {
             status,
             setting: name.to_string(),

@@ -45,7 +45,11 @@ impl Saslauthd {
                     let v = v.trim();
                     let v = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v);
                     let v = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')).unwrap_or(v);
-                    self.default.push(Setting { key: k.into(), value: v.into(), at: Origin::new(file, line) });
+                    self.default.push(Setting {
+                        key: k.into(),
+                        value: v.into(),
+                        at: Origin::new(file, line),
+                    });
                 }
                 _ => self.problems.push(Problem {
                     at: Origin::new(file, line),

@@ -25,7 +25,11 @@ impl Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 { write!(f, "{}", self.file.display()) } else { write!(f, "{}:{}", self.file.display(), self.line) }
+        if self.line == 0 {
+            write!(f, "{}", self.file.display())
+        } else {
+            write!(f, "{}:{}", self.file.display(), self.line)
+        }
     }
 }
 
@@ -154,7 +158,10 @@ mod tests {
         let postfix = "# c\na = 1\n  2\n\nb=3\n";
         assert_eq!(logical_lines(postfix, true), [(2, "a = 1 2".to_string()), (5, "b=3".to_string())]);
         let dovecot = "q = SELECT \\\n  x\nr = 2\n";
-        assert_eq!(logical_lines(dovecot, false), [(1, "q = SELECT x".to_string()), (3, "r = 2".to_string())]);
+        assert_eq!(
+            logical_lines(dovecot, false),
+            [(1, "q = SELECT x".to_string()), (3, "r = 2".to_string())]
+        );
     }
 
     #[test]

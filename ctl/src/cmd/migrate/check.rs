@@ -93,10 +93,10 @@ pub async fn run(config: Option<&Path>, json: bool) -> Result<ExitCode> {
         match dir.resolve(&addr).await {
             Ok(Some(targets)) if !targets.is_empty() => {
                 for t in targets {
-                    if let Target::Local { mailbox, .. } = t {
-                        if !mailbox.maildir.is_dir() {
-                            f.warnings.push(format!("alias {addr}: {} has no Maildir yet", mailbox.address));
-                        }
+                    if let Target::Local { mailbox, .. } = t
+                        && !mailbox.maildir.is_dir()
+                    {
+                        f.warnings.push(format!("alias {addr}: {} has no Maildir yet", mailbox.address));
                     }
                 }
             }

@@ -239,16 +239,14 @@ impl Translation<'_> {
                 _ => {}
             }
         }
-        if !url_done {
-            if let Some(m) = mysql_maps.first() {
-                let from: Vec<Setting> = ["hosts", "user", "password", "dbname"]
-                    .iter()
-                    .filter_map(|k| m.settings.iter().rev().find(|s| s.key == *k).cloned())
-                    .collect();
-                let urls = map_urls(m);
-                let refs: Vec<&Setting> = from.iter().collect();
-                self.set("database", "url", Value::List(urls), &refs, Status::Mapped, "");
-            }
+        if !url_done && let Some(m) = mysql_maps.first() {
+            let from: Vec<Setting> = ["hosts", "user", "password", "dbname"]
+                .iter()
+                .filter_map(|k| m.settings.iter().rev().find(|s| s.key == *k).cloned())
+                .collect();
+            let urls = map_urls(m);
+            let refs: Vec<&Setting> = from.iter().collect();
+            self.set("database", "url", Value::List(urls), &refs, Status::Mapped, "");
         }
         // The other maps' connection settings: the same database, or say so.
         for m in &mysql_maps {
@@ -571,15 +569,15 @@ impl Translation<'_> {
         if let Some(s) = dc.get("mail_uid") {
             self.set("mda", "user", Value::Str(s.value.clone()), &[s], Status::Mapped, "");
         }
-        if let Some(s) = self.pf("myhostname").cloned() {
-            if !s.value.contains('$') {
-                self.set("mda", "hostname", Value::Str(s.value.clone()), &[&s], Status::Mapped, "");
-            }
+        if let Some(s) = self.pf("myhostname").cloned()
+            && !s.value.contains('$')
+        {
+            self.set("mda", "hostname", Value::Str(s.value.clone()), &[&s], Status::Mapped, "");
         }
-        if let Some(s) = self.pf("message_size_limit").cloned() {
-            if let Ok(n) = s.value.parse::<u64>() {
-                self.set("mda", "max_message_size", Value::Int(n), &[&s], Status::Mapped, "");
-            }
+        if let Some(s) = self.pf("message_size_limit").cloned()
+            && let Ok(n) = s.value.parse::<u64>()
+        {
+            self.set("mda", "max_message_size", Value::Int(n), &[&s], Status::Mapped, "");
         }
         let sieve = dc.settings.iter().find(|s| s.key == format!("plugin{NEST}sieve")).cloned();
         let plugins: Vec<Setting> =
@@ -1034,10 +1032,10 @@ impl Translation<'_> {
                 );
             }
         }
-        if let Some(s) = dc.get("auth_failure_delay") {
-            if let Ok(n) = s.value.trim_end_matches(" secs").trim_end_matches('s').parse::<u64>() {
-                self.set("mra", "auth_failure_delay", Value::Int(n), &[s], Status::Mapped, "");
-            }
+        if let Some(s) = dc.get("auth_failure_delay")
+            && let Ok(n) = s.value.trim_end_matches(" secs").trim_end_matches('s').parse::<u64>()
+        {
+            self.set("mra", "auth_failure_delay", Value::Int(n), &[s], Status::Mapped, "");
         }
     }
 

@@ -231,10 +231,10 @@ impl Postfix {
                         map.settings = settings;
                         self.problems.append(&mut problems);
                     }
-                } else if TABLE_TYPES.contains(&kind) {
-                    if let Some(text) = source::read(&map.path, &mut self.problems) {
-                        map.entries = table_entries(&text, &map.path, &mut self.problems);
-                    }
+                } else if TABLE_TYPES.contains(&kind)
+                    && let Some(text) = source::read(&map.path, &mut self.problems)
+                {
+                    map.entries = table_entries(&text, &map.path, &mut self.problems);
                 }
                 self.maps.push(map);
             }

@@ -23,15 +23,15 @@ impl Saslauthd {
     /// Read the defaults file, and `smtpd.conf` when there is one.
     pub fn read(default_file: Option<&Path>, smtpd_conf: Option<&Path>) -> Saslauthd {
         let mut s = Saslauthd::default();
-        if let Some(f) = default_file {
-            if let Some(text) = source::read(f, &mut s.problems) {
-                s.parse_default(&text, f);
-            }
+        if let Some(f) = default_file
+            && let Some(text) = source::read(f, &mut s.problems)
+        {
+            s.parse_default(&text, f);
         }
-        if let Some(f) = smtpd_conf {
-            if let Some(text) = source::read(f, &mut s.problems) {
-                s.parse_smtpd_conf(&text, f);
-            }
+        if let Some(f) = smtpd_conf
+            && let Some(text) = source::read(f, &mut s.problems)
+        {
+            s.parse_smtpd_conf(&text, f);
         }
         s
     }

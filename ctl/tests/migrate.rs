@@ -398,6 +398,9 @@ fn classic_layout_migrates_and_serves_its_users() {
         "{plan}"
     );
     assert!(plan.contains("main.cf:30: `smtpd_sasl_path = private/auth`"), "{plan}");
+    // Only the smtpd that offers AUTH must leave its chroot to reach the socket.
+    assert!(plan.contains("master.cf:35: service `submission`: chroot"), "{plan}");
+    assert!(!plan.contains("master.cf:7: service"), "{plan}");
     assert!(
         plan.contains("dovecot.conf:3: `protocols = imap pop3 lmtp` -> `protocols = imap pop3`"),
         "{plan}"

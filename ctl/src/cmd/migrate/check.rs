@@ -5,7 +5,6 @@
 //! Sieve script compiles. The exit status says whether the swap is safe.
 
 use std::collections::BTreeMap;
-use std::io::IsTerminal as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -212,28 +211,27 @@ fn check_sieve(user: &str, maildir: &Path, f: &mut Findings) {
     }
 }
 
-/// A one-line counter on standard error when it is a terminal.
-struct Progress {
-    total: usize,
-    done: std::cell::Cell<usize>,
-    tty: bool,
-}
+/// A progress bar on standard error (indicatif draws nothing when it is not a terminal).
+struct Progress(indicatif::ProgressBar);
 
 impl Progress {
     fn new(total: usize) -> Progress {
-        Progress { total, done: std::cell::Cell::new(0), tty: std::io::stderr().is_terminal() }
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template("checking {bar:40} {pos}/{len} {msg}") {
+            bar.set_style(style);
+        }
+        Progress(bar)
     }
 
     fn tick(&self, what: &str) {
-        self.done.set(self.done.get() + 1);
-        if self.tty {
-            eprint!("\r\x1b[Kchecking {}/{} {what}", self.done.get(), self.total);
-        }
+        self.0.set_message(what.to_string());
+        self.0.inc(1);
     }
 
     fn finish(&self) {
-        if self.tty {
-            eprint!("\r\x1b[K");
-        }
+        self.0.finish_and_clear();
     }
 }

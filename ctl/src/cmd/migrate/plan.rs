@@ -60,7 +60,12 @@ pub fn plan(cfg: &config::Config, pf: &Postfix, dc: &Dovecot, sa: &Saslauthd, re
                 let _ = writeln!(w, "  main.cf: add `smtpd_sasl_path = {run_dir}/auth` (after {})", t.at);
             }
         }
-        for svc in pf.master.iter().filter(|s| s.command == "smtpd" && s.chroot != "n") {
+        // smtpd processes that offer AUTH open the socket, from inside their chroot.
+        let main_auth = pf.get("smtpd_sasl_auth_enable").is_some_and(|s| s.value == "yes");
+        let auth = |svc: &&super::postfix::Service| {
+            svc.get("smtpd_sasl_auth_enable").map_or(main_auth, |s| s.value == "yes")
+        };
+        for svc in pf.master.iter().filter(|s| s.command == "smtpd" && s.chroot != "n").filter(auth) {
             let _ = writeln!(
                 w,
                 "  {}: service `{}`: chroot column `{}` -> `n` (the socket is outside /var/spool/postfix)",

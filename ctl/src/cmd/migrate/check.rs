@@ -44,6 +44,10 @@ pub async fn run(config: Option<&Path>, json: bool) -> Result<ExitCode> {
     let dir = Directory::open(&cfg.database).map_err(|e| anyhow::anyhow!("{e}"))?;
     let owner = nix::unistd::User::from_name(&cfg.mra.user).ok().flatten();
     let mut f = Findings::default();
+    if owner.is_none() {
+        f.warnings
+            .push(format!("[mra] user {:?} does not exist here: Maildir access not checked", cfg.mra.user));
+    }
     let users = dir.list_users(None).await.context("listing mailboxes")?;
     let aliases = dir.list_aliases(None).await.context("listing aliases")?;
     let total = users.len() + aliases.len();

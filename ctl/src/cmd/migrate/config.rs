@@ -483,7 +483,11 @@ impl Translation<'_> {
                     }
                 }
             }
-            _ => {
+            (c, k) => {
+                for half in [c, k].into_iter().flatten() {
+                    let note = "Dovecot's certificate and key come as a pair: one of them is missing";
+                    self.mark(half, Status::Unsupported, None, note);
+                }
                 if let (Some(c), Some(k)) = (pcert, pkey) {
                     self.set("tls", "cert", Value::Str(file(&c)), &[&c], Status::Mapped, "");
                     self.set("tls", "key", Value::Str(file(&k)), &[&k], Status::Mapped, "");

@@ -108,6 +108,11 @@ impl Dovecot {
                 continue;
             }
             match l.split_once('=') {
+                // `doveconf -n` prints secrets as `ssl_key = # hidden, use -P to show it`.
+                Some((k, v)) if v.trim().starts_with('#') => self.problems.push(Problem {
+                    at,
+                    message: format!("{}: value hidden by doveconf (run `doveconf -nP`)", k.trim()),
+                }),
                 Some((k, v)) if !k.trim().is_empty() && !k.trim().contains(char::is_whitespace) => {
                     let mut key = sections.join(NEST);
                     if !key.is_empty() {
@@ -219,10 +224,13 @@ mod tests {
     #[test]
     fn doveconf_output_and_problems() {
         let text = "# 2.3.19.1 (9b53102964): /etc/dovecot/dovecot.conf\nmail_location = mbox:~/mail\nnamespace inbox {\n  inbox = yes\n}\n}\ngarbage\n";
-        let dc = Dovecot::parse(text, Path::new("doveconf-n"));
+        let text = format!("{text}ssl_key = # hidden, use -P to show it\n");
+        let dc = Dovecot::parse(&text, Path::new("doveconf-n"));
         assert_eq!(dc.get("namespace inbox > inbox").unwrap().value, "yes");
-        assert_eq!(dc.problems.len(), 2);
+        assert_eq!(dc.problems.len(), 3, "{:?}", dc.problems);
         assert_eq!(dc.problems[0].at.to_string(), "doveconf-n:6");
+        assert!(dc.problems[2].message.contains("doveconf -nP"), "{:?}", dc.problems);
+        assert!(dc.get("ssl_key").is_none());
     }
 
     #[test]

@@ -36,6 +36,26 @@
 //!                                 each one's enabled and active state and listen addresses.
 //!                                 Without systemd it says so and exits 1.
 //!     up [--dir DIR]              the whole stack in the foreground, for a try-out (below)
+//!     migrate config [--postfix DIR] [--dovecot DIR] [--saslauthd FILE] [--output FILE]
+//!                    [--report FILE] [--json]
+//!                                 read the classic stack's configuration (main.cf, master.cf,
+//!                                 mysql: maps, hash tables by their source, dovecot.conf with
+//!                                 its includes or doveconf -n output, dovecot-sql.conf.ext,
+//!                                 /etc/default/saslauthd, sasl/smtpd.conf) and write
+//!                                 mailroom.toml, each key under a comment naming its classic
+//!                                 source (file:line); the report (standard error) lists every
+//!                                 classic setting as mapped, approximated (how) or unsupported
+//!                                 (what is lost), and input it could not read
+//!     migrate report [...same flags] [--json]   the report alone, on standard output
+//!     migrate check [--json]      read-only over the live data with --config: every mailbox and
+//!                                 alias resolves, password schemes counted (unverifiable ones
+//!                                 are errors), every Maildir and folder has cur/new/tmp, is
+//!                                 readable by [mra] user and has a dovecot-uidlist we read
+//!                                 (version, UIDVALIDITY), active Sieve scripts compile; exit 0
+//!                                 when the swap is safe, 1 when not
+//!     migrate plan [...classic flags]   the swap for --config, daemon by daemon (saslauthd, MDA,
+//!                                 MRA, MTA): the classic lines to change (file:line), how to
+//!                                 verify, how to roll back
 //!
 //!     up creates on its first run, under DIR (default ./mailroom-data): mailroom.toml, a
 //!     SQLite database with the domain example.test and the users alice@ and bob@ (random
@@ -147,6 +167,9 @@ enum Command {
     Service(cmd::service::ServiceCmd),
     /// The whole stack in the foreground, for a try-out
     Up(cmd::up::UpArgs),
+    /// From the classic stack: write mailroom.toml, report, check the live data, plan the swap
+    #[command(subcommand)]
+    Migrate(cmd::migrate::MigrateCmd),
 }
 
 fn main() -> ExitCode {
@@ -190,6 +213,7 @@ fn main() -> ExitCode {
             Command::Sendmail { args } => cmd::sendmail::run(config, &args).await,
             Command::Service(c) => c.run(),
             Command::Up(c) => c.run(config).await,
+            Command::Migrate(c) => c.run(config).await,
         }
     });
     finish(result)

@@ -6,6 +6,7 @@ pub mod check;
 pub mod db;
 pub mod dkim;
 pub mod domain;
+pub mod migrate;
 pub mod pw;
 pub mod queue;
 pub mod report;

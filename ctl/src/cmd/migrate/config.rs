@@ -1,0 +1,1413 @@
+//! `migrate config`: the classic settings translated into a `mailroom.toml`, each key under a
+//! comment naming the classic setting(s) it came from, and the [`Report`] of what was mapped,
+//! approximated or left out.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
+
+use authlib::password::Scheme;
+
+use super::dovecot::{Dovecot, NEST};
+use super::postfix::{Map, Postfix};
+use super::report::{Report, Status};
+use super::saslauthd::Saslauthd;
+use super::source::Setting;
+
+/// Where the LMTP socket of a Dovecot `unix_listener` with a relative name lives.
+const DOVECOT_BASE_DIR: &str = "/run/dovecot";
+
+/// A value of the file being written.
+#[derive(Debug, Clone)]
+enum Value {
+    Str(String),
+    Int(u64),
+    Bool(bool),
+    List(Vec<String>),
+    Table(BTreeMap<String, String>),
+}
+
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+impl Value {
+    fn render(&self) -> String {
+        match self {
+            Value::Str(s) => quote(s),
+            Value::Int(i) => i.to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::List(v) => format!("[{}]", v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")),
+            Value::Table(t) => format!(
+                "{{ {} }}",
+                t.iter().map(|(k, v)| format!("{} = {}", quote(k), quote(v))).collect::<Vec<_>>().join(", ")
+            ),
+        }
+    }
+}
+
+/// The translation in progress.
+pub struct Translation<'a> {
+    pf: &'a Postfix,
+    dc: &'a Dovecot,
+    sa: &'a Saslauthd,
+    /// Section name -> lines.
+    sections: Vec<(&'static str, Vec<String>)>,
+    /// Settings already accounted for in the report ("file:line key").
+    used: HashSet<String>,
+    /// The report.
+    pub report: Report,
+}
+
+fn id(s: &Setting) -> String {
+    format!("{} {}", s.at, s.key)
+}
+
+/// The result: the file's text and the report.
+pub struct Output {
+    /// mailroom.toml.
+    pub toml: String,
+    /// What became of each classic setting.
+    pub report: Report,
+}
+
+/// Translate the classic configuration.
+pub fn translate(pf: &Postfix, dc: &Dovecot, sa: &Saslauthd) -> Output {
+    let mut t = Translation {
+        pf,
+        dc,
+        sa,
+        sections: ["database", "database.queries", "saslauthd", "tls", "mta", "mda", "mra"]
+            .into_iter()
+            .map(|s| (s, Vec::new()))
+            .collect(),
+        used: HashSet::new(),
+        report: Report::default(),
+    };
+    t.report.problems(&pf.problems);
+    t.report.problems(&dc.problems);
+    t.report.problems(&sa.problems);
+    let run_dir = t.saslauthd();
+    t.database();
+    t.tls();
+    let lmtp = t.mda();
+    t.mta(&run_dir, &lmtp);
+    t.mra(&run_dir);
+    t.leftovers();
+    let mut toml = String::from(
+        "# mailroom.toml written by `mailroomctl migrate config` from the classic configuration.\n\
+         # Each key's comment names the classic setting it came from (file:line); keys not\n\
+         # written keep mailroom's defaults (see mailroom.toml(5)). Review with `mailroomctl check`.\n",
+    );
+    for (name, lines) in &t.sections {
+        if lines.is_empty() {
+            continue;
+        }
+        let _ = write!(toml, "\n[{name}]\n");
+        for l in lines {
+            toml.push_str(l);
+            toml.push('\n');
+        }
+    }
+    Output { toml, report: t.report }
+}
+
+impl Translation<'_> {
+    /// Write `key = value` in `section` under a comment naming its sources, and report each
+    /// source with `status` and `note`.
+    fn set(
+        &mut self,
+        section: &'static str,
+        key: &str,
+        value: Value,
+        from: &[&Setting],
+        status: Status,
+        note: &str,
+    ) {
+        let lines = &mut self.sections.iter_mut().find(|(s, _)| *s == section).expect("known section").1;
+        for s in from {
+            lines.push(format!("# from {} {}", s.at, s.key));
+        }
+        if !note.is_empty() && status != Status::Mapped {
+            lines.push(format!(
+                "# {}: {note}",
+                if status == Status::Approximated { "approximated" } else { "note" }
+            ));
+        }
+        lines.push(format!("{key} = {}", value.render()));
+        let target = format!("[{section}] {key}");
+        for s in from {
+            self.mark(s, status, Some(&target), note);
+        }
+    }
+
+    /// Report a setting once.
+    fn mark(&mut self, s: &Setting, status: Status, target: Option<&str>, note: &str) {
+        if self.used.insert(id(s)) {
+            self.report.add(status, s, target, note);
+        }
+    }
+
+    fn pf(&self, key: &str) -> Option<&Setting> {
+        self.pf.get(key).filter(|s| !s.value.is_empty())
+    }
+
+    // ---------------------------------------------------------------- [saslauthd]
+
+    /// The saslauthd section; returns its run_dir.
+    fn saslauthd(&mut self) -> String {
+        let sa = self.sa;
+        let mut run_dir = "/run/mailroom/saslauthd".to_string();
+        if let Some((dir, at)) = sa.socket_dir() {
+            let s = Setting { key: "OPTIONS -m".into(), value: dir.clone(), at };
+            self.set("saslauthd", "run_dir", Value::Str(dir.clone()), &[&s], Status::Mapped, "");
+            run_dir = dir;
+        }
+        if let Some(o) = sa.get("OPTIONS") {
+            let words: Vec<&str> = o.value.split_whitespace().collect();
+            let mut notes = Vec::new();
+            if words.contains(&"-r") {
+                notes.push("-r: realms joined (join_realm = true, the default)");
+            }
+            if words.contains(&"-c") {
+                notes.push("-c: credential cache becomes [database] password_cache_ttl");
+            }
+            if words.contains(&"-n") {
+                notes.push("-n: one process serves every request concurrently");
+            }
+            self.mark(o, Status::Approximated, Some("[saslauthd]"), &notes.join("; "));
+        }
+        if let Some(m) = sa.get("MECHANISMS") {
+            let note = match m.value.as_str() {
+                "" => String::new(),
+                mech => format!(
+                    "mailroom-saslauthd checks the SQL directory only; users of the `{mech}` mechanism \
+                     (e.g. /etc/sasldb2 entries) that are not mailboxes can no longer log in"
+                ),
+            };
+            self.mark(m, Status::Unsupported, None, &note);
+        }
+        if let Some(m) = sa.get("MECH_OPTIONS").filter(|m| !m.value.is_empty()) {
+            self.mark(m, Status::Unsupported, None, "mechanism options have no equivalent");
+        }
+        for s in &sa.default {
+            let note = match s.key.as_str() {
+                "START" | "DESC" | "NAME" | "THREADS" => "init-script setting; systemd units replace it",
+                _ => "",
+            };
+            if !note.is_empty() {
+                self.mark(s, Status::Approximated, None, note);
+            }
+        }
+        for s in &sa.smtpd_conf {
+            let (status, note) = match (s.key.as_str(), s.value.to_ascii_lowercase()) {
+                ("pwcheck_method", v) if v == "saslauthd" => {
+                    (Status::Mapped, format!("libsasl2 keeps asking {run_dir}/mux, now mailroom-saslauthd"))
+                }
+                ("mech_list", v) if v.split_whitespace().all(|m| m == "plain" || m == "login") => {
+                    (Status::Mapped, "PLAIN and LOGIN are what mailroom offers".to_string())
+                }
+                ("mech_list", v) => {
+                    (Status::Unsupported, format!("only PLAIN and LOGIN are offered, not all of `{v}`"))
+                }
+                ("saslauthd_path", _) => (Status::Mapped, format!("the cyrus socket is {run_dir}/mux")),
+                _ => (Status::Unsupported, "libsasl2 option with no mailroom equivalent".to_string()),
+            };
+            self.mark(s, status, Some("[saslauthd]"), &note);
+        }
+        run_dir
+    }
+
+    // ---------------------------------------------------------------- [database]
+
+    fn database(&mut self) {
+        let dc = self.dc;
+        let pf = self.pf;
+        // The URL: Dovecot's connect (the one that checks passwords), else a Postfix mysql map.
+        let mysql_maps: Vec<&Map> = pf.maps.iter().filter(|m| m.kind == "mysql").collect();
+        let driver = dc.sql("driver").map(|s| s.value.clone());
+        let mut url_done = false;
+        if let (Some(d), Some(c)) = (dc.sql("driver"), dc.sql("connect")) {
+            match (d.value.as_str(), connect_urls(&d.value, &c.value)) {
+                ("mysql" | "sqlite", Ok(urls)) => {
+                    self.set("database", "url", Value::List(urls), &[d, c], Status::Mapped, "");
+                    url_done = true;
+                }
+                (_, Err(e)) => {
+                    self.mark(d, Status::Unsupported, None, &e);
+                    self.mark(c, Status::Unsupported, None, &e);
+                }
+                _ => {}
+            }
+        }
+        if !url_done && let Some(m) = mysql_maps.first() {
+            let from: Vec<Setting> = ["hosts", "user", "password", "dbname"]
+                .iter()
+                .filter_map(|k| m.settings.iter().rev().find(|s| s.key == *k).cloned())
+                .collect();
+            let urls = map_urls(m);
+            let refs: Vec<&Setting> = from.iter().collect();
+            self.set("database", "url", Value::List(urls), &refs, Status::Mapped, "");
+        }
+        // The other maps' connection settings: the same database, or say so.
+        for m in &mysql_maps {
+            let urls = map_urls(m);
+            for s in &m.settings {
+                if ["hosts", "user", "password", "dbname"].contains(&s.key.as_str()) {
+                    let same = driver.as_deref() != Some("mysql")
+                        || dc
+                            .sql("connect")
+                            .is_some_and(|c| connect_urls("mysql", &c.value).ok() == Some(urls.clone()));
+                    let (status, note) = if same {
+                        (Status::Mapped, "the same database as [database] url")
+                    } else {
+                        (
+                            Status::Approximated,
+                            "Postfix's maps name another database or login than Dovecot's; mailroom uses Dovecot's for both",
+                        )
+                    };
+                    self.mark(s, status, Some("[database] url"), note);
+                }
+            }
+        }
+        if let Some(s) = dc.sql("default_pass_scheme") {
+            match Scheme::from_name(&s.value) {
+                Some(_) => self.set(
+                    "database",
+                    "default_pass_scheme",
+                    Value::Str(s.value.clone()),
+                    &[s],
+                    Status::Mapped,
+                    "",
+                ),
+                None => self.mark(
+                    s,
+                    Status::Unsupported,
+                    None,
+                    "scheme unknown to mailroom: hashes without a {SCHEME} prefix cannot be verified",
+                ),
+            }
+        }
+        // Where Maildirs are.
+        self.mail_location();
+        // Queries.
+        if let Some(s) = dc.sql("password_query") {
+            match dovecot_query(&s.value) {
+                Ok((q, note)) => {
+                    let status = if note.is_empty() { Status::Mapped } else { Status::Approximated };
+                    self.set("database.queries", "password", Value::Str(q), &[s], status, &note);
+                }
+                Err(e) => self.mark(
+                    s,
+                    Status::Unsupported,
+                    None,
+                    &format!("{e}; the built-in postfixadmin query is used"),
+                ),
+            }
+        }
+        for key in ["user_query", "iterate_query"] {
+            if let Some(s) = dc.sql(key) {
+                let note = if key == "user_query" {
+                    "home, uid and gid: Maildirs come from [database] maildir_template, the owner from [mra]/[mda] user"
+                } else {
+                    "mailroomctl lists users from the mailbox table"
+                };
+                self.mark(s, Status::Approximated, None, note);
+            }
+        }
+        for (param, key) in [
+            ("virtual_mailbox_domains", "domain"),
+            ("virtual_alias_maps", "alias"),
+            ("smtpd_sender_login_maps", "sender_login"),
+            ("virtual_mailbox_maps", "mailbox"),
+        ] {
+            let Some(s) = self.pf(param).cloned() else { continue };
+            let refs = Postfix::references(&s.value);
+            let maps: Vec<&Map> = refs.iter().filter_map(|r| pf.map(r)).collect();
+            let sql: Vec<&Map> = maps.iter().copied().filter(|m| m.kind == "mysql").collect();
+            if sql.len() != 1 || maps.len() != 1 {
+                let note = format!("only one mysql: table per lookup is carried over; `{}` is not", s.value);
+                self.mark(&s, Status::Unsupported, None, &note);
+                continue;
+            }
+            let m = sql[0];
+            let Some(q) = m.settings.iter().rev().find(|x| x.key == "query") else {
+                self.mark(
+                    &s,
+                    Status::Unsupported,
+                    None,
+                    "the map has no `query` (old table/select_field style)",
+                );
+                continue;
+            };
+            for extra in m
+                .settings
+                .iter()
+                .filter(|x| !["hosts", "user", "password", "dbname", "query"].contains(&x.key.as_str()))
+            {
+                self.mark(extra, Status::Unsupported, None, "map option with no mailroom equivalent");
+            }
+            if key == "mailbox" {
+                // Postfix returns only the maildir column; mailroom's mailbox lookup needs
+                // username, maildir and quota, and takes the path from maildir_template.
+                let note = "mailroom's built-in postfixadmin mailbox query (username, maildir, quota) replaces it; \
+                            the Maildir path comes from maildir_template, as Dovecot's mail_location";
+                let status =
+                    if q.value.contains("mailbox") { Status::Approximated } else { Status::Unsupported };
+                self.mark(&s, status, Some("[database] queries.mailbox"), note);
+                self.mark(q, status, Some("[database] queries.mailbox"), note);
+                continue;
+            }
+            match postfix_query(&q.value) {
+                Ok(sqltext) => {
+                    self.set("database.queries", key, Value::Str(sqltext), &[&s, q], Status::Mapped, "");
+                }
+                Err(e) => {
+                    self.mark(&s, Status::Unsupported, None, &e);
+                    self.mark(q, Status::Unsupported, None, &e);
+                }
+            }
+        }
+        if let Some(s) = self.pf("recipient_delimiter").cloned() {
+            self.set(
+                "database",
+                "recipient_delimiter",
+                Value::Str(s.value.clone()),
+                &[&s],
+                Status::Mapped,
+                "",
+            );
+        }
+    }
+
+    fn mail_location(&mut self) {
+        let dc = self.dc;
+        let Some(s) = dc.get("mail_location") else { return };
+        let mut parts = s.value.split(':');
+        let format = parts.next().unwrap_or_default();
+        let path = parts.next().unwrap_or_default();
+        let options: Vec<&str> = parts.collect();
+        if format != "maildir" {
+            self.mark(
+                s,
+                Status::Unsupported,
+                None,
+                &format!("mail format `{format}`: mailroom reads Maildir++ only; convert with dsync first"),
+            );
+            return;
+        }
+        let mut notes: Vec<String> = Vec::new();
+        let mut path = path.to_string();
+        if let Some(rest) = path.strip_prefix("~/") {
+            // The home from user_query: CONCAT('/var/vmail/', domain, '/', local_part) AS home.
+            match dc.sql("user_query").and_then(|q| home_template(&q.value)) {
+                Some(home) => {
+                    path = format!("{home}/{rest}");
+                    notes.push(format!("~ is the home from user_query, {home}"));
+                }
+                None => {
+                    self.mark(s, Status::Unsupported, None, "~ needs the home from user_query, which is not CONCAT('/dir/', domain, '/', local_part)");
+                    return;
+                }
+            }
+        }
+        for o in &options {
+            let (name, _) = o.split_once('=').unwrap_or((*o, ""));
+            match name {
+                "INDEX" | "VOLATILEDIR" => {
+                    notes.push(format!("{name}= dropped: mailroom keeps its own cache in the Maildir"))
+                }
+                "LAYOUT" if *o == "LAYOUT=maildir++" => {}
+                _ => {
+                    self.mark(
+                        s,
+                        Status::Unsupported,
+                        None,
+                        &format!(
+                            "option `{o}`: mailroom reads Maildir++ with dovecot-uidlist in the Maildir"
+                        ),
+                    );
+                    return;
+                }
+            }
+        }
+        let (template, approx) = dovecot_vars(&path);
+        if let Some(a) = approx {
+            notes.push(a);
+        }
+        let Some(cut) = template.find('%').and_then(|i| template[..i].rfind('/')) else {
+            self.mark(s, Status::Unsupported, None, "no per-user variable (%d, %n, %u) in the path");
+            return;
+        };
+        if template.contains("%h") || template[..cut].is_empty() {
+            self.mark(s, Status::Unsupported, None, "the path must be ROOT/...%d/%n...");
+            return;
+        }
+        let status = if notes.is_empty() { Status::Mapped } else { Status::Approximated };
+        let note = notes.join("; ");
+        self.set("database", "mail_root", Value::Str(template[..cut].to_string()), &[s], status, &note);
+        self.set("database", "maildir_source", Value::Str("template".into()), &[s], status, &note);
+        self.set(
+            "database",
+            "maildir_template",
+            Value::Str(template[cut + 1..].trim_end_matches('/').to_string()),
+            &[s],
+            status,
+            &note,
+        );
+    }
+
+    // ---------------------------------------------------------------- [tls]
+
+    fn tls(&mut self) {
+        let dc = self.dc;
+        let ssl_off = dc.get("ssl").is_some_and(|s| s.value == "no");
+        let dcert = dc.get("ssl_cert").filter(|_| !ssl_off);
+        let dkey = dc.get("ssl_key").filter(|_| !ssl_off);
+        let pcert = self.pf("smtpd_tls_cert_file").cloned();
+        let pkey = self.pf("smtpd_tls_key_file").cloned();
+        let file = |s: &Setting| s.value.trim_start_matches('<').trim().to_string();
+        match (dcert, dkey) {
+            (Some(c), Some(k)) => {
+                self.set("tls", "cert", Value::Str(file(c)), &[c], Status::Mapped, "");
+                self.set("tls", "key", Value::Str(file(k)), &[k], Status::Mapped, "");
+                for p in [pcert, pkey].into_iter().flatten() {
+                    if file(&p) == file(c) || file(&p) == file(k) {
+                        self.mark(&p, Status::Mapped, Some("[tls]"), "the same file as Dovecot's");
+                    } else {
+                        self.mark(
+                            &p,
+                            Status::Approximated,
+                            Some("[tls]"),
+                            "mailroom presents one certificate on every listener: Dovecot's",
+                        );
+                    }
+                }
+            }
+            (c, k) => {
+                for half in [c, k].into_iter().flatten() {
+                    let note = "Dovecot's certificate and key come as a pair: one of them is missing";
+                    self.mark(half, Status::Unsupported, None, note);
+                }
+                if let (Some(c), Some(k)) = (pcert, pkey) {
+                    self.set("tls", "cert", Value::Str(file(&c)), &[&c], Status::Mapped, "");
+                    self.set("tls", "key", Value::Str(file(&k)), &[&k], Status::Mapped, "");
+                }
+            }
+        }
+        if let Some(s) = dc.get("ssl") {
+            self.mark(
+                s,
+                Status::Mapped,
+                Some("[tls]"),
+                if ssl_off { "no TLS" } else { "TLS with [tls] cert and key" },
+            );
+        }
+    }
+
+    // ---------------------------------------------------------------- [mda]
+
+    /// The MDA section; returns the LMTP socket path.
+    fn mda(&mut self) -> String {
+        let dc = self.dc;
+        let prefix = format!("service lmtp{NEST}unix_listener ");
+        let mut socket = None;
+        for s in &dc.settings {
+            let Some(rest) = s.key.strip_prefix(&prefix) else { continue };
+            let Some((path, key)) = rest.split_once(NEST) else { continue };
+            let path =
+                if path.starts_with('/') { path.to_string() } else { format!("{DOVECOT_BASE_DIR}/{path}") };
+            if socket.as_ref().is_none_or(|p: &String| *p == path) {
+                socket = Some(path.clone());
+                let (k, v) = match key {
+                    "mode" => ("lmtp_socket_mode", Value::Str(s.value.clone())),
+                    "user" => ("lmtp_socket_owner", Value::Str(s.value.clone())),
+                    "group" => ("lmtp_socket_group", Value::Str(s.value.clone())),
+                    _ => {
+                        self.mark(
+                            s,
+                            Status::Unsupported,
+                            None,
+                            "listener option with no mailroom equivalent",
+                        );
+                        continue;
+                    }
+                };
+                if key == "mode" {
+                    let first = !self
+                        .sections
+                        .iter()
+                        .any(|(n, l)| *n == "mda" && l.iter().any(|l| l.starts_with("lmtp_socket =")));
+                    if first {
+                        self.set("mda", "lmtp_socket", Value::Str(path.clone()), &[s], Status::Mapped, "");
+                    }
+                }
+                let v = match v {
+                    Value::Str(m) if key == "mode" => {
+                        Value::Str(format!("{:04o}", u32::from_str_radix(&m, 8).unwrap_or(0o600)))
+                    }
+                    v => v,
+                };
+                self.set("mda", k, v, &[s], Status::Mapped, "");
+            }
+        }
+        let socket = socket.unwrap_or_else(|| "/run/mailroom/mda/lmtp".to_string());
+        if !self.sections.iter().any(|(n, l)| *n == "mda" && l.iter().any(|l| l.starts_with("lmtp_socket =")))
+        {
+            // No mode line came first: name the socket plainly.
+            let lines = &mut self.sections.iter_mut().find(|(n, _)| *n == "mda").expect("mda").1;
+            lines.insert(0, format!("lmtp_socket = {}", quote(&socket)));
+            lines.insert(0, "# Dovecot's LMTP listener, where Postfix delivers today".to_string());
+        }
+        // lmtp over TCP.
+        for (_, port, _, at) in dc.inet_listeners("lmtp") {
+            let s = Setting { key: "service lmtp > inet_listener".into(), value: port.to_string(), at };
+            self.set(
+                "mda",
+                "lmtp_tcp",
+                Value::Str(format!("127.0.0.1:{port}")),
+                &[&s],
+                Status::Approximated,
+                "listens on loopback only",
+            );
+        }
+        if let Some(s) = dc.get("mail_uid") {
+            self.set("mda", "user", Value::Str(s.value.clone()), &[s], Status::Mapped, "");
+        }
+        if let Some(s) = self.pf("myhostname").cloned()
+            && !s.value.contains('$')
+        {
+            self.set("mda", "hostname", Value::Str(s.value.clone()), &[&s], Status::Mapped, "");
+        }
+        if let Some(s) = self.pf("message_size_limit").cloned()
+            && let Ok(n) = s.value.parse::<u64>()
+        {
+            self.set("mda", "max_message_size", Value::Int(n), &[&s], Status::Mapped, "");
+        }
+        let sieve = dc.settings.iter().find(|s| s.key == format!("plugin{NEST}sieve")).cloned();
+        let plugins: Vec<Setting> =
+            dc.settings.iter().filter(|s| s.key.ends_with("mail_plugins")).cloned().collect();
+        let uses_sieve = plugins.iter().any(|p| p.value.split_whitespace().any(|w| w == "sieve"));
+        let mut from: Vec<&Setting> = plugins.iter().filter(|p| p.value.contains("sieve")).collect();
+        if let Some(s) = &sieve {
+            from.push(s);
+        }
+        let standard = sieve.as_ref().is_none_or(|s| {
+            let v = s.value.replace(' ', "");
+            v == "~/.dovecot.sieve" || v == "file:~/sieve;active=~/.dovecot.sieve"
+        });
+        let note = if standard { "" } else { "mailroom runs ~/.dovecot.sieve (scripts in ~/sieve) only" };
+        let status = if standard { Status::Mapped } else { Status::Approximated };
+        self.set("mda", "sieve", Value::Bool(uses_sieve), &from, status, note);
+        for (key, target) in [
+            ("lmtp_save_to_detail_mailbox", "save_to_detail_mailbox"),
+            ("quota_full_tempfail", "quota_full_tempfail"),
+            ("lda_mailbox_autocreate", "mailbox_autocreate"),
+        ] {
+            if let Some(s) = dc
+                .settings
+                .iter()
+                .rev()
+                .find(|s| s.key == key || s.key.ends_with(&format!("{NEST}{key}")))
+                .cloned()
+            {
+                self.set("mda", target, Value::Bool(s.value == "yes"), &[&s], Status::Mapped, "");
+            }
+        }
+        socket
+    }
+
+    // ---------------------------------------------------------------- [mta]
+
+    fn mta(&mut self, run_dir: &str, lmtp: &str) {
+        let pf = self.pf;
+        // Listener addresses: inet_interfaces x inet_protocols.
+        let v4 = self.pf("inet_protocols").is_none_or(|p| p.value.contains("ipv4") || p.value == "all");
+        let v6 = self.pf("inet_protocols").is_none_or(|p| p.value.contains("ipv6") || p.value == "all");
+        let mut hosts: Vec<String> = Vec::new();
+        let mut hosts_from = Vec::new();
+        if let Some(s) = self.pf("inet_interfaces").cloned() {
+            for w in s.value.split([',', ' ']).filter(|w| !w.is_empty()) {
+                match w {
+                    "all" => {
+                        hosts.extend(if v6 { vec!["[::]".to_string()] } else { vec!["0.0.0.0".to_string()] })
+                    }
+                    "loopback-only" | "localhost" => {
+                        if v4 {
+                            hosts.push("127.0.0.1".into());
+                        }
+                        if v6 {
+                            hosts.push("[::1]".into());
+                        }
+                    }
+                    a if a.parse::<std::net::IpAddr>().is_ok() => {
+                        hosts.push(if a.contains(':') { format!("[{a}]") } else { a.to_string() })
+                    }
+                    a => {
+                        let note = format!("`{a}` is a host name: give mailroom its addresses");
+                        self.mark(&s, Status::Unsupported, None, &note);
+                    }
+                }
+            }
+            hosts_from.push(s);
+        }
+        if let Some(p) = self.pf("inet_protocols").cloned() {
+            hosts_from.push(p);
+        }
+        if hosts.is_empty() {
+            hosts = vec!["[::]".into()];
+        }
+        let mut listen: BTreeMap<&str, (Vec<String>, Vec<Setting>)> = BTreeMap::new();
+        for svc in &pf.master {
+            let at = svc.at.clone();
+            let name = format!("master.cf {} {}", svc.name, svc.kind);
+            let Some(port) = svc.port() else {
+                let (status, note) = match svc.command.as_str() {
+                    "pickup" | "cleanup" | "qmgr" | "tlsmgr" | "trivial-rewrite" | "bounce" | "verify"
+                    | "flush" | "proxymap" | "smtp" | "showq" | "error" | "discard" | "lmtp" | "anvil"
+                    | "scache" | "postlogd" | "local" | "virtual" => (
+                        Status::Approximated,
+                        "Postfix internal service; built into mailroom-mta".to_string(),
+                    ),
+                    "pipe" => {
+                        let used = pf
+                            .main
+                            .iter()
+                            .any(|s| s.value.split([':', ' ', ',']).any(|w| w == svc.name))
+                            || pf.maps.iter().any(|m| {
+                                m.entries.iter().any(|e| e.value.split(':').next() == Some(svc.name.as_str()))
+                            });
+                        if used {
+                            (
+                                Status::Unsupported,
+                                format!(
+                                    "pipe transport `{}` ({}): mailroom-mta has no pipe delivery",
+                                    svc.name,
+                                    svc.args.join(" ")
+                                ),
+                            )
+                        } else {
+                            (Status::Approximated, "pipe service no transport uses; dropped".to_string())
+                        }
+                    }
+                    c => (Status::Unsupported, format!("service `{c}` has no mailroom equivalent")),
+                };
+                self.report.add_named(status, &name, &at, None, note);
+                continue;
+            };
+            if svc.command != "smtpd" {
+                let note =
+                    format!("`{}` on port {port}: mailroom-mta's listener does the SMTP itself", svc.command);
+                self.report.add_named(Status::Unsupported, &name, &at, None, note);
+                continue;
+            }
+            // The role: by port, else by what the overrides make of it (submission on 2587).
+            let o = |k: &str| svc.get(k).map(|s| s.value.replace(' ', ""));
+            let key = if port == 465 || o("smtpd_tls_wrappermode").as_deref() == Some("yes") {
+                "submissions_listen"
+            } else if port == 587
+                || o("syslog_name").is_some_and(|v| v.ends_with("/submission"))
+                || o("smtpd_client_restrictions").as_deref() == Some("permit_sasl_authenticated,reject")
+            {
+                "submission_listen"
+            } else {
+                "smtp_listen"
+            };
+            let addrs: Vec<String> = match svc.host() {
+                Some(h) if !h.is_empty() => {
+                    vec![if h.contains(':') { format!("[{h}]:{port}") } else { format!("{h}:{port}") }]
+                }
+                _ => hosts.iter().map(|h| format!("{h}:{port}")).collect(),
+            };
+            let e = listen.entry(key).or_default();
+            e.0.extend(addrs);
+            e.1.push(Setting { key: name.clone(), value: svc.name.clone(), at: at.clone() });
+            for o in &svc.overrides {
+                let (status, note) = smtpd_override(&o.key, &o.value);
+                let s = Setting {
+                    key: format!("{} -o {}", svc.name, o.key),
+                    value: o.value.clone(),
+                    at: o.at.clone(),
+                };
+                self.report.add(status, &s, Some(&format!("[mta] {key}")), note);
+            }
+        }
+        for key in ["smtp_listen", "submission_listen", "submissions_listen"] {
+            match listen.get(key) {
+                Some((addrs, from)) => {
+                    let mut refs: Vec<&Setting> = from.iter().collect();
+                    refs.extend(hosts_from.iter());
+                    self.set("mta", key, Value::List(addrs.clone()), &refs, Status::Mapped, "");
+                }
+                None => {
+                    let lines = &mut self.sections.iter_mut().find(|(n, _)| *n == "mta").expect("mta").1;
+                    lines.push("# no such service in master.cf".into());
+                    lines.push(format!("{key} = []"));
+                }
+            }
+        }
+        if let Some(s) = self.pf("myhostname").cloned() {
+            if s.value.contains('$') {
+                self.mark(&s, Status::Unsupported, None, "contains a $variable: set [mta] hostname by hand");
+            } else {
+                self.set("mta", "hostname", Value::Str(s.value.clone()), &[&s], Status::Mapped, "");
+            }
+        }
+        match self.pf("mynetworks").cloned() {
+            Some(s) => {
+                let mut nets = Vec::new();
+                let mut bad = Vec::new();
+                for w in s.value.split([',', ' ', '\t']).filter(|w| !w.is_empty()) {
+                    let n = w.replace(['[', ']'], "");
+                    let (a, _) = n.split_once('/').unwrap_or((&n, ""));
+                    if a.parse::<std::net::IpAddr>().is_ok() {
+                        nets.push(n);
+                    } else {
+                        bad.push(w.to_string());
+                    }
+                }
+                let (status, note) = if bad.is_empty() {
+                    (Status::Mapped, String::new())
+                } else {
+                    (Status::Approximated, format!("left out (tables, $variables, names): {}", bad.join(" ")))
+                };
+                self.set("mta", "mynetworks", Value::List(nets), &[&s], status, &note);
+            }
+            None => {
+                if let Some(st) = self.pf("mynetworks_style").cloned() {
+                    self.mark(
+                        &st,
+                        Status::Approximated,
+                        Some("[mta] mynetworks"),
+                        "mailroom's default: loopback only",
+                    );
+                }
+            }
+        }
+        if let Some(s) = self.pf("relayhost").cloned() {
+            self.set("mta", "relayhost", Value::Str(s.value.clone()), &[&s], Status::Mapped, "");
+        }
+        if let Some(s) = self.pf("smtp_sasl_password_maps").cloned() {
+            self.mark(
+                &s,
+                Status::Approximated,
+                Some("[mta] relayhost_username"),
+                "set relayhost_username and relayhost_password_file from this table by hand",
+            );
+        }
+        if let Some(s) = self.pf("message_size_limit").cloned() {
+            match s.value.parse::<u64>() {
+                Ok(n) => self.set("mta", "max_message_size", Value::Int(n), &[&s], Status::Mapped, ""),
+                Err(_) => self.mark(&s, Status::Unsupported, None, "not a number"),
+            }
+        }
+        // Transport tables.
+        if let Some(s) = self.pf("transport_maps").cloned() {
+            let mut table = BTreeMap::new();
+            for r in Postfix::references(&s.value) {
+                let Some(m) = pf.map(&r) else { continue };
+                if m.entries.is_empty() && m.kind != "hash" && m.kind != "lmdb" && m.kind != "texthash" {
+                    let note =
+                        format!("`{}` tables are not read; enter its routes in [mta] transport_map", m.kind);
+                    self.mark(&s, Status::Unsupported, None, &note);
+                    continue;
+                }
+                for e in &m.entries {
+                    let dest = e.key.as_str();
+                    let route = e.value.as_str();
+                    let kind = route.split(':').next().unwrap_or_default();
+                    let ok_key = !dest.contains('@') && dest != "*";
+                    let target = match kind {
+                        "smtp" | "lmtp" => Some(route.to_string()),
+                        "relay" => Some(route.replacen("relay:", "smtp:", 1)),
+                        _ => None,
+                    };
+                    let file =
+                        m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                    let name = format!("{file} {dest}");
+                    match (ok_key, target) {
+                        (true, Some(t)) => {
+                            let status = if kind == "relay" { Status::Approximated } else { Status::Mapped };
+                            let note = if kind == "relay" { "relay: is delivered as smtp:" } else { "" };
+                            self.report.add_named(status, &name, &e.at, Some("[mta] transport_map"), note);
+                            table.insert(dest.to_string(), t);
+                        }
+                        (false, _) => self.report.add_named(
+                            Status::Unsupported,
+                            &name,
+                            &e.at,
+                            None,
+                            "routes per address or `*` are not supported; use relayhost for `*`",
+                        ),
+                        (true, None) => self.report.add_named(
+                            Status::Unsupported,
+                            &name,
+                            &e.at,
+                            None,
+                            format!(
+                                "transport `{kind}` is not supported: mail for {dest} would be routed by MX"
+                            ),
+                        ),
+                    }
+                }
+            }
+            if !table.is_empty() {
+                self.set("mta", "transport_map", Value::Table(table), &[&s], Status::Mapped, "");
+            } else {
+                self.mark(&s, Status::Approximated, None, "no route carried over");
+            }
+        }
+        for key in ["smtpd_milters", "non_smtpd_milters"] {
+            if let Some(s) = self.pf(key).cloned() {
+                let dkim = if s.value.contains("8891") {
+                    " (8891 is OpenDKIM's port: [mta.dkim] signs instead)"
+                } else {
+                    ""
+                };
+                let note = format!("mailroom-mta has no milter support: `{}` is not run{dkim}", s.value);
+                self.mark(&s, Status::Unsupported, None, &note);
+            }
+        }
+        // AUTH: every classic SASL setup becomes mailroom-saslauthd's cyrus socket.
+        if let Some(s) = self.pf("smtpd_sasl_type").cloned() {
+            let mux = format!("{run_dir}/mux");
+            self.set("mta", "auth", Value::Str("saslauthd".into()), &[&s], Status::Mapped, "");
+            let path = self.pf("smtpd_sasl_path").cloned();
+            let mut from = vec![s.clone()];
+            from.extend(path);
+            let refs: Vec<&Setting> = from.iter().collect();
+            let note =
+                if s.value == "dovecot" { "mailroom-mta asks mailroom-saslauthd's cyrus socket" } else { "" };
+            let status = if note.is_empty() { Status::Mapped } else { Status::Approximated };
+            self.set("mta", "saslauthd_socket", Value::Str(mux), &refs, status, note);
+        }
+        if let Some(s) = self.pf("smtpd_sender_login_maps").cloned() {
+            self.set("mta", "sender_login_check", Value::Bool(true), &[&s], Status::Mapped, "");
+        }
+        let lmtp_from = self.pf("virtual_transport").cloned();
+        match lmtp_from {
+            Some(s) if s.value.starts_with("lmtp:") => {
+                let note = "mailroom-mta delivers to mailroom-mda's socket (where Postfix delivers to Dovecot today)";
+                self.set(
+                    "mta",
+                    "lmtp",
+                    Value::Str(format!("unix:{lmtp}")),
+                    &[&s],
+                    Status::Approximated,
+                    note,
+                );
+            }
+            Some(s) => {
+                let note = format!("`{}`: mailroom-mta delivers over LMTP to mailroom-mda ({lmtp})", s.value);
+                self.set(
+                    "mta",
+                    "lmtp",
+                    Value::Str(format!("unix:{lmtp}")),
+                    &[&s],
+                    Status::Approximated,
+                    &note,
+                );
+            }
+            None => {}
+        }
+    }
+
+    // ---------------------------------------------------------------- [mra]
+
+    fn mra(&mut self, run_dir: &str) {
+        let dc = self.dc;
+        let protocols: Vec<String> = dc
+            .get("protocols")
+            .map(|p| p.value.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_else(|| vec!["imap".into(), "pop3".into(), "lmtp".into()]);
+        let listen_s = dc.get("listen").cloned();
+        let hosts: Vec<String> = match &listen_s {
+            None => vec!["[::]".into()],
+            Some(l) => {
+                let words: Vec<&str> = l.value.split([',', ' ']).filter(|w| !w.is_empty()).collect();
+                if words.contains(&"::") || words.contains(&"[::]") {
+                    vec!["[::]".into()]
+                } else {
+                    words
+                        .iter()
+                        .map(|w| match *w {
+                            "*" => "0.0.0.0".to_string(),
+                            a if a.contains(':') => format!("[{}]", a.trim_matches(['[', ']'])),
+                            a => a.to_string(),
+                        })
+                        .collect()
+                }
+            }
+        };
+        for (proto, service, plain, tls, pd, td) in [
+            ("imap", "imap-login", "imap_listen", "imaps_listen", 143u16, 993u16),
+            ("pop3", "pop3-login", "pop3_listen", "pop3s_listen", 110, 995),
+        ] {
+            let enabled = protocols.iter().any(|p| p == proto);
+            let listeners = dc.inet_listeners(service);
+            for (key, name, default) in [(plain, proto.to_string(), pd), (tls, format!("{proto}s"), td)] {
+                let found = listeners.iter().find(|l| l.0 == name);
+                let port = found.map_or(default, |l| l.1);
+                let mut from: Vec<Setting> = Vec::new();
+                if let Some(p) = dc.get("protocols") {
+                    from.push(p.clone());
+                }
+                if let Some(l) = &listen_s {
+                    from.push(l.clone());
+                }
+                if let Some(l) = found {
+                    from.push(Setting {
+                        key: format!("service {service} > inet_listener {name} > port"),
+                        value: port.to_string(),
+                        at: l.3.clone(),
+                    });
+                }
+                let addrs: Vec<String> = if enabled && port != 0 {
+                    hosts.iter().map(|h| format!("{h}:{port}")).collect()
+                } else {
+                    Vec::new()
+                };
+                let refs: Vec<&Setting> = from.iter().collect();
+                let note = if found.is_none() && enabled {
+                    format!("Dovecot's built-in {name} listener on port {default}")
+                } else {
+                    String::new()
+                };
+                let status = if note.is_empty() { Status::Mapped } else { Status::Approximated };
+                self.set("mra", key, Value::List(addrs), &refs, status, &note);
+            }
+        }
+        self.set("mra", "auth", Value::Str("saslauthd".into()), &[], Status::Mapped, "");
+        let mux = format!("{run_dir}/mux");
+        let lines = &mut self.sections.iter_mut().find(|(n, _)| *n == "mra").expect("mra").1;
+        lines.push(format!("saslauthd_socket = {}", quote(&mux)));
+        if let Some(s) = dc.get("disable_plaintext_auth").or_else(|| dc.get("auth_allow_cleartext")) {
+            let anywhere = (s.key == "disable_plaintext_auth") == (s.value == "no");
+            self.set("mra", "plaintext_auth_anywhere", Value::Bool(anywhere), &[s], Status::Mapped, "");
+        }
+        if let Some(s) = dc.get("mail_uid") {
+            self.set("mra", "user", Value::Str(s.value.clone()), &[s], Status::Mapped, "");
+        }
+        if let Some(s) = dc.get("mail_gid") {
+            self.set("mra", "group", Value::Str(s.value.clone()), &[s], Status::Mapped, "");
+            self.set("mda", "group", Value::Str(s.value.clone()), &[s], Status::Mapped, "");
+        }
+        let userip = dc
+            .settings
+            .iter()
+            .filter(|s| s.key.ends_with("mail_max_userip_connections"))
+            .cloned()
+            .collect::<Vec<_>>();
+        if let Some(max) = userip.iter().filter_map(|s| s.value.parse::<u64>().ok()).max() {
+            let refs: Vec<&Setting> = userip.iter().collect();
+            let note = if userip.len() > 1 { "one limit for IMAP and POP3: the largest" } else { "" };
+            let status = if note.is_empty() { Status::Mapped } else { Status::Approximated };
+            self.set("mra", "max_user_ip_connections", Value::Int(max.max(1)), &refs, status, note);
+        }
+        if let Some(s) = dc.settings.iter().rev().find(|s| s.key.ends_with("pop3_uidl_format")).cloned() {
+            match config::check_uidl_format(&s.value) {
+                Ok(()) => self.set(
+                    "mra",
+                    "pop3_uidl_format",
+                    Value::Str(s.value.clone()),
+                    &[&s],
+                    Status::Mapped,
+                    "",
+                ),
+                Err(e) => self.mark(
+                    &s,
+                    Status::Unsupported,
+                    None,
+                    &format!("{e}: POP3 clients will download every message again"),
+                ),
+            }
+        }
+        if let Some(s) = dc.get("auth_mechanisms") {
+            let lower = s.value.to_ascii_lowercase();
+            let other: Vec<&str> =
+                lower.split_whitespace().filter(|m| *m != "plain" && *m != "login").collect();
+            if other.is_empty() {
+                self.mark(s, Status::Mapped, Some("[mra]"), "PLAIN and LOGIN");
+            } else {
+                self.mark(
+                    s,
+                    Status::Unsupported,
+                    None,
+                    &format!("only PLAIN and LOGIN are offered: {} are lost", other.join(" ")),
+                );
+            }
+        }
+        if let Some(s) = dc.get("auth_failure_delay")
+            && let Ok(n) = s.value.trim_end_matches(" secs").trim_end_matches('s').parse::<u64>()
+        {
+            self.set("mra", "auth_failure_delay", Value::Int(n), &[s], Status::Mapped, "");
+        }
+    }
+
+    // ---------------------------------------------------------------- the rest
+
+    /// Every setting not yet reported: known ones with their fate, the rest unsupported.
+    fn leftovers(&mut self) {
+        let pf = self.pf;
+        let dc = self.dc;
+        for s in &pf.main {
+            if self.used.contains(&id(s)) {
+                continue;
+            }
+            let (status, note) = postfix_leftover(&s.key, &s.value);
+            self.mark(s, status, None, note);
+        }
+        for s in &dc.settings {
+            if self.used.contains(&id(s)) {
+                continue;
+            }
+            let (status, note) = dovecot_leftover(&s.key, &s.value);
+            self.mark(s, status, None, note);
+        }
+        for s in &dc.sql {
+            if !self.used.contains(&id(s)) {
+                self.mark(s, Status::Unsupported, None, "SQL setting with no mailroom equivalent");
+            }
+        }
+    }
+}
+
+fn smtpd_override(key: &str, value: &str) -> (Status, &'static str) {
+    match (key, value) {
+        ("syslog_name", _) => (Status::Approximated, "mailroom's log lines name the listener instead"),
+        ("smtpd_tls_security_level", "encrypt") => (Status::Mapped, "STARTTLS required before AUTH"),
+        ("smtpd_tls_security_level", _) => {
+            (Status::Approximated, "STARTTLS offered; on submission ports AUTH only after STARTTLS")
+        }
+        ("smtpd_tls_wrappermode", "yes") => (Status::Mapped, "implicit TLS"),
+        ("smtpd_sasl_auth_enable", "yes") => (Status::Mapped, "AUTH offered"),
+        ("smtpd_client_restrictions" | "smtpd_relay_restrictions" | "smtpd_recipient_restrictions", v)
+            if v.replace(' ', "") == "permit_sasl_authenticated,reject" =>
+        {
+            (Status::Mapped, "AUTH required on submission")
+        }
+        ("smtpd_sender_restrictions", "reject_sender_login_mismatch") => {
+            (Status::Mapped, "[mta] sender_login_check")
+        }
+        ("milter_macro_daemon_name", _) => (Status::Approximated, "no milters: nothing reads the macro"),
+        _ => (Status::Unsupported, "listener override with no mailroom equivalent"),
+    }
+}
+
+fn postfix_leftover(key: &str, value: &str) -> (Status, &'static str) {
+    if value.is_empty() {
+        return (Status::Mapped, "empty: mailroom's default applies");
+    }
+    match key {
+        "biff"
+        | "append_dot_mydomain"
+        | "readme_directory"
+        | "compatibility_level"
+        | "smtpd_banner"
+        | "mailbox_size_limit"
+        | "mydestination"
+        | "alias_maps"
+        | "alias_database"
+        | "myorigin" => (
+            Status::Approximated,
+            "only virtual domains are served; local(8) delivery and its settings are gone",
+        ),
+        "maillog_file" | "syslog_name" | "syslog_facility" => {
+            (Status::Approximated, "the daemons log to the journal (stderr)")
+        }
+        "smtpd_tls_security_level" | "smtp_tls_security_level" if value == "may" => {
+            (Status::Mapped, "STARTTLS offered inbound; [mta] tls_policy = may outbound (the default)")
+        }
+        "smtpd_relay_restrictions" | "smtpd_recipient_restrictions" => (
+            Status::Approximated,
+            "built in: mynetworks and authenticated clients relay, others reach only our domains",
+        ),
+        "smtpd_sasl_auth_enable" => {
+            (Status::Approximated, "AUTH is offered on submission ports and, after STARTTLS, on 25")
+        }
+        "smtpd_sasl_path" => (Status::Approximated, "mailroom-mta asks [mta] saslauthd_socket"),
+        "smtpd_tls_cert_file" | "smtpd_tls_key_file" => (Status::Approximated, "see [tls]"),
+        _ => (Status::Unsupported, "not carried over: no mailroom equivalent"),
+    }
+}
+
+fn dovecot_leftover(key: &str, _value: &str) -> (Status, &'static str) {
+    let last = key.rsplit(NEST).next().unwrap_or(key);
+    let top = key.split(NEST).next().unwrap_or(key);
+    if top.starts_with("namespace") {
+        return (
+            Status::Approximated,
+            "mailroom-mra has one INBOX namespace with the standard special-use folders",
+        );
+    }
+    if top.starts_with("service auth") || top == "passdb" || top == "userdb" {
+        return (Status::Approximated, "mailroom-saslauthd replaces Dovecot's auth service and its sockets");
+    }
+    if top.starts_with("service lmtp") {
+        return (Status::Approximated, "see [mda] lmtp_socket");
+    }
+    if top.starts_with("service imap") || top.starts_with("service pop3") {
+        return (Status::Approximated, "see [mra] listeners");
+    }
+    match last {
+        "log_path" | "info_log_path" | "debug_log_path" | "syslog_facility" => {
+            (Status::Approximated, "the daemons log to the journal (stderr)")
+        }
+        "first_valid_uid" | "last_valid_uid" | "first_valid_gid" | "last_valid_gid" => {
+            (Status::Approximated, "every mailbox belongs to [mra]/[mda] user")
+        }
+        "postmaster_address" => {
+            (Status::Approximated, "mailroom-mda answers in LMTP; bounces come from mailroom-mta")
+        }
+        "quota" | "quota_rule" | "quota_rule2" => {
+            (Status::Approximated, "quota from the mailbox table's quota column, counted in maildirsize")
+        }
+        _ => (Status::Unsupported, "not carried over: no mailroom equivalent"),
+    }
+}
+
+/// `[database] url`s from Dovecot's `connect` (`host=... dbname=... user=... password=...`).
+pub fn connect_urls(driver: &str, connect: &str) -> Result<Vec<String>, String> {
+    if driver == "sqlite" {
+        return Ok(vec![format!("sqlite://{}", connect.trim())]);
+    }
+    if driver != "mysql" {
+        return Err(format!("driver `{driver}`: mailroom reads MariaDB/MySQL or SQLite"));
+    }
+    let mut hosts = Vec::new();
+    let (mut db, mut user, mut pass, mut port) = (String::new(), String::new(), String::new(), None);
+    for w in connect.split_whitespace() {
+        let Some((k, v)) = w.split_once('=') else { continue };
+        match k {
+            "host" => hosts.push(v.to_string()),
+            "dbname" => db = v.into(),
+            "user" => user = v.into(),
+            "password" => pass = v.into(),
+            "port" => port = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    if hosts.is_empty() {
+        hosts.push("localhost".into());
+    }
+    Ok(hosts.iter().map(|h| mysql_url(h, port.as_deref(), &user, &pass, &db)).collect())
+}
+
+/// The URLs of a Postfix mysql map file (`hosts = a b`, `unix:/path`, `inet:h:p`).
+pub fn map_urls(m: &Map) -> Vec<String> {
+    let user = m.get("user").unwrap_or_default();
+    let pass = m.get("password").unwrap_or_default();
+    let db = m.get("dbname").unwrap_or_default();
+    let hosts = m.get("hosts").unwrap_or("localhost");
+    hosts
+        .split([' ', ','])
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            if let Some(sock) = h.strip_prefix("unix:") {
+                mysql_url(sock, None, user, pass, db)
+            } else {
+                let h = h.strip_prefix("inet:").unwrap_or(h);
+                match h.rsplit_once(':') {
+                    Some((host, port)) if port.parse::<u16>().is_ok() => {
+                        mysql_url(host, Some(port), user, pass, db)
+                    }
+                    _ => mysql_url(h, None, user, pass, db),
+                }
+            }
+        })
+        .collect()
+}
+
+fn mysql_url(host: &str, port: Option<&str>, user: &str, pass: &str, db: &str) -> String {
+    let enc = |s: &str| -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    };
+    let auth = match (user.is_empty(), pass.is_empty()) {
+        (true, _) => String::new(),
+        (false, true) => format!("{}@", enc(user)),
+        (false, false) => format!("{}:{}@", enc(user), enc(pass)),
+    };
+    if host.starts_with('/') {
+        return format!("mysql://{auth}localhost/{}?socket={}", enc(db), host);
+    }
+    let port = port.map(|p| format!(":{p}")).unwrap_or_default();
+    format!("mysql://{auth}{host}{port}/{}", enc(db))
+}
+
+/// A Postfix query in our template syntax: Postfix's `%u` is the local part (our `%n`).
+pub fn postfix_query(q: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut chars = q.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('s') => out.push_str("%s"),
+            Some('u') => out.push_str("%n"),
+            Some('d') => out.push_str("%d"),
+            Some('%') => out.push_str("%%"),
+            Some(o) => return Err(format!("query placeholder %{o} has no mailroom equivalent")),
+            None => return Err("query ends with %".into()),
+        }
+    }
+    Ok(out)
+}
+
+/// A Dovecot query in our template syntax, and a note when a modifier was dropped.
+pub fn dovecot_query(q: &str) -> Result<(String, String), String> {
+    let (t, note) = dovecot_vars(q);
+    if let Some(bad) = t.split('%').skip(1).find(|r| !r.starts_with(['u', 'n', 'd', '%'])) {
+        return Err(format!(
+            "query variable %{} has no mailroom equivalent",
+            bad.chars().take(12).collect::<String>()
+        ));
+    }
+    Ok((t, note.unwrap_or_default()))
+}
+
+/// Dovecot's `%{user}`, `%Lu`, `%Ln`... as `%u`/`%n`/`%d`; a note when a case modifier was dropped.
+fn dovecot_vars(s: &str) -> (String, Option<String>) {
+    let mut out = s.replace("%{user}", "%u").replace("%{username}", "%n").replace("%{domain}", "%d");
+    let mut note = None;
+    for (from, to) in [("%Lu", "%u"), ("%Ln", "%n"), ("%Ld", "%d")] {
+        if out.contains(from) {
+            out = out.replace(from, to);
+            note = Some("%L (lower case) dropped: mailroom's addresses are lower case already".to_string());
+        }
+    }
+    (out, note)
+}
+
+/// The home template of a user_query `CONCAT('/var/vmail/', domain, '/', local_part) AS home`.
+fn home_template(q: &str) -> Option<String> {
+    let lower = q.to_ascii_lowercase();
+    let start = lower.find("concat(")? + "concat(".len();
+    let end = start + lower[start..].find(')')?;
+    let mut out = String::new();
+    for part in q[start..end].split(',') {
+        let p = part.trim();
+        if let Some(lit) = p.strip_prefix('\'').and_then(|p| p.strip_suffix('\'')) {
+            out.push_str(lit);
+        } else {
+            out.push_str(match p {
+                "domain" => "%d",
+                "local_part" => "%n",
+                "username" => "%u",
+                _ => return None,
+            });
+        }
+    }
+    lower[end..]
+        .trim_start_matches(')')
+        .trim_start()
+        .starts_with("as home")
+        .then_some(out.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn data() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/migrate")
+    }
+
+    fn tutorial() -> Output {
+        let d = data();
+        translate(
+            &Postfix::read(&d.join("postfix")),
+            &Dovecot::read(&d.join("dovecot")),
+            &Saslauthd::read(Some(&d.join("saslauthd")), Some(&d.join("sasl/smtpd.conf"))),
+        )
+    }
+
+    #[test]
+    fn tutorial_layout_gives_a_valid_config() {
+        let out = tutorial();
+        let cfg = config::parse(&out.toml, Path::new("mailroom.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{}", out.toml));
+        assert_eq!(cfg.conflicts(), None);
+        assert_eq!(cfg.database.url.0, ["mysql://mailpeer:mailpeer-db@127.0.0.1/mailpeer"]);
+        assert_eq!(cfg.database.default_pass_scheme, "SHA512-CRYPT");
+        assert_eq!(cfg.database.mail_root.to_string(), "/var/vmail");
+        assert_eq!(cfg.database.maildir_template, "%d/%n/Maildir");
+        assert_eq!(
+            cfg.database.queries.domain.as_deref(),
+            Some("SELECT domain FROM domain WHERE domain = '%s' AND active = '1'")
+        );
+        assert_eq!(
+            cfg.database.queries.password.as_deref(),
+            Some("SELECT username AS user, password FROM mailbox WHERE username = '%u' AND active = '1'")
+        );
+        assert_eq!(cfg.database.queries.mailbox, None);
+        assert_eq!(cfg.mta.submission_listen.len(), 2);
+        assert_eq!(cfg.mta.smtp_listen[0].to_string(), "127.0.0.1:25");
+        assert!(cfg.mta.submissions_listen.is_empty());
+        assert_eq!(cfg.mta.mynetworks, ["127.0.0.0/8", "::1/128"]);
+        assert_eq!(cfg.mta.max_message_size, 20_480_000);
+        assert_eq!(cfg.mta.transport_map["lists.b.test"], "smtp:[lists.example.net]:2525");
+        assert_eq!(cfg.mda.lmtp_socket.to_string(), "/var/spool/postfix/private/dovecot-lmtp");
+        assert_eq!(cfg.mda.lmtp_socket_owner, "postfix");
+        assert_eq!(
+            cfg.mra.imap_listen.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            ["127.0.0.1:143", "[::1]:143"]
+        );
+        assert_eq!(cfg.mra.imaps_listen.len(), 2);
+        assert_eq!(cfg.mra.max_user_ip_connections.get(), 250);
+        assert!(cfg.mra.plaintext_auth_anywhere);
+        assert_eq!(cfg.saslauthd.run_dir.to_string(), "/run/saslauthd");
+        assert_eq!(cfg.tls.cert.to_string(), "/etc/dovecot/private/dovecot.pem");
+        // Each key names its source.
+        assert!(out.toml.contains("main.cf:10 virtual_mailbox_domains\n"), "{}", out.toml);
+        // Passwords are in the URL but never in a comment.
+        assert_eq!(out.toml.matches("mailpeer-db").count(), 1, "{}", out.toml);
+    }
+
+    #[test]
+    fn report_names_what_is_lost() {
+        let out = tutorial();
+        let text = out.report.to_text();
+        let milter = out.report.entries.iter().find(|e| e.setting == "smtpd_milters").unwrap();
+        assert_eq!(milter.status, Status::Unsupported);
+        assert!(milter.at.to_string().ends_with("main.cf:35"), "{}", milter.at);
+        let uucp = out.report.entries.iter().find(|e| e.setting.ends_with("transport uucp.b.test")).unwrap();
+        assert_eq!(uucp.status, Status::Unsupported);
+        let sasldb = out.report.entries.iter().find(|e| e.setting == "MECHANISMS").unwrap();
+        assert_eq!(sasldb.status, Status::Unsupported);
+        assert_eq!(out.report.count(Status::Unreadable), 0, "{text}");
+        assert!(text.contains("unsupported:"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&out.report.to_json()).unwrap();
+        assert!(json["entries"].as_array().unwrap().len() > 40);
+    }
+
+    #[test]
+    fn queries_and_urls() {
+        assert_eq!(
+            postfix_query("SELECT x WHERE l='%u' AND d='%d'").unwrap(),
+            "SELECT x WHERE l='%n' AND d='%d'"
+        );
+        assert!(postfix_query("SELECT %1").is_err());
+        assert_eq!(dovecot_query("WHERE u = '%Lu'").unwrap().0, "WHERE u = '%u'");
+        assert!(dovecot_query("WHERE s = '%s'").is_err());
+        assert_eq!(
+            connect_urls("mysql", "host=/run/mysqld/mysqld.sock dbname=mail user=m password=p@ss").unwrap(),
+            ["mysql://m:p%40ss@localhost/mail?socket=/run/mysqld/mysqld.sock"]
+        );
+        assert_eq!(
+            home_template("SELECT CONCAT('/var/vmail/', domain, '/', local_part) AS home, 5000 AS uid")
+                .as_deref(),
+            Some("/var/vmail/%d/%n")
+        );
+    }
+}

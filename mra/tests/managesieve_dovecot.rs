@@ -56,7 +56,7 @@ async fn pigeonhole_reads_what_we_write_and_back() {
     );
     let mut dovecot = Dovecot::with(&root, uid, &extra);
     dovecot.start();
-    let mra = Mra::start_as(&db, if user.is_empty() { "root" } else { &user }, "auth = \"direct\"");
+    let mra = Mra::start_as(&db, &user, "auth = \"direct\"");
 
     let ours = client(
         mra.managesieve,

@@ -196,7 +196,7 @@ async fn raw_commands_limits_and_bad_input() {
     assert_eq!(cmd(&mut c, &big), ["NO (QUOTA/MAXSIZE) \"Script is too large.\""]);
     assert_eq!(cmd(&mut c, "CHECKSCRIPT \"keep;\"\r\n"), ["OK \"Script is valid.\""]);
     assert_eq!(
-        cmd(&mut c, "CHECKSCRIPT {34+}\r\nrequire \"vacation\";\r\nfileinto 1;\r\n"),
+        cmd(&mut c, "CHECKSCRIPT {34+}\r\nrequire \"vacation\";\r\nfileinto 1;\r\n\r\n"),
         ["NO \"2:1: extension fileinto is not required\""]
     );
     assert_eq!(cmd(&mut c, "RENAMESCRIPT \"one\" \"two\"\r\n"), ["NO (ALREADYEXISTS) \"A script with that name already exists.\""]);

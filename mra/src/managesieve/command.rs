@@ -194,8 +194,17 @@ pub fn args(buf: &[u8]) -> Result<Vec<Arg>, &'static str> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < buf.len() {
+        // Arguments are separated by one space (a trailing one is tolerated).
+        if !out.is_empty() {
+            if buf[i] != b' ' {
+                return Err("missing space between arguments");
+            }
+            i += 1;
+            if i == buf.len() {
+                break;
+            }
+        }
         match buf[i] {
-            b' ' if !out.is_empty() => i += 1,
             b'"' => {
                 let mut s = Vec::new();
                 i += 1;
@@ -244,10 +253,6 @@ pub fn args(buf: &[u8]) -> Result<Vec<Arg>, &'static str> {
                 }
                 i = end;
             }
-        }
-        // Arguments are separated by one space; a literal's bytes end the token too.
-        if i < buf.len() && buf[i] != b' ' {
-            return Err("missing space between arguments");
         }
     }
     Ok(out)

@@ -120,7 +120,7 @@ impl Session {
             out.push_str("\r\n");
         };
         cap("IMPLEMENTATION", Some(IMPLEMENTATION));
-        cap("SIEVE", Some(&sieve::EXTENSIONS.join(" ")));
+        cap("SIEVE", Some(sieve::EXTENSIONS.join(" ").as_str()));
         let authenticated = matches!(self.state, State::Auth);
         if !authenticated {
             cap("SASL", Some(if self.cfg.plaintext_ok { sasl::OFFERED } else { "" }));
@@ -128,9 +128,9 @@ impl Session {
                 cap("STARTTLS", None);
             }
         }
-        cap("MAXREDIRECTS", Some(&self.cfg.max_redirects.to_string()));
+        cap("MAXREDIRECTS", Some(self.cfg.max_redirects.to_string().as_str()));
         if let (true, Some(user)) = (authenticated, &self.login) {
-            cap("OWNER", Some(user));
+            cap("OWNER", Some(user.as_str()));
         }
         cap("VERSION", Some("1.0"));
         out.into_bytes()

@@ -196,7 +196,7 @@ fn sasl_exchanges() {
              S: \"{}\"
              C: \"{}\"
              S: \"{}\"
-             C: {{2+}}\\n{}
+             C: {{4+}}\\n{}
              S: OK \"Logged in.\"",
             b64(b"Username:"),
             b64(b"bob@b.test"),
@@ -242,9 +242,9 @@ fn scripts() {
         &mut w,
         "C: LISTSCRIPTS
          S: OK \"Listscripts completed.\"
-         C: PUTSCRIPT \"main\" {30+}\\nrequire \"fileinto\";\\nkeep;\\n
-         S: NO \"1:9: extension fileinto is not required\"
-         C: PUTSCRIPT \"main\" {38+}\\nrequire \"fileinto\";\\nfileinto \"x\";\\n
+         C: PUTSCRIPT \"main\" {22+}\\nkeep;\\nfileinto \"x\";\\n
+         S: NO \"2:1: extension fileinto is not required\"
+         C: PUTSCRIPT \"main\" {36+}\\nrequire \"fileinto\";\\nfileinto \"x\";\\n
          S: OK \"Putscript completed.\"
          C: PUTSCRIPT \"other\" \"keep;\"
          S: OK \"Putscript completed.\"
@@ -306,6 +306,8 @@ fn bad_commands_close() {
          S: NO \"Syntax: GETSCRIPT \\\"name\\\"\"
          C: HAVESPACE \"a\" x
          S: NO \"Syntax: HAVESPACE \\\"name\\\" size\"
+         C: STARTTLS
+         S: NO \"STARTTLS is only allowed before authentication.\"
          C: AUTHENTICATE \"PLAIN\"
          S: BYE \"Too many bad commands, closing.\"",
     );

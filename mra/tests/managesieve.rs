@@ -155,7 +155,7 @@ list0 ('OK', [])
 put-a OK 
 put-b OK 
 put-bad NO 
-bad-text b'2:11: unknown command frobnicate'
+bad-text 2:11: unknown command 'frobnicate'
 put-third NO QUOTA/MAXSCRIPTS
 space-third NO QUOTA/MAXSCRIPTS
 space-big NO QUOTA/MAXSIZE
@@ -197,7 +197,7 @@ async fn raw_commands_limits_and_bad_input() {
     assert_eq!(cmd(&mut c, "CHECKSCRIPT \"keep;\"\r\n"), ["OK \"Script is valid.\""]);
     assert_eq!(
         cmd(&mut c, "CHECKSCRIPT {34+}\r\nrequire \"vacation\";\r\nfileinto 1;\r\n\r\n"),
-        ["NO \"2:1: extension fileinto is not required\""]
+        ["NO \"2:1: unknown command 'fileinto' (require \\\"fileinto\\\")\""]
     );
     assert_eq!(cmd(&mut c, "RENAMESCRIPT \"one\" \"two\"\r\n"), ["NO (ALREADYEXISTS) \"A script with that name already exists.\""]);
     assert_eq!(cmd(&mut c, "RENAMESCRIPT \"one\" \"uno\"\r\n"), ["OK \"Renamescript completed.\""]);

@@ -78,7 +78,7 @@ fn sieve_connect_script_sorts_the_next_delivery() {
     assert_eq!(String::from_utf8_lossy(&get.stdout), SCRIPT);
     let bad = up.ctl(&["sieve", "put", BOB, "broken"], "keep;\nfrobnicate;\n");
     assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
-    assert!(text(&bad).contains("<stdin>:2:1: unknown command frobnicate"), "{}", text(&bad));
+    assert!(text(&bad).contains("<stdin>:2:1: unknown command 'frobnicate'"), "{}", text(&bad));
     let put = up.ctl(&["sieve", "put", BOB, "spare"], "keep;\n");
     assert!(put.status.success(), "{}", text(&put));
     let listed = connect(&["--list"]);

@@ -243,7 +243,7 @@ fn scripts() {
         "C: LISTSCRIPTS
          S: OK \"Listscripts completed.\"
          C: PUTSCRIPT \"main\" {22+}\\nkeep;\\nfileinto \"x\";\\n
-         S: NO \"2:1: extension fileinto is not required\"
+         S: NO \"2:1: unknown command 'fileinto' (require \\\"fileinto\\\")\"
          C: PUTSCRIPT \"main\" {36+}\\nrequire \"fileinto\";\\nfileinto \"x\";\\n
          S: OK \"Putscript completed.\"
          C: PUTSCRIPT \"other\" \"keep;\"
@@ -259,7 +259,7 @@ fn scripts() {
          C: PUTSCRIPT \"other\" {101+}\\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
          S: NO (QUOTA/MAXSIZE) \"Script is too large.\"
          C: CHECKSCRIPT \"frobnicate;\"
-         S: NO \"1:1: unknown command frobnicate\"
+         S: NO \"1:1: unknown command 'frobnicate'\"
          C: CHECKSCRIPT \"keep;\"
          S: OK \"Script is valid.\"
          C: SETACTIVE \"nope\"

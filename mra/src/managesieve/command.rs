@@ -365,7 +365,7 @@ mod tests {
         let mut f = Framer::new(100);
         let frames = frame_all(
             &mut f,
-            b"PUTSCRIPT \"my \\\"x\\\"\" {8+}\r\nkeep;\r\n\r\nHAVESPACE \"a\" 500\r\nputscript {1}\r\nb {3+}\r\nxyz\r\n",
+            b"PUTSCRIPT \"my \\\"x\\\"\" {7+}\r\nkeep;\r\n\r\nHAVESPACE \"a\" 500\r\nputscript {1}\r\nb {3+}\r\nxyz\r\n",
         );
         let cmds: Vec<_> = frames
             .iter()
@@ -377,7 +377,7 @@ mod tests {
         assert_eq!(
             cmds,
             vec![
-                Command::PutScript("my \"x\"".into(), "keep;\r\n\r\n".into()),
+                Command::PutScript("my \"x\"".into(), "keep;\r\n".into()),
                 Command::HaveSpace("a".into(), 500),
                 Command::PutScript("b".into(), "xyz".into()),
             ]

@@ -58,7 +58,7 @@ fn space(
 ) -> Result<Option<Vec<u8>>, ScriptError> {
     let max = limits.max_script_size.min(sieve::check::MAX_SCRIPT_SIZE as u64);
     if size > max {
-        let text = format!("Script is too large (max {max} bytes).");
+        let text = format!("Script is too large, at most {max} bytes.");
         return Ok(Some(no(Some(Code::MaxSize), &text)));
     }
     if let Some(name) = name
@@ -67,7 +67,7 @@ fn space(
     {
         let (count, _) = store.used()?;
         if count as u64 >= limits.max_scripts {
-            let text = format!("Too many scripts (max {}).", limits.max_scripts);
+            let text = format!("Too many scripts, at most {}.", limits.max_scripts);
             return Ok(Some(no(Some(Code::MaxScripts), &text)));
         }
     }

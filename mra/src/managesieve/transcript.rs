@@ -249,13 +249,13 @@ fn scripts() {
          C: PUTSCRIPT \"other\" \"keep;\"
          S: OK \"Putscript completed.\"
          C: HAVESPACE \"third\" 10
-         S: NO (QUOTA/MAXSCRIPTS) \"Too many scripts (max 2).\"
+         S: NO (QUOTA/MAXSCRIPTS) \"Too many scripts, at most 2.\"
          C: HAVESPACE \"other\" 101
-         S: NO (QUOTA/MAXSIZE) \"Script is too large (max 100 bytes).\"
+         S: NO (QUOTA/MAXSIZE) \"Script is too large, at most 100 bytes.\"
          C: HAVESPACE \"other\" 100
          S: OK \"Putscript would succeed.\"
          C: PUTSCRIPT \"third\" \"keep;\"
-         S: NO (QUOTA/MAXSCRIPTS) \"Too many scripts (max 2).\"
+         S: NO (QUOTA/MAXSCRIPTS) \"Too many scripts, at most 2.\"
          C: PUTSCRIPT \"other\" {101+}\\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx
          S: NO (QUOTA/MAXSIZE) \"Script is too large.\"
          C: CHECKSCRIPT \"frobnicate;\"

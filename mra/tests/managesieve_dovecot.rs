@@ -9,7 +9,7 @@ mod common;
 use common::dovecot::{Dovecot, shared_maildir};
 use common::{Mra, PASSWORD, database, python, require};
 
-/// argv: port, then commands `put:NAME:TEXT`, `active:NAME`, `list`, `get:NAME`.
+/// argv: port, password, then commands `put:NAME:TEXT`, `active:NAME`, `list`, `get:NAME`.
 const CLIENT: &str = r#"
 import sys, managesieve
 m = managesieve.MANAGESIEVE("127.0.0.1", int(sys.argv[1]))
@@ -18,11 +18,14 @@ for c in sys.argv[3:]:
     op, _, rest = c.partition(":")
     if op == "put":
         name, _, text = rest.partition(":")
-        print(op, m.putscript(name, text), m.response_text or "")
+        r = m.putscript(name, text)
+        print(op, r, m.response_text if r != "OK" else "")
     elif op == "active":
-        print(op, m.setactive(rest), m.response_text or "")
+        r = m.setactive(rest)
+        print(op, r, m.response_text if r != "OK" else "")
     elif op == "list":
-        print(op, m.listscripts())
+        typ, scripts = m.listscripts()
+        print(op, typ, sorted(scripts))
     elif op == "get":
         print(op, m.getscript(rest))
 m.logout()
@@ -66,7 +69,7 @@ async fn pigeonhole_reads_what_we_write_and_back() {
     let theirs = client(sieve_port, &["list", "get:main"]);
     assert_eq!(
         theirs,
-        "list ('OK', [('main', True), ('spare', False)])\n\
+        "list OK [('main', True), ('spare', False)]\n\
          get ('OK', 'require \"fileinto\";\\nfileinto \"Lists\";\\n')\n",
         "{}",
         dovecot.log()
@@ -77,7 +80,7 @@ async fn pigeonhole_reads_what_we_write_and_back() {
     let ours = client(mra.managesieve, &["list", "get:vacation"]);
     assert_eq!(
         ours,
-        "list ('OK', [('main', False), ('spare', False), ('vacation', True)])\n\
+        "list OK [('main', False), ('spare', False), ('vacation', True)]\n\
          get ('OK', 'require \"vacation\";\\nvacation \"away\";\\n')\n",
         "{}",
         mra.log()

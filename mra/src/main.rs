@@ -178,7 +178,10 @@ async fn serve_all(
         }
         sockets.tcp(role, name, addrs).await?;
     }
-    anyhow::ensure!(!sockets.is_empty(), "nothing to listen on: pop3_listen, imap_listen and managesieve_listen are empty");
+    anyhow::ensure!(
+        !sockets.is_empty(),
+        "nothing to listen on: pop3_listen, imap_listen and managesieve_listen are empty"
+    );
     sockets.metrics(&cfg.metrics_listen).await?;
     let mut service = sockets.start(&cfg.user, &cfg.group, tls.clone())?;
     mra::metrics::register(service.registry());

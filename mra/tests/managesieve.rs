@@ -66,7 +66,8 @@ async fn sieve_connect_uploads_and_activates_over_starttls() {
         c.args(["--passwordfd", "0", "--tlscafile"]).arg(&mra.cert).args(["--tlshostname", "localhost"]);
         c.args(args);
         let out = output_within(&mut c, format!("{PASSWORD}\n").as_bytes(), REPLY_TIMEOUT);
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         (out.status.success(), text)
     };
     let local = file.to_str().unwrap();
@@ -199,10 +200,19 @@ async fn raw_commands_limits_and_bad_input() {
         cmd(&mut c, "CHECKSCRIPT {34+}\r\nrequire \"vacation\";\r\nfileinto 1;\r\n\r\n"),
         ["NO \"2:1: unknown command 'fileinto' (require \\\"fileinto\\\")\""]
     );
-    assert_eq!(cmd(&mut c, "RENAMESCRIPT \"one\" \"two\"\r\n"), ["NO (ALREADYEXISTS) \"A script with that name already exists.\""]);
+    assert_eq!(
+        cmd(&mut c, "RENAMESCRIPT \"one\" \"two\"\r\n"),
+        ["NO (ALREADYEXISTS) \"A script with that name already exists.\""]
+    );
     assert_eq!(cmd(&mut c, "RENAMESCRIPT \"one\" \"uno\"\r\n"), ["OK \"Renamescript completed.\""]);
-    assert_eq!(cmd(&mut c, "RENAMESCRIPT \"one\" \"x\"\r\n"), ["NO (NONEXISTENT) \"There is no script by that name.\""]);
-    assert_eq!(cmd(&mut c, "LISTSCRIPTS\r\n"), ["\"two\"", "\"uno\" ACTIVE", "OK \"Listscripts completed.\""]);
+    assert_eq!(
+        cmd(&mut c, "RENAMESCRIPT \"one\" \"x\"\r\n"),
+        ["NO (NONEXISTENT) \"There is no script by that name.\""]
+    );
+    assert_eq!(
+        cmd(&mut c, "LISTSCRIPTS\r\n"),
+        ["\"two\"", "\"uno\" ACTIVE", "OK \"Listscripts completed.\""]
+    );
     let home = home(&db, "bob");
     assert_eq!(fs::read_link(home.join(".dovecot.sieve")).unwrap(), std::path::Path::new("sieve/uno.sieve"));
     assert_eq!(cmd(&mut c, "GETSCRIPT \"uno\"\r\n"), ["{6}", "keep;", "", "OK \"Getscript completed.\""]);

@@ -75,7 +75,8 @@ async fn pigeonhole_reads_what_we_write_and_back() {
         dovecot.log()
     );
 
-    let theirs = client(sieve_port, &["put:vacation:require \"vacation\";\nvacation \"away\";\n", "active:vacation"]);
+    let theirs =
+        client(sieve_port, &["put:vacation:require \"vacation\";\nvacation \"away\";\n", "active:vacation"]);
     assert_eq!(theirs, "put OK \nactive OK \n", "{}", dovecot.log());
     let ours = client(mra.managesieve, &["list", "get:vacation"]);
     assert_eq!(

@@ -280,10 +280,9 @@ pub fn parse(buf: &[u8]) -> Result<Command, ParseError> {
         string(&a[i]).map_err(|e| if e == ParseError::NotUtf8 { e } else { ParseError::Syntax(usage) })
     };
     let cmd = match (name.as_str(), a.len()) {
-        ("AUTHENTICATE", 1 | 2) => Command::Authenticate {
-            mechanism: s(0)?,
-            initial: if a.len() == 2 { Some(s(1)?) } else { None },
-        },
+        ("AUTHENTICATE", 1 | 2) => {
+            Command::Authenticate { mechanism: s(0)?, initial: if a.len() == 2 { Some(s(1)?) } else { None } }
+        }
         ("STARTTLS", 0) => Command::StartTls,
         ("LOGOUT", 0) => Command::Logout,
         ("CAPABILITY", 0) => Command::Capability,

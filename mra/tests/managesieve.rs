@@ -231,3 +231,22 @@ async fn raw_commands_limits_and_bad_input() {
     let mut d = raw_login(mra.managesieve);
     assert_eq!(cmd(&mut d, "HAVESPACE \"uno\" 100\r\n"), ["OK \"Putscript would succeed.\""]);
 }
+
+#[tokio::test]
+async fn tls_required_off_loopback_rules_and_idle_bye() {
+    let db = database().await;
+    let mra = Mra::start(&db, "plaintext_auth_on_loopback = false\nidle_timeout = 1");
+    let (mut c, _) = Client::connect(mra.managesieve);
+    let greeting = response(&mut c);
+    assert!(greeting.contains(&"\"SASL\" \"\"".to_string()), "{greeting:?}");
+    assert!(greeting.contains(&"\"STARTTLS\"".to_string()), "{greeting:?}");
+    use base64::Engine;
+    let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0bob@b.test\0{PASSWORD}"));
+    assert_eq!(
+        cmd(&mut c, &format!("AUTHENTICATE \"PLAIN\" \"{plain}\"\r\n")),
+        ["NO (ENCRYPT-NEEDED) \"Plaintext authentication disallowed on non-secure connections.\""]
+    );
+    // Silent past idle_timeout: BYE, then the connection closes.
+    assert_eq!(c.line(), "BYE \"Disconnected for inactivity.\"");
+    assert_eq!(c.line(), "<closed>");
+}

@@ -48,9 +48,9 @@
 //!     mailroom-mta and mailroom-mra (next to mailroomctl, else from PATH) in that order, each
 //!     once the previous one's sockets answer, on 127.0.0.1: SMTP 2525, submission 2587,
 //!     submissions 2465, IMAP 2143, IMAPS 2993, POP3 2110, POP3S 2995, ManageSieve 2419, and
-//!     each daemon's Prometheus metrics (saslauthd 2981, mta 2982, mda 2983, mra 2984). Their log lines are
-//!     printed behind their names; then how to send mail with swaks and read it over IMAP,
-//!     and "mailroom is up". The daemons stay the invoking user. Ctrl-C or SIGTERM stops
+//!     each daemon's Prometheus metrics (saslauthd 2981, mta 2982, mda 2983, mra 2984). Their
+//!     log lines are printed behind their names; then how to send mail with swaks and read it
+//!     over IMAP, and "mailroom is up". The daemons stay the invoking user. Ctrl-C or SIGTERM stops
 //!     them (SIGTERM each, in reverse order) and exits 0; a daemon that dies by itself stops
 //!     the others and exits 1. mailroomctl --config DIR/mailroom.toml ... manages the running
 //!     stack's users.

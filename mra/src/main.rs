@@ -85,9 +85,9 @@
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mra-metrics.socket), GET /metrics answers
 //!     in the OpenMetrics text format, every name prefixed mailroom_mra_:
-//!     logins_total{protocol=imap|pop3|managesieve, result=ok|failed|tempfail}, command_seconds{protocol,
-//!     command} (each command's time to its answer; unknown names count as other),
-//!     connections{listener}, connections_accepted_total{listener},
+//!     logins_total{protocol=imap|pop3|managesieve, result=ok|failed|tempfail},
+//!     command_seconds{protocol, command} (each command's time to its answer; unknown names
+//!     count as other), connections{listener}, connections_accepted_total{listener},
 //!     connections_refused_total and tls_handshakes_total{result} as every daemon does, and
 //!     the directory's directory_queries_total{result}, directory_query_seconds and
 //!     directory_cache_lookups_total{result}. Labels never hold a user or an address.

@@ -261,6 +261,7 @@ pop3_listen = [$([ "$proto" = pop3 ] && echo "\"127.0.0.1:$port\"")]
 pop3s_listen = []
 imap_listen = [$([ "$proto" = imap ] && echo "\"127.0.0.1:$port\"")]
 imaps_listen = []
+managesieve_listen = []
 auth = "direct"
 user = "nobody"
 auth_failure_delay = 0

@@ -18,7 +18,8 @@ bin_dir=$target/debug
 binaries=(mailroom-saslauthd mailroom-mta mailroom-mda mailroom-mra mailroomctl)
 # Loopback test ports for the socket units' ListenStream= (the real 25, 143, ... may be taken).
 declare -A test_port=([25]=10025 [587]=10587 [465]=10465 [143]=10143 [993]=10993 [110]=10110 [995]=10995
-    [127.0.0.1:9981]=10981 [127.0.0.1:9982]=10982 [127.0.0.1:9983]=10983 [127.0.0.1:9984]=10984)
+    [127.0.0.1:9981]=10981 [127.0.0.1:9982]=10982 [127.0.0.1:9983]=10983 [127.0.0.1:9984]=10984
+    [4190]=14190)
 
 step_start=$(date +%s.%N)
 step_name=

@@ -10,7 +10,7 @@ use crate::value::{addr, nz32, nz64, nzusize};
 use crate::{AbsPath, AuthMethod};
 
 crate::section! {
-    /// mailroom-mra, the POP3 and IMAP servers.
+    /// mailroom-mra, the POP3, IMAP and ManageSieve servers.
     pub struct Mra {
         // One dual-stack socket each (IPv4 clients appear as plain IPv4 addresses).
         /// POP3 listen addresses (STLS offered when `[tls]` is set); empty list: no POP3.
@@ -57,6 +57,15 @@ crate::section! {
         pub metrics_listen: Vec<SocketAddr> = Vec::new(),
         /// tracing filter.
         pub log_level: String = "info".into(),
+        /// ManageSieve (RFC 5804) listen addresses (STARTTLS offered when `[tls]` is set); empty
+        /// list: no ManageSieve. Under systemd: mailroom-mra-managesieve.socket.
+        pub managesieve_listen: Vec<SocketAddr> = vec![addr("[::]:4190")],
+        /// Most Sieve scripts one user may store over ManageSieve; 0: no limit (Pigeonhole's
+        /// `sieve_quota_max_scripts`).
+        pub managesieve_max_scripts: u64 = 100,
+        /// Largest Sieve script in bytes ManageSieve accepts, at most 1 MiB (the checker's own
+        /// limit; Pigeonhole's `sieve_max_script_size`).
+        pub managesieve_max_script_size: NonZeroU64 = nz64(1024 * 1024),
     }
 }
 

@@ -27,6 +27,10 @@
 //!     sieve check FILE            compile a Sieve script; errors as FILE:LINE:COLUMN, exit 1
 //!     sieve test FILE MESSAGE [--from A] [--to A] [--mailbox NAME]...
 //!                                 the actions the script takes for MESSAGE, like sieve-test
+//!     sieve list|get|put|activate|deactivate|delete USER [NAME] [FILE]
+//!                                 a user's scripts, where Pigeonhole and ManageSieve keep
+//!                                 them (~/sieve/NAME.sieve, active: ~/.dovecot.sieve); put
+//!                                 checks the script first (FILE or stdin; --activate)
 //!     sendmail [-t] [-f SENDER] [-F NAME] [-i] [RECIPIENT...]   submit from stdin
 //!     service list|enable|disable|start|stop|restart|status [DAEMON|all]
 //!                                 chkconfig/service on systemctl; DAEMON is saslauthd, mta,
@@ -63,10 +67,10 @@
 //!     sockets and Maildirs; later runs reuse them. It starts mailroom-saslauthd, mailroom-mda,
 //!     mailroom-mta and mailroom-mra (next to mailroomctl, else from PATH) in that order, each
 //!     once the previous one's sockets answer, on 127.0.0.1: SMTP 2525, submission 2587,
-//!     submissions 2465, IMAP 2143, IMAPS 2993, POP3 2110, POP3S 2995, and each daemon's
-//!     Prometheus metrics (saslauthd 2981, mta 2982, mda 2983, mra 2984). Their log lines are
-//!     printed behind their names; then how to send mail with swaks and read it over IMAP,
-//!     and "mailroom is up". The daemons stay the invoking user. Ctrl-C or SIGTERM stops
+//!     submissions 2465, IMAP 2143, IMAPS 2993, POP3 2110, POP3S 2995, ManageSieve 2419, and
+//!     each daemon's Prometheus metrics (saslauthd 2981, mta 2982, mda 2983, mra 2984). Their
+//!     log lines are printed behind their names; then how to send mail with swaks and read it
+//!     over IMAP, and "mailroom is up". The daemons stay the invoking user. Ctrl-C or SIGTERM stops
 //!     them (SIGTERM each, in reverse order) and exits 0; a daemon that dies by itself stops
 //!     the others and exits 1. mailroomctl --config DIR/mailroom.toml ... manages the running
 //!     stack's users.
@@ -153,7 +157,7 @@ enum Command {
     Dkim(cmd::dkim::DkimCmd),
     /// Summarise the daemons' logs, like pflogsumm
     Report(cmd::report::ReportArgs),
-    /// Sieve scripts: check and test
+    /// Sieve scripts: check and test, and users' scripts (list, get, put, activate, ...)
     #[command(subcommand)]
     Sieve(cmd::sieve::SieveCmd),
     /// Submit a message from standard input, like sendmail(1) (-t -f -F -i -oi -N -R -V)
@@ -209,7 +213,7 @@ fn main() -> ExitCode {
             Command::Queue(c) => c.run(config).await,
             Command::Dkim(c) => c.run(config),
             Command::Report(c) => c.run(),
-            Command::Sieve(c) => c.run(),
+            Command::Sieve(c) => c.run(config).await,
             Command::Sendmail { args } => cmd::sendmail::run(config, &args).await,
             Command::Service(c) => c.run(),
             Command::Up(c) => c.run(config).await,

@@ -1,5 +1,5 @@
 //! NAME
-//!     mailroom-mra - POP3 and IMAP server over Dovecot-compatible Maildir++
+//!     mailroom-mra - POP3, IMAP and ManageSieve server over Dovecot-compatible Maildir++
 //!
 //! SYNOPSIS
 //!     mailroom-mra [--config FILE] [--check] [--foreground]
@@ -48,6 +48,22 @@
 //!     RENAME INBOX moves INBOX's messages into the new folder. Command lines are at most 64
 //!     KiB, APPEND literals 64 MiB, literals of other commands 64 KiB.
 //!
+//!     ManageSieve (RFC 5804) on managesieve_listen (port 4190), with STARTTLS when [tls] is
+//!     set, in the place of Pigeonhole's managesieve: users upload, check and activate their
+//!     Sieve scripts from Thunderbird, Roundcube or sieve-connect. AUTHENTICATE PLAIN and
+//!     LOGIN under the same rules as IMAP (saslauthd service name "sieve"). The scripts are
+//!     the files Pigeonhole keeps and mailroom-mda runs: <home>/sieve/NAME.sieve and the
+//!     active one as the symlink <home>/.dovecot.sieve, where home is the Maildir's parent
+//!     when the Maildir is <home>/Maildir, else the Maildir; so Dovecot's managesieve and
+//!     mailroomctl sieve see the same scripts. PUTSCRIPT and CHECKSCRIPT compile the script
+//!     with the same checker as delivery and answer NO with LINE:COLUMN of the first error;
+//!     SETACTIVE does too. Limits per user: managesieve_max_scripts scripts (NO
+//!     (QUOTA/MAXSCRIPTS)) of at most managesieve_max_script_size bytes (NO (QUOTA/MAXSIZE),
+//!     refused from the literal's announced size, before its bytes are read). CAPABILITY:
+//!     IMPLEMENTATION, SIEVE (the extensions of the sieve crate), SASL, STARTTLS,
+//!     MAXREDIRECTS, OWNER, VERSION "1.0"; no NOTIFY (no enotify). Also CHECKSCRIPT,
+//!     HAVESPACE, RENAMESCRIPT, NOOP with a tag, UNAUTHENTICATE.
+//!
 //! SECURITY
 //!     Runs as the mail owner (user, default vmail) after binding its ports; touches only
 //!     Maildirs under [database] mail_root, named by the directory (checked: no `..`, nothing
@@ -64,14 +80,14 @@
 //!     (CHILDREN), RFC 5530 (response codes), RFC 9051 (IMAP4rev2), RFC 5258 (LIST-EXTENDED),
 //!     RFC 5819 (LIST-STATUS), RFC 4731 (ESEARCH), RFC 5182 (SEARCHRES), RFC 3516 (BINARY),
 //!     RFC 8438 (STATUS=SIZE), RFC 9208 (QUOTA), RFC 6855 §3 (UTF-8 quoted strings), RFC 7162
-//!     (CONDSTORE, QRESYNC).
+//!     (CONDSTORE, QRESYNC), RFC 5804 (ManageSieve).
 //!
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mra-metrics.socket), GET /metrics answers
 //!     in the OpenMetrics text format, every name prefixed mailroom_mra_:
-//!     logins_total{protocol=imap|pop3, result=ok|failed|tempfail}, command_seconds{protocol,
-//!     command} (each command's time to its answer; unknown names count as other),
-//!     connections{listener}, connections_accepted_total{listener},
+//!     logins_total{protocol=imap|pop3|managesieve, result=ok|failed|tempfail},
+//!     command_seconds{protocol, command} (each command's time to its answer; unknown names
+//!     count as other), connections{listener}, connections_accepted_total{listener},
 //!     connections_refused_total and tls_handshakes_total{result} as every daemon does, and
 //!     the directory's directory_queries_total{result}, directory_query_seconds and
 //!     directory_cache_lookups_total{result}. Labels never hold a user or an address.
@@ -86,10 +102,11 @@
 //!     mailroom.cache (sizes and headers, rebuildable), mailroom.modseq (+ .lock;
 //!     mod-sequences, rebuildable; Dovecot's dovecot.index* are never touched), mailroom-pop3.lock
 //!     (flock of the POP3 session), subscriptions (IMAP, Dovecot's v2 format). systemd socket
-//!     activation: sockets named "pop3", "pop3s", "imap", "imaps".
+//!     activation: sockets named "pop3", "pop3s", "imap", "imaps", "managesieve". In each
+//!     home: sieve/NAME.sieve, sieve/tmp/ (uploads before their rename), .dovecot.sieve.
 //!
 //! SEE ALSO
-//!     dovecot(1), mailroom-saslauthd(8), mailroom-mda(8), fetchmail(1), mbsync(1)
+//!     dovecot(1), sieve-connect(1), mailroom-saslauthd(8), mailroom-mda(8), fetchmail(1), mbsync(1)
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -102,7 +119,7 @@ use daemon::run::Sockets;
 use daemon::tls::TlsConfig;
 use mra::server::{self, Context};
 
-/// POP3 and IMAP server over Dovecot-compatible Maildir++.
+/// POP3, IMAP and ManageSieve server over Dovecot-compatible Maildir++.
 #[derive(Parser)]
 #[command(name = "mailroom-mra", version, about)]
 struct Cli {
@@ -153,6 +170,7 @@ async fn serve_all(
         ("pop3s", &cfg.pop3s_listen, Role::Pop3s),
         ("imap", &cfg.imap_listen, Role::Imap),
         ("imaps", &cfg.imaps_listen, Role::Imaps),
+        ("managesieve", &cfg.managesieve_listen, Role::ManageSieve),
     ] {
         // Implicit TLS ports open only with a certificate.
         if role.implicit_tls() && tls.is_none() {
@@ -160,7 +178,10 @@ async fn serve_all(
         }
         sockets.tcp(role, name, addrs).await?;
     }
-    anyhow::ensure!(!sockets.is_empty(), "nothing to listen on: pop3_listen and imap_listen are empty");
+    anyhow::ensure!(
+        !sockets.is_empty(),
+        "nothing to listen on: pop3_listen, imap_listen and managesieve_listen are empty"
+    );
     sockets.metrics(&cfg.metrics_listen).await?;
     let mut service = sockets.start(&cfg.user, &cfg.group, tls.clone())?;
     mra::metrics::register(service.registry());
@@ -178,6 +199,7 @@ async fn serve_all(
                     Role::Imap | Role::Imaps => {
                         server::imap::serve(ctx, stream, peer, role.implicit_tls()).await
                     }
+                    Role::ManageSieve => server::managesieve::serve(ctx, stream, peer).await,
                 }
             }
         })
@@ -192,6 +214,7 @@ enum Role {
     Pop3s,
     Imap,
     Imaps,
+    ManageSieve,
 }
 
 impl Role {
@@ -207,6 +230,7 @@ impl std::fmt::Display for Role {
             Role::Pop3s => "POP3 over TLS",
             Role::Imap => "IMAP",
             Role::Imaps => "IMAP over TLS",
+            Role::ManageSieve => "ManageSieve",
         })
     }
 }

@@ -61,11 +61,29 @@ const POP3: &[&str] = &[
     "UIDL", "USER",
 ];
 
+/// ManageSieve commands (RFC 5804).
+const MANAGESIEVE: &[&str] = &[
+    "AUTHENTICATE",
+    "CAPABILITY",
+    "CHECKSCRIPT",
+    "DELETESCRIPT",
+    "GETSCRIPT",
+    "HAVESPACE",
+    "LISTSCRIPTS",
+    "LOGOUT",
+    "NOOP",
+    "PUTSCRIPT",
+    "RENAMESCRIPT",
+    "SETACTIVE",
+    "STARTTLS",
+    "UNAUTHENTICATE",
+];
+
 /// Add this crate's metrics to `registry`.
 pub fn register(registry: &mut Registry) {
     registry.register(
         "logins",
-        "Logins, by protocol (imap, pop3) and result (ok, failed, tempfail)",
+        "Logins, by protocol (imap, pop3, managesieve) and result (ok, failed, tempfail)",
         LOGINS.clone(),
     );
     registry.register(
@@ -76,9 +94,13 @@ pub fn register(registry: &mut Registry) {
 }
 
 /// A command `name` (upper case; `UID FETCH` for IMAP's UID forms) on `protocol` (`imap`,
-/// `pop3`) that started at `start` has been answered.
+/// `pop3`, `managesieve`) that started at `start` has been answered.
 pub fn command(protocol: &'static str, name: &str, start: Instant) {
-    let known = if protocol == "imap" { IMAP } else { POP3 };
+    let known = match protocol {
+        "imap" => IMAP,
+        "managesieve" => MANAGESIEVE,
+        _ => POP3,
+    };
     let name = known.iter().find(|k| **k == name).copied().unwrap_or("other");
     daemon::metrics::observe_since(
         &COMMANDS.get_or_create(&[("protocol", protocol), ("command", name)]),
@@ -86,9 +108,13 @@ pub fn command(protocol: &'static str, name: &str, start: Instant) {
     );
 }
 
-/// Count a login on `service` (`imap`, `pop`) that ended with `result`.
+/// Count a login on `service` (`imap`, `pop`, `sieve`) that ended with `result`.
 pub fn login<T>(service: &str, result: &Result<T, Failure>) {
-    let protocol = if service == "imap" { "imap" } else { "pop3" };
+    let protocol = match service {
+        "imap" => "imap",
+        "sieve" => "managesieve",
+        _ => "pop3",
+    };
     let result = match result {
         Ok(_) => "ok",
         Err(Failure::Rejected) => "failed",

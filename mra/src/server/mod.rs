@@ -7,6 +7,7 @@
 //! - [`pop3`]: one POP3 connection, plain, STLS or implicit TLS.
 //! - [`imap`]: one IMAP connection, plain, STARTTLS or implicit TLS, and the mailbox work.
 //! - [`userip`]: IMAP sessions per user and client address.
+//! - [`managesieve`]: one ManageSieve connection, plain or STARTTLS, and its script commands.
 //!
 //! Both protocols share [`Context`], [`handshake`] (STLS, STARTTLS, ports 993/995), the
 //! connection limit, [`lines`] and [`login`].
@@ -14,6 +15,7 @@
 pub mod imap;
 pub mod lines;
 pub mod login;
+pub mod managesieve;
 pub mod pop3;
 pub mod store;
 pub mod userip;

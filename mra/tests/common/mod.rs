@@ -66,6 +66,8 @@ pub struct Mra {
     pub imap: u16,
     /// IMAP-in-TLS port.
     pub imaps: u16,
+    /// ManageSieve port (STARTTLS offered).
+    pub managesieve: u16,
     /// The certificate (PEM file).
     pub cert: PathBuf,
     /// The daemon's stderr (its log).
@@ -93,6 +95,7 @@ impl Mra {
         std::fs::write(&cert, ck.cert.pem()).unwrap();
         std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
         let (pop3, pop3s, imap, imaps) = (free_port(), free_port(), free_port(), free_port());
+        let managesieve = free_port();
         let config = tmp.path().join("mailroom.toml");
         std::fs::write(
             &config,
@@ -101,6 +104,7 @@ impl Mra {
                  [tls]\ncert = \"{}\"\nkey = \"{}\"\n\n\
                  [mra]\npop3_listen = [\"127.0.0.1:{pop3}\"]\npop3s_listen = [\"127.0.0.1:{pop3s}\"]\n\
                  imap_listen = [\"127.0.0.1:{imap}\"]\nimaps_listen = [\"127.0.0.1:{imaps}\"]\n\
+                 managesieve_listen = [\"127.0.0.1:{managesieve}\"]\n\
                  user = \"{user}\"\nauth_failure_delay = 0\nlog_level = \"debug\"\n{extra}\n",
                 url,
                 db.mail_root().display(),
@@ -117,11 +121,12 @@ impl Mra {
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap();
-        let m = Mra { child, pop3, pop3s, imap, imaps, cert, stderr, _tmp: tmp };
+        let m = Mra { child, pop3, pop3s, imap, imaps, managesieve, cert, stderr, _tmp: tmp };
         let deadline = Instant::now() + START_TIMEOUT;
         while TcpStream::connect(("127.0.0.1", pop3)).is_err()
             || TcpStream::connect(("127.0.0.1", pop3s)).is_err()
             || TcpStream::connect(("127.0.0.1", imap)).is_err()
+            || TcpStream::connect(("127.0.0.1", managesieve)).is_err()
         {
             assert!(Instant::now() < deadline, "mailroom-mra did not listen: {}", m.log());
             std::thread::sleep(Duration::from_millis(20));

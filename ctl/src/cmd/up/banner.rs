@@ -34,6 +34,7 @@ pub fn print(layout: &Layout, cfg: &config::Config, users: &[DemoUser]) {
         first(&r.pop3_listen),
         first(&r.pop3s_listen)
     );
+    println!("  ManageSieve {} (STARTTLS)", first(&r.managesieve_listen));
     println!("  certificate {} (self-signed: tell clients to accept it)", cfg.tls.cert);
     println!();
     if users.is_empty() {
@@ -48,6 +49,7 @@ pub fn print(layout: &Layout, cfg: &config::Config, users: &[DemoUser]) {
     println!();
     println!("  Add a user:   mailroomctl --config {config} user add carol@{}", super::DEMO_DOMAIN);
     println!("  Queue:        mailroomctl --config {config} queue list");
+    println!("  Sieve:        mailroomctl --config {config} sieve list USER (or a ManageSieve client)");
     for (name, addr) in super::metrics(cfg) {
         println!("  Metrics:      http://{addr}/metrics ({name}, Prometheus)");
     }

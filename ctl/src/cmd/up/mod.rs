@@ -119,7 +119,7 @@ fn plans(cfg: &config::Config) -> Vec<Plan> {
     };
     let (m, r, tls) = (&cfg.mta, &cfg.mra, cfg.tls.enabled());
     let mut mta = tcp(&[&m.smtp_listen, &m.submission_listen]);
-    let mut mra = tcp(&[&r.pop3_listen, &r.imap_listen]);
+    let mut mra = tcp(&[&r.pop3_listen, &r.imap_listen, &r.managesieve_listen]);
     if tls {
         mta.extend(tcp(&[&m.submissions_listen]));
         mra.extend(tcp(&[&r.pop3s_listen, &r.imaps_listen]));

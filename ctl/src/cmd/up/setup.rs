@@ -158,6 +158,7 @@ imap_listen = ["127.0.0.1:2143"]
 imaps_listen = ["127.0.0.1:2993"]
 pop3_listen = ["127.0.0.1:2110"]
 pop3s_listen = ["127.0.0.1:2995"]
+managesieve_listen = ["127.0.0.1:2419"]
 saslauthd_socket = {mux}
 user = {user}
 shutdown_timeout = 5
@@ -317,6 +318,7 @@ mod tests {
         }
         assert_eq!(cfg.mta.submission_listen, ["127.0.0.1:2587".parse().unwrap()]);
         assert_eq!(cfg.mra.imaps_listen, ["127.0.0.1:2993".parse().unwrap()]);
+        assert_eq!(cfg.mra.managesieve_listen, ["127.0.0.1:2419".parse().unwrap()]);
         assert!(cfg.mta.mynetworks.is_empty());
         assert!(cfg.tls.enabled());
     }

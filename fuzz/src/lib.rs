@@ -5,3 +5,4 @@
 pub mod envelope;
 pub mod reply;
 pub mod session;
+pub mod sieve;

@@ -26,3 +26,8 @@ fn smtp_reply() {
 fn queue_envelope() {
     replay("queue_envelope", mailroom_fuzz::envelope::run);
 }
+
+#[test]
+fn sieve_script() {
+    replay("sieve_script", mailroom_fuzz::sieve::run);
+}

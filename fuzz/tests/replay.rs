@@ -26,3 +26,8 @@ fn smtp_reply() {
 fn queue_envelope() {
     replay("queue_envelope", mailroom_fuzz::envelope::run);
 }
+
+#[test]
+fn milter_reply() {
+    replay("milter_reply", mailroom_fuzz::milter::run);
+}

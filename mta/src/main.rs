@@ -263,6 +263,8 @@ async fn serve_all(
         max_hops: m.max_hops.get(),
         sender_login_check: m.sender_login_check,
         queued: queued_tx.clone(),
+        smtpd_milters: milters(&m, &m.smtpd_milters, &hostname)?,
+        non_smtpd_milters: milters(&m, &m.non_smtpd_milters, &hostname)?,
     });
     let bare_lf_exempt = if m.bare_lf_exclusions.is_empty() {
         networks
@@ -304,4 +306,20 @@ async fn serve_all(
         })
         .await?;
     Ok(())
+}
+
+/// One listener kind's mail filters from `[mta]`.
+fn milters(
+    m: &config::Mta,
+    list: &[String],
+    hostname: &str,
+) -> Result<Option<Arc<mailroom_mta::milter::Milters>>> {
+    let secs = |n: std::num::NonZeroU64| std::time::Duration::from_secs(n.get());
+    let timeouts = mailroom_mta::milter::conn::Timeouts {
+        connect: secs(m.milter_connect_timeout),
+        command: secs(m.milter_command_timeout),
+        content: secs(m.milter_content_timeout),
+    };
+    mailroom_mta::milter::Milters::parse(list, m.milter_default_action, timeouts, hostname)
+        .map_err(|e| anyhow::anyhow!("[mta] milters: {e}"))
 }

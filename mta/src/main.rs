@@ -40,6 +40,15 @@
 //!     quoted-printable instead; declared-but-ASCII bodies go anywhere); mail that needs
 //!     SMTPUTF8 bounces (5.6.7) when the host lacks it.
 //!
+//!     Mail filters (milters: rspamd, clamav-milter, spamass-milter, opendkim) are asked
+//!     about each message as Postfix asks them, Sendmail milter protocol version 6:
+//!     smtpd_milters for SMTP clients, non_smtpd_milters for the local socket, in order. They
+//!     hear the connection, HELO, MAIL, RCPT (a refusal refuses that recipient) and DATA, and
+//!     the whole message before the reply to its end: reject (550 5.7.1 or their own reply),
+//!     tempfail (451 4.7.1), discard (250, not queued), quarantine (queued on hold); header,
+//!     body, sender and recipient changes are in the queued file. A filter that is down,
+//!     slow or broken gets milter_default_action (tempfail: 451 4.7.1; reject; accept).
+//!
 //!     Every log line about a message starts with its queue id.
 //!
 //! SECURITY

@@ -85,7 +85,7 @@ impl Message {
             out.extend_from_slice(&f.raw);
             out.extend_from_slice(b"\r\n");
         }
-        if self.separator || !self.body.is_empty() {
+        if self.separator {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(&self.body);

@@ -143,11 +143,12 @@ impl Filters {
             Stage::Connect => {
                 let addr = client.addr.map(|a| a.ip().to_string()).unwrap_or_else(|| "127.0.0.1".into());
                 let port = client.addr.map(|a| a.port()).unwrap_or(0);
+                let name = if client.addr.is_some() { "unknown" } else { "localhost" };
                 m.push(("j", self.cfg.hostname.clone()));
-                m.push(("_", format!("unknown [{addr}]")));
+                m.push(("_", format!("{name} [{addr}]")));
                 m.push(("{daemon_name}", "mailroom-mta".into()));
                 m.push(("{client_addr}", addr));
-                m.push(("{client_name}", "unknown".into()));
+                m.push(("{client_name}", name.into()));
                 m.push(("{client_port}", port.to_string()));
                 m.push(("v", "mailroom".into()));
             }
@@ -253,10 +254,14 @@ impl Filters {
     /// the others when the last message was not finished.
     async fn start(&mut self, client: &ClientInfo) -> Result<(), Reply> {
         let limit = self.cfg.timeouts.command;
-        if std::mem::take(&mut self.abort) {
+        let abort = std::mem::take(&mut self.abort);
+        {
             for i in 0..self.slots.len() {
                 let slot = &mut self.slots[i];
-                if let State::Open { .. } = slot.state {
+                // Also a filter that accepted the last transaction early, whatever ended it.
+                if let State::Open { done } = slot.state
+                    && (abort || done)
+                {
                     let conn = slot.conn.as_mut().expect("open filters have a connection");
                     if let Err(e) = conn.send(&Command::Abort, limit).await {
                         slot.conn = None;
@@ -356,6 +361,9 @@ impl Filters {
         // Whatever happens, the next MAIL starts with ABORT (harmless after a complete message,
         // needed after one a filter accepted early).
         self.abort = true;
+        if outcome.discard {
+            return Ok(outcome);
+        }
         let macros = self.macros(Stage::Eom, client, &[("i", queue_id.to_string())]);
         for i in 0..self.slots.len() {
             let slot = &mut self.slots[i];

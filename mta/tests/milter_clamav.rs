@@ -30,7 +30,7 @@ async fn clamav_rejects_eicar_and_passes_clean_mail() {
     let r = c.message("a@remote.example", &["bob@b.test"], &clean).unwrap();
     assert_eq!(r.code, 250, "clean: {}\n{}\n{}", r.text, stack.logs(), clamav.log());
     c.expect("QUIT", 221);
-    let got = stack.wait_messages("bob@b.test", 1);
+    let got = stack.wait_messages("bob", 1);
     assert_eq!(header(&got[0], "X-Virus-Status").as_deref(), Some("Clean"), "{}", got[0]);
     assert!(header(&got[0], "X-Virus-Scanned").is_some_and(|v| v.contains("ClamAV")), "{}", got[0]);
     assert!(clamav.log().contains("Mailroom.Test.EICAR"), "{}", clamav.log());
@@ -54,6 +54,6 @@ async fn clamav_quarantine_holds_the_message() {
     assert!(list.lines().any(|l| l.contains('!') && l.contains("a@remote.example")), "{list}");
     stack.flush();
     std::thread::sleep(std::time::Duration::from_millis(500));
-    assert!(stack.messages("bob@b.test").is_empty(), "a held message is not delivered");
+    assert!(stack.messages("bob").is_empty(), "a held message is not delivered");
     assert!(stack.logs().contains("milter-hold"), "{}", stack.logs());
 }

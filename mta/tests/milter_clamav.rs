@@ -16,11 +16,18 @@ use testsupport::Backend;
 async fn clamav_rejects_eicar_and_passes_clean_mail() {
     let clamav = Clamav::start("Reject");
     let db = database(Backend::Sqlite).await;
-    let stack = Stack::start(&db, Options::default().mta("smtpd_milters", &format!("[\"{}\"]", clamav.endpoint())));
+    let milters = format!("[\"{}\"]", clamav.endpoint());
+    let stack =
+        Stack::start(&db, Options::default().mta("smtpd_milters", &milters).mta("non_smtpd_milters", &milters));
+
+    // Local submission (non_smtpd_milters): mailroomctl sendmail is refused too.
+    let infected = with_attachment("invoice", "eicar.com", EICAR.as_bytes());
+    let out = stack.ctl(&["sendmail", "-f", "bob@b.test", "carol@b.test"], infected.as_bytes());
+    assert!(!out.status.success(), "sendmail: {}\n{}", common::text(&out), stack.logs());
+    assert_eq!(stack.queued(), 0);
 
     let mut c = Smtp::connect(stack.smtp);
     c.expect("EHLO client.example", 250);
-    let infected = with_attachment("invoice", "eicar.com", EICAR.as_bytes());
     let r = c.message("a@remote.example", &["bob@b.test"], &infected).unwrap();
     assert!(r.code / 100 == 5, "EICAR: {}\n{}\n{}", r.text, stack.logs(), clamav.log());
     assert_eq!(stack.queued(), 0);

@@ -3,7 +3,7 @@
 //! (`smtpd_milters = ["unix:/path"]`). An EICAR attachment is rejected before our 250 and
 //! nothing is queued; a clean one passes with clamav-milter's headers; with
 //! `OnInfected Quarantine` the infected message is queued on hold (SMFIR_QUARANTINE), which
-//! `mailroomctl queue list` shows.
+//! `mailroomctl queue list` shows. `non_smtpd_milters` filters `mailroomctl sendmail` the same way.
 
 mod common;
 mod milter_support;

@@ -17,8 +17,10 @@ async fn clamav_rejects_eicar_and_passes_clean_mail() {
     let clamav = Clamav::start("Reject");
     let db = database(Backend::Sqlite).await;
     let milters = format!("[\"{}\"]", clamav.endpoint());
-    let stack =
-        Stack::start(&db, Options::default().mta("smtpd_milters", &milters).mta("non_smtpd_milters", &milters));
+    let stack = Stack::start(
+        &db,
+        Options::default().mta("smtpd_milters", &milters).mta("non_smtpd_milters", &milters),
+    );
 
     // Local submission (non_smtpd_milters): mailroomctl sendmail is refused too.
     let infected = with_attachment("invoice", "eicar.com", EICAR.as_bytes());
@@ -47,7 +49,8 @@ async fn clamav_rejects_eicar_and_passes_clean_mail() {
 async fn clamav_quarantine_holds_the_message() {
     let clamav = Clamav::start("Quarantine");
     let db = database(Backend::Sqlite).await;
-    let stack = Stack::start(&db, Options::default().mta("smtpd_milters", &format!("[\"{}\"]", clamav.endpoint())));
+    let stack =
+        Stack::start(&db, Options::default().mta("smtpd_milters", &format!("[\"{}\"]", clamav.endpoint())));
 
     let mut c = Smtp::connect(stack.smtp);
     c.expect("EHLO client.example", 250);

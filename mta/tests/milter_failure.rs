@@ -13,7 +13,8 @@ use testsupport::Backend;
 async fn milter_killed_mid_message_gives_4xx_and_nothing_queued() {
     let mut clamav = Clamav::start("Reject");
     let db = database(Backend::Sqlite).await;
-    let stack = Stack::start(&db, Options::default().mta("smtpd_milters", &format!("[\"{}\"]", clamav.endpoint())));
+    let stack =
+        Stack::start(&db, Options::default().mta("smtpd_milters", &format!("[\"{}\"]", clamav.endpoint())));
 
     let mut c = Smtp::connect(stack.smtp);
     c.expect("EHLO client.example", 250);

@@ -13,7 +13,8 @@ use testsupport::Backend;
 async fn rspamd_rejects_gtube_and_passes_clean_mail() {
     let rspamd = Rspamd::start();
     let db = database(Backend::Sqlite).await;
-    let stack = Stack::start(&db, Options::default().mta("smtpd_milters", &format!("[\"{}\"]", rspamd.endpoint())));
+    let stack =
+        Stack::start(&db, Options::default().mta("smtpd_milters", &format!("[\"{}\"]", rspamd.endpoint())));
 
     let mut c = Smtp::connect(stack.smtp);
     c.expect("EHLO client.example", 250);

@@ -14,7 +14,8 @@ use testsupport::Backend;
 async fn spamassassin_marks_gtube() {
     let sa = SpamAssassin::start();
     let db = database(Backend::Sqlite).await;
-    let stack = Stack::start(&db, Options::default().mta("smtpd_milters", &format!("[\"{}\"]", sa.endpoint())));
+    let stack =
+        Stack::start(&db, Options::default().mta("smtpd_milters", &format!("[\"{}\"]", sa.endpoint())));
 
     let mut c = Smtp::connect(stack.smtp);
     c.expect("EHLO client.example", 250);
@@ -32,7 +33,11 @@ async fn spamassassin_marks_gtube() {
 
     let got = stack.wait_messages("bob", 1);
     assert_eq!(header(&got[0], "X-Spam-Flag").as_deref(), Some("YES"), "{}\n{}", got[0], sa.log());
-    assert!(header(&got[0], "X-Spam-Status").is_some_and(|v| v.starts_with("Yes") && v.contains("GTUBE")), "{}", got[0]);
+    assert!(
+        header(&got[0], "X-Spam-Status").is_some_and(|v| v.starts_with("Yes") && v.contains("GTUBE")),
+        "{}",
+        got[0]
+    );
     let got = stack.wait_messages("carol", 1);
     assert_eq!(header(&got[0], "X-Spam-Flag"), None, "{}", got[0]);
     assert!(header(&got[0], "X-Spam-Status").is_some_and(|v| v.starts_with("No")), "{}", got[0]);

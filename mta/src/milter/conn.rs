@@ -171,7 +171,10 @@ mod tests {
         assert_eq!("inet:127.0.0.1:11332".parse(), Ok(Endpoint::Inet("127.0.0.1".into(), 11332)));
         assert_eq!("inet:[::1]:8891".parse(), Ok(Endpoint::Inet("::1".into(), 8891)));
         assert_eq!("inet:localhost:1".parse(), Ok(Endpoint::Inet("localhost".into(), 1)));
-        assert_eq!("unix:/run/clamav/milter.sock".parse(), Ok(Endpoint::Unix("/run/clamav/milter.sock".into())));
+        assert_eq!(
+            "unix:/run/clamav/milter.sock".parse(),
+            Ok(Endpoint::Unix("/run/clamav/milter.sock".into()))
+        );
         assert_eq!("local:/x".parse(), Ok(Endpoint::Unix("/x".into())));
         for bad in ["inet:host", "inet::25", "inet:h:0", "inet:h:99999", "unix:rel", "tcp:h:1", ""] {
             assert!(bad.parse::<Endpoint>().is_err(), "{bad}");

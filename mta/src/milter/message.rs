@@ -97,7 +97,9 @@ impl Message {
     /// are not the message's: false for them.
     pub fn apply(&mut self, m: &Modification, leading_space: bool, new_body: &mut bool) -> bool {
         match m {
-            Modification::AddHeader { name, value } => self.fields.push(Field::new(name, value, leading_space)),
+            Modification::AddHeader { name, value } => {
+                self.fields.push(Field::new(name, value, leading_space))
+            }
             Modification::InsertHeader { index, name, value } => {
                 let at = (*index as usize).min(self.fields.len());
                 self.fields.insert(at, Field::new(name, value, leading_space));
@@ -114,7 +116,9 @@ impl Message {
                     (Some(i), true) => {
                         self.fields.remove(i);
                     }
-                    (Some(i), false) => self.fields[i] = Field::new(&self.fields[i].name.clone(), value, leading_space),
+                    (Some(i), false) => {
+                        self.fields[i] = Field::new(&self.fields[i].name.clone(), value, leading_space)
+                    }
                     // Sendmail and Postfix add the header when there is no such occurrence.
                     (None, false) => self.fields.push(Field::new(name, value, leading_space)),
                     (None, true) => {}
@@ -128,7 +132,9 @@ impl Message {
                 self.body.extend_from_slice(chunk);
                 self.separator = true;
             }
-            Modification::ChangeFrom { .. } | Modification::AddRcpt { .. } | Modification::DelRcpt(_) => return false,
+            Modification::ChangeFrom { .. } | Modification::AddRcpt { .. } | Modification::DelRcpt(_) => {
+                return false;
+            }
         }
         true
     }
@@ -159,7 +165,8 @@ impl Message {
 mod tests {
     use super::*;
 
-    const MSG: &[u8] = b"Received: from x\r\n\tby y\r\nSubject: hi\r\nX-Spam: old\r\nsubject: two\r\n\r\nbody\r\n";
+    const MSG: &[u8] =
+        b"Received: from x\r\n\tby y\r\nSubject: hi\r\nX-Spam: old\r\nsubject: two\r\n\r\nbody\r\n";
 
     #[test]
     fn parse_and_back() {
@@ -169,7 +176,9 @@ mod tests {
         assert_eq!(m.fields[1].value(true), " hi");
         assert_eq!(m.body, b"body\r\n");
         assert_eq!(m.to_bytes(), MSG);
-        for odd in [&b"Subject: x\r\n"[..], b"Subject: x\r\nnot a header\r\n", b"", b"\r\nbody", b"A:\r\n\r\n"] {
+        for odd in
+            [&b"Subject: x\r\n"[..], b"Subject: x\r\nnot a header\r\n", b"", b"\r\nbody", b"A:\r\n\r\n"]
+        {
             assert_eq!(Message::parse(odd).to_bytes(), odd, "{odd:?}");
         }
     }

@@ -126,7 +126,11 @@ fn reply_code(rc: &protocol::ReplyCode) -> Reply {
 impl Filters {
     /// A session's filters, none connected yet.
     pub fn new(cfg: Arc<Milters>) -> Filters {
-        let slots = cfg.endpoints.iter().map(|e| Slot { endpoint: e.clone(), conn: None, state: State::Idle }).collect();
+        let slots = cfg
+            .endpoints
+            .iter()
+            .map(|e| Slot { endpoint: e.clone(), conn: None, state: State::Idle })
+            .collect();
         Filters { cfg, slots, abort: false, discard: false }
     }
 
@@ -137,7 +141,12 @@ impl Filters {
         self.discard = false;
     }
 
-    fn macros(&self, stage: Stage, client: &ClientInfo, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    fn macros(
+        &self,
+        stage: Stage,
+        client: &ClientInfo,
+        extra: &[(&'static str, String)],
+    ) -> Vec<(&'static str, String)> {
         let mut m: Vec<(&'static str, String)> = Vec::new();
         match stage {
             Stage::Connect => {
@@ -284,7 +293,9 @@ impl Filters {
                         fresh.push(i);
                     }
                     Err(e) => {
-                        if let Some(reply) = self.fail(i, Failure::Broken(format!("connect: {e}")), Stage::Connect) {
+                        if let Some(reply) =
+                            self.fail(i, Failure::Broken(format!("connect: {e}")), Stage::Connect)
+                        {
                             return Err(reply);
                         }
                     }
@@ -312,8 +323,13 @@ impl Filters {
         let hostname = if client.addr.is_some() { "unknown" } else { "localhost" };
         let connect_macros = self.macros(Stage::Connect, client, &[]);
         let result = async {
-            self.ask(Stage::Connect, Step::Connect, &Command::Connect { hostname, family: &family }, &connect_macros)
-                .await?;
+            self.ask(
+                Stage::Connect,
+                Step::Connect,
+                &Command::Connect { hostname, family: &family },
+                &connect_macros,
+            )
+            .await?;
             if !client.helo.is_empty() {
                 let helo_macros = self.macros(Stage::Helo, client, &[]);
                 self.ask(Stage::Helo, Step::Helo, &Command::Helo(&client.helo), &helo_macros).await?;
@@ -330,7 +346,12 @@ impl Filters {
     }
 
     /// MAIL FROM: `<sender>` and its parameters.
-    pub async fn mail(&mut self, client: &ClientInfo, sender: &str, params: Vec<String>) -> Result<(), Reply> {
+    pub async fn mail(
+        &mut self,
+        client: &ClientInfo,
+        sender: &str,
+        params: Vec<String>,
+    ) -> Result<(), Reply> {
         self.discard = false;
         self.start(client).await?;
         let mut args = vec![format!("<{sender}>")];
@@ -343,8 +364,11 @@ impl Filters {
     pub async fn rcpt(&mut self, client: &ClientInfo, rcpt: &str, local: bool) -> Result<(), Reply> {
         let args = vec![format!("<{rcpt}>")];
         let mailer = if local { "local" } else { "smtp" };
-        let macros =
-            self.macros(Stage::Rcpt, client, &[("{rcpt_addr}", rcpt.to_string()), ("{rcpt_mailer}", mailer.into())]);
+        let macros = self.macros(
+            Stage::Rcpt,
+            client,
+            &[("{rcpt_addr}", rcpt.to_string()), ("{rcpt_mailer}", mailer.into())],
+        );
         self.ask(Stage::Rcpt, Step::Rcpt, &Command::Rcpt(&args), &macros).await
     }
 
@@ -356,7 +380,12 @@ impl Filters {
 
     /// The whole message, to each filter in turn (each sees what the ones before changed);
     /// header and body changes are applied to `msg`, envelope changes returned.
-    pub async fn message(&mut self, client: &ClientInfo, queue_id: &str, msg: &mut Message) -> Result<Outcome, Reply> {
+    pub async fn message(
+        &mut self,
+        client: &ClientInfo,
+        queue_id: &str,
+        msg: &mut Message,
+    ) -> Result<Outcome, Reply> {
         let mut outcome = Outcome { discard: self.discard, ..Outcome::default() };
         // Whatever happens, the next MAIL starts with ABORT (harmless after a complete message,
         // needed after one a filter accepted early).
@@ -476,13 +505,21 @@ async fn content(
             break;
         }
         let value = f.value(lead);
-        let r = exchange(conn, Stage::Eoh, Step::Header, &Command::Header { name: &f.name, value: &value }, &[], t.content)
-            .await
-            .map_err(broken)?;
+        let r = exchange(
+            conn,
+            Stage::Eoh,
+            Step::Header,
+            &Command::Header { name: &f.name, value: &value },
+            &[],
+            t.content,
+        )
+        .await
+        .map_err(broken)?;
         check!(r);
     }
     if !accepted {
-        let r = exchange(conn, Stage::Eoh, Step::Eoh, &Command::Eoh, macros, t.content).await.map_err(broken)?;
+        let r =
+            exchange(conn, Stage::Eoh, Step::Eoh, &Command::Eoh, macros, t.content).await.map_err(broken)?;
         check!(r);
     }
     if !accepted {

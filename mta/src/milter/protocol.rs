@@ -932,7 +932,10 @@ mod tests {
         data.extend_from_slice(&3u32.to_be_bytes());
         data.extend_from_slice(b"{rcpt_addr}\0");
         let Response::OptNeg(n) = one(&packet(b'O', &data)) else { panic!() };
-        assert_eq!(n.macros[0], (Stage::Mail, vec!["i".into(), "{mail_addr}".into(), "{auth_authen}".into()]));
+        assert_eq!(
+            n.macros[0],
+            (Stage::Mail, vec!["i".into(), "{mail_addr}".into(), "{auth_authen}".into()])
+        );
         assert_eq!(one(&Response::OptNeg(n.clone()).to_bytes()), Response::OptNeg(n.clone()));
         let agreed = n.agree(actions::ALL, flags::OFFERED).unwrap();
         assert!(agreed.sends(Step::Connect) && !agreed.sends(Step::Unknown));
@@ -946,7 +949,10 @@ mod tests {
         assert_eq!((agreed.actions, agreed.macros(Stage::Mail)), (actions::ADD_HEADERS, None));
         assert!(!agreed.allows(actions::CHANGE_BODY));
         // Steps left unanswered that we did not offer would hang us.
-        assert_eq!(n.agree(actions::ALL, flags::SKIP | flags::NO_UNKNOWN), Err(Error::Protocol(flags::NR_HEADER)));
+        assert_eq!(
+            n.agree(actions::ALL, flags::SKIP | flags::NO_UNKNOWN),
+            Err(Error::Protocol(flags::NR_HEADER))
+        );
         let old = Negotiation { version: 1, ..n.clone() };
         assert_eq!(old.agree(actions::ALL, flags::OFFERED), Err(Error::Version(1)));
         // Body chunk sizes are fine: we send 64 KiB chunks anyway.
@@ -963,12 +969,21 @@ mod tests {
     #[test]
     fn reply_codes() {
         let r = one(&packet(b'y', b"550 5.7.1 Spam message rejected\0"));
-        assert_eq!(r, Response::ReplyCode(ReplyCode { code: 550, lines: vec!["5.7.1 Spam message rejected".into()] }));
+        assert_eq!(
+            r,
+            Response::ReplyCode(ReplyCode { code: 550, lines: vec!["5.7.1 Spam message rejected".into()] })
+        );
         assert_eq!(r.to_bytes(), packet(b'y', b"550 5.7.1 Spam message rejected\0"));
         let multi = one(&packet(b'y', b"451-4.7.1 one\r\n451 4.7.1 two\0"));
-        assert_eq!(multi, Response::ReplyCode(ReplyCode { code: 451, lines: vec!["4.7.1 one".into(), "4.7.1 two".into()] }));
+        assert_eq!(
+            multi,
+            Response::ReplyCode(ReplyCode { code: 451, lines: vec!["4.7.1 one".into(), "4.7.1 two".into()] })
+        );
         assert_eq!(multi.to_bytes(), packet(b'y', b"451-4.7.1 one\r\n451 4.7.1 two\0"));
-        assert_eq!(one(&packet(b'y', b"554\0")), Response::ReplyCode(ReplyCode { code: 554, lines: vec![String::new()] }));
+        assert_eq!(
+            one(&packet(b'y', b"554\0")),
+            Response::ReplyCode(ReplyCode { code: 554, lines: vec![String::new()] })
+        );
         for bad in [
             &b"250 2.0.0 ok\0"[..],
             b"650 x\0",
@@ -994,11 +1009,18 @@ mod tests {
             ),
             (
                 packet(b'h', b"X-Spam-Status\0Yes, score=1000\n\ttests=GTUBE\0"),
-                Modification::AddHeader { name: "X-Spam-Status".into(), value: "Yes, score=1000\n\ttests=GTUBE".into() },
+                Modification::AddHeader {
+                    name: "X-Spam-Status".into(),
+                    value: "Yes, score=1000\n\ttests=GTUBE".into(),
+                },
             ),
             (
                 packet(b'i', b"\0\0\0\0Authentication-Results\0mx; none\0"),
-                Modification::InsertHeader { index: 0, name: "Authentication-Results".into(), value: "mx; none".into() },
+                Modification::InsertHeader {
+                    index: 0,
+                    name: "Authentication-Results".into(),
+                    value: "mx; none".into(),
+                },
             ),
             (
                 packet(b'm', b"\0\0\0\x02Subject\0[SPAM] hi\0"),
@@ -1009,17 +1031,26 @@ mod tests {
                 Modification::ChangeHeader { index: 1, name: "X-Spam".into(), value: String::new() },
             ),
             (packet(b'b', b"new body\r\n"), Modification::ReplaceBody(b"new body\r\n".to_vec())),
-            (packet(b'e', b"<bounce@x.test>\0"), Modification::ChangeFrom { address: "<bounce@x.test>".into(), args: None }),
+            (
+                packet(b'e', b"<bounce@x.test>\0"),
+                Modification::ChangeFrom { address: "<bounce@x.test>".into(), args: None },
+            ),
             (
                 packet(b'e', b"<>\0SIZE=1\0"),
                 Modification::ChangeFrom { address: "<>".into(), args: Some("SIZE=1".into()) },
             ),
-            (packet(b'+', b"<archive@x.test>\0"), Modification::AddRcpt { address: "<archive@x.test>".into(), args: None }),
+            (
+                packet(b'+', b"<archive@x.test>\0"),
+                Modification::AddRcpt { address: "<archive@x.test>".into(), args: None },
+            ),
             (
                 packet(b'2', b"<a@x.test>\0NOTIFY=NEVER\0"),
                 Modification::AddRcpt { address: "<a@x.test>".into(), args: Some("NOTIFY=NEVER".into()) },
             ),
-            (packet(b'2', b"<a@x.test>\0"), Modification::AddRcpt { address: "<a@x.test>".into(), args: Some(String::new()) }),
+            (
+                packet(b'2', b"<a@x.test>\0"),
+                Modification::AddRcpt { address: "<a@x.test>".into(), args: Some(String::new()) },
+            ),
             (packet(b'-', b"<bob@x.test>\0"), Modification::DelRcpt("<bob@x.test>".into())),
         ];
         for (bytes, m) in cases {
@@ -1051,7 +1082,10 @@ mod tests {
             (b'q', b"why\nnot\0"),
             (b'l', b"\0\0\0\x07i\0"),
         ] {
-            assert!(matches!(decode(&packet(code, bad)), Err(Error::Malformed(c, _)) if c == code), "{bad:?}");
+            assert!(
+                matches!(decode(&packet(code, bad)), Err(Error::Malformed(c, _)) if c == code),
+                "{bad:?}"
+            );
         }
     }
 
@@ -1082,7 +1116,12 @@ mod tests {
         let mut max = ((MAX_PACKET) as u32).to_be_bytes().to_vec();
         max.push(b'b');
         max.resize(4 + MAX_PACKET, b'x');
-        assert!(matches!(one(&max), Response::Modify(Modification::ReplaceBody(b)) if b.len() == MAX_PACKET - 1));
-        assert_eq!(decode(&((MAX_PACKET + 1) as u32).to_be_bytes()), Err(Error::TooLong(MAX_PACKET as u32 + 1)));
+        assert!(
+            matches!(one(&max), Response::Modify(Modification::ReplaceBody(b)) if b.len() == MAX_PACKET - 1)
+        );
+        assert_eq!(
+            decode(&((MAX_PACKET + 1) as u32).to_be_bytes()),
+            Err(Error::TooLong(MAX_PACKET as u32 + 1))
+        );
     }
 }

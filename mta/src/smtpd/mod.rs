@@ -257,7 +257,14 @@ impl Session {
                 let address = unbracket(address);
                 // Trusted like the local submission socket: a filter may add any recipient.
                 let trusted = Client { role: Role::Local, ip: None, login: None };
-                let targets = match policy::check_recipient(&self.ctx.dir, &trusted, &self.ctx.networks, &address).await {
+                let targets = match policy::check_recipient(
+                    &self.ctx.dir,
+                    &trusted,
+                    &self.ctx.networks,
+                    &address,
+                )
+                .await
+                {
                     Ok(Accepted::Local(targets)) => targets,
                     Ok(Accepted::Remote(addr)) => vec![Target::Remote(addr)],
                     Err(r) => {
@@ -265,7 +272,8 @@ impl Session {
                         return;
                     }
                 };
-                let resolved: Vec<(String, Transport)> = targets.iter().map(|t| self.target_address(t)).collect();
+                let resolved: Vec<(String, Transport)> =
+                    targets.iter().map(|t| self.target_address(t)).collect();
                 tracing::info!(client = %self.peer, to = %address, "milter adds a recipient");
                 let tx = self.tx.as_mut().expect("in a transaction");
                 let orcpt = Some(format!("rfc822;{address}"));
@@ -300,7 +308,10 @@ impl Session {
         }
         let tx = self.tx.as_ref().expect("in a transaction");
         if tx.recipients.is_empty() {
-            tracing::info!("{id}: client={}, the milters removed every recipient: message discarded", self.peer);
+            tracing::info!(
+                "{id}: client={}, the milters removed every recipient: message discarded",
+                self.peer
+            );
             return Ok(None);
         }
         let mut env = self.envelope(tx);

@@ -117,8 +117,11 @@ impl Rspamd {
             ),
         )
         .unwrap();
-        std::fs::write(o.join("worker-normal.inc"), format!("bind_socket = \"127.0.0.1:{normal}\";\ncount = 1;\n"))
-            .unwrap();
+        std::fs::write(
+            o.join("worker-normal.inc"),
+            format!("bind_socket = \"127.0.0.1:{normal}\";\ncount = 1;\n"),
+        )
+        .unwrap();
         std::fs::write(
             o.join("worker-controller.inc"),
             format!("bind_socket = \"127.0.0.1:{controller}\";\ncount = 1;\n"),
@@ -144,7 +147,8 @@ impl Rspamd {
         );
         // The proxy answers once the scanner behind it is up too.
         proc.wait(|| {
-            TcpStream::connect(("127.0.0.1", milter_port)).is_ok() && TcpStream::connect(("127.0.0.1", normal)).is_ok()
+            TcpStream::connect(("127.0.0.1", milter_port)).is_ok()
+                && TcpStream::connect(("127.0.0.1", normal)).is_ok()
         });
         Rspamd { proc, milter_port, dir }
     }
@@ -205,8 +209,11 @@ impl Clamav {
             ),
         )
         .unwrap();
-        let mut clamd =
-            Proc::spawn("clamd", Command::new("clamd").arg("-c").arg(d.join("clamd.conf")), &d.join("clamd.out"));
+        let mut clamd = Proc::spawn(
+            "clamd",
+            Command::new("clamd").arg("-c").arg(d.join("clamd.conf")),
+            &d.join("clamd.out"),
+        );
         clamd.wait(|| UnixStream::connect(&clamd_sock).is_ok());
         let mut milter = Proc::spawn(
             "clamav-milter",

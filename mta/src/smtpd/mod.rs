@@ -181,9 +181,8 @@ impl Session {
             tracing::info!(client = %self.peer, from = %from.address, reply = %r.to_string().trim_end(), "sender refused");
             return Err(r);
         }
-        if self.filters.is_some() {
-            let info = self.client_info();
-            let filters = self.filters.as_mut().expect("checked");
+        let info = self.filters.is_some().then(|| self.client_info());
+        if let (Some(info), Some(filters)) = (info, self.filters.as_mut()) {
             filters.mail(&info, &from.address, Vec::new()).await?;
         }
         let ret = if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
@@ -230,10 +229,9 @@ impl Session {
         if self.tx.is_none() {
             return Reply::new(503, "5.5.1", "Error: need MAIL command");
         }
-        if self.filters.is_some() {
-            let info = self.client_info();
+        let info = self.filters.is_some().then(|| self.client_info());
+        if let (Some(info), Some(filters)) = (info, self.filters.as_mut()) {
             let local = resolved.iter().all(|(_, t)| *t == Transport::Local);
-            let filters = self.filters.as_mut().expect("checked");
             if let Err(r) = filters.rcpt(&info, &to.address, local).await {
                 return r;
             }

@@ -1,7 +1,8 @@
 //! SpamAssassin behind mailroom-mta: spamd with Debian's rules (local tests only) and
 //! spamass-milter on a loopback port. GTUBE is accepted but arrives marked: spamass-milter's
 //! header changes (X-Spam-Flag: YES, X-Spam-Status) are in the delivered message, because the
-//! queued file carries them.
+//! queued file carries them. With `-b carol@b.test` (spam to a bucket) spamass-milter deletes
+//! the recipient and adds the bucket: the envelope changes reach the queue too.
 
 mod common;
 mod milter_support;
@@ -41,4 +42,31 @@ async fn spamassassin_marks_gtube() {
     let got = stack.wait_messages("carol", 1);
     assert_eq!(header(&got[0], "X-Spam-Flag"), None, "{}", got[0]);
     assert!(header(&got[0], "X-Spam-Status").is_some_and(|v| v.starts_with("No")), "{}", got[0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spamassassin_bucket_changes_the_recipients() {
+    let sa = SpamAssassin::start_with(&["-b", "carol@b.test"]);
+    let db = database(Backend::Sqlite).await;
+    let stack =
+        Stack::start(&db, Options::default().mta("smtpd_milters", &format!("[\"{}\"]", sa.endpoint())));
+
+    let mut c = Smtp::connect(stack.smtp);
+    c.expect("EHLO client.example", 250);
+    let spam = format!(
+        "From: a@remote.example\r\nTo: bob@b.test\r\nSubject: offer\r\nMessage-ID: <bucket@remote.example>\r\n\
+         Date: Mon, 7 Dec 2026 12:00:00 +0000\r\n\r\n{GTUBE}\r\n"
+    );
+    let r = c.message("a@remote.example", &["bob@b.test"], &spam).unwrap();
+    assert_eq!(r.code, 250, "GTUBE: {}\n{}\n{}", r.text, stack.logs(), sa.log());
+    c.expect("QUIT", 221);
+    let got = stack.wait_messages("carol", 1);
+    assert_eq!(header(&got[0], "X-Spam-Flag").as_deref(), Some("YES"), "{}", got[0]);
+    stack.wait_queue_empty();
+    assert!(stack.messages("bob").is_empty(), "the original recipient gets nothing\n{}", stack.logs());
+    let logs = stack.logs();
+    assert!(
+        logs.contains("milter deletes a recipient") && logs.contains("milter adds a recipient"),
+        "{logs}"
+    );
 }

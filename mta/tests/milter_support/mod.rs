@@ -256,6 +256,11 @@ impl SpamAssassin {
     /// spamd with the rules Debian ships (local tests only: no DNS, no network) on a loopback
     /// port, and spamass-milter in front of it on another.
     pub fn start() -> SpamAssassin {
+        SpamAssassin::start_with(&[])
+    }
+
+    /// [`SpamAssassin::start`] with more spamass-milter options (`-b bucket`, `-r score`).
+    pub fn start_with(options: &[&str]) -> SpamAssassin {
         let dir = testsupport::postfix::reachable_tempdir();
         let d = dir.path();
         let (spamd_port, port) = (free_port(), free_port());
@@ -277,6 +282,7 @@ impl SpamAssassin {
                 .arg(format!("inet:{port}@127.0.0.1"))
                 .arg("-P")
                 .arg(d.join("spamass-milter.pid"))
+                .args(options)
                 .args(["--", "-d", "127.0.0.1", "-p", &spamd_port.to_string()]),
             &d.join("spamass-milter.out"),
         );

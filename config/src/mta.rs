@@ -123,7 +123,36 @@ crate::section! {
         pub metrics_listen: Vec<SocketAddr> = Vec::new(),
         /// tracing filter.
         pub log_level: String = "info".into(),
+        /// Mail filters asked about every message from SMTP clients, in order (smtpd_milters):
+        /// `inet:host:port` or `unix:/path`, e.g. rspamd's `inet:127.0.0.1:11332`. Their verdict
+        /// comes before our reply to the end of DATA and their changes are in the queued message.
+        pub smtpd_milters: Vec<String> = Vec::new(),
+        /// Mail filters for the local submission socket (`mailroomctl sendmail`; non_smtpd_milters).
+        pub non_smtpd_milters: Vec<String> = Vec::new(),
+        /// What a message gets when a filter is down, slow or talks nonsense
+        /// (milter_default_action): `tempfail` (451 4.7.1), `reject` (550 5.7.1) or `accept`
+        /// (go on without that filter).
+        pub milter_default_action: MilterAction = MilterAction::Tempfail,
+        /// Seconds to connect to a filter and negotiate (milter_connect_timeout).
+        pub milter_connect_timeout: NonZeroU64 = nz64(30),
+        /// Seconds for a filter's answer to each SMTP command (milter_command_timeout).
+        pub milter_command_timeout: NonZeroU64 = nz64(30),
+        /// Seconds for a filter's answer to the message content (milter_content_timeout).
+        pub milter_content_timeout: NonZeroU64 = nz64(300),
     }
+}
+
+/// What a message gets when a mail filter fails (Postfix's milter_default_action).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum MilterAction {
+    /// Go on as if the filter were not configured.
+    Accept,
+    /// 550 5.7.1.
+    Reject,
+    /// 451 4.7.1: the client tries again later.
+    #[default]
+    Tempfail,
 }
 
 /// What to do with a bare LF or CR in message content (Postfix 3.9's smtpd_forbid_bare_newline).

@@ -3,6 +3,7 @@
 //! `seeds/` and `corpus/` (`tests/replay.rs`), so they run without libFuzzer too.
 
 pub mod envelope;
+pub mod milter;
 pub mod reply;
 pub mod session;
 pub mod sieve;

@@ -31,3 +31,8 @@ fn queue_envelope() {
 fn sieve_script() {
     replay("sieve_script", mailroom_fuzz::sieve::run);
 }
+
+#[test]
+fn milter_reply() {
+    replay("milter_reply", mailroom_fuzz::milter::run);
+}

@@ -4,6 +4,7 @@
 pub mod bounce;
 pub mod control;
 pub mod metrics;
+pub mod milter;
 pub mod policy;
 pub mod qmgr;
 pub mod queue;

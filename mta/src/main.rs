@@ -40,6 +40,15 @@
 //!     quoted-printable instead; declared-but-ASCII bodies go anywhere); mail that needs
 //!     SMTPUTF8 bounces (5.6.7) when the host lacks it.
 //!
+//!     Mail filters (milters: rspamd, clamav-milter, spamass-milter, opendkim) are asked
+//!     about each message as Postfix asks them, Sendmail milter protocol version 6:
+//!     smtpd_milters for SMTP clients, non_smtpd_milters for the local socket, in order. They
+//!     hear the connection, HELO, MAIL, RCPT (a refusal refuses that recipient) and DATA, and
+//!     the whole message before the reply to its end: reject (550 5.7.1 or their own reply),
+//!     tempfail (451 4.7.1), discard (250, not queued), quarantine (queued on hold); header,
+//!     body, sender and recipient changes are in the queued file. A filter that is down,
+//!     slow or broken gets milter_default_action (tempfail: 451 4.7.1; reject; accept).
+//!
 //!     Every log line about a message starts with its queue id.
 //!
 //! SECURITY
@@ -263,6 +272,8 @@ async fn serve_all(
         max_hops: m.max_hops.get(),
         sender_login_check: m.sender_login_check,
         queued: queued_tx.clone(),
+        smtpd_milters: milters(&m, &m.smtpd_milters, &hostname)?,
+        non_smtpd_milters: milters(&m, &m.non_smtpd_milters, &hostname)?,
     });
     let bare_lf_exempt = if m.bare_lf_exclusions.is_empty() {
         networks
@@ -304,4 +315,20 @@ async fn serve_all(
         })
         .await?;
     Ok(())
+}
+
+/// One listener kind's mail filters from `[mta]`.
+fn milters(
+    m: &config::Mta,
+    list: &[String],
+    hostname: &str,
+) -> Result<Option<Arc<mailroom_mta::milter::Milters>>> {
+    let secs = |n: std::num::NonZeroU64| std::time::Duration::from_secs(n.get());
+    let timeouts = mailroom_mta::milter::conn::Timeouts {
+        connect: secs(m.milter_connect_timeout),
+        command: secs(m.milter_command_timeout),
+        content: secs(m.milter_content_timeout),
+    };
+    mailroom_mta::milter::Milters::parse(list, m.milter_default_action, timeouts, hostname)
+        .map_err(|e| anyhow::anyhow!("[mta] milters: {e}"))
 }

@@ -85,6 +85,9 @@ impl Listening {
         tracing::debug!(client = %peer, role = role.name(), "connect");
         let client = Client { role, ip, login: None };
         let mut session = Session::new(self.ctx.clone(), client);
+        if let Peer::Tcp(a) = &peer {
+            session.set_port(a.port());
+        }
         let limits = self.limits(role);
         let result = if role == Role::Submissions {
             let Some(tls) = &self.tls else { return };

@@ -52,16 +52,22 @@ impl Spool {
 
     /// Start receiving a message for `env` (its id is replaced by a fresh unique one).
     pub fn create(&self, mut env: Envelope) -> io::Result<Incoming> {
+        env.id = QueueId::generate();
+        self.create_as(env)
+    }
+
+    /// [`Spool::create`] keeping `env`'s id (one the milters already saw as `i`) unless a file
+    /// has it already.
+    pub fn create_as(&self, mut env: Envelope) -> io::Result<Incoming> {
         loop {
-            env.id = QueueId::generate();
             let path = self.queue_path(&env.id);
             match OpenOptions::new().write(true).create_new(true).mode(INCOMPLETE_MODE).open(&path) {
                 Ok(f) => {
                     let mut file = BufWriter::with_capacity(64 * 1024, f);
                     file.write_all(&env.encode())?;
-                    return Ok(Incoming { file: Some(file), path, id: env.id.clone(), size: 0 });
+                    return Ok(Incoming { file: Some(file), path, id: env.id.clone(), size: 0, held: false });
                 }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => env.id = QueueId::generate(),
                 Err(e) => return Err(e),
             }
         }
@@ -74,8 +80,17 @@ impl Spool {
     /// cheap; it is there because POSIX promises nothing without it.
     pub async fn commit(&self, mut incoming: Incoming) -> io::Result<QueueId> {
         let file = incoming.file.take().expect("an Incoming is committed once");
+        let hold = incoming.held.then(|| StateWrite {
+            path: self.state_path(&incoming.id),
+            text: State { held: true, ..State::default() }.encode(),
+            owner: (nix::unistd::geteuid().as_raw(), nix::unistd::getegid().as_raw()),
+        });
         tokio::task::spawn_blocking(move || -> io::Result<()> {
             let file = file.into_inner().map_err(|e| e.into_error())?;
+            // On hold before it is complete: the queue manager never sees it due.
+            if let Some(w) = hold {
+                w.run()?;
+            }
             file.set_permissions(fs::Permissions::from_mode(COMPLETE_MODE))?;
             file.sync_all()
         })
@@ -184,9 +199,15 @@ pub struct Incoming {
     path: PathBuf,
     id: QueueId,
     size: u64,
+    held: bool,
 }
 
 impl Incoming {
+    /// Commit it on hold (a milter's quarantine), as `mailroomctl queue hold` would.
+    pub fn hold(&mut self) {
+        self.held = true;
+    }
+
     /// The id the message will have.
     pub fn id(&self) -> &QueueId {
         &self.id

@@ -12,7 +12,10 @@ use proto::sasl::Credentials;
 use smtp::{Handler, MailFrom, RcptTo, Reply, TlsInfo};
 use tokio::sync::mpsc;
 
-use crate::policy::{self, Accepted, Client, Networks};
+use crate::milter::message::Message;
+use crate::milter::protocol::Modification;
+use crate::milter::{ClientInfo, Filters, Milters};
+use crate::policy::{self, Accepted, Client, Networks, Role};
 use crate::queue::{Envelope, Incoming, Notify, QueueId, Recipient, Ret, Spool, Transport};
 use received::HopCounter;
 
@@ -36,6 +39,10 @@ pub struct Context {
     pub sender_login_check: bool,
     /// Newly queued messages, for the queue manager.
     pub queued: mpsc::UnboundedSender<QueueId>,
+    /// Mail filters for SMTP clients (smtpd_milters).
+    pub smtpd_milters: Option<Arc<Milters>>,
+    /// Mail filters for the local submission socket (non_smtpd_milters).
+    pub non_smtpd_milters: Option<Arc<Milters>>,
 }
 
 /// One session.
@@ -47,6 +54,10 @@ pub struct Session {
     helo: String,
     tls: Option<TlsInfo>,
     tx: Option<Transaction>,
+    /// The client's port, for the milters.
+    port: u16,
+    /// This session's conversation with the mail filters, if any are configured.
+    filters: Option<Filters>,
 }
 
 /// The transaction between MAIL and the end of DATA.
@@ -61,13 +72,36 @@ struct Transaction {
     given: Vec<String>,
     incoming: Option<Incoming>,
     hops: HopCounter,
+    /// Each accepted RCPT (or a filter's added recipient) and the addresses it became, so that
+    /// a filter can delete it.
+    expanded: Vec<(String, Vec<String>)>,
+    /// With filters: the queue id they see as `i`, and the message (our Received: first),
+    /// kept until they have changed it.
+    filtered: Option<(QueueId, Vec<u8>)>,
 }
 
 impl Session {
     /// A session for a client on `client.role`'s listener.
     pub fn new(ctx: Arc<Context>, client: Client) -> Session {
         let peer = client.ip.map(|ip| format!("[{ip}]")).unwrap_or_else(|| "local".into());
-        Session { ctx, client, peer, helo: String::new(), tls: None, tx: None }
+        let milters = if client.role == Role::Local { &ctx.non_smtpd_milters } else { &ctx.smtpd_milters };
+        let filters = milters.clone().map(Filters::new);
+        Session { ctx, client, peer, helo: String::new(), tls: None, tx: None, port: 0, filters }
+    }
+
+    /// The client's port (for the milters' CONNECT and `{client_port}`).
+    pub fn set_port(&mut self, port: u16) {
+        self.port = port;
+    }
+
+    /// What the filters are told about the client.
+    fn client_info(&self) -> ClientInfo {
+        ClientInfo {
+            addr: self.client.ip.map(|ip| std::net::SocketAddr::new(ip, self.port)),
+            helo: self.helo.clone(),
+            tls: self.tls.as_ref().map(|t| (t.protocol.clone(), t.cipher.clone())),
+            login: self.client.login.clone(),
+        }
     }
 
     fn now() -> u64 {
@@ -129,16 +163,27 @@ impl Session {
             }
         }
     }
-    /// MAIL FROM: the policy, then a new transaction.
+    /// MAIL FROM: the policy, the filters, then a new transaction.
     async fn check_mail(&mut self, from: &MailFrom<String>) -> Reply {
+        match self.start_transaction(from).await {
+            Ok(()) => Reply::new(250, "2.1.0", "Ok"),
+            Err(r) => r,
+        }
+    }
+
+    async fn start_transaction(&mut self, from: &MailFrom<String>) -> Result<(), Reply> {
         if let Some(r) = policy::require_auth(&self.client) {
-            return r;
+            return Err(r);
         }
         if self.ctx.sender_login_check
             && let Some(r) = policy::check_sender(&self.ctx.dir, &self.client, &from.address).await
         {
             tracing::info!(client = %self.peer, from = %from.address, reply = %r.to_string().trim_end(), "sender refused");
-            return r;
+            return Err(r);
+        }
+        let info = self.filters.is_some().then(|| self.client_info());
+        if let (Some(info), Some(filters)) = (info, self.filters.as_mut()) {
+            filters.mail(&info, &from.address, Vec::new()).await?;
         }
         let ret = if from.flags & smtp_proto::MAIL_RET_FULL != 0 {
             Some(Ret::Full)
@@ -157,8 +202,10 @@ impl Session {
             given: Vec::new(),
             incoming: None,
             hops: HopCounter::default(),
+            expanded: Vec::new(),
+            filtered: None,
         });
-        Reply::new(250, "2.1.0", "Ok")
+        Ok(())
     }
     /// RCPT TO: the recipient policy, aliases expanded.
     async fn check_rcpt(&mut self, to: &RcptTo<String>) -> Reply {
@@ -179,27 +226,131 @@ impl Session {
             None => format!("rfc822;{}", to.address),
         });
         let resolved: Vec<(String, Transport)> = targets.iter().map(|t| self.target_address(t)).collect();
-        let Some(tx) = self.tx.as_mut() else { return Reply::new(503, "5.5.1", "Error: need MAIL command") };
-        for (address, transport) in resolved {
-            // Two aliases for one mailbox deliver once, as Postfix's duplicate filter does.
-            if !tx.recipients.iter().any(|r| r.address == address) {
-                tx.recipients.push(Recipient { address, transport, orcpt: orcpt.clone(), notify });
+        if self.tx.is_none() {
+            return Reply::new(503, "5.5.1", "Error: need MAIL command");
+        }
+        let info = self.filters.is_some().then(|| self.client_info());
+        if let (Some(info), Some(filters)) = (info, self.filters.as_mut()) {
+            let local = resolved.iter().all(|(_, t)| *t == Transport::Local);
+            if let Err(r) = filters.rcpt(&info, &to.address, local).await {
+                return r;
             }
         }
+        let tx = self.tx.as_mut().expect("checked above");
+        add_recipients(tx, &to.address, resolved, orcpt, notify);
         tx.given.push(to.address.clone());
         Reply::new(250, "2.1.5", "Ok")
     }
 
+    /// A filter's change of sender or recipients.
+    async fn change_envelope(&mut self, m: &Modification) {
+        let unbracket = |a: &str| a.trim().trim_start_matches('<').trim_end_matches('>').to_string();
+        match m {
+            Modification::ChangeFrom { address, .. } => {
+                let tx = self.tx.as_mut().expect("in a transaction");
+                tracing::info!(client = %self.peer, from = %tx.sender, to = %unbracket(address), "milter changes the sender");
+                tx.sender = unbracket(address);
+            }
+            Modification::AddRcpt { address, .. } => {
+                let address = unbracket(address);
+                // Trusted like the local submission socket: a filter may add any recipient.
+                let trusted = Client { role: Role::Local, ip: None, login: None };
+                let targets = match policy::check_recipient(
+                    &self.ctx.dir,
+                    &trusted,
+                    &self.ctx.networks,
+                    &address,
+                )
+                .await
+                {
+                    Ok(Accepted::Local(targets)) => targets,
+                    Ok(Accepted::Remote(addr)) => vec![Target::Remote(addr)],
+                    Err(r) => {
+                        tracing::warn!(client = %self.peer, to = %address, reply = %r.to_string().trim_end(), "milter added a recipient we cannot take");
+                        return;
+                    }
+                };
+                let resolved: Vec<(String, Transport)> =
+                    targets.iter().map(|t| self.target_address(t)).collect();
+                tracing::info!(client = %self.peer, to = %address, "milter adds a recipient");
+                let tx = self.tx.as_mut().expect("in a transaction");
+                let orcpt = Some(format!("rfc822;{address}"));
+                add_recipients(tx, &address, resolved, orcpt, Notify::DEFAULT);
+            }
+            Modification::DelRcpt(address) => {
+                let address = unbracket(address);
+                tracing::info!(client = %self.peer, to = %address, "milter deletes a recipient");
+                let tx = self.tx.as_mut().expect("in a transaction");
+                tx.expanded.retain(|(given, _)| !given.eq_ignore_ascii_case(&address));
+                let expanded = &tx.expanded;
+                tx.recipients.retain(|r| expanded.iter().any(|(_, to)| to.contains(&r.address)));
+            }
+            _ => {}
+        }
+    }
+
+    /// The filters' turn at the end of DATA: their verdict, then their changes in the queue
+    /// file. `Ok(None)`: discarded.
+    async fn filter_message(&mut self, id: QueueId, bytes: Vec<u8>) -> Result<Option<Incoming>, Reply> {
+        let info = self.client_info();
+        let mut msg = Message::parse(&bytes);
+        drop(bytes);
+        let filters = self.filters.as_mut().expect("filtered messages have filters");
+        let outcome = filters.message(&info, id.as_str(), &mut msg).await?;
+        if outcome.discard {
+            tracing::info!("{id}: milter-discard: client={}, message discarded", self.peer);
+            return Ok(None);
+        }
+        for m in &outcome.envelope {
+            self.change_envelope(m).await;
+        }
+        let tx = self.tx.as_ref().expect("in a transaction");
+        if tx.recipients.is_empty() {
+            tracing::info!(
+                "{id}: client={}, the milters removed every recipient: message discarded",
+                self.peer
+            );
+            return Ok(None);
+        }
+        let mut env = self.envelope(tx);
+        env.id = id;
+        let mut incoming = self.ctx.spool.create_as(env).map_err(|e| {
+            tracing::error!(error = %e, "cannot create queue file");
+            storage_reply(&e)
+        })?;
+        incoming.write(&msg.to_bytes()).map_err(|e| storage_reply(&e))?;
+        if let Some(reason) = outcome.quarantine {
+            tracing::info!("{}: milter-hold: client={}, {reason}", incoming.id(), self.peer);
+            incoming.hold();
+        }
+        Ok(Some(incoming))
+    }
+
     /// The end of DATA: the hop count, then the queue commit; 250 only once it is durable.
     async fn finish_data(&mut self) -> Vec<Reply> {
-        let Some(mut tx) = self.tx.take() else {
+        let Some(tx) = self.tx.as_mut() else {
             return vec![Reply::new(503, "5.5.1", "Error: need MAIL command")];
         };
-        let incoming = tx.incoming.take().expect("data_start opened the queue file");
         if tx.hops.hops() > self.ctx.max_hops {
             tracing::warn!(client = %self.peer, hops = tx.hops.hops(), "mail loop: too many Received: headers");
+            self.tx = None;
             return vec![Reply::new(554, "5.4.6", "Too many hops")];
         }
+        let incoming = match tx.filtered.take() {
+            Some((id, bytes)) => match self.filter_message(id.clone(), bytes).await {
+                Ok(Some(incoming)) => incoming,
+                Ok(None) => {
+                    self.tx = None;
+                    return vec![Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))];
+                }
+                Err(r) => {
+                    self.tx = None;
+                    return vec![r];
+                }
+            },
+            None => tx.incoming.take().expect("data_start opened the queue file"),
+        };
+        let tx = self.tx.take().expect("still in the transaction");
         let size = incoming.size();
         match self.ctx.spool.commit(incoming).await {
             Ok(id) => {
@@ -268,6 +419,9 @@ impl Handler for Session {
         let Some(tx) = self.tx.as_ref() else {
             return Err(Reply::new(503, "5.5.1", "Error: need MAIL command"));
         };
+        if self.filters.is_some() {
+            return self.filtered_data_start().await;
+        }
         let env = self.envelope(tx);
         let mut incoming = self.ctx.spool.create(env).map_err(|e| {
             tracing::error!(error = %e, "cannot create queue file");
@@ -293,6 +447,10 @@ impl Handler for Session {
     async fn data_chunk(&mut self, chunk: &[u8]) -> Result<(), Reply> {
         let tx = self.tx.as_mut().expect("data without a transaction");
         tx.hops.feed(chunk);
+        if let Some((_, bytes)) = tx.filtered.as_mut() {
+            bytes.extend_from_slice(chunk);
+            return Ok(());
+        }
         let incoming = tx.incoming.as_mut().expect("data_start opened the queue file");
         incoming.write(chunk).map_err(|e| {
             tracing::error!(error = %e, "queue file write failed");
@@ -311,7 +469,55 @@ impl Handler for Session {
     fn reset(&mut self) {
         // Dropping an uncommitted Incoming removes its file.
         self.tx = None;
+        if let Some(f) = self.filters.as_mut() {
+            f.reset();
+        }
     }
+}
+
+impl Session {
+    /// DATA with filters: they answer before our 354; the message is kept in memory, behind
+    /// our Received:, until they have seen and changed it.
+    async fn filtered_data_start(&mut self) -> Result<(), Reply> {
+        let id = QueueId::generate();
+        let info = self.client_info();
+        self.filters.as_mut().expect("checked").data(&info, id.as_str()).await?;
+        let tx = self.tx.as_ref().expect("checked");
+        let tls = self.tls.as_ref().map(|t| (t.protocol.as_str(), t.cipher.as_str()));
+        let single = (tx.given.len() == 1).then(|| tx.given[0].as_str());
+        let trace = received::Trace {
+            helo: &self.helo,
+            client: &self.peer,
+            by: &self.ctx.hostname,
+            tls,
+            login: self.client.login.as_deref(),
+            id: id.as_str(),
+            single_rcpt: single,
+            now: Self::now() as i64,
+        };
+        let bytes = received::header(&trace).into_bytes();
+        self.tx.as_mut().expect("checked").filtered = Some((id, bytes));
+        Ok(())
+    }
+}
+
+/// Adds what one RCPT (or a filter's added recipient) resolved to.
+fn add_recipients(
+    tx: &mut Transaction,
+    given: &str,
+    resolved: Vec<(String, Transport)>,
+    orcpt: Option<String>,
+    notify: Notify,
+) {
+    let mut to = Vec::new();
+    for (address, transport) in resolved {
+        to.push(address.clone());
+        // Two aliases for one mailbox deliver once, as Postfix's duplicate filter does.
+        if !tx.recipients.iter().any(|r| r.address == address) {
+            tx.recipients.push(Recipient { address, transport, orcpt: orcpt.clone(), notify });
+        }
+    }
+    tx.expanded.push((given.to_string(), to));
 }
 
 /// RFC 3461 NOTIFY from smtp-proto's flags.

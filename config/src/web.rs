@@ -34,8 +34,8 @@ crate::section! {
         pub throttle_max_ms: u64 = 8000,
         /// Seconds after which a login's or address's failure count is forgotten.
         pub throttle_window: NonZeroU64 = nz64(900),
-        /// User to run as after binding.
-        pub user: String = "mailroom".into(),
+        /// User to run as after binding (it reads password hashes, like mailroom-saslauthd).
+        pub user: String = "mailroom-web".into(),
         /// Group to run as; empty means the user's primary group.
         pub group: String = String::new(),
         /// Seconds requests in flight may take to finish at shutdown.

@@ -86,6 +86,10 @@ async fn matrix(backend: Backend) {
     post_matrix(&mut b, "/admin/mailboxes/bob@a.test", quota, [403, 403, 403, 303, 303]).await;
     let reset = |_| kv(&[("password", PASSWORD), ("again", PASSWORD)]);
     post_matrix(&mut b, "/admin/mailboxes/bob@a.test/password", reset, [403, 403, 403, 303, 303]).await;
+    // The reset ended bob's session.
+    assert_eq!(b[1].get("/account").await.status, 303);
+    b[1].cookies.clear();
+    assert_eq!(b[1].login(USER_A, PASSWORD).await.status, 303);
     let edit = |_| kv(&[("description", "edited"), ("mailboxes", "4"), ("aliases", "0"), ("maxquota", "10"), ("active", "1")]);
     post_matrix(&mut b, "/admin/domains/a.test", edit, [403, 403, 403, 403, 303]).await;
     let add_domain = |i: usize| kv(&[("domain", &format!("new{i}.test")), ("mailboxes", "0"), ("aliases", "0"), ("maxquota", "0")]);

@@ -246,7 +246,7 @@ impl Directory {
         domains: Option<&[String]>,
         limit: i64,
     ) -> Result<Vec<[String; 5]>, AdminError> {
-        let base = "SELECT timestamp, username, domain, action, data FROM log";
+        let base = "SELECT CAST(timestamp AS CHAR), username, domain, action, data FROM log";
         let q = match domains {
             None => Query::new(format!("{base} ORDER BY id DESC LIMIT ?")).int(limit),
             Some([]) => return Ok(Vec::new()),

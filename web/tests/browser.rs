@@ -39,13 +39,13 @@ async fn superadmin_domain_admin_and_user_in_chromium() {
     assert!(shots >= 12, "{shots} screenshots in {}", out.display());
 
     // What the browser did is in the directory and in postfixadmin's log.
-    let shop = "shop.test".parse().unwrap();
+    let shop = dom("shop.test");
     assert_eq!(db.dir.domain_settings(&shop).await.unwrap().unwrap().mailboxes, 10);
     let boss = db.dir.admin("boss@shop.test").await.unwrap().unwrap();
     assert_eq!(boss.domains, ["shop.test"]);
     let v = db.dir.authenticate("carol@shop.test", &proto::Secret::from("carol-pass-2")).await.unwrap();
     assert!(matches!(v, authlib::Verdict::Accepted(_)), "{v:?}");
-    let carol = db.dir.show_user(&"carol@shop.test".parse().unwrap()).await.unwrap().unwrap();
+    let carol = db.dir.show_user(&addr("carol@shop.test")).await.unwrap().unwrap();
     assert_eq!(carol.quota, 50 * authlib::QUOTA_MULTIPLIER);
     let log = db.dir.log_rows(None, 50).await.unwrap();
     let who_did: Vec<(&str, &str)> = log.iter().map(|r| (r[1].as_str(), r[3].as_str())).collect();

@@ -104,13 +104,13 @@ async fn matrix(backend: Backend) {
     post_matrix(&mut b, "/admin/mailboxes/new3@a.test/delete", del_alias, [403, 403, 403, 303, 409]).await;
 
     // The effects, through authlib (what mailroomctl and the daemons see).
-    let users: Vec<String> = db.dir.list_users(Some(&"a.test".parse().unwrap())).await.unwrap().into_iter().map(|u| u.username).collect();
+    let users: Vec<String> = db.dir.list_users(Some(&dom("a.test"))).await.unwrap().into_iter().map(|u| u.username).collect();
     assert_eq!(users, ["bob@a.test", "new4@a.test"]);
-    let bob = db.dir.show_user(&"bob@a.test".parse().unwrap()).await.unwrap().unwrap();
+    let bob = db.dir.show_user(&addr("bob@a.test")).await.unwrap().unwrap();
     assert_eq!(bob.quota, 5 * authlib::QUOTA_MULTIPLIER);
-    let aliases: Vec<String> = db.dir.list_aliases(Some(&"a.test".parse().unwrap())).await.unwrap().into_iter().map(|a| a.address).collect();
+    let aliases: Vec<String> = db.dir.list_aliases(Some(&dom("a.test"))).await.unwrap().into_iter().map(|a| a.address).collect();
     assert_eq!(aliases, ["list4@a.test"]);
-    let settings = db.dir.domain_settings(&"a.test".parse().unwrap()).await.unwrap().unwrap();
+    let settings = db.dir.domain_settings(&dom("a.test")).await.unwrap().unwrap();
     assert_eq!((settings.description.as_str(), settings.mailboxes, settings.maxquota), ("edited", 4, 10));
     let helper = db.dir.admin("helper4@a.test").await.unwrap().unwrap();
     assert_eq!((helper.superadmin, helper.domains.clone()), (false, vec!["a.test".to_string()]));
@@ -144,7 +144,7 @@ async fn matrix(backend: Backend) {
     assert_eq!(r.status, 403);
     let r = b[4].post("/admin/domains", &[("domain", "x.test"), ("csrf", &token)]).await;
     assert_eq!(r.status, 403);
-    assert!(db.dir.domain_settings(&"x.test".parse().unwrap()).await.unwrap().is_none());
+    assert!(db.dir.domain_settings(&dom("x.test")).await.unwrap().is_none());
 
     // Discovery answers for our domains only.
     let r = web.raw("GET", "/mail/config-v1.1.xml?emailaddress=bob%40a.test", "", b"").await;

@@ -29,6 +29,16 @@ pub const ADMIN_B: &str = "boss@b.test";
 /// A mailbox user of a.test.
 pub const USER_A: &str = "bob@a.test";
 
+/// A domain literal.
+pub fn dom(s: &str) -> proto::Domain {
+    proto::Domain::parse(s).unwrap()
+}
+
+/// An address literal.
+pub fn addr(s: &str) -> proto::Address {
+    proto::Address::parse(s).unwrap()
+}
+
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A database with domains a.test and b.test, a mailbox in each, a superadmin and one admin

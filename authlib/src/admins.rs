@@ -84,10 +84,15 @@ impl Directory {
             .text(username);
         let Some(r) = self.db.fetch_optional(&q).await? else { return Ok(None) };
         let username = text(&r, 0)?.unwrap_or_default();
-        let mut info =
-            AdminInfo { superadmin: number(&r, 1)? != 0, active: number(&r, 2)? != 0, domains: Vec::new(), username };
-        let q = Query::new("SELECT domain FROM domain_admins WHERE username = ? AND active = 1 ORDER BY domain")
-            .text(&info.username);
+        let mut info = AdminInfo {
+            superadmin: number(&r, 1)? != 0,
+            active: number(&r, 2)? != 0,
+            domains: Vec::new(),
+            username,
+        };
+        let q =
+            Query::new("SELECT domain FROM domain_admins WHERE username = ? AND active = 1 ORDER BY domain")
+                .text(&info.username);
         for r in self.db.fetch_all(&q).await? {
             let d = text(&r, 0)?.unwrap_or_default();
             if d.eq_ignore_ascii_case("ALL") {
@@ -155,7 +160,9 @@ impl Directory {
         ];
         for d in domains {
             qs.push(
-                Query::new("INSERT INTO domain_admins (username, domain) VALUES (?, ?)").text(&name).text(d.as_str()),
+                Query::new("INSERT INTO domain_admins (username, domain) VALUES (?, ?)")
+                    .text(&name)
+                    .text(d.as_str()),
             );
         }
         self.db.transaction(&qs).await?;
@@ -164,7 +171,9 @@ impl Directory {
 
     /// Let an existing admin also manage `domain`.
     pub async fn add_domain_admin(&self, username: &str, domain: &Domain) -> Result<(), AdminError> {
-        let Some(a) = self.admin(username).await? else { return Err(refused(format!("no such admin {username}"))) };
+        let Some(a) = self.admin(username).await? else {
+            return Err(refused(format!("no such admin {username}")));
+        };
         if self.domain_settings(domain).await?.is_none() {
             return Err(refused(format!("unknown domain {domain}")));
         }
@@ -207,8 +216,10 @@ impl Directory {
 
     /// The admins of one domain (superadmins not included).
     pub async fn domain_admins(&self, domain: &Domain) -> Result<Vec<String>, AdminError> {
-        let q = Query::new("SELECT username FROM domain_admins WHERE domain = ? AND active = 1 ORDER BY username")
-            .text(domain.as_str());
+        let q = Query::new(
+            "SELECT username FROM domain_admins WHERE domain = ? AND active = 1 ORDER BY username",
+        )
+        .text(domain.as_str());
         let mut out = Vec::new();
         for r in self.db.fetch_all(&q).await? {
             out.push(text(&r, 0)?.unwrap_or_default());
@@ -229,7 +240,13 @@ impl Directory {
 
     /// Write one row of postfixadmin's `log`: who (`admin`, with the client address as
     /// postfixadmin writes it, `name (ip)`), in which domain, what.
-    pub async fn log_change(&self, who: &str, domain: &str, action: &str, data: &str) -> Result<(), AdminError> {
+    pub async fn log_change(
+        &self,
+        who: &str,
+        domain: &str,
+        action: &str,
+        data: &str,
+    ) -> Result<(), AdminError> {
         let q = Query::new("INSERT INTO log (username, domain, action, data) VALUES (?, ?, ?, ?)")
             .text(who)
             .text(domain)
@@ -327,9 +344,10 @@ impl Directory {
     }
 
     async fn update_mailbox(&self, addr: &Address, set: &str, v: i64) -> Result<(), AdminError> {
-        let q = Query::new(format!("UPDATE mailbox SET {set}, modified = CURRENT_TIMESTAMP WHERE username = ?"))
-            .int(v)
-            .text(addr.to_string());
+        let q =
+            Query::new(format!("UPDATE mailbox SET {set}, modified = CURRENT_TIMESTAMP WHERE username = ?"))
+                .int(v)
+                .text(addr.to_string());
         match self.db.transaction(&[q]).await?[0] {
             0 => Err(refused(format!("no such user {addr}"))),
             _ => Ok(()),

@@ -381,7 +381,13 @@ pub async fn edit_domain(
     if let Err(e) = app.dir.set_domain(&settings).await {
         return refused(e);
     }
-    let data = format!("active={} mailboxes={} aliases={} maxquota={}", yes(settings.active), f.mailboxes, f.aliases, f.maxquota);
+    let data = format!(
+        "active={} mailboxes={} aliases={} maxquota={}",
+        yes(settings.active),
+        f.mailboxes,
+        f.aliases,
+        f.maxquota
+    );
     record(&app, &req, &a, dom.as_str(), "edit_domain", &data).await;
     done(&format!("/admin/domains/{dom}"), "domain-saved")
 }
@@ -423,7 +429,10 @@ fn allowed_quota(s: &DomainSettings, quota_mb: i64) -> Result<u64, Response> {
     if s.maxquota > 0 && (quota_mb == 0 || quota_mb > s.maxquota) {
         return Err(bad(&format!("The quota must be between 1 and {} MB in this domain.", s.maxquota)));
     }
-    quota_mb.checked_mul(QUOTA_MULTIPLIER).and_then(|b| u64::try_from(b).ok()).ok_or_else(|| bad("The quota is too large."))
+    quota_mb
+        .checked_mul(QUOTA_MULTIPLIER)
+        .and_then(|b| u64::try_from(b).ok())
+        .ok_or_else(|| bad("The quota is too large."))
 }
 
 /// Add a mailbox, within the domain's limits.
@@ -868,10 +877,7 @@ pub async fn change_own_password(
 }
 
 /// postfixadmin's "View Log": the newest changes in this admin's domains.
-pub async fn log_page(
-    State(app): State<Arc<App>>,
-    Extension(req): Extension<Req>,
-) -> Response {
+pub async fn log_page(State(app): State<Arc<App>>, Extension(req): Extension<Req>) -> Response {
     let (s, a) = match admin(&app, &req).await {
         Ok(x) => x,
         Err(r) => return r,

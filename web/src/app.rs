@@ -64,7 +64,8 @@ impl App {
                 .map_err(|_| format!("[web] trusted_proxies: {p:?} is not an address or CIDR block"))?;
             trusted.push(net);
         }
-        if w.cookie_name.is_empty() || !w.cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if w.cookie_name.is_empty() || !w.cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return Err(format!("[web] cookie_name: {:?} must be letters, digits and _", w.cookie_name));
         }
         Ok(App {
@@ -201,8 +202,9 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
     let conn = req.extensions().get::<ConnInfo>().copied().unwrap_or(ConnInfo { peer: None, tls: false });
     let (client, https) = app.client(conn, req.headers());
     let session = cookie_value(req.headers(), &app.cookie).and_then(|id| app.sessions.get(id));
-    let login_csrf =
-        cookie_value(req.headers(), &format!("{}_login", app.cookie)).filter(|t| t.len() == 64).map(String::from);
+    let login_csrf = cookie_value(req.headers(), &format!("{}_login", app.cookie))
+        .filter(|t| t.len() == 64)
+        .map(String::from);
     let resolved = Req { client, session, login_csrf };
     let mut response = if req.method() == Method::POST && !not_a_form(req.uri().path()) {
         let (mut parts, body) = req.into_parts();
@@ -210,7 +212,10 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
             Err(_) => page::error(StatusCode::PAYLOAD_TOO_LARGE, "The form is too large."),
             Ok(bytes) if !token_matches(&bytes, &resolved) => {
                 tracing::info!(client = %resolved.client, path = %parts.uri.path(), "form refused: missing or wrong token");
-                page::error(StatusCode::FORBIDDEN, "This form has expired. Go back, reload the page and try again.")
+                page::error(
+                    StatusCode::FORBIDDEN,
+                    "This form has expired. Go back, reload the page and try again.",
+                )
             }
             Ok(bytes) => {
                 parts.extensions.insert(resolved);
@@ -227,7 +232,11 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
     let set = |h: &mut HeaderMap, k: &'static str, v: &'static str| {
         h.insert(k, HeaderValue::from_static(v));
     };
-    set(h, "content-security-policy", "default-src 'self'; script-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'");
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'self'; script-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    );
     set(h, "x-content-type-options", "nosniff");
     set(h, "x-frame-options", "DENY");
     set(h, "referrer-policy", "no-referrer");

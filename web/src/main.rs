@@ -115,7 +115,9 @@ fn run(cli: Cli) -> Result<()> {
     let dir = Directory::open(&cfg.database).context("[database]")?;
     let tls = match (cfg.web.tls, cfg.tls.enabled()) {
         (true, true) => Some(TlsConfig::load(cfg.tls.cert.as_ref(), cfg.tls.key.as_ref()).context("[tls]")?),
-        (true, false) => bail!("[web] tls = true needs [tls] cert and key (or set tls = false behind a proxy)"),
+        (true, false) => {
+            bail!("[web] tls = true needs [tls] cert and key (or set tls = false behind a proxy)")
+        }
         (false, _) => None,
     };
     let app = App::new(&cfg, dir).map_err(anyhow::Error::msg)?;

@@ -10,7 +10,11 @@ static LOGINS: LazyLock<Family<Labels<1>, Counter>> = LazyLock::new(Family::defa
 
 /// Add this daemon's metrics to `registry`.
 pub fn register(registry: &mut Registry) {
-    registry.register("requests", "HTTP requests answered, by status class (2xx, 3xx, 4xx, 5xx)", REQUESTS.clone());
+    registry.register(
+        "requests",
+        "HTTP requests answered, by status class (2xx, 3xx, 4xx, 5xx)",
+        REQUESTS.clone(),
+    );
     registry.register("logins", "Login attempts, by result (ok, failed, unavailable)", LOGINS.clone());
 }
 

@@ -7,7 +7,13 @@ use maud::{DOCTYPE, Markup, html};
 use crate::session::Current;
 
 /// A whole page: title, the navigation for the session, a notice, the content.
-pub fn layout(title: &str, session: Option<&Current>, admin: bool, notice: Option<&str>, body: Markup) -> Markup {
+pub fn layout(
+    title: &str,
+    session: Option<&Current>,
+    admin: bool,
+    notice: Option<&str>,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -59,7 +65,11 @@ pub fn ok(markup: Markup) -> Response {
 pub fn error(status: StatusCode, message: &str) -> Response {
     let title = status.canonical_reason().unwrap_or("Error");
     let body = html! { p.error { (message) } p { a href="/" { "Start page" } } };
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], layout(title, None, false, None, body).into_string())
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        layout(title, None, false, None, body).into_string(),
+    )
         .into_response()
 }
 

@@ -42,7 +42,8 @@ async fn post_matrix(
     want: [u16; 5],
 ) {
     for (i, b) in browsers.iter_mut().enumerate() {
-        let token = if i == 0 { String::new() } else { b.token(if i == 1 { "/account" } else { "/admin" }).await };
+        let token =
+            if i == 0 { String::new() } else { b.token(if i == 1 { "/account" } else { "/admin" }).await };
         let mut f = fields(i);
         f.push(("csrf".into(), token));
         let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -77,7 +78,13 @@ async fn matrix(backend: Backend) {
 
     let add_mailbox = |i: usize| {
         let local = format!("new{i}");
-        kv(&[("local_part", &local), ("name", "New"), ("password", "longenough1"), ("again", "longenough1"), ("quota", "0")])
+        kv(&[
+            ("local_part", &local),
+            ("name", "New"),
+            ("password", "longenough1"),
+            ("again", "longenough1"),
+            ("quota", "0"),
+        ])
     };
     post_matrix(&mut b, "/admin/domains/a.test/mailboxes", add_mailbox, [403, 403, 403, 303, 303]).await;
     let add_alias = |i: usize| kv(&[("local_part", &format!("list{i}")), ("goto", "bob@a.test, bob@b.test")]);
@@ -90,12 +97,27 @@ async fn matrix(backend: Backend) {
     assert_eq!(b[1].get("/account").await.status, 303);
     b[1].cookies.clear();
     assert_eq!(b[1].login(USER_A, PASSWORD).await.status, 303);
-    let edit = |_| kv(&[("description", "edited"), ("mailboxes", "4"), ("aliases", "0"), ("maxquota", "10"), ("active", "1")]);
+    let edit = |_| {
+        kv(&[
+            ("description", "edited"),
+            ("mailboxes", "4"),
+            ("aliases", "0"),
+            ("maxquota", "10"),
+            ("active", "1"),
+        ])
+    };
     post_matrix(&mut b, "/admin/domains/a.test", edit, [403, 403, 403, 403, 303]).await;
-    let add_domain = |i: usize| kv(&[("domain", &format!("new{i}.test")), ("mailboxes", "0"), ("aliases", "0"), ("maxquota", "0")]);
+    let add_domain = |i: usize| {
+        kv(&[("domain", &format!("new{i}.test")), ("mailboxes", "0"), ("aliases", "0"), ("maxquota", "0")])
+    };
     post_matrix(&mut b, "/admin/domains", add_domain, [403, 403, 403, 403, 303]).await;
     let add_admin = |i: usize| {
-        kv(&[("username", &format!("helper{i}@a.test")), ("password", "longenough1"), ("again", "longenough1"), ("domains", "a.test")])
+        kv(&[
+            ("username", &format!("helper{i}@a.test")),
+            ("password", "longenough1"),
+            ("again", "longenough1"),
+            ("domains", "a.test"),
+        ])
     };
     post_matrix(&mut b, "/admin/admins", add_admin, [403, 403, 403, 403, 303]).await;
     let del_alias = |_| kv(&[]);
@@ -104,11 +126,13 @@ async fn matrix(backend: Backend) {
     post_matrix(&mut b, "/admin/mailboxes/new3@a.test/delete", del_alias, [403, 403, 403, 303, 409]).await;
 
     // The effects, through authlib (what mailroomctl and the daemons see).
-    let users: Vec<String> = db.dir.list_users(Some(&dom("a.test"))).await.unwrap().into_iter().map(|u| u.username).collect();
+    let users: Vec<String> =
+        db.dir.list_users(Some(&dom("a.test"))).await.unwrap().into_iter().map(|u| u.username).collect();
     assert_eq!(users, ["bob@a.test", "new4@a.test"]);
     let bob = db.dir.show_user(&addr("bob@a.test")).await.unwrap().unwrap();
     assert_eq!(bob.quota, 5 * authlib::QUOTA_MULTIPLIER);
-    let aliases: Vec<String> = db.dir.list_aliases(Some(&dom("a.test"))).await.unwrap().into_iter().map(|a| a.address).collect();
+    let aliases: Vec<String> =
+        db.dir.list_aliases(Some(&dom("a.test"))).await.unwrap().into_iter().map(|a| a.address).collect();
     assert_eq!(aliases, ["list4@a.test"]);
     let settings = db.dir.domain_settings(&dom("a.test")).await.unwrap().unwrap();
     assert_eq!((settings.description.as_str(), settings.mailboxes, settings.maxquota), ("edited", 4, 10));
@@ -117,13 +141,20 @@ async fn matrix(backend: Backend) {
 
     // postfixadmin's limits: maxquota 10 MB, 4 mailboxes at most (2 there now).
     let token = b[3].token("/admin").await;
-    let mut over = kv(&[("local_part", "big"), ("password", "longenough1"), ("again", "longenough1"), ("quota", "11")]);
+    let mut over =
+        kv(&[("local_part", "big"), ("password", "longenough1"), ("again", "longenough1"), ("quota", "11")]);
     over.push(("csrf".into(), token.clone()));
     let pairs: Vec<(&str, &str)> = over.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     assert_eq!(b[3].post("/admin/domains/a.test/mailboxes", &pairs).await.status, 400);
     for (i, want) in [(1, 303), (2, 303), (3, 409)] {
         let local = format!("fill{i}");
-        let f = [("local_part", local.as_str()), ("password", "longenough1"), ("again", "longenough1"), ("quota", "10"), ("csrf", token.as_str())];
+        let f = [
+            ("local_part", local.as_str()),
+            ("password", "longenough1"),
+            ("again", "longenough1"),
+            ("quota", "10"),
+            ("csrf", token.as_str()),
+        ];
         let r = b[3].post("/admin/domains/a.test/mailboxes", &f).await;
         assert_eq!(r.status, want, "mailbox {i}: {}", r.body);
     }
@@ -132,7 +163,18 @@ async fn matrix(backend: Backend) {
     // their domains' rows only.
     let log = db.dir.log_rows(None, 100).await.unwrap();
     let actions: Vec<&str> = log.iter().map(|r| r[3].as_str()).collect();
-    for a in ["create_mailbox", "create_alias", "edit_mailbox", "edit_password", "edit_domain", "create_domain", "create_admin", "delete_alias", "delete_domain", "delete_mailbox"] {
+    for a in [
+        "create_mailbox",
+        "create_alias",
+        "edit_mailbox",
+        "edit_password",
+        "edit_domain",
+        "create_domain",
+        "create_admin",
+        "delete_alias",
+        "delete_domain",
+        "delete_mailbox",
+    ] {
         assert!(actions.contains(&a), "{a} not logged: {log:?}");
     }
     assert!(log.iter().any(|r| r[1] == format!("{ADMIN_A} (127.0.0.1)") && r[2] == "a.test"), "{log:?}");
@@ -149,7 +191,11 @@ async fn matrix(backend: Backend) {
     // Discovery answers for our domains only.
     let r = web.raw("GET", "/mail/config-v1.1.xml?emailaddress=bob%40a.test", "", b"").await;
     assert_eq!(r.status, 200, "{r:?}");
-    assert!(r.body.contains("<hostname>mail.a.test</hostname>") && r.body.contains("<port>993</port>"), "{}", r.body);
+    assert!(
+        r.body.contains("<hostname>mail.a.test</hostname>") && r.body.contains("<port>993</port>"),
+        "{}",
+        r.body
+    );
     let r = web.raw("GET", "/mail/config-v1.1.xml?emailaddress=bob%40elsewhere.test", "", b"").await;
     assert_eq!(r.status, 404);
     drop(b);
@@ -173,12 +219,20 @@ async fn logins_sessions_and_headers() {
 
     // Every answer carries the security headers; HTTPS adds HSTS.
     let r = web.raw("GET", "/login", "", b"").await;
-    assert_eq!(r.header("content-security-policy").map(|v| v.starts_with("default-src 'self'; script-src 'none'; frame-ancestors 'none'")), Some(true), "{r:?}");
+    assert_eq!(
+        r.header("content-security-policy")
+            .map(|v| v.starts_with("default-src 'self'; script-src 'none'; frame-ancestors 'none'")),
+        Some(true),
+        "{r:?}"
+    );
     assert_eq!(r.header("strict-transport-security"), Some("max-age=31536000"));
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
     assert!(!r.body.contains("<script"), "{}", r.body);
     let cookie = r.header("set-cookie").unwrap();
-    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
 
     // One answer for an unknown login and for a wrong password.
     let mut x = web.browser();
@@ -186,7 +240,9 @@ async fn logins_sessions_and_headers() {
     let wrong = x.login(USER_A, "whatever-pw").await;
     let wrong_admin = x.login(ADMIN_A, "whatever-pw").await;
     assert_eq!((unknown.status, wrong.status, wrong_admin.status), (401, 401, 401));
-    let strip = |s: &str| s.replace(&Resp { status: 0, headers: vec![], body: s.to_string() }.csrf().unwrap_or_default(), "");
+    let strip = |s: &str| {
+        s.replace(&Resp { status: 0, headers: vec![], body: s.to_string() }.csrf().unwrap_or_default(), "")
+    };
     assert_eq!(strip(&unknown.body), strip(&wrong.body));
     assert_eq!(strip(&wrong.body), strip(&wrong_admin.body));
     let log = web.log();
@@ -201,15 +257,26 @@ async fn logins_sessions_and_headers() {
     let mut one = web.browser();
     let r = one.login(USER_A, PASSWORD).await;
     assert_eq!(r.header("location"), Some("/account"));
-    let session_cookie = r.headers.iter().find(|(k, v)| k == "set-cookie" && v.starts_with("mailroom_session=")).unwrap();
+    let session_cookie =
+        r.headers.iter().find(|(k, v)| k == "set-cookie" && v.starts_with("mailroom_session=")).unwrap();
     assert!(session_cookie.1.contains("Secure; HttpOnly; SameSite=Strict"), "{session_cookie:?}");
     let mut two = web.browser();
     two.login(USER_A, PASSWORD).await;
     assert_eq!(two.get("/account").await.status, 200);
     let token = one.token("/account").await;
-    let wrong = one.post("/account/password", &[("csrf", &token), ("current", "nope-nope"), ("new", "another-pw-2"), ("again", "another-pw-2")]).await;
+    let wrong = one
+        .post(
+            "/account/password",
+            &[("csrf", &token), ("current", "nope-nope"), ("new", "another-pw-2"), ("again", "another-pw-2")],
+        )
+        .await;
     assert_eq!(wrong.status, 403);
-    let r = one.post("/account/password", &[("csrf", &token), ("current", PASSWORD), ("new", "another-pw-2"), ("again", "another-pw-2")]).await;
+    let r = one
+        .post(
+            "/account/password",
+            &[("csrf", &token), ("current", PASSWORD), ("new", "another-pw-2"), ("again", "another-pw-2")],
+        )
+        .await;
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(two.get("/account").await.status, 303, "the other session ended");
     assert_eq!(one.get("/account").await.status, 200, "this session goes on under a new id");
@@ -226,7 +293,11 @@ async fn logins_sessions_and_headers() {
     let req = b"<?xml version=\"1.0\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\"><Request><EMailAddress>bob@a.test</EMailAddress><AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema></Request></Autodiscover>";
     let r = web.raw("POST", "/autodiscover/autodiscover.xml", "Content-Type: text/xml\r\n", req).await;
     assert_eq!(r.status, 200, "{r:?}");
-    assert!(r.body.contains("<LoginName>bob@a.test</LoginName>") && r.body.contains("<Type>IMAP</Type>"), "{}", r.body);
+    assert!(
+        r.body.contains("<LoginName>bob@a.test</LoginName>") && r.body.contains("<Type>IMAP</Type>"),
+        "{}",
+        r.body
+    );
 
     // Unknown pages and malformed requests are 4xx, and the daemon keeps serving.
     assert_eq!(web.raw("GET", "/nope", "", b"").await.status, 404);

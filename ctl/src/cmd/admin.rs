@@ -61,8 +61,13 @@ impl AdminCmd {
                 }
                 let hash = new_hash(&dir, password_stdin).await?;
                 dir.add_admin(&name, &hash, superadmin, &domains).await?;
-                dir.log_change("mailroomctl", domains.first().map_or("", |d| d.as_str()), "create_admin", &name.to_string())
-                    .await?;
+                dir.log_change(
+                    "mailroomctl",
+                    domains.first().map_or("", |d| d.as_str()),
+                    "create_admin",
+                    &name.to_string(),
+                )
+                .await?;
                 println!("admin {name} added");
             }
             AdminCmd::Passwd { username, password_stdin } => {

@@ -57,8 +57,12 @@ pub async fn database(backend: Backend) -> TestDb {
             hash(authlib::password::Scheme::Sha512Crypt)
         ))
         .await;
-        db.sql(&format!("INSERT INTO alias (address, goto, domain) VALUES ('bob@{d}', 'bob@{d}', '{d}')")).await;
-        db.sql(&format!("INSERT INTO admin (username, password, superadmin) VALUES ('boss@{d}', '{bare}', 0)")).await;
+        db.sql(&format!("INSERT INTO alias (address, goto, domain) VALUES ('bob@{d}', 'bob@{d}', '{d}')"))
+            .await;
+        db.sql(&format!(
+            "INSERT INTO admin (username, password, superadmin) VALUES ('boss@{d}', '{bare}', 0)"
+        ))
+        .await;
         db.sql(&format!("INSERT INTO domain_admins (username, domain) VALUES ('boss@{d}', '{d}')")).await;
     }
     // A pre-3.0 postfixadmin superadmin: a domain_admins row for ALL.
@@ -154,7 +158,9 @@ impl Web {
         s.flush().await.unwrap();
         let mut out = Vec::new();
         // A TLS close without close_notify still ends the answer.
-        let _ = tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut out)).await.expect("answer in time");
+        let _ = tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut out))
+            .await
+            .expect("answer in time");
         Resp::parse(&out)
     }
 }

@@ -301,8 +301,10 @@ async fn demo_admin(dir: &Directory, layout: &Layout) -> Result<()> {
     }
     let address = crate::cmd::address(DEMO_ADMIN)?;
     let pw = random_password();
-    let hash =
-        dir.hash_password(Secret::from(pw.clone()), Scheme::Argon2id).await.map_err(|e| anyhow!("hashing failed: {e}"))?;
+    let hash = dir
+        .hash_password(Secret::from(pw.clone()), Scheme::Argon2id)
+        .await
+        .map_err(|e| anyhow!("hashing failed: {e}"))?;
     dir.add_admin(&address, &hash, true, &[]).await?;
     let mut kept = std::fs::read_to_string(layout.passwords()).unwrap_or_default();
     kept.push_str(&format!("{address} {pw}\n"));

@@ -129,7 +129,7 @@ pub async fn dashboard(
             button type="submit" { "Change password" }
         }
     };
-    page::ok(page::layout("Overview", Some(&s), true, d.notice(), body))
+    page::ok(page::layout("Overview", Some(&s), Some(a.superadmin), d.notice(), body))
 }
 
 fn domain_table(domains: &[authlib::DomainInfo]) -> Markup {
@@ -177,7 +177,7 @@ pub async fn domains(
             }
         }
     };
-    page::ok(page::layout("Domains", Some(&s), true, d.notice(), body))
+    page::ok(page::layout("Domains", Some(&s), Some(a.superadmin), d.notice(), body))
 }
 
 fn limit_fields(s: Option<&DomainSettings>) -> Markup {
@@ -348,7 +348,7 @@ pub async fn domain(
             }
         }
     };
-    page::ok(page::layout(dom.as_str(), Some(&s), true, d.notice(), body))
+    page::ok(page::layout(dom.as_str(), Some(&s), Some(a.superadmin), d.notice(), body))
 }
 
 fn quota_text(bytes: i64) -> String {
@@ -528,7 +528,7 @@ pub async fn mailbox(
             button type="submit" { "Delete " (addr) }
         }
     };
-    page::ok(page::layout(&addr.to_string(), Some(&s), true, d.notice(), body))
+    page::ok(page::layout(&addr.to_string(), Some(&s), Some(a.superadmin), d.notice(), body))
 }
 
 #[derive(Deserialize)]
@@ -758,7 +758,7 @@ pub async fn admins(
             button type="submit" { "Add admin" }
         }
     };
-    page::ok(page::layout("Admins", Some(&s), true, d.notice(), body))
+    page::ok(page::layout("Admins", Some(&s), Some(true), d.notice(), body))
 }
 
 #[derive(Deserialize)]
@@ -897,5 +897,5 @@ pub async fn log_page(State(app): State<Arc<App>>, Extension(req): Extension<Req
             }
         }
     };
-    page::ok(page::layout("Log", Some(&s), true, None, body))
+    page::ok(page::layout("Log", Some(&s), Some(a.superadmin), None, body))
 }

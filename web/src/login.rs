@@ -76,7 +76,7 @@ fn login_page(app: &App, req: &Req, status: StatusCode, notice: Option<&str>) ->
             button type="submit" { "Log in" }
         }
     };
-    let mut r = (status, page::ok(page::layout("Log in", None, false, notice, body))).into_response();
+    let mut r = (status, page::ok(page::layout("Log in", None, None, notice, body))).into_response();
     r.headers_mut().insert(header::SET_COOKIE, app.login_cookie(Some(&csrf)));
     r
 }
@@ -174,7 +174,7 @@ pub async fn account(Extension(req): Extension<Req>, Query(done): Query<Done>) -
             button type="submit" { "Change password" }
         }
     };
-    page::ok(page::layout("My account", Some(s), false, done.notice(), body))
+    page::ok(page::layout("My account", Some(s), None, done.notice(), body))
 }
 
 #[derive(Deserialize)]

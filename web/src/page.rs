@@ -6,11 +6,12 @@ use maud::{DOCTYPE, Markup, html};
 
 use crate::session::Current;
 
-/// A whole page: title, the navigation for the session, a notice, the content.
+/// A whole page: title, the navigation for the session (`admin`: None for a mailbox user,
+/// else whether the admin is a superadmin), a notice, the content.
 pub fn layout(
     title: &str,
     session: Option<&Current>,
-    admin: bool,
+    admin: Option<bool>,
     notice: Option<&str>,
     body: Markup,
 ) -> Markup {
@@ -28,10 +29,12 @@ pub fn layout(
                     strong { "mailroom" }
                     @if let Some(s) = session {
                         nav {
-                            @if admin {
+                            @if let Some(superadmin) = admin {
                                 a href="/admin" { "Overview" } " "
                                 a href="/admin/domains" { "Domains" } " "
-                                a href="/admin/admins" { "Admins" } " "
+                                @if superadmin {
+                                    a href="/admin/admins" { "Admins" } " "
+                                }
                                 a href="/admin/log" { "Log" } " "
                             } @else {
                                 a href="/account" { "My account" } " "
@@ -68,7 +71,7 @@ pub fn error(status: StatusCode, message: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        layout(title, None, false, None, body).into_string(),
+        layout(title, None, None, None, body).into_string(),
     )
         .into_response()
 }

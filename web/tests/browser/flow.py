@@ -9,6 +9,8 @@ import sys
 
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
 
 base, superadmin, password, outdir = sys.argv[1:5]
 os.makedirs(outdir, exist_ok=True)
@@ -29,6 +31,13 @@ def shot(name):
     driver.save_screenshot(os.path.join(outdir, f"{shots:02d}-{name}.png"))
 
 
+def submit(button):
+    """Click a submit button and wait until the browser has left its page (the old page's
+    elements go stale once the answer to the form is loaded)."""
+    button.click()
+    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(button))
+
+
 def form(action):
     return driver.find_element(By.CSS_SELECTOR, f'form[action="{action}"]')
 
@@ -43,7 +52,7 @@ def fill(action, **fields):
         else:
             el.clear()
             el.send_keys(value)
-    f.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    submit(f.find_element(By.CSS_SELECTOR, "button[type=submit]"))
 
 
 def expect(text):
@@ -63,7 +72,7 @@ def login(user, pw, landing):
 
 
 def logout():
-    form("/logout").find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    submit(form("/logout").find_element(By.CSS_SELECTOR, "button[type=submit]"))
     expect("You are logged out.")
 
 
@@ -85,7 +94,7 @@ try:
     # The domain admin: a mailbox.
     login("boss@shop.test", "boss-pass-1", "/admin")
     expect("admin of shop.test")
-    driver.find_element(By.LINK_TEXT, "shop.test").click()
+    submit(driver.find_element(By.LINK_TEXT, "shop.test"))
     shot("domain-page")
     fill("/admin/domains/shop.test/mailboxes", local_part="carol", name="Carol", password="carol-pass-1",
          again="carol-pass-1", quota="50")

@@ -15,11 +15,11 @@ cd "$(dirname "$0")/.."
 CARGO_DEB_VERSION=3.8.0
 target=${CARGO_TARGET_DIR:-target}
 bin_dir=$target/debug
-binaries=(mailroom-saslauthd mailroom-mta mailroom-mda mailroom-mra mailroomctl)
+binaries=(mailroom-saslauthd mailroom-mta mailroom-mda mailroom-mra mailroom-web mailroomctl)
 # Loopback test ports for the socket units' ListenStream= (the real 25, 143, ... may be taken).
 declare -A test_port=([25]=10025 [587]=10587 [465]=10465 [143]=10143 [993]=10993 [110]=10110 [995]=10995
     [127.0.0.1:9981]=10981 [127.0.0.1:9982]=10982 [127.0.0.1:9983]=10983 [127.0.0.1:9984]=10984
-    [4190]=14190)
+    [4190]=14190 [443]=10443 [127.0.0.1:9985]=10985)
 
 step_start=$(date +%s.%N)
 step_name=
@@ -109,9 +109,10 @@ done <<'EOF'
 /usr/sbin/mailroom-mta 755 root:root
 /usr/sbin/mailroom-mda 755 root:root
 /usr/sbin/mailroom-mra 755 root:root
+/usr/sbin/mailroom-web 755 root:root
 /usr/bin/mailroomctl 755 root:root
 EOF
-for page in mailroom-saslauthd mailroom-mta mailroom-mda mailroom-mra mailroomctl mailroom.toml; do
+for page in mailroom-saslauthd mailroom-mta mailroom-mda mailroom-mra mailroom-web mailroomctl mailroom.toml; do
     man -w "$page" >/dev/null || die "no man page $page"
 done
 for f in /usr/share/bash-completion/completions/mailroomctl /usr/share/zsh/vendor-completions/_mailroomctl \

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 bin_dir=${1:-${CARGO_TARGET_DIR:-target}/debug}
 out=${2:-$bin_dir/mailroom-dist}
-binaries=(mailroom-saslauthd mailroom-mta mailroom-mda mailroom-mra mailroomctl)
+binaries=(mailroom-saslauthd mailroom-mta mailroom-mda mailroom-mra mailroom-web mailroomctl)
 
 rm -rf "$out"
 mkdir -p "$out/man/man8" "$out/man/man5" "$out/completions/bash" "$out/completions/zsh" \

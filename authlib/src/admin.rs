@@ -111,6 +111,7 @@ impl Directory {
                 Query::new("DELETE FROM alias_domain WHERE alias_domain = ? OR target_domain = ?")
                     .text(d)
                     .text(d),
+                Query::new("DELETE FROM domain_admins WHERE domain = ?").text(d),
                 Query::new("DELETE FROM domain WHERE domain = ?").text(d),
             ])
             .await?;

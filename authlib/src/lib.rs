@@ -6,6 +6,7 @@
 //! ([`Lookup`]); the third must become a 4xx upstream, never "unknown user".
 
 mod admin;
+mod admins;
 mod authenticator;
 mod cache;
 mod db;
@@ -19,6 +20,7 @@ mod resolve;
 mod verified;
 
 pub use admin::{AdminError, AliasInfo, DomainInfo, UserInfo};
+pub use admins::{AdminInfo, DomainSettings, DomainUsage, QUOTA_MULTIPLIER, limit_allows};
 pub use authenticator::{AuthResult, Authenticator};
 pub use db::Backend;
 pub use directory::{Directory, Mailbox, Rejection, Verdict};

@@ -17,6 +17,7 @@ mod saslauthd;
 mod section;
 mod tls;
 mod value;
+mod web;
 
 pub use auth::AuthMethod;
 pub use database::{
@@ -32,6 +33,7 @@ pub use path::{AbsPath, OptionalPath};
 pub use saslauthd::Saslauthd;
 pub use section::{Key, Section};
 pub use tls::Tls;
+pub use web::Web;
 
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +53,8 @@ pub struct Config {
     pub mda: Mda,
     /// mailroom-mra (`[mra]`).
     pub mra: Mra,
+    /// mailroom-web (`[web]`).
+    pub web: Web,
 }
 
 /// A value that is valid alone but not with the others: `[section]`, key and why.
@@ -86,6 +90,10 @@ impl Config {
         if !self.mda.lmtp_tcp.is_empty() && self.mda.lmtp_tcp.parse::<std::net::SocketAddr>().is_err() {
             let message = format!("`{}` is not an address and port such as 127.0.0.1:24", self.mda.lmtp_tcp);
             return conflict("mda", "lmtp_tcp", message);
+        }
+        if self.web.throttle_base_ms > self.web.throttle_max_ms {
+            let base = self.web.throttle_base_ms;
+            return conflict("web", "throttle_max_ms", format!("below throttle_base_ms ({base})"));
         }
         None
     }

@@ -60,17 +60,21 @@
 //!     migrate plan [...classic flags]   the swap for --config, daemon by daemon (saslauthd, MDA,
 //!                                 MRA, MTA): the classic lines to change (file:line), how to
 //!                                 verify, how to roll back
+//!     admin add|passwd|del|list   mailroom-web's (and postfixadmin's) administrators:
+//!                                 add LOGIN --superadmin, or --domain D (repeatable)
 //!
 //!     up creates on its first run, under DIR (default ./mailroom-data): mailroom.toml, a
 //!     SQLite database with the domain example.test and the users alice@ and bob@ (random
-//!     passwords, printed, kept in DIR/demo-users.txt), a self-signed certificate, the spool,
-//!     sockets and Maildirs; later runs reuse them. It starts mailroom-saslauthd, mailroom-mda,
-//!     mailroom-mta and mailroom-mra (next to mailroomctl, else from PATH) in that order, each
+//!     passwords, printed, kept in DIR/demo-users.txt, with the web superadmin
+//!     admin@example.test), a self-signed certificate, the spool, sockets and Maildirs; later
+//!     runs reuse them. It starts mailroom-saslauthd, mailroom-mda, mailroom-mta, mailroom-mra
+//!     and mailroom-web (next to mailroomctl, else from PATH) in that order, each
 //!     once the previous one's sockets answer, on 127.0.0.1: SMTP 2525, submission 2587,
-//!     submissions 2465, IMAP 2143, IMAPS 2993, POP3 2110, POP3S 2995, ManageSieve 2419, and
-//!     each daemon's Prometheus metrics (saslauthd 2981, mta 2982, mda 2983, mra 2984). Their
-//!     log lines are printed behind their names; then how to send mail with swaks and read it
-//!     over IMAP, and "mailroom is up". The daemons stay the invoking user. Ctrl-C or SIGTERM stops
+//!     submissions 2465, IMAP 2143, IMAPS 2993, POP3 2110, POP3S 2995, ManageSieve 2419, the web
+//!     pages on https://127.0.0.1:2443/, and each daemon's Prometheus metrics (saslauthd 2981,
+//!     mta 2982, mda 2983, mra 2984, web 2985). Their log lines are printed behind their names;
+//!     then how to send mail with swaks and read it over IMAP, and "mailroom is up". The daemons
+//!     stay the invoking user. Ctrl-C or SIGTERM stops
 //!     them (SIGTERM each, in reverse order) and exits 0; a daemon that dies by itself stops
 //!     the others and exits 1. mailroomctl --config DIR/mailroom.toml ... manages the running
 //!     stack's users.
@@ -174,6 +178,9 @@ enum Command {
     /// From the classic stack: write mailroom.toml, report, check the live data, plan the swap
     #[command(subcommand)]
     Migrate(cmd::migrate::MigrateCmd),
+    /// Administrators of the web pages (postfixadmin's admin table)
+    #[command(subcommand)]
+    Admin(cmd::admin::AdminCmd),
 }
 
 fn main() -> ExitCode {
@@ -218,6 +225,7 @@ fn main() -> ExitCode {
             Command::Service(c) => c.run(),
             Command::Up(c) => c.run(config).await,
             Command::Migrate(c) => c.run(config).await,
+            Command::Admin(c) => c.run(config).await,
         }
     });
     finish(result)

@@ -124,6 +124,30 @@ fn admin_session(ctl: &Ctl) {
     ctl.fails(&["user", "del", "carol@example.test"], "", 1);
     ctl.ok(&["domain", "del", "example.test"], "");
     assert!(!ctl.ok(&["domain", "list"], "").contains("example.test"));
+
+    // mailroom-web's (and postfixadmin's) admins.
+    ctl.ok(&["admin", "add", "root@other.test", "--superadmin"], "root pass 1\n");
+    ctl.ok(&["admin", "add", "boss@other.test", "--domain", "other.test"], "boss pass 1\n");
+    assert!(ctl.fails(&["admin", "add", "x@other.test"], "x pass 12\n", 1).contains("--superadmin or"));
+    assert!(
+        ctl.fails(&["admin", "add", "y@other.test", "--domain", "none.test"], "y pass 12\n", 1)
+            .contains("unknown domain")
+    );
+    assert!(
+        ctl.fails(&["admin", "add", "boss@other.test", "--superadmin"], "z\n", 1).contains("already exists")
+    );
+    let admins = ctl.ok(&["admin", "list"], "");
+    let rows: Vec<Vec<&str>> = admins.lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(
+        rows,
+        [vec!["boss@other.test", "no", "yes", "other.test"], vec!["root@other.test", "yes", "yes"]],
+        "{admins}"
+    );
+    assert!(!admins.contains("$argon2"), "never print hashes: {admins}");
+    ctl.ok(&["admin", "passwd", "boss@other.test"], "boss pass 2\n");
+    ctl.ok(&["admin", "del", "boss@other.test"], "");
+    ctl.fails(&["admin", "del", "boss@other.test"], "", 1);
+    assert!(!ctl.ok(&["admin", "list"], "").contains("boss@other.test"));
 }
 
 #[test]

@@ -12,6 +12,7 @@ const BINARIES: &[(&str, &str)] = &[
     ("mailroom-mta", "mta"),
     ("mailroom-mda", "mda"),
     ("mailroom-mra", "mra"),
+    ("mailroom-web", "web"),
     ("mailroomctl", "ctl"),
 ];
 

@@ -24,7 +24,8 @@ pub const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a client program may run.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The daemons `up` starts.
-pub const DAEMONS: [&str; 4] = ["mailroom-saslauthd", "mailroom-mda", "mailroom-mta", "mailroom-mra"];
+pub const DAEMONS: [&str; 5] =
+    ["mailroom-saslauthd", "mailroom-mda", "mailroom-mta", "mailroom-mra", "mailroom-web"];
 /// What `up` prints when the stack answers.
 const READY: &str = "mailroom is up";
 

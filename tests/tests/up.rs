@@ -63,13 +63,23 @@ fn a_new_user_sends_and_reads_mail_then_stops_it() {
     let mut expected: Vec<String> = DAEMONS.iter().map(|d| d.to_string()).collect();
     expected.sort();
     assert_eq!(names, expected, "{children:?}");
-    assert_eq!(processes_using(&config).len(), 4);
+    assert_eq!(processes_using(&config).len(), DAEMONS.len());
+
+    // mailroom-web answers with the demo superadmin's login, printed and kept with the users'.
+    let admin = up.password("admin@example.test");
+    assert!(out.contains(&format!("login admin@example.test password {admin}")), "{out}");
+    assert!(out.contains("Web admin:    https://127.0.0.1:2443/"), "{out}");
+    let page = std::process::Command::new("curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "https://127.0.0.1:2443/login"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&page.stdout), "200");
 
     let status = up.terminate();
     assert!(status.success(), "up exited {status}:\n{}", up.output());
     let out = up.output();
     assert!(out.contains("mailroomctl up: SIGTERM: stopped"), "{out}");
-    for d in ["mta", "mra", "mda", "saslauthd"] {
+    for d in ["web", "mta", "mra", "mda", "saslauthd"] {
         assert!(out.contains(&format!("{d:<9} | ")) && out.contains("SIGTERM: shutting down"), "{d}:\n{out}");
     }
     let left: Vec<_> =

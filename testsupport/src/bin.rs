@@ -24,6 +24,7 @@ const PACKAGES: &[(&str, &str)] = &[
     ("mailroom-mta", "mailroom-mta"),
     ("mailroom-mra", "mailroom-mra"),
     ("mailroom-saslauthd", "mailroom-saslauthd"),
+    ("mailroom-web", "mailroom-web"),
     ("mailroomctl", "mailroomctl"),
 ];
 

@@ -1,5 +1,6 @@
 //! One module per top-level command.
 
+pub mod admin;
 pub mod alias;
 pub mod auth;
 pub mod check;

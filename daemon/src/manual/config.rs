@@ -18,6 +18,7 @@ const SECTIONS: &[(&str, &str, &[Key])] = &[
     ("[mta.dkim.\"DOMAIN\"]", config::DkimKey::DOC, config::DkimKey::KEYS),
     ("[mda]", config::Mda::DOC, config::Mda::KEYS),
     ("[mra]", config::Mra::DOC, config::Mra::KEYS),
+    ("[web]", config::Web::DOC, config::Web::KEYS),
 ];
 
 /// The section a daemon's CONFIGURATION text names first (`[mta] in mailroom.toml, ...`).

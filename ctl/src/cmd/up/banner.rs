@@ -40,11 +40,20 @@ pub fn print(layout: &Layout, cfg: &config::Config, users: &[DemoUser]) {
     if users.is_empty() {
         println!("  (no demo passwords recorded in {})", layout.passwords().display());
     }
-    for u in users {
+    let (admins, users): (Vec<&DemoUser>, Vec<&DemoUser>) =
+        users.iter().partition(|u| u.address == super::DEMO_ADMIN);
+    for u in &users {
         println!("  user {:<22} password {}", u.address, u.password);
     }
-    if let [from, to, ..] = users {
+    if let [from, to, ..] = users[..] {
         usage(cfg, from, to);
+    }
+    if let Some(addr) = cfg.web.listen.first() {
+        println!();
+        println!("  Web admin:    https://{addr}/ (self-signed certificate)");
+        for a in admins {
+            println!("                login {} password {}", a.address, a.password);
+        }
     }
     println!();
     println!("  Add a user:   mailroomctl --config {config} user add carol@{}", super::DEMO_DOMAIN);

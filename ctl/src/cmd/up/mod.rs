@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use child::{Daemon, Endpoint};
-pub use setup::DEMO_DOMAIN;
+pub use setup::{DEMO_ADMIN, DEMO_DOMAIN};
 
 /// How long a daemon may take to answer on its sockets.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -130,6 +130,7 @@ fn plans(cfg: &config::Config) -> Vec<Plan> {
         Plan { name: "mailroom-mda", tag: "mda", ready: vec![Endpoint::Unix((&cfg.mda.lmtp_socket).into())] },
         Plan { name: "mailroom-mta", tag: "mta", ready: mta },
         Plan { name: "mailroom-mra", tag: "mra", ready: mra },
+        Plan { name: "mailroom-web", tag: "web", ready: tcp(&[&cfg.web.listen]) },
     ]
 }
 
@@ -155,6 +156,7 @@ pub(super) fn metrics(cfg: &config::Config) -> Vec<(&'static str, std::net::Sock
         ("mailroom-mda", &cfg.mda.metrics_listen),
         ("mailroom-mta", &cfg.mta.metrics_listen),
         ("mailroom-mra", &cfg.mra.metrics_listen),
+        ("mailroom-web", &cfg.web.metrics_listen),
     ];
     each.into_iter().flat_map(|(name, addrs)| addrs.iter().map(move |a| (name, *a))).collect()
 }

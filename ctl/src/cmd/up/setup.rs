@@ -21,6 +21,8 @@ use rand::distributions::Alphanumeric;
 pub const DEMO_DOMAIN: &str = "example.test";
 /// The demo users' local parts.
 const DEMO_USERS: [&str; 2] = ["alice", "bob"];
+/// The demo superadmin of mailroom-web (kept in demo-users.txt after the users).
+pub const DEMO_ADMIN: &str = "admin@example.test";
 /// Length of a generated password (alphanumeric: safe to paste into a shell command).
 const PASSWORD_LEN: usize = 16;
 
@@ -80,6 +82,7 @@ pub async fn prepare(layout: &Layout) -> Result<(config::Config, bool)> {
     std::fs::set_permissions(layout.dir.join("mailroom.db"), std::fs::Permissions::from_mode(0o600))
         .context("making mailroom.db private")?;
     let users = demo_users(&dir, layout).await?;
+    demo_admin(&dir, layout).await?;
     create_maildirs(&dir, &users).await?;
     write_private(&config_path, text.as_bytes())?;
     Ok((cfg, true))
@@ -163,6 +166,13 @@ saslauthd_socket = {mux}
 user = {user}
 shutdown_timeout = 5
 metrics_listen = ["127.0.0.1:2984"]
+
+[web]
+listen = ["127.0.0.1:2443"]             # https://127.0.0.1:2443/ (the [tls] certificate)
+mail_hostname = "localhost"
+user = {user}
+shutdown_timeout = 5
+metrics_listen = ["127.0.0.1:2985"]
 "#,
         dir = l.dir.display(),
         vmail = q("vmail"),
@@ -282,6 +292,24 @@ async fn demo_users(dir: &Directory, layout: &Layout) -> Result<Vec<Address>> {
         out.push(address);
     }
     Ok(out)
+}
+
+/// The demo superadmin of mailroom-web, unless present; its password is appended to the
+/// passwords file like the users'.
+async fn demo_admin(dir: &Directory, layout: &Layout) -> Result<()> {
+    if dir.admin(DEMO_ADMIN).await?.is_some() {
+        return Ok(());
+    }
+    let address = crate::cmd::address(DEMO_ADMIN)?;
+    let pw = random_password();
+    let hash = dir
+        .hash_password(Secret::from(pw.clone()), Scheme::Argon2id)
+        .await
+        .map_err(|e| anyhow!("hashing failed: {e}"))?;
+    dir.add_admin(&address, &hash, true, &[]).await?;
+    let mut kept = std::fs::read_to_string(layout.passwords()).unwrap_or_default();
+    kept.push_str(&format!("{address} {pw}\n"));
+    write_private(&layout.passwords(), kept.as_bytes())
 }
 
 fn random_password() -> String {

@@ -1,0 +1,901 @@
+//! The admin pages, postfixadmin's: domains, mailboxes, aliases, admins, the log. A domain
+//! admin sees and changes only their domains; domains and admins themselves are the
+//! superadmin's. Every change goes through authlib (the code `mailroomctl` runs) and is written
+//! to postfixadmin's `log` table.
+
+use std::sync::Arc;
+
+use authlib::password::Scheme;
+use authlib::{AdminError, AdminInfo, DomainSettings, QUOTA_MULTIPLIER, limit_allows};
+use axum::extract::{Extension, Form, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use proto::{Address, Domain, Secret};
+use serde::Deserialize;
+
+use crate::app::{App, Req, to_login};
+use crate::login::{Done, new_password_problem};
+use crate::page;
+use crate::session::{Current, Who};
+
+/// An admin change that was refused or could not be made.
+pub fn refused(e: AdminError) -> Response {
+    match e {
+        AdminError::Unavailable(u) => page::unavailable(&u.to_string()),
+        AdminError::Refused(m) => page::error(StatusCode::CONFLICT, &m),
+    }
+}
+
+fn bad(msg: &str) -> Response {
+    page::error(StatusCode::BAD_REQUEST, msg)
+}
+
+/// The session's admin, or the answer for everyone else: the login form for visitors, 403
+/// for mailbox users.
+async fn admin(app: &App, req: &Req) -> Result<(Current, AdminInfo), Response> {
+    let Some(s) = req.session.clone() else { return Err(to_login()) };
+    match app.admin_of(&s).await? {
+        Some(a) => Ok((s, a)),
+        None if matches!(s.who, Who::Admin(_)) => Err(to_login()),
+        None => Err(page::forbidden()),
+    }
+}
+
+async fn superadmin(app: &App, req: &Req) -> Result<(Current, AdminInfo), Response> {
+    let (s, a) = admin(app, req).await?;
+    if !a.superadmin {
+        return Err(page::forbidden());
+    }
+    Ok((s, a))
+}
+
+/// A domain from the URL that this admin manages (404 for one that is not a domain name,
+/// 403 for one that is not theirs, whether it exists or not).
+fn managed_domain(a: &AdminInfo, raw: &str) -> Result<Domain, Response> {
+    let d = Domain::parse(raw).map_err(|_| page::error(StatusCode::NOT_FOUND, "No such domain."))?;
+    if !a.manages(d.as_str()) {
+        return Err(page::forbidden());
+    }
+    Ok(d)
+}
+
+fn managed_address(a: &AdminInfo, raw: &str) -> Result<Address, Response> {
+    let addr = Address::parse(raw).map_err(|_| page::error(StatusCode::NOT_FOUND, "No such mailbox."))?;
+    if !a.manages(addr.domain().as_str()) {
+        return Err(page::forbidden());
+    }
+    Ok(addr)
+}
+
+async fn record(app: &App, req: &Req, a: &AdminInfo, domain: &str, action: &str, data: &str) {
+    let who = format!("{} ({})", a.username, req.client);
+    if let Err(e) = app.dir.log_change(&who, domain, action, data).await {
+        tracing::error!(error = %e, action, "could not write the change log");
+    }
+    tracing::info!(admin = %a.username, client = %req.client, domain, action, data, "change");
+}
+
+fn done(to: &str, code: &str) -> Response {
+    Redirect::to(&format!("{to}?ok={code}")).into_response()
+}
+
+fn csrf(s: &Current) -> Markup {
+    html! { input type="hidden" name="csrf" value=(s.csrf); }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn limit(l: i64) -> String {
+    match l {
+        0 => "unlimited".into(),
+        l if l < 0 => "disabled".into(),
+        l => l.to_string(),
+    }
+}
+
+/// The domains this admin sees, with their counts.
+async fn visible_domains(app: &App, a: &AdminInfo) -> Result<Vec<authlib::DomainInfo>, Response> {
+    let all = app.dir.list_domains().await.map_err(refused)?;
+    Ok(all.into_iter().filter(|d| a.manages(&d.domain)).collect())
+}
+
+/// `/admin`: the domains at a glance, and the admin's own password.
+pub async fn dashboard(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Query(d): Query<Done>,
+) -> Response {
+    let (s, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let domains = match visible_domains(&app, &a).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let body = html! {
+        p { "Logged in as " strong { (a.username) } ", "
+            @if a.superadmin { "superadmin." } @else { "admin of " (a.domains.join(", ")) "." } }
+        (domain_table(&domains))
+        h2 { "Change my password" }
+        form method="post" action="/admin/password" {
+            (csrf(&s))
+            label { "Current password " input type="password" name="current" autocomplete="current-password" required; }
+            label { "New password " input type="password" name="new" autocomplete="new-password" required minlength="8"; }
+            label { "New password again " input type="password" name="again" autocomplete="new-password" required minlength="8"; }
+            button type="submit" { "Change password" }
+        }
+    };
+    page::ok(page::layout("Overview", Some(&s), Some(a.superadmin), d.notice(), body))
+}
+
+fn domain_table(domains: &[authlib::DomainInfo]) -> Markup {
+    html! {
+        table {
+            thead { tr { th { "Domain" } th { "Active" } th { "Mailboxes" } th { "Aliases" } } }
+            tbody {
+                @for d in domains {
+                    tr {
+                        td { a href=(format!("/admin/domains/{}", d.domain)) { (d.domain) } }
+                        td { (yes(d.active)) }
+                        td { (d.mailboxes) }
+                        td { (d.aliases - d.mailboxes) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `/admin/domains`: the list, and (superadmins) the form to add one.
+pub async fn domains(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Query(d): Query<Done>,
+) -> Response {
+    let (s, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let domains = match visible_domains(&app, &a).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let body = html! {
+        (domain_table(&domains))
+        @if a.superadmin {
+            h2 { "Add a domain" }
+            form method="post" action="/admin/domains" {
+                (csrf(&s))
+                label { "Domain " input type="text" name="domain" required; }
+                label { "Description " input type="text" name="description"; }
+                (limit_fields(None))
+                button type="submit" { "Add domain" }
+            }
+        }
+    };
+    page::ok(page::layout("Domains", Some(&s), Some(a.superadmin), d.notice(), body))
+}
+
+fn limit_fields(s: Option<&DomainSettings>) -> Markup {
+    let (m, al, q) = s.map_or((0, 0, 0), |s| (s.mailboxes, s.aliases, s.maxquota));
+    html! {
+        label { "Mailboxes (0 unlimited, -1 none) " input type="number" name="mailboxes" value=(m) min="-1"; }
+        label { "Aliases (0 unlimited, -1 none) " input type="number" name="aliases" value=(al) min="-1"; }
+        label { "Largest mailbox quota in MB (0 unlimited) " input type="number" name="maxquota" value=(q) min="0"; }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DomainForm {
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    mailboxes: i64,
+    #[serde(default)]
+    aliases: i64,
+    #[serde(default)]
+    maxquota: i64,
+    active: Option<String>,
+}
+
+fn check_limits(f: &DomainForm) -> Result<(), Response> {
+    if f.mailboxes < -1 || f.aliases < -1 || f.maxquota < 0 {
+        return Err(bad("Limits are -1 (none), 0 (unlimited) or a positive number."));
+    }
+    if f.description.chars().count() > 255 {
+        return Err(bad("The description is too long."));
+    }
+    Ok(())
+}
+
+/// Add a domain (superadmins).
+pub async fn add_domain(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Form(f): Form<DomainForm>,
+) -> Response {
+    let (_, a) = match superadmin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok(d) = Domain::parse(f.domain.trim()) else { return bad("That is not a domain name.") };
+    if let Err(r) = check_limits(&f) {
+        return r;
+    }
+    if let Err(e) = app.dir.add_domain(&d, &f.description).await {
+        return refused(e);
+    }
+    let settings = DomainSettings {
+        domain: d.to_string(),
+        description: f.description.clone(),
+        aliases: f.aliases,
+        mailboxes: f.mailboxes,
+        maxquota: f.maxquota,
+        active: true,
+    };
+    if let Err(e) = app.dir.set_domain(&settings).await {
+        return refused(e);
+    }
+    record(&app, &req, &a, d.as_str(), "create_domain", d.as_str()).await;
+    done("/admin/domains", "domain-added")
+}
+
+/// One domain: its settings, mailboxes, aliases and admins.
+pub async fn domain(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Path(raw): Path<String>,
+    Query(d): Query<Done>,
+) -> Response {
+    let (s, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let dom = match managed_domain(&a, &raw) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let settings = match app.dir.domain_settings(&dom).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return page::error(StatusCode::NOT_FOUND, "No such domain."),
+        Err(e) => return page::unavailable(&e.to_string()),
+    };
+    let (users, aliases, admins) = match tokio::try_join!(
+        app.dir.list_users(Some(&dom)),
+        app.dir.list_aliases(Some(&dom)),
+        app.dir.domain_admins(&dom)
+    ) {
+        Ok(x) => x,
+        Err(e) => return refused(e),
+    };
+    let base = format!("/admin/domains/{dom}");
+    let body = html! {
+        p { (settings.description) }
+        p { "Active: " (yes(settings.active)) ". Mailboxes: " (users.len()) " of " (limit(settings.mailboxes))
+            ". Aliases: " (aliases.len()) " of " (limit(settings.aliases))
+            ". Largest mailbox quota: " (if settings.maxquota == 0 { "unlimited".to_string() } else { format!("{} MB", settings.maxquota) }) "." }
+        p { "Domain admins: " @if admins.is_empty() { "none" } @else { (admins.join(", ")) } }
+        h2 { "Mailboxes" }
+        table {
+            thead { tr { th { "Address" } th { "Name" } th { "Quota" } th { "Active" } } }
+            tbody {
+                @for u in &users {
+                    tr {
+                        td { a href=(format!("/admin/mailboxes/{}", u.username)) { (u.username) } }
+                        td { (u.name) }
+                        td { (quota_text(u.quota)) }
+                        td { (yes(u.active)) }
+                    }
+                }
+            }
+        }
+        h3 { "Add a mailbox" }
+        form method="post" action=(format!("{base}/mailboxes")) {
+            (csrf(&s))
+            label { "Address " input type="text" name="local_part" required; "@" (dom) }
+            label { "Name " input type="text" name="name"; }
+            label { "Password " input type="password" name="password" autocomplete="new-password" required minlength="8"; }
+            label { "Password again " input type="password" name="again" autocomplete="new-password" required minlength="8"; }
+            label { "Quota in MB (0 none) " input type="number" name="quota" value=(settings.maxquota) min="0"; }
+            button type="submit" { "Add mailbox" }
+        }
+        h2 { "Aliases" }
+        table {
+            thead { tr { th { "Alias" } th { "Goes to" } th { "Active" } th {} } }
+            tbody {
+                @for al in &aliases {
+                    tr {
+                        td { (al.address) }
+                        td { (al.goto.join(", ")) }
+                        td { (yes(al.active)) }
+                        td {
+                            form.inline method="post" action=(format!("/admin/aliases/{}/delete", al.address)) {
+                                (csrf(&s))
+                                button type="submit" { "Delete" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h3 { "Add an alias" }
+        form method="post" action=(format!("{base}/aliases")) {
+            (csrf(&s))
+            label { "Alias (empty: catch-all) " input type="text" name="local_part"; "@" (dom) }
+            label { "Goes to (addresses, comma-separated) " input type="text" name="goto" required; }
+            button type="submit" { "Add alias" }
+        }
+        @if a.superadmin {
+            h2 { "Settings" }
+            form method="post" action=(base) {
+                (csrf(&s))
+                label { "Description " input type="text" name="description" value=(settings.description); }
+                (limit_fields(Some(&settings)))
+                label { input type="checkbox" name="active" value="1" checked[settings.active]; " Active" }
+                button type="submit" { "Save" }
+            }
+            h2 { "Delete" }
+            form method="post" action=(format!("{base}/delete")) {
+                (csrf(&s))
+                p { "Only a domain without mailboxes and aliases can be deleted." }
+                button type="submit" { "Delete " (dom) }
+            }
+        }
+    };
+    page::ok(page::layout(dom.as_str(), Some(&s), Some(a.superadmin), d.notice(), body))
+}
+
+fn quota_text(bytes: i64) -> String {
+    if bytes == 0 { "none".into() } else { format!("{} MB", bytes / QUOTA_MULTIPLIER) }
+}
+
+/// Edit a domain's description, limits and active flag (superadmins).
+pub async fn edit_domain(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Path(raw): Path<String>,
+    Form(f): Form<DomainForm>,
+) -> Response {
+    let (_, a) = match superadmin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok(dom) = Domain::parse(&raw) else { return page::error(StatusCode::NOT_FOUND, "No such domain.") };
+    if let Err(r) = check_limits(&f) {
+        return r;
+    }
+    let settings = DomainSettings {
+        domain: dom.to_string(),
+        description: f.description.clone(),
+        aliases: f.aliases,
+        mailboxes: f.mailboxes,
+        maxquota: f.maxquota,
+        active: f.active.is_some(),
+    };
+    if let Err(e) = app.dir.set_domain(&settings).await {
+        return refused(e);
+    }
+    let data = format!(
+        "active={} mailboxes={} aliases={} maxquota={}",
+        yes(settings.active),
+        f.mailboxes,
+        f.aliases,
+        f.maxquota
+    );
+    record(&app, &req, &a, dom.as_str(), "edit_domain", &data).await;
+    done(&format!("/admin/domains/{dom}"), "domain-saved")
+}
+
+/// Delete a domain with no mailboxes or aliases left (superadmins).
+pub async fn delete_domain(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Path(raw): Path<String>,
+) -> Response {
+    let (_, a) = match superadmin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok(dom) = Domain::parse(&raw) else { return page::error(StatusCode::NOT_FOUND, "No such domain.") };
+    if let Err(e) = app.dir.del_domain(&dom).await {
+        return refused(e);
+    }
+    record(&app, &req, &a, dom.as_str(), "delete_domain", dom.as_str()).await;
+    done("/admin/domains", "domain-deleted")
+}
+
+#[derive(Deserialize)]
+pub struct MailboxForm {
+    local_part: String,
+    #[serde(default)]
+    name: String,
+    password: String,
+    again: String,
+    #[serde(default)]
+    quota: i64,
+}
+
+/// The quota (MB) a mailbox of `s` may get: within the domain's `maxquota`.
+fn allowed_quota(s: &DomainSettings, quota_mb: i64) -> Result<u64, Response> {
+    if quota_mb < 0 {
+        return Err(bad("The quota cannot be negative."));
+    }
+    if s.maxquota > 0 && (quota_mb == 0 || quota_mb > s.maxquota) {
+        return Err(bad(&format!("The quota must be between 1 and {} MB in this domain.", s.maxquota)));
+    }
+    quota_mb
+        .checked_mul(QUOTA_MULTIPLIER)
+        .and_then(|b| u64::try_from(b).ok())
+        .ok_or_else(|| bad("The quota is too large."))
+}
+
+/// Add a mailbox, within the domain's limits.
+pub async fn add_mailbox(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Path(raw): Path<String>,
+    Form(f): Form<MailboxForm>,
+) -> Response {
+    let (_, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let dom = match managed_domain(&a, &raw) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let Ok(addr) = Address::parse(&format!("{}@{dom}", f.local_part.trim())) else {
+        return bad("That is not a valid address.");
+    };
+    if let Some(p) = new_password_problem(&f.password, &f.again) {
+        return bad(p);
+    }
+    let settings = match app.dir.domain_settings(&dom).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return page::error(StatusCode::NOT_FOUND, "No such domain."),
+        Err(e) => return page::unavailable(&e.to_string()),
+    };
+    let quota = match allowed_quota(&settings, f.quota) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    match app.dir.domain_usage(&dom).await {
+        Ok(u) if !limit_allows(settings.mailboxes, u.mailboxes) => {
+            return page::error(StatusCode::CONFLICT, "This domain has all the mailboxes it may have.");
+        }
+        Ok(_) => {}
+        Err(e) => return page::unavailable(&e.to_string()),
+    }
+    let hash = match app.dir.hash_password(Secret::from(f.password), Scheme::Argon2id).await {
+        Ok(h) => h,
+        Err(e) => return bad(&e.to_string()),
+    };
+    if let Err(e) = app.dir.add_user(&addr, &hash, quota, f.name.trim()).await {
+        return refused(e);
+    }
+    record(&app, &req, &a, dom.as_str(), "create_mailbox", &addr.to_string()).await;
+    done(&format!("/admin/domains/{dom}"), "mailbox-added")
+}
+
+/// One mailbox: quota, active flag, password reset, delete.
+pub async fn mailbox(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Path(raw): Path<String>,
+    Query(d): Query<Done>,
+) -> Response {
+    let (s, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let addr = match managed_address(&a, &raw) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let u = match app.dir.show_user(&addr).await {
+        Ok(Some(u)) => u,
+        Ok(None) => return page::error(StatusCode::NOT_FOUND, "No such mailbox."),
+        Err(e) => return refused(e),
+    };
+    let base = format!("/admin/mailboxes/{addr}");
+    let body = html! {
+        p { "Name: " (u.name) ". Maildir: " (u.maildir) ". Password scheme: " (u.scheme) "." }
+        p { a href=(format!("/admin/domains/{}", addr.domain())) { "Back to " (addr.domain()) } }
+        h2 { "Settings" }
+        form method="post" action=(base) {
+            (csrf(&s))
+            label { "Quota in MB (0 none) " input type="number" name="quota" value=(u.quota / QUOTA_MULTIPLIER) min="0"; }
+            label { input type="checkbox" name="active" value="1" checked[u.active]; " Active" }
+            button type="submit" { "Save" }
+        }
+        h2 { "Reset password" }
+        form method="post" action=(format!("{base}/password")) {
+            (csrf(&s))
+            label { "New password " input type="password" name="password" autocomplete="new-password" required minlength="8"; }
+            label { "New password again " input type="password" name="again" autocomplete="new-password" required minlength="8"; }
+            button type="submit" { "Reset password" }
+        }
+        h2 { "Delete" }
+        form method="post" action=(format!("{base}/delete")) {
+            (csrf(&s))
+            p { "The mailbox's messages stay on disk." }
+            button type="submit" { "Delete " (addr) }
+        }
+    };
+    page::ok(page::layout(&addr.to_string(), Some(&s), Some(a.superadmin), d.notice(), body))
+}
+
+#[derive(Deserialize)]
+pub struct MailboxEdit {
+    #[serde(default)]
+    quota: i64,
+    active: Option<String>,
+}
+
+/// Change a mailbox's quota and active flag.
+pub async fn edit_mailbox(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Path(raw): Path<String>,
+    Form(f): Form<MailboxEdit>,
+) -> Response {
+    let (_, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let addr = match managed_address(&a, &raw) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let settings = match app.dir.domain_settings(addr.domain()).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return page::error(StatusCode::NOT_FOUND, "No such mailbox."),
+        Err(e) => return page::unavailable(&e.to_string()),
+    };
+    let quota = match allowed_quota(&settings, f.quota) {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    let active = f.active.is_some();
+    if let Err(e) = app.dir.set_user_quota(&addr, quota).await {
+        return refused(e);
+    }
+    if let Err(e) = app.dir.set_user_active(&addr, active).await {
+        return refused(e);
+    }
+    if !active {
+        app.sessions.remove_all(&Who::User(addr.to_string()));
+    }
+    let data = format!("{addr} quota={}MB active={}", f.quota, yes(active));
+    record(&app, &req, &a, addr.domain().as_str(), "edit_mailbox", &data).await;
+    done(&format!("/admin/mailboxes/{addr}"), "mailbox-saved")
+}
+
+#[derive(Deserialize)]
+pub struct ResetForm {
+    password: String,
+    again: String,
+}
+
+/// Reset a mailbox's password; the user's sessions end.
+pub async fn reset_password(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Path(raw): Path<String>,
+    Form(f): Form<ResetForm>,
+) -> Response {
+    let (_, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let addr = match managed_address(&a, &raw) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Some(p) = new_password_problem(&f.password, &f.again) {
+        return bad(p);
+    }
+    let hash = match app.dir.hash_password(Secret::from(f.password), Scheme::Argon2id).await {
+        Ok(h) => h,
+        Err(e) => return bad(&e.to_string()),
+    };
+    if let Err(e) = app.dir.set_password(&addr, &hash).await {
+        return refused(e);
+    }
+    app.sessions.remove_all(&Who::User(addr.to_string()));
+    record(&app, &req, &a, addr.domain().as_str(), "edit_password", &addr.to_string()).await;
+    done(&format!("/admin/mailboxes/{addr}"), "mailbox-password")
+}
+
+/// Delete a mailbox (its files stay).
+pub async fn delete_mailbox(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Path(raw): Path<String>,
+) -> Response {
+    let (_, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let addr = match managed_address(&a, &raw) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Err(e) = app.dir.del_user(&addr).await {
+        return refused(e);
+    }
+    app.sessions.remove_all(&Who::User(addr.to_string()));
+    record(&app, &req, &a, addr.domain().as_str(), "delete_mailbox", &addr.to_string()).await;
+    done(&format!("/admin/domains/{}", addr.domain()), "mailbox-deleted")
+}
+
+#[derive(Deserialize)]
+pub struct AliasForm {
+    #[serde(default)]
+    local_part: String,
+    goto: String,
+}
+
+/// Add an alias or (empty local part) the catch-all, within the domain's alias limit.
+pub async fn add_alias(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Path(raw): Path<String>,
+    Form(f): Form<AliasForm>,
+) -> Response {
+    let (_, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let dom = match managed_domain(&a, &raw) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let local = f.local_part.trim();
+    let address = if local.is_empty() { format!("@{dom}") } else { format!("{local}@{dom}") };
+    if !local.is_empty() && Address::parse(&address).is_err() {
+        return bad("That is not a valid address.");
+    }
+    let mut targets = Vec::new();
+    for t in f.goto.split([',', '\n', ' ']).map(str::trim).filter(|t| !t.is_empty()) {
+        match Address::parse(t) {
+            Ok(t) => targets.push(t),
+            Err(_) => return bad("A target is not a valid address."),
+        }
+    }
+    let settings = match app.dir.domain_settings(&dom).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return page::error(StatusCode::NOT_FOUND, "No such domain."),
+        Err(e) => return page::unavailable(&e.to_string()),
+    };
+    match app.dir.domain_usage(&dom).await {
+        Ok(u) if !limit_allows(settings.aliases, u.aliases) => {
+            return page::error(StatusCode::CONFLICT, "This domain has all the aliases it may have.");
+        }
+        Ok(_) => {}
+        Err(e) => return page::unavailable(&e.to_string()),
+    }
+    if let Err(e) = app.dir.add_alias(&address, &targets).await {
+        return refused(e);
+    }
+    let goto: Vec<String> = targets.iter().map(ToString::to_string).collect();
+    record(&app, &req, &a, dom.as_str(), "create_alias", &format!("{address} -> {}", goto.join(","))).await;
+    done(&format!("/admin/domains/{dom}"), "alias-added")
+}
+
+/// Delete an alias (not a mailbox's own row).
+pub async fn delete_alias(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Path(raw): Path<String>,
+) -> Response {
+    let (_, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let domain = raw.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
+    let dom = match managed_domain(&a, domain) {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    if let Err(e) = app.dir.del_alias(&raw).await {
+        return refused(e);
+    }
+    record(&app, &req, &a, dom.as_str(), "delete_alias", &raw).await;
+    done(&format!("/admin/domains/{dom}"), "alias-deleted")
+}
+
+/// `/admin/admins` (superadmins): every admin, and the form to add one.
+pub async fn admins(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Query(d): Query<Done>,
+) -> Response {
+    let (s, _) = match superadmin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let list = match app.dir.list_admins().await {
+        Ok(l) => l,
+        Err(e) => return refused(e),
+    };
+    let body = html! {
+        table {
+            thead { tr { th { "Admin" } th { "Superadmin" } th { "Domains" } th { "Active" } th {} } }
+            tbody {
+                @for ad in &list {
+                    tr {
+                        td { (ad.username) }
+                        td { (yes(ad.superadmin)) }
+                        td { (ad.domains.join(", ")) }
+                        td { (yes(ad.active)) }
+                        td {
+                            @if ad.username != s.who.name() {
+                                form.inline method="post" action=(format!("/admin/admins/{}/delete", ad.username)) {
+                                    (csrf(&s))
+                                    button type="submit" { "Delete" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Add an admin" }
+        form method="post" action="/admin/admins" {
+            (csrf(&s))
+            label { "Login (an address) " input type="text" name="username" required; }
+            label { "Password " input type="password" name="password" autocomplete="new-password" required minlength="8"; }
+            label { "Password again " input type="password" name="again" autocomplete="new-password" required minlength="8"; }
+            label { "Domains (comma-separated) " input type="text" name="domains"; }
+            label { input type="checkbox" name="superadmin" value="1"; " Superadmin (every domain)" }
+            button type="submit" { "Add admin" }
+        }
+    };
+    page::ok(page::layout("Admins", Some(&s), Some(true), d.notice(), body))
+}
+
+#[derive(Deserialize)]
+pub struct AdminForm {
+    username: String,
+    password: String,
+    again: String,
+    #[serde(default)]
+    domains: String,
+    superadmin: Option<String>,
+}
+
+/// Add an admin (superadmins).
+pub async fn add_admin(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Form(f): Form<AdminForm>,
+) -> Response {
+    let (_, a) = match superadmin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Ok(name) = Address::parse(f.username.trim()) else { return bad("The login must be an address.") };
+    if let Some(p) = new_password_problem(&f.password, &f.again) {
+        return bad(p);
+    }
+    let mut domains = Vec::new();
+    for d in f.domains.split([',', ' ', '\n']).map(str::trim).filter(|d| !d.is_empty()) {
+        match Domain::parse(d) {
+            Ok(d) => domains.push(d),
+            Err(_) => return bad("A domain is not a valid domain name."),
+        }
+    }
+    let superadmin = f.superadmin.is_some();
+    if !superadmin && domains.is_empty() {
+        return bad("An admin who is not a superadmin needs at least one domain.");
+    }
+    let hash = match app.dir.hash_password(Secret::from(f.password), Scheme::Argon2id).await {
+        Ok(h) => h,
+        Err(e) => return bad(&e.to_string()),
+    };
+    if let Err(e) = app.dir.add_admin(&name, &hash, superadmin, &domains).await {
+        return refused(e);
+    }
+    let ds: Vec<&str> = domains.iter().map(Domain::as_str).collect();
+    let data = format!("{name} superadmin={} domains={}", yes(superadmin), ds.join(","));
+    record(&app, &req, &a, ds.first().copied().unwrap_or(""), "create_admin", &data).await;
+    done("/admin/admins", "admin-added")
+}
+
+/// Delete an admin (superadmins; not oneself); its sessions end.
+pub async fn delete_admin(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Path(username): Path<String>,
+) -> Response {
+    let (s, a) = match superadmin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if username.eq_ignore_ascii_case(s.who.name()) {
+        return bad("You cannot delete yourself.");
+    }
+    if let Err(e) = app.dir.del_admin(&username).await {
+        return refused(e);
+    }
+    app.sessions.remove_all(&Who::Admin(username.clone()));
+    record(&app, &req, &a, "", "delete_admin", &username).await;
+    done("/admin/admins", "admin-deleted")
+}
+
+#[derive(Deserialize)]
+pub struct OwnPassword {
+    current: String,
+    new: String,
+    again: String,
+}
+
+/// An admin changes their own password (the current one required); their sessions end, this
+/// one continues under a new id.
+pub async fn change_own_password(
+    State(app): State<Arc<App>>,
+    Extension(req): Extension<Req>,
+    Form(f): Form<OwnPassword>,
+) -> Response {
+    let (s, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Some(p) = new_password_problem(&f.new, &f.again) {
+        return bad(p);
+    }
+    match app.dir.admin_login(&a.username, &Secret::from(f.current)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(_)) => {
+            let delay = app.throttle.failure(&[a.username.as_str(), req.client.as_str()]);
+            tracing::info!("authentication failed user={} service=web client={}", a.username, req.client);
+            tokio::time::sleep(delay).await;
+            return page::error(StatusCode::FORBIDDEN, "The current password is wrong.");
+        }
+        Err(e) => return page::unavailable(&e.to_string()),
+    }
+    let hash = match app.dir.hash_password(Secret::from(f.new), Scheme::Argon2id).await {
+        Ok(h) => h,
+        Err(e) => return bad(&e.to_string()),
+    };
+    if let Err(e) = app.dir.set_admin_password(&a.username, &hash).await {
+        return refused(e);
+    }
+    record(&app, &req, &a, "", "edit_admin_password", &a.username).await;
+    app.sessions.remove_all(&s.who);
+    let id = app.sessions.create(s.who.clone());
+    let mut r = done("/admin", "password");
+    r.headers_mut().insert(axum::http::header::SET_COOKIE, app.session_cookie(Some(&id)));
+    r
+}
+
+/// postfixadmin's "View Log": the newest changes in this admin's domains.
+pub async fn log_page(State(app): State<Arc<App>>, Extension(req): Extension<Req>) -> Response {
+    let (s, a) = match admin(&app, &req).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let domains = (!a.superadmin).then_some(a.domains.as_slice());
+    let rows = match app.dir.log_rows(domains, 200).await {
+        Ok(r) => r,
+        Err(e) => return refused(e),
+    };
+    let body = html! {
+        table {
+            thead { tr { th { "When" } th { "Who" } th { "Domain" } th { "Action" } th { "Data" } } }
+            tbody {
+                @for r in &rows {
+                    tr { @for c in r { td { (c) } } }
+                }
+            }
+        }
+    };
+    page::ok(page::layout("Log", Some(&s), Some(a.superadmin), None, body))
+}

@@ -85,6 +85,8 @@ pub struct Facts {
     pub arrival: i64,
     /// The sent date (Date: in UTC), else INTERNALDATE.
     pub sent: i64,
+    /// The header has a valid Date: (else `sent` is `arrival`).
+    pub dated: bool,
     /// RFC822.SIZE.
     pub size: u64,
     /// The base subject, case-folded.
@@ -115,6 +117,7 @@ impl Facts {
         let Some(m) = MessageParser::new().parse_headers(header) else { return f };
         if let Some(d) = m.date().filter(|d| d.is_valid()) {
             f.sent = d.to_timestamp();
+            f.dated = true;
         }
         let (subject, reply) = base_subject(m.subject().unwrap_or_default());
         (f.subject, f.reply) = (fold(&subject), reply);

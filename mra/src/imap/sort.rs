@@ -176,7 +176,12 @@ fn first_mailbox(a: Option<&Address<'_>>) -> String {
 fn display(a: Option<&Address<'_>>) -> String {
     let addr = match a {
         Some(Address::List(list)) => list.first(),
-        Some(Address::Group(groups)) => groups.first().and_then(|g| g.addresses.first()),
+        Some(Address::Group(groups)) => match groups.first() {
+            // A group is its name, as the group's ENVELOPE start marker is.
+            Some(g) if g.name.is_some() => return g.name.as_deref().unwrap_or_default().to_string(),
+            Some(g) => g.addresses.first(),
+            None => None,
+        },
         None => None,
     };
     let Some(addr) = addr else { return String::new() };
@@ -418,6 +423,8 @@ mod tests {
         assert_eq!(f.sent, 1_203_638_400);
         assert_eq!(f.message_id.as_deref(), Some("m1@h"));
         assert_eq!(f.references, ["p@h"]);
+        let f = Facts::from_header(2, b"To: z: aa@aa.org, bb@bb.org;\r\n\r\n", 0, 0);
+        assert_eq!((f.to.as_str(), f.display_to.as_str()), ("Z", "Z"));
         let f = Facts::from_header(1, b"Subject: x\r\nReferences: <a@b> <c@d>\r\n\r\n", 99, 1);
         assert_eq!((f.sent, f.references.len()), (99, 2));
     }

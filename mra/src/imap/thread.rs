@@ -230,11 +230,11 @@ fn references(f: &mut Forest<'_>) -> Vec<usize> {
             }
             prev = Some(n);
         }
-        // (1C) The last reference is the parent (or there is none), unless that makes a loop.
-        match prev {
-            Some(p) if !f.is_ancestor(own, p) => f.link(p, own),
-            Some(_) => {}
-            None => f.unlink(own),
+        // (1C) The last reference is the parent (or there is none): an older link goes, and
+        // the new one is not made if it would close a loop.
+        f.unlink(own);
+        if let Some(p) = prev.filter(|&p| !f.is_ancestor(own, p)) {
+            f.link(p, own);
         }
     }
     // (2) The root set; (3) the ID table is done with.
@@ -380,6 +380,17 @@ mod tests {
         // No subject: no merging.
         let facts = [msg(1, 1, "", Some("a"), &[]), msg(2, 2, "", Some("b"), &[])];
         assert_eq!(thread(&facts, Algorithm::References), "* THREAD (1)(2)");
+    }
+
+    #[test]
+    fn references_a_later_message_breaks_an_older_link() {
+        // imaptest's `thread`: b refers to a and c, c to b; c's link under a goes.
+        let facts = [
+            msg(1, 3, "", Some("a@b"), &[]),
+            msg(2, 1, "", Some("b@b"), &["a@b", "c@b"]),
+            msg(3, 2, "", Some("c@b"), &["b@b"]),
+        ];
+        assert_eq!(thread(&facts, Algorithm::References), "* THREAD (3 2)(1)");
     }
 
     #[test]

@@ -47,6 +47,10 @@ impl Forest<'_> {
 
     /// Whether `a` is `b` or one of its ancestors.
     fn is_ancestor(&self, a: usize, b: usize) -> bool {
+        if a != b && self.nodes[a].children.is_empty() {
+            // A leaf is nobody's ancestor: no walk up a long chain.
+            return false;
+        }
         let mut at = Some(b);
         while let Some(n) = at {
             if n == a {
@@ -71,18 +75,34 @@ impl Forest<'_> {
 
     /// The (sent date, sequence number) a node sorts by: a dummy's first child's (its
     /// children sorted already).
-    fn key(&self, n: usize) -> (i64, u32) {
-        match self.nodes[n].msg {
-            Some(m) => (self.facts[m].sent, self.facts[m].seq),
-            None => self.nodes[n].children.first().map_or((i64::MAX, u32::MAX), |&c| self.key(c)),
+    fn key(&self, mut n: usize) -> (i64, u32) {
+        loop {
+            match (self.nodes[n].msg, self.nodes[n].children.first()) {
+                (Some(m), _) => return (self.facts[m].sent, self.facts[m].seq),
+                (None, Some(&c)) => n = c,
+                (None, None) => return (i64::MAX, u32::MAX),
+            }
         }
     }
 
-    /// Sorts every sibling list under `list` and then `list`, by sent date.
+    /// Every node under `list` (not those in it), parents before their children. Without
+    /// recursion: a chain of replies may be as long as the mailbox.
+    fn descendants(&self, list: &[usize]) -> Vec<usize> {
+        let mut out = Vec::new();
+        let mut stack: Vec<usize> = list.iter().rev().flat_map(|&n| self.nodes[n].children.iter().copied()).collect();
+        while let Some(n) = stack.pop() {
+            out.push(n);
+            stack.extend(self.nodes[n].children.iter().copied());
+        }
+        out
+    }
+
+    /// Sorts every sibling list under `list` and then `list`, by sent date, children first.
     fn sort(&mut self, list: &mut [usize]) {
-        for &n in list.iter() {
+        let under = self.descendants(list);
+        for &n in under.iter().rev().chain(list.iter()) {
             let mut children = std::mem::take(&mut self.nodes[n].children);
-            self.sort(&mut children);
+            children.sort_by_key(|&c| self.key(c));
             self.nodes[n].children = children;
         }
         list.sort_by_key(|&n| self.key(n));
@@ -96,46 +116,70 @@ impl Forest<'_> {
         }
     }
 
-    /// RFC 5256 REFERENCES step 4: dummies without children go; a dummy's children take its
-    /// place, except several at the root.
-    fn prune(&mut self, list: Vec<usize>, root: bool) -> Vec<usize> {
+    /// The children of a node (or the root set) with dummies replaced by their children;
+    /// at the root (`root`) a dummy with several children stays.
+    fn pruned(&mut self, list: Vec<usize>, parent: Option<usize>, root: bool) -> Vec<usize> {
         let mut out = Vec::with_capacity(list.len());
         for n in list {
-            let children = std::mem::take(&mut self.nodes[n].children);
-            let children = self.prune(children, false);
+            let children = &self.nodes[n].children;
             if self.nodes[n].msg.is_none() && (children.is_empty() || !root || children.len() == 1) {
+                let children = std::mem::take(&mut self.nodes[n].children);
                 for &c in &children {
-                    self.nodes[c].parent = self.nodes[n].parent;
+                    self.nodes[c].parent = parent;
                 }
                 out.extend(children);
             } else {
-                self.nodes[n].children = children;
                 out.push(n);
             }
         }
         out
     }
 
+    /// RFC 5256 REFERENCES step 4: dummies without children go; a dummy's children take its
+    /// place, except several at the root. Deepest first, so a dummy's children are final when
+    /// it goes.
+    fn prune(&mut self, roots: Vec<usize>) -> Vec<usize> {
+        for n in self.descendants(&roots).into_iter().rev().chain(roots.iter().copied()) {
+            let children = std::mem::take(&mut self.nodes[n].children);
+            self.nodes[n].children = self.pruned(children, Some(n), false);
+        }
+        self.pruned(roots, None, true)
+    }
+
     /// Appends the thread under `n` in RFC 5256's syntax: `n m (a b)(c)`.
     fn write(&self, n: usize, out: &mut String) {
-        let node = &self.nodes[n];
-        if let Some(m) = node.msg {
-            out.push_str(&self.facts[m].seq.to_string());
+        enum Step {
+            Node(usize),
+            Text(&'static str),
         }
-        match (node.msg, node.children.as_slice()) {
-            (_, []) => {}
-            (Some(_), [only]) => {
-                out.push(' ');
-                self.write(*only, out);
-            }
-            (msg, children) => {
-                if msg.is_some() {
-                    out.push(' ');
+        let mut stack = vec![Step::Node(n)];
+        while let Some(step) = stack.pop() {
+            let n = match step {
+                Step::Text(t) => {
+                    out.push_str(t);
+                    continue;
                 }
-                for &c in children {
-                    out.push('(');
-                    self.write(c, out);
-                    out.push(')');
+                Step::Node(n) => n,
+            };
+            let node = &self.nodes[n];
+            if let Some(m) = node.msg {
+                out.push_str(&self.facts[m].seq.to_string());
+            }
+            match (node.msg, node.children.as_slice()) {
+                (_, []) => {}
+                (Some(_), [only]) => {
+                    out.push(' ');
+                    stack.push(Step::Node(*only));
+                }
+                (msg, children) => {
+                    if msg.is_some() {
+                        out.push(' ');
+                    }
+                    for &c in children.iter().rev() {
+                        stack.push(Step::Text(")"));
+                        stack.push(Step::Node(c));
+                        stack.push(Step::Text("("));
+                    }
                 }
             }
         }
@@ -241,7 +285,7 @@ fn references(f: &mut Forest<'_>) -> Vec<usize> {
     let roots: Vec<usize> = (0..f.nodes.len()).filter(|&n| f.nodes[n].parent.is_none()).collect();
     drop(ids);
     // (4) Prune dummies.
-    let mut roots = f.prune(roots, true);
+    let mut roots = f.prune(roots);
     for &r in &roots {
         f.nodes[r].parent = None;
     }
@@ -391,6 +435,23 @@ mod tests {
             msg(3, 2, "", Some("c@b"), &["b@b"]),
         ];
         assert_eq!(thread(&facts, Algorithm::References), "* THREAD (3 2)(1)");
+    }
+
+    #[test]
+    fn long_chains_need_no_deep_stack() {
+        let ids: Vec<String> = (0..200_000).map(|i| format!("m{i}")).collect();
+        let facts: Vec<Facts> = (0..200_000usize)
+            .map(|i| Facts {
+                seq: i as u32 + 1,
+                sent: i as i64,
+                message_id: Some(ids[i].clone()),
+                references: if i > 0 { vec![ids[i - 1].clone()] } else { vec![] },
+                ..Facts::default()
+            })
+            .collect();
+        let out = thread(&facts, Algorithm::References);
+        assert!(out.starts_with("* THREAD (1 2 3 "), "{}", &out[..40]);
+        assert!(out.ends_with(" 199999 200000)"));
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! INTERNALDATE, no body), RFC 5256's base subject and the order. No I/O: the session gathers
 //! the [`Facts`] of each message from mailstore's cache.
 //!
-//! Strings compare by i;unicode-casemap (RFC 5051), approximated by upper-casing (its titlecase
-//! puts `_` after the letters, as upper case does); ties keep mailbox order (RFC 5256 §3).
+//! Strings compare by i;unicode-casemap (RFC 5051): titlecase, approximated by upper case (which
+//! puts `_` after the letters, as titlecase does), then NFKD, so `É` sorts beside `E`; ties keep
+//! mailbox order (RFC 5256 §3).
 
 use std::cmp::Ordering;
 
 use mail_parser::{Address, HeaderName, MessageParser};
+use unicode_normalization::UnicodeNormalization;
 
 use super::args::Arg;
 use super::esearch::Return;
@@ -152,9 +154,9 @@ pub fn msg_ids(value: &str) -> Vec<String> {
     out
 }
 
-/// i;unicode-casemap, approximated.
-fn fold(s: &str) -> String {
-    s.to_uppercase()
+/// i;unicode-casemap, approximated (upper case for titlecase).
+pub fn fold(s: &str) -> String {
+    s.to_uppercase().nfkd().collect()
 }
 
 /// The mailbox (local part) of the first address; a group's name for a group.
@@ -421,6 +423,7 @@ mod tests {
         assert_eq!((f.display_from.as_str(), f.display_to.as_str()), ("ZED", "BOB@EXAMPLE.ORG"));
         assert_eq!((f.subject.as_str(), f.reply), ("TOPIC", true));
         assert_eq!(f.sent, 1_203_638_400);
+        assert!(fold("Émile") > fold("Erin") && fold("Émile") < fold("frank"));
         assert_eq!(f.message_id.as_deref(), Some("m1@h"));
         assert_eq!(f.references, ["p@h"]);
         let f = Facts::from_header(2, b"To: z: aa@aa.org, bb@bb.org;\r\n\r\n", 0, 0);

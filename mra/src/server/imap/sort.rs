@@ -37,10 +37,19 @@ impl Session {
             }
             return line(out, &format!("{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset."));
         }
-        if modseq_key && self.selected.as_ref().is_some_and(|s| s.mb.highest_modseq() == 0) {
-            return line(out, &format!("{tag} BAD The mailbox has no mod-sequences (NOMODSEQ)."));
+        if modseq_key {
+            if self.selected.as_ref().is_some_and(|s| s.mb.highest_modseq() == 0) {
+                return line(out, &format!("{tag} BAD The mailbox has no mod-sequences (NOMODSEQ)."));
+            }
+            self.enable_condstore(out);
         }
         let indexes = self.matching(key, modseq_key);
+        // With the MODSEQ key, SORT also tells the highest mod-sequence found (RFC 7162 §3.1.5).
+        let modseq = self
+            .selected
+            .as_ref()
+            .filter(|_| modseq_key)
+            .and_then(|sel| indexes.iter().map(|&i| sel.mb.messages()[i].modseq()).max());
         let user = self.user.clone();
         let Some(sel) = self.selected.as_mut() else { return };
         let needs_arrival = matches!(order, Order::Sort(c, _) if c.iter().any(|c| c.key == SortKey::Arrival));
@@ -61,7 +70,8 @@ impl Session {
                 match ret {
                     None => {
                         let list: String = numbers.iter().map(|n| format!(" {n}")).collect();
-                        line(out, &format!("* SORT{list}"));
+                        let modseq = modseq.map(|m| format!(" (MODSEQ {m})")).unwrap_or_default();
+                        line(out, &format!("* SORT{list}{modseq}"));
                     }
                     Some(r) => {
                         if r.save {
@@ -77,7 +87,8 @@ impl Session {
                             sel.saved = uids.into_boxed_slice();
                         }
                         if r.min || r.max || r.all || r.count {
-                            line(out, &esort_response(r, tag, by_uid, &numbers));
+                            let modseq = modseq.map(|m| format!(" MODSEQ {m}")).unwrap_or_default();
+                            line(out, &format!("{}{modseq}", esort_response(r, tag, by_uid, &numbers)));
                         }
                     }
                 }

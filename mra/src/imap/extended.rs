@@ -349,7 +349,9 @@ fn sort_thread(buf: &[u8], words: usize, thread: bool) -> Result<Extended, &'sta
         (Order::Thread(Algorithm::parse(&algorithm).ok_or("Unknown THREAD algorithm")?), 1)
     } else {
         let (ret, at) = match parsed.as_slice() {
-            [(r, _), (opts, _), ..] if r.keyword().as_deref() == Some("RETURN") => (Some(Return::parse(opts)?), 2),
+            [(r, _), (opts, _), ..] if r.keyword().as_deref() == Some("RETURN") => {
+                (Some(Return::parse(opts)?), 2)
+            }
             _ => (None, 0),
         };
         let criteria = sorting::parse_criteria(&parsed.get(at).ok_or("SORT needs criteria")?.0)?;

@@ -131,7 +131,8 @@ impl Facts {
         f.message_id = m.header_raw(HeaderName::MessageId).and_then(|v| msg_ids(v).into_iter().next());
         f.references = m.header_raw(HeaderName::References).map(msg_ids).unwrap_or_default();
         if f.references.is_empty()
-            && let Some(first) = m.header_raw(HeaderName::InReplyTo).and_then(|v| msg_ids(v).into_iter().next())
+            && let Some(first) =
+                m.header_raw(HeaderName::InReplyTo).and_then(|v| msg_ids(v).into_iter().next())
         {
             f.references.push(first);
         }
@@ -244,10 +245,7 @@ pub fn base_subject(subject: &str) -> (String, bool) {
             }
         }
         // (6) `[fwd: ...]`.
-        if s.len() >= 6
-            && s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("[fwd:"))
-            && s.ends_with(']')
-        {
+        if s.len() >= 6 && s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("[fwd:")) && s.ends_with(']') {
             s = s[5..s.len() - 1].to_string();
             reply = true;
             continue;

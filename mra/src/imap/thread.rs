@@ -89,7 +89,8 @@ impl Forest<'_> {
     /// recursion: a chain of replies may be as long as the mailbox.
     fn descendants(&self, list: &[usize]) -> Vec<usize> {
         let mut out = Vec::new();
-        let mut stack: Vec<usize> = list.iter().rev().flat_map(|&n| self.nodes[n].children.iter().copied()).collect();
+        let mut stack: Vec<usize> =
+            list.iter().rev().flat_map(|&n| self.nodes[n].children.iter().copied()).collect();
         while let Some(n) = stack.pop() {
             out.push(n);
             stack.extend(self.nodes[n].children.iter().copied());
@@ -304,8 +305,7 @@ fn references(f: &mut Forest<'_>) -> Vec<usize> {
             Some(&old) => {
                 let dummy = f.nodes[r].msg.is_none();
                 let old_dummy = f.nodes[old].msg.is_none();
-                (dummy && !old_dummy)
-                    || (!old_dummy && !dummy && f.is_reply(old) && !f.is_reply(r))
+                !old_dummy && (dummy || (f.is_reply(old) && !f.is_reply(r)))
             }
         };
         if replace {

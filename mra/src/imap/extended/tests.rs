@@ -277,7 +277,10 @@ fn sort_and_thread_commands() {
     let Ext::SortThread(Order::Sort(criteria, None), body, false) = e.ext else { panic!("{e:?}") };
     assert_eq!(
         criteria,
-        [Criterion { key: SortKey::Date, reverse: true }, Criterion { key: SortKey::Subject, reverse: false }]
+        [
+            Criterion { key: SortKey::Date, reverse: true },
+            Criterion { key: SortKey::Subject, reverse: false }
+        ]
     );
     let CommandBody::Search { charset: Some(_), criteria: SearchKey::And(_), uid: true } = *body else {
         panic!("{body:?}")

@@ -16,7 +16,8 @@ use crate::imap::sort::{self, Facts, SortKey, esort_response};
 use crate::imap::thread;
 
 impl Session {
-    /// SORT, THREAD and their UID forms.
+    /// SORT, THREAD and their UID forms; `modseq_key`: the search keys hold MODSEQ.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn sort_thread(
         &mut self,
         tag: &str,
@@ -66,7 +67,8 @@ impl Session {
         }
         match order {
             Order::Sort(criteria, ret) => {
-                let numbers: Vec<u32> = sort::sort(&facts, criteria).into_iter().map(|i| facts[i].seq).collect();
+                let numbers: Vec<u32> =
+                    sort::sort(&facts, criteria).into_iter().map(|i| facts[i].seq).collect();
                 match ret {
                     None => {
                         let list: String = numbers.iter().map(|n| format!(" {n}")).collect();
@@ -79,7 +81,11 @@ impl Session {
                             let mut uids: Vec<u32> = if by_uid {
                                 numbers.clone()
                             } else {
-                                numbers.iter().filter_map(|&n| msgs.get(n as usize - 1)).map(|m| m.uid()).collect()
+                                numbers
+                                    .iter()
+                                    .filter_map(|&n| msgs.get(n as usize - 1))
+                                    .map(|m| m.uid())
+                                    .collect()
                             };
                             let keep = r.saved(&uids);
                             uids = keep;
@@ -105,7 +111,12 @@ impl Session {
 /// The sort facts of the message at `index`, numbered by UID or sequence number: its envelope
 /// header fields from the cache; its INTERNALDATE (a `stat`) only when ARRIVAL asks or the
 /// header has no valid Date.
-fn message_facts(sel: &mut Selected, index: usize, by_uid: bool, needs_arrival: bool) -> Result<Facts, MailboxError> {
+fn message_facts(
+    sel: &mut Selected,
+    index: usize,
+    by_uid: bool,
+    needs_arrival: bool,
+) -> Result<Facts, MailboxError> {
     let m = &sel.mb.messages()[index];
     let (uid, vsize) = (m.uid(), m.vsize());
     let number = if by_uid { uid } else { index as u32 + 1 };
@@ -117,7 +128,8 @@ fn message_facts(sel: &mut Selected, index: usize, by_uid: bool, needs_arrival: 
     let mut f = Facts::from_header(number, &header, 0, size);
     if needs_arrival || !f.dated {
         let (file, path) = sel.mb.open_message(uid)?;
-        let t = file.metadata().and_then(|m| m.modified()).map_err(|source| MailboxError::Io { path, source })?;
+        let t =
+            file.metadata().and_then(|m| m.modified()).map_err(|source| MailboxError::Io { path, source })?;
         f.arrival = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         if !f.dated {
             f.sent = f.arrival;

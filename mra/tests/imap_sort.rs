@@ -193,3 +193,40 @@ async fn five_thousand_messages_sort_and_thread_from_the_cache() {
     assert!(esort[0].starts_with("* ESEARCH (TAG \"a") && esort[0].contains(") UID MIN "), "{esort:?}");
     assert!(mra.log().lines().all(|l| !l.contains("WARN imap")), "{}", mra.log());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_sort_and_thread_commands_get_bad_or_no_and_the_session_goes_on() {
+    let db = database().await;
+    let root = common::maildir(&db, "bob");
+    common::deliver(&root, "Re: one", "1\n");
+    common::deliver(&root, "two", "2\n");
+    let mra = Mra::start(&db, "");
+    let mut imap = Imap::login(mra.imap, "bob");
+    assert!(imap.tagged("SORT (DATE) UTF-8 ALL").starts_with("BAD "), "no mailbox selected");
+    imap.ok("SELECT INBOX");
+    for bad in [
+        "SORT (DATE) UTF-8",
+        "SORT DATE UTF-8 ALL",
+        "SORT () UTF-8 ALL",
+        "SORT (REVERSE) UTF-8 ALL",
+        "SORT (BOGUS) UTF-8 ALL",
+        "SORT (DATE) UTF-8 BOGUS",
+        "SORT RETURN (PARTIAL 1:1) (DATE) UTF-8 ALL",
+        "THREAD BOGUS UTF-8 ALL",
+        "THREAD REFERENCES UTF-8",
+        "UID THREAD (REFERENCES) UTF-8 ALL",
+    ] {
+        let r = imap.tagged(bad);
+        assert!(r.starts_with("BAD "), "{bad}: {r}");
+    }
+    assert!(imap.tagged("SORT (DATE) KOI8-R ALL").starts_with("NO [BADCHARSET"));
+    assert!(imap.tagged("THREAD REFERENCES x-bogus ALL").starts_with("NO [BADCHARSET"));
+    assert_eq!(imap.ok("SORT (SUBJECT) UTF-8 ALL"), ["* SORT 1 2"]);
+    assert_eq!(imap.ok("THREAD ORDEREDSUBJECT US-ASCII NOT SUBJECT two"), ["* THREAD (1)"]);
+    assert_eq!(imap.ok("SORT (SIZE) UTF-8 SUBJECT nothing"), ["* SORT"]);
+    assert_eq!(imap.ok("THREAD REFERENCES UTF-8 SUBJECT nothing"), ["* THREAD"]);
+    // SEARCHRES: a saved result used as the search keys.
+    imap.ok("SEARCH RETURN (SAVE) SUBJECT two");
+    assert_eq!(imap.ok("UID SORT (ARRIVAL) UTF-8 $"), ["* SORT 2"]);
+    assert!(imap.tagged("NOOP").starts_with("OK"));
+}

@@ -247,6 +247,8 @@ mod tests {
         assert_eq!(e.vsize, Some(msg.len() as u64 + 6));
         assert_eq!(e.header_size, Some(41));
         assert_eq!(e.envelope.as_deref(), Some(&b"From: a@x\nSubject: hi\n there\n"[..]));
+        let e = scan_message(&b"References: <a@b>\n <c@d>\nX: y\n\n"[..]).unwrap();
+        assert_eq!(e.envelope.as_deref(), Some(&b"References: <a@b>\n <c@d>\n"[..]), "for THREAD");
         let e = scan_message(&b"\nbody\n"[..]).unwrap();
         assert_eq!(e.header_size, Some(1));
         let e = scan_message(&b"Subject: no body"[..]).unwrap();
@@ -267,6 +269,10 @@ mod tests {
         assert_eq!(again.get(3), Some(&e));
         assert_eq!(again.get(9).unwrap().vsize, Some(5));
         assert!(Cache::load(tmp.path(), 43).get(3).is_none(), "other UIDVALIDITY");
+        // A version-1 file (no References kept) is rebuilt.
+        let text = fs::read_to_string(tmp.path().join(FILE)).unwrap();
+        fs::write(tmp.path().join(FILE), text.replace("mailroom-cache 2 ", "mailroom-cache 1 ")).unwrap();
+        assert!(Cache::load(tmp.path(), 42).get(3).is_none(), "old version");
         fs::write(tmp.path().join(FILE), "garbage").unwrap();
         assert!(Cache::load(tmp.path(), 42).get(3).is_none());
         let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();

@@ -145,7 +145,8 @@ async fn global_before_default_and_include() {
     .unwrap();
     fs::write(before.join("20-flag.sieve"), "require \"imap4flags\";\naddflag \"$checked\";\n").unwrap();
     fs::write(before.join("README"), "not a script").unwrap();
-    fs::write(etc.path().join("default.sieve"), "require \"include\";\ninclude :global \"lists\";\n").unwrap();
+    fs::write(etc.path().join("default.sieve"), "require \"include\";\ninclude :global \"lists\";\n")
+        .unwrap();
     fs::write(
         etc.path().join("global/lists.sieve"),
         "require [\"fileinto\", \"mailbox\"];\nif exists \"List-Id\" { fileinto :create \"Lists\"; }\n",

@@ -141,16 +141,21 @@ mod tests {
         Headers::of(&MessageParser::default().parse(raw).unwrap())
     }
 
-    #[test]
-    fn vacation_reply_threads_and_is_marked() {
-        let h = original(b"From: a@x.test\r\nSubject: Lunch?\r\nMessage-ID: <m1@x.test>\r\nReferences: <m0@x.test>\r\n\r\nhi\r\n");
-        let o = Original {
-            headers: &h,
+    /// a@x.test's message to bob@b.test, answered at a fixed time.
+    fn from_a_to_bob(headers: &Headers) -> Original<'_> {
+        Original {
+            headers,
             recipient: "bob@b.test",
             sender: "a@x.test",
             hostname: "mx.b.test",
             now: 1_700_000_000,
-        };
+        }
+    }
+
+    #[test]
+    fn vacation_reply_threads_and_is_marked() {
+        let h = original(b"From: a@x.test\r\nSubject: Lunch?\r\nMessage-ID: <m1@x.test>\r\nReferences: <m0@x.test>\r\n\r\nhi\r\n");
+        let o = from_a_to_bob(&h);
         let v = sieve::Vacation {
             reason: "I am away.".into(),
             subject: None,
@@ -186,13 +191,7 @@ mod tests {
     fn reject_notice_is_an_mdn_with_the_original() {
         let raw = b"From: a@x.test\r\nSubject: Buy now\r\nMessage-ID: <s1@x.test>\r\n\r\nspam\r\n";
         let h = original(raw);
-        let o = Original {
-            headers: &h,
-            recipient: "bob@b.test",
-            sender: "a@x.test",
-            hostname: "mx.b.test",
-            now: 1_700_000_000,
-        };
+        let o = from_a_to_bob(&h);
         let out = String::from_utf8(reject_notice("No spam, thanks.", raw, &o).unwrap()).unwrap();
         assert!(
             out.contains("report-type=\"disposition-notification\"")

@@ -417,6 +417,22 @@ impl Host for DeliveryHost<'_> {
 mod tests {
     use super::*;
 
+    /// bob@b.test's delivery at a fixed time, rejects answered in LMTP.
+    fn delivery<'a>(home: &'a Path, md: &'a Maildir, dupes: &'a Duplicates) -> Delivery<'a> {
+        Delivery {
+            home,
+            maildir: md,
+            autocreate: false,
+            global_dir: None,
+            dupes,
+            addresses: ["bob@b.test", "bob@b.test"],
+            digest: &[7; 32],
+            hostname: "mx.b.test",
+            protocol_reject: true,
+            now: 1_700_000_000,
+        }
+    }
+
     fn one(text: &str) -> Vec<Source> {
         vec![Source { name: SCRIPT.into(), text: text.into(), personal: true }]
     }
@@ -434,18 +450,7 @@ mod tests {
         md.create().unwrap();
         md.create_folder(&FolderName::new("Work").unwrap()).unwrap();
         let dupes = Duplicates::new(dir.path());
-        let d = Delivery {
-            home: dir.path(),
-            maildir: &md,
-            autocreate: false,
-            global_dir: None,
-            dupes: &dupes,
-            addresses: ["bob@b.test", "bob@b.test"],
-            digest: &[7; 32],
-            hostname: "mx.b.test",
-            protocol_reject: true,
-            now: 1_700_000_000,
-        };
+        let d = delivery(dir.path(), &md, &dupes);
         let msg = b"From: a@x.test\r\nTo: bob@b.test\r\nSubject: hi\r\n\r\nbody\r\n";
         let env = Envelope { from: "a@x.test".into(), to: "bob@b.test".into(), orig_to: None };
         let p = plan(
@@ -482,18 +487,7 @@ mod tests {
         let md = Maildir::new(dir.path().join("Maildir"));
         md.create().unwrap();
         let dupes = Duplicates::new(dir.path());
-        let mut d = Delivery {
-            home: dir.path(),
-            maildir: &md,
-            autocreate: false,
-            global_dir: None,
-            dupes: &dupes,
-            addresses: ["bob@b.test", "bob@b.test"],
-            digest: &[7; 32],
-            hostname: "mx.b.test",
-            protocol_reject: true,
-            now: 1_700_000_000,
-        };
+        let mut d = delivery(dir.path(), &md, &dupes);
         let msg = b"From: a@x.test\r\nTo: bob@b.test\r\nSubject: hi\r\nMessage-ID: <1@x>\r\n\r\nbody\r\n";
         let env = Envelope { from: "a@x.test".into(), to: "bob@b.test".into(), orig_to: None };
         // redirect: the message with our Delivered-To, from the original sender; no keep.
@@ -553,18 +547,7 @@ mod tests {
             md.create_folder(&FolderName::new(f).unwrap()).unwrap();
         }
         let dupes = Duplicates::new(dir.path());
-        let d = Delivery {
-            home: dir.path(),
-            maildir: &md,
-            autocreate: false,
-            global_dir: None,
-            dupes: &dupes,
-            addresses: ["bob@b.test", "bob@b.test"],
-            digest: &[7; 32],
-            hostname: "mx.b.test",
-            protocol_reject: true,
-            now: 1_700_000_000,
-        };
+        let d = delivery(dir.path(), &md, &dupes);
         let global =
             |text: &str| Source { name: "/etc/before.sieve".into(), text: text.into(), personal: false };
         let before = global(

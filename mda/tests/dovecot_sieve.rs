@@ -86,6 +86,8 @@ if header :is "X-Unflag" "1" { addflag ["a1", "a2", "\\Answered"]; removeflag ["
 # Explicit keep with flags, and a keep plus a fileinto.
 if header :is "X-Keep-Flags" "1" { keep :flags ["\\Draft", "kept"]; stop; }
 if header :is "X-Both" "1" { keep; fileinto :create "Both"; stop; }
+# An edit, then a fileinto: the stored copy has the edit.
+if header :is "X-Edit-Then-File" "1" { addheader "X-Filed" "yes"; fileinto :create "Edited"; }
 "#;
 
 /// One message: envelope sender, recipient, and the header and body (LF line ends) after the
@@ -149,6 +151,9 @@ fn messages() -> Vec<Msg> {
             "From: b@boss.example\nSubject: folded\n header and invoice #1\nX-Virus-Scanned: yes\n\n\
              invoice #12 attached\n.leading dot\n",
         ),
+        // Edits, then the implicit keep.
+        m("a@x.test", BOB, "From: a@x.test\nSubject: [tag] kept\nX-Remove-Me: 1\n\nk\n"),
+        m("a@x.test", BOB, "From: a@x.test\nSubject: edit then file\nX-Edit-Then-File: 1\n\nf\n"),
     ]
 }
 

@@ -259,6 +259,24 @@ done
 UPTIME_AFTER=$(uptime)
 log "load after: $UPTIME_AFTER"
 
+# SIEVE=1: proof that both servers filtered, one message with X-Spam-Flag: YES each (Python's
+# smtplib.LMTP over the Unix socket) must land in Junk through the global rule.
+has_one() { [ "$(count_new "$1")" = 1 ]; }
+if [ "$SIEVE" = 1 ]; then
+    for s in dovecot mailroom; do
+        python3 - "$(socket_of "$s")" "$RCPT" <<'PY' || { log "$s: spam probe not accepted"; FAILED=1; }
+import smtplib, sys
+c = smtplib.LMTP(sys.argv[1])
+c.sendmail("spam@a.test", [sys.argv[2]], "From: spam@a.test\r\nSubject: probe\r\nX-Spam-Flag: YES\r\n\r\nspam\r\n")
+c.quit()
+PY
+        junk=$(root_of "$s")/b.test/bob/Maildir/.Junk/new
+        wait_for "$s's spam probe in $junk" 10 has_one "$junk" ||
+            { log "$s: the sieve_before rule did not file the probe into Junk"; FAILED=1; }
+        log "$s: spam probe filed into Junk by the sieve_before rule ($(count_new "$junk") in $junk)"
+    done
+fi
+
 log "fsync limit of this disk ($OUT):"
 python3 "$HARNESS/bench/fsync_limit.py" --dir "$OUT" 2>&1 | tee "$OUT/fsync_limit.txt" || true
 

@@ -111,8 +111,16 @@ fn messages() -> Vec<Msg> {
         m("s@x.test", BOB, "From: s@x.test\nSubject: meds\nX-Spam-Level: *******\n\nspam\n"),
         m("s@x.test", BOB, "From: s@x.test\nSubject: almost\nX-Spam-Level: ****\n\nnot quite spam\n"),
         m("a@x.test", BOB, "From: a@x.test\nSubject: scanned\nX-Virus-Scanned: clean\n\nok\n"),
-        m("l@x.test", BOB, "From: l@x.test\nSubject: patch\nList-Id: Developers <dev.lists.example>\n\ndiff\n"),
-        m("l@x.test", BOB, "From: l@x.test\nSubject: cake\nList-Id: \"Bakers\" <bakers.lists.example>\n\nflour\n"),
+        m(
+            "l@x.test",
+            BOB,
+            "From: l@x.test\nSubject: patch\nList-Id: Developers <dev.lists.example>\n\ndiff\n",
+        ),
+        m(
+            "l@x.test",
+            BOB,
+            "From: l@x.test\nSubject: cake\nList-Id: \"Bakers\" <bakers.lists.example>\n\nflour\n",
+        ),
         m("shop@x.test", "bob+shop@b.test", "From: shop@x.test\nSubject: your order\n\nshipped\n"),
         m("a@x.test", "bob+travel@b.test", "From: a@x.test\nSubject: trip\n\nbooked\n"),
         m("alerts@monitor.example", BOB, "From: Monitor <alerts@monitor.example>\nSubject: disk\n\nfull\n"),
@@ -177,7 +185,10 @@ struct Dovecot {
 impl Dovecot {
     fn start(dir: &Path, root: &Path, before: &Path) -> Dovecot {
         common::require("/usr/sbin/dovecot", &["--version"], "dovecot-core");
-        for (p, pkg) in [("/usr/lib/dovecot/lmtp", "dovecot-lmtpd"), ("/usr/lib/dovecot/modules/lib90_sieve_plugin.so", "dovecot-sieve")] {
+        for (p, pkg) in [
+            ("/usr/lib/dovecot/lmtp", "dovecot-lmtpd"),
+            ("/usr/lib/dovecot/modules/lib90_sieve_plugin.so", "dovecot-sieve"),
+        ] {
             assert!(Path::new(p).exists(), "{p} missing: apt-get install {pkg}");
         }
         let (d, r, b) = (dir.display(), root.display(), before.display());
@@ -210,7 +221,9 @@ impl Dovecot {
             .spawn()
             .unwrap();
         let d = Dovecot { child, socket: dir.join("run/lmtp"), log: dir.join("dovecot.log") };
-        let up = wait_until(Duration::from_secs(20), || std::os::unix::net::UnixStream::connect(&d.socket).is_ok());
+        let up = wait_until(Duration::from_secs(20), || {
+            std::os::unix::net::UnixStream::connect(&d.socket).is_ok()
+        });
         assert!(up, "Dovecot's LMTP socket did not appear: {}", d.log());
         d
     }
@@ -300,10 +313,9 @@ fn tree(root: &Path) -> Tree {
                 let flags = info
                     .chars()
                     .map(|c| match c {
-                        'a'..='z' => keywords
-                            .get(&c)
-                            .cloned()
-                            .unwrap_or_else(|| panic!("keyword {c} of {file} not in {name}/dovecot-keywords")),
+                        'a'..='z' => keywords.get(&c).cloned().unwrap_or_else(|| {
+                            panic!("keyword {c} of {file} not in {name}/dovecot-keywords")
+                        }),
                         _ => format!("\\{c}"),
                     })
                     .collect();
@@ -333,7 +345,8 @@ fn differences(dovecot: &Tree, mailroom: &Tree) -> Vec<String> {
         let (d, m) = (d.unwrap_or(&empty), m.unwrap_or(&empty));
         let ids: BTreeSet<&String> = d.keys().chain(m.keys()).collect();
         for id in ids {
-            let (dc, mc) = (d.get(id).map(Vec::as_slice).unwrap_or(&[]), m.get(id).map(Vec::as_slice).unwrap_or(&[]));
+            let (dc, mc) =
+                (d.get(id).map(Vec::as_slice).unwrap_or(&[]), m.get(id).map(Vec::as_slice).unwrap_or(&[]));
             if dc.len() != mc.len() {
                 diffs.push(format!(
                     "{shown} {id}: {} copies from Dovecot, {} from mailroom\n  Dovecot:  {:?}\n  mailroom: {:?}",

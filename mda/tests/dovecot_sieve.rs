@@ -88,6 +88,9 @@ if header :is "X-Keep-Flags" "1" { keep :flags ["\\Draft", "kept"]; stop; }
 if header :is "X-Both" "1" { keep; fileinto :create "Both"; stop; }
 # An edit, then a fileinto: the stored copy has the edit.
 if header :is "X-Edit-Then-File" "1" { addheader "X-Filed" "yes"; fileinto :create "Edited"; }
+# A '.' in a folder name (rules30.sieve's "Lists.list0"): with '/' as the separator it is not
+# a hierarchy level.
+if header :is "X-Dotted" "1" { fileinto :create "Lists.dotted"; }
 "#;
 
 /// One message: envelope sender, recipient, and the header and body (LF line ends) after the
@@ -162,6 +165,7 @@ fn messages() -> Vec<Msg> {
         // Edits, then the implicit keep.
         m("a@x.test", BOB, "From: a@x.test\nSubject: [tag] kept\nX-Remove-Me: 1\n\nk\n"),
         m("a@x.test", BOB, "From: a@x.test\nSubject: edit then file\nX-Edit-Then-File: 1\n\nf\n"),
+        m("a@x.test", BOB, "From: a@x.test\nSubject: dotted\nX-Dotted: 1\n\nd\n"),
     ]
 }
 
@@ -427,7 +431,13 @@ async fn the_same_script_sorts_the_same_as_pigeonhole() {
 
     let dv = tree(&dv_root.join("b.test/bob/Maildir"));
     let mr = tree(&mr_root.join("b.test/bob/Maildir"));
-    let diffs = differences(&dv, &mr);
+    let mut diffs = differences(&dv, &mr);
+    // Both tell the user about a failed action in the script's log, or neither does.
+    let user_log = |root: &Path| fs::read_to_string(root.join("b.test/bob/.dovecot.sieve.log")).ok();
+    let (dv_log, mr_log) = (user_log(&dv_root), user_log(&mr_root));
+    if dv_log.is_some() != mr_log.is_some() {
+        diffs.push(format!(".dovecot.sieve.log: Dovecot {dv_log:?}, mailroom {mr_log:?}"));
+    }
     assert!(
         diffs.is_empty(),
         "{} differences between Dovecot+Pigeonhole and mailroom-mda:\n\n{}\n\nDovecot's log:\n{}\nmailroom's log:\n{}",
@@ -441,10 +451,5 @@ async fn the_same_script_sorts_the_same_as_pigeonhole() {
     assert!(mr.len() >= 14 && stored >= 28, "{mr:#?}");
     for gone in ["<m13@sieve.test>", "<m14@sieve.test>"] {
         assert!(mr.values().all(|f| !f.contains_key(gone)), "{gone} was discarded");
-    }
-    // Neither server logged a script error for the user.
-    for root in [&mr_root, &dv_root] {
-        let log = root.join("b.test/bob/.dovecot.sieve.log");
-        assert!(!log.exists(), "{}: {}", log.display(), fs::read_to_string(&log).unwrap_or_default());
     }
 }

@@ -76,6 +76,7 @@ fresh_root() {
 # start_dovecot_lmtp DIR ROOT UID: a private Dovecot serving LMTP only on DIR/run/lmtp, static
 # userdb (uid/gid UID, home ROOT/%d/%n), Maildir ROOT/%d/%n/Maildir, mail_fsync at its default.
 # Sets DOVECOT_PID and DV_SOCKET; /etc/dovecot and any system Dovecot are not touched.
+# DV_EXTRA, when set, is appended to the config (mda_lmtp.sh's SIEVE=1 puts Pigeonhole there).
 start_dovecot_lmtp() {
     local dir=$1 root=$2 uid=$3
     mkdir -p "$dir/run" "$dir/state"
@@ -104,6 +105,7 @@ service lmtp {
     mode = 0666
   }
 }
+${DV_EXTRA:-}
 CONF
     DV_FSYNC=$(doveconf -c "$dir/dovecot.conf" -h mail_fsync)
     /usr/sbin/dovecot -F -c "$dir/dovecot.conf" >"$dir/stdout.log" 2>&1 &

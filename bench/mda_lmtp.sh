@@ -28,12 +28,26 @@
 #     log_level = "warn", MariaDB scratch database mailroom_mdabench on 127.0.0.1:3306 (root,
 #     no password) with domain b.test and mailbox bob@b.test (quota 0), dropped at exit.
 #
+# SIEVE=1: both servers filter every delivery through the same Sieve scripts, as issue 14 asks:
+# bob's user script sieve/examples/rules30.sieve (30 rules: lists, customers, subaddress tags,
+# regex, body, relational, date, spamtest, redirect :copy; installed Pigeonhole's way in each
+# fresh root as <home>/sieve/rules30.sieve with the symlink <home>/.dovecot.sieve, home =
+# <root>/b.test/bob) plus a global spam rule run before it (<OUT>/sieve/before.sieve: X-Spam-Flag
+# or X-Spam-Level into Junk). Dovecot gets `protocol lmtp { mail_plugins = $mail_plugins sieve }`,
+# `plugin { sieve = file:~/sieve;active=~/.dovecot.sieve, sieve_before = <that file>,
+# sieve_extensions = +spamtest }` (Pigeonhole enables spamtest only on request; neither server
+# has a spam header configured, so spamtest is 0 in both); mailroom-mda gets `sieve_before`.
+# smtp-source's messages match no rule that files or flags, so both keep every message in
+# INBOX/new/ after running all 30 rules, which is what the timing counts. The first delivery of
+# each run compiles the scripts (Pigeonhole saves .svbin files next to them, mailroom caches
+# them in memory); the warm-up does that once before the timed runs.
+#
 # Needs root, MariaDB on 127.0.0.1:3306, /usr/sbin/dovecot with /usr/lib/dovecot/lmtp
 # (dovecot-lmtpd), /usr/sbin/smtp-source (postfix), cargo.
 #
 #     bash bench/mda_lmtp.sh
 #
-# Environment: RUNS [3], MSGS [2000], CONC [10], LEN [4096], WAIT_SECS [300] (bound per run on
+# Environment: SIEVE [0], RUNS [3], MSGS [2000], CONC [10], LEN [4096], WAIT_SECS [300] (bound per run on
 # sending plus delivery), WARMUP [100] (untimed messages per server before the runs),
 # OUT [mktemp -d under /var/tmp] (configs, logs, raw runs, mail roots).
 set -euo pipefail
@@ -46,7 +60,8 @@ CONC=${CONC:-10}
 LEN=${LEN:-4096}
 WAIT_SECS=${WAIT_SECS:-300}
 WARMUP=${WARMUP:-100}
-OUT=${OUT:-$(mktemp -d /var/tmp/mda-lmtp-bench.XXXXXX)}
+SIEVE=${SIEVE:-0}
+OUT=${OUT:-$(mktemp -d /var/tmp/mda-lmtp-bench$([ "$SIEVE" = 1 ] && echo -sieve).XXXXXX)}
 DB=mailroom_mdabench
 DB_URL=mysql://root@127.0.0.1:3306/$DB
 MYSQL=(mariadb --protocol=tcp -h127.0.0.1 -P3306 -uroot)
@@ -95,6 +110,42 @@ log "building mailroom-mda and mailroomctl (release)"
 (cd "$REPO" && cargo build --release -q -p mailroom-mda -p mailroomctl) >"$OUT/build.log" 2>&1 ||
     { cat "$OUT/build.log" >&2; die "cargo build failed"; }
 
+# --- Sieve scripts (SIEVE=1) ---------------------------------------------------------------------
+USER_SCRIPT=$REPO/sieve/examples/rules30.sieve
+BEFORE=$OUT/sieve/before.sieve
+DV_EXTRA=
+MR_EXTRA=
+if [ "$SIEVE" = 1 ]; then
+    mkdir -p "$OUT/sieve"
+    cat >"$BEFORE" <<'SIEVE'
+require ["fileinto", "mailbox"];
+if anyof (header :is "X-Spam-Flag" "YES", header :contains "X-Spam-Level" "********") {
+  fileinto :create "Junk";
+  stop;
+}
+SIEVE
+    # Pigeonhole saves the compiled before.svbin next to it, as the mail user.
+    chown -R "$MAIL_UID:$MAIL_UID" "$OUT/sieve"
+    DV_EXTRA="protocol lmtp {
+  mail_plugins = \$mail_plugins sieve
+}
+plugin {
+  sieve = file:~/sieve;active=~/.dovecot.sieve
+  sieve_before = $BEFORE
+  sieve_extensions = +spamtest
+}"
+    MR_EXTRA="sieve_before = [\"$BEFORE\"]"
+fi
+# install_sieve ROOT: bob's active script in ROOT the way Pigeonhole and ManageSieve keep it.
+install_sieve() {
+    local home=$1/b.test/bob
+    [ "$SIEVE" = 1 ] || return 0
+    mkdir -p "$home/sieve"
+    cp "$USER_SCRIPT" "$home/sieve/rules30.sieve"
+    ln -s sieve/rules30.sieve "$home/.dovecot.sieve"
+    chown -R -h "$MAIL_UID:$MAIL_UID" "$1/b.test"
+}
+
 # --- Dovecot, private instance --------------------------------------------------------------------
 DV=$OUT/dovecot
 DV_ROOT=$OUT/root-dovecot
@@ -128,6 +179,7 @@ lmtp_socket_mode = "0666"
 user = "nobody"
 hostname = "mda.test"
 log_level = "warn"
+$MR_EXTRA
 EOF
 "$REL/mailroom-mda" --config "$MR/mailroom.toml" </dev/null >"$MR/stdout.log" 2>"$MR/mda.log" &
 MDA_PID=$!
@@ -147,6 +199,7 @@ one_run() {
     newdir=$root/b.test/bob/Maildir/new
     kill -0 "$pid" 2>/dev/null || die "$server (pid $pid) is not running"
     fresh_root "$root" "$MAIL_UID"
+    install_sieve "$root"
     sync
     db=$(mariadbd_pid)
     t0=$(tree_ticks "$pid"); d0=$([ -n "$db" ] && tree_ticks "$db" || echo 0); c0=$(cpu_line)
@@ -206,6 +259,24 @@ done
 UPTIME_AFTER=$(uptime)
 log "load after: $UPTIME_AFTER"
 
+# SIEVE=1: proof that both servers filtered, one message with X-Spam-Flag: YES each (Python's
+# smtplib.LMTP over the Unix socket) must land in Junk through the global rule.
+has_one() { [ "$(count_new "$1")" = 1 ]; }
+if [ "$SIEVE" = 1 ]; then
+    for s in dovecot mailroom; do
+        python3 - "$(socket_of "$s")" "$RCPT" <<'PY' || { log "$s: spam probe not accepted"; FAILED=1; }
+import smtplib, sys
+c = smtplib.LMTP(sys.argv[1])
+c.sendmail("spam@a.test", [sys.argv[2]], "From: spam@a.test\r\nSubject: probe\r\nX-Spam-Flag: YES\r\n\r\nspam\r\n")
+c.quit()
+PY
+        junk=$(root_of "$s")/b.test/bob/Maildir/.Junk/new
+        wait_for "$s's spam probe in $junk" 10 has_one "$junk" ||
+            { log "$s: the sieve_before rule did not file the probe into Junk"; FAILED=1; }
+        log "$s: spam probe filed into Junk by the sieve_before rule ($(count_new "$junk") in $junk)"
+    done
+fi
+
 log "fsync limit of this disk ($OUT):"
 python3 "$HARNESS/bench/fsync_limit.py" --dir "$OUT" 2>&1 | tee "$OUT/fsync_limit.txt" || true
 
@@ -213,6 +284,7 @@ python3 "$HARNESS/bench/fsync_limit.py" --dir "$OUT" 2>&1 | tee "$OUT/fsync_limi
 {
     echo
     echo "mailroom $COMMIT (HEAD when built), $("$DOVECOT" --version | head -1 | sed 's/^/dovecot /'), mail_fsync=$DV_FSYNC"
+    [ "$SIEVE" = 1 ] && echo "sieve: user script sieve/examples/rules30.sieve, sieve_before $BEFORE (both servers)"
     echo "msgs=$MSGS conc=$CONC len=$LEN runs=$RUNS, date $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "load before: $UPTIME_BEFORE"
     echo "load after:  $UPTIME_AFTER"

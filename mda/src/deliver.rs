@@ -207,7 +207,7 @@ async fn deliver_filtered(
             Err(SubmitError::Permanent(e)) => {
                 filter::user_log(&home, &format!("{} to <{}> refused: {e}; kept in INBOX", out.what, out.to));
                 if !plan.filings.iter().any(|f| f.folder.is_none()) {
-                    plan.filings.push(filter::Filing { folder: None, flags: Vec::new() });
+                    plan.filings.push(filter::Filing::default());
                 }
             }
         }
@@ -309,16 +309,16 @@ fn store_filed(
 ) -> Outcome {
     let maildir = Maildir::new(&rcpt.mailbox.maildir);
     let limit = Quota { bytes: rcpt.mailbox.quota, messages: 0 };
-    let message = plan.message.as_deref().unwrap_or(original);
-    let size = (prefix.len() + message.len()) as u64;
     if plan.filings.is_empty() {
         return Outcome::Delivered { duplicate: false, path: None };
     }
-    if let Err(o) = check_quota(ctx, rcpt, &maildir, limit, size * plan.filings.len() as u64) {
+    let size: u64 = plan.filings.iter().map(|f| (prefix.len() + copy(f, original).len()) as u64).sum();
+    if let Err(o) = check_quota(ctx, rcpt, &maildir, limit, size) {
         return o;
     }
     let mut first = None;
     for filing in &plan.filings {
+        let message = copy(filing, original);
         match store_one(
             rcpt,
             &maildir,
@@ -335,6 +335,11 @@ fn store_filed(
         }
     }
     Outcome::Delivered { duplicate: false, path: first }
+}
+
+/// The bytes a filing stores: its edited message, else the message as received.
+fn copy<'a>(f: &'a filter::Filing, original: &'a [u8]) -> &'a [u8] {
+    f.edited.as_deref().unwrap_or(original)
 }
 
 fn check_quota(

@@ -31,11 +31,13 @@ pub use mailstore::sieve_scripts::home;
 pub const LOG: &str = ".dovecot.sieve.log";
 
 /// One copy to store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Filing {
     /// `None` for INBOX.
     pub folder: Option<FolderName>,
     pub flags: Vec<String>,
+    /// The message as editheader had changed it when the copy was filed; `None`: as received.
+    pub edited: Option<Vec<u8>>,
 }
 
 /// A message to send through the MTA once the delivery is decided.
@@ -61,8 +63,6 @@ pub struct Outgoing {
 pub struct Plan {
     /// Empty when the message is discarded, redirected or rejected.
     pub filings: Vec<Filing>,
-    /// The message with the header the script edited, when it did.
-    pub message: Option<Vec<u8>>,
     /// Redirects to send before storing (they carry the message); replies after.
     pub redirects: Vec<Outgoing>,
     pub replies: Vec<Outgoing>,
@@ -160,7 +160,8 @@ fn script_files(path: &Path) -> Vec<PathBuf> {
 /// `.dovecot.sieve.log` for their own script.
 pub fn plan(scripts: &[Source], d: &Delivery<'_>, message: &[u8], envelope: &Envelope) -> Plan {
     let home = d.home;
-    let mut actions: Vec<Action> = Vec::new();
+    // Each action with the message as it was when the action was taken (`None`: as received).
+    let mut actions: Vec<(Action, Option<Vec<u8>>)> = Vec::new();
     let mut keep: Option<Vec<String>> = Some(Vec::new());
     let mut edited: Option<Vec<u8>> = None;
     let mut host = DeliveryHost {
@@ -187,19 +188,31 @@ pub fn plan(scripts: &[Source], d: &Delivery<'_>, message: &[u8], envelope: &Env
                 break;
             }
         };
-        let current = edited.as_deref().unwrap_or(message);
-        let Some(parsed) = MessageParser::default().parse(current) else { break };
-        let flags = keep.clone().unwrap_or_default();
-        let settings = Settings { now: d.now as i64, flags, ..Settings::default() };
-        let outcome = sieve::run(&script, &parsed, envelope, &settings, &mut host);
-        if let Some(e) = &outcome.error {
-            report(format!("line {}, column {}: {}", e.pos.line, e.pos.col, e.message));
-            keep = Some(Vec::new());
-            break;
-        }
-        actions.extend(outcome.actions);
-        if let Some(fields) = outcome.edited_header {
-            edited = Some(with_header(current, &parsed, fields));
+        let outcome = {
+            let current = edited.as_deref().unwrap_or(message);
+            let Some(parsed) = MessageParser::default().parse(current) else { break };
+            let flags = keep.clone().unwrap_or_default();
+            let settings = Settings { now: d.now as i64, flags, ..Settings::default() };
+            let mut outcome = sieve::run(&script, &parsed, envelope, &settings, &mut host);
+            if let Some(e) = &outcome.error {
+                report(format!("line {}, column {}: {}", e.pos.line, e.pos.col, e.message));
+                keep = Some(Vec::new());
+                break;
+            }
+            let mut seen = std::mem::take(&mut outcome.action_headers).into_iter();
+            for action in std::mem::take(&mut outcome.actions) {
+                let version = match seen.next().flatten() {
+                    Some(fields) => Some(with_header(current, &parsed, fields)),
+                    None => edited.clone(),
+                };
+                actions.push((action, version));
+            }
+            let next = outcome.edited_header.take().map(|fields| with_header(current, &parsed, fields));
+            (outcome, next)
+        };
+        let (outcome, next) = outcome;
+        if next.is_some() {
+            edited = next;
         }
         keep = outcome.implicit_keep;
         if keep.is_none() {
@@ -207,7 +220,7 @@ pub fn plan(scripts: &[Source], d: &Delivery<'_>, message: &[u8], envelope: &Env
         }
     }
     let Some(parsed) = MessageParser::default().parse(message) else {
-        return Plan { filings: vec![Filing { folder: None, flags: Vec::new() }], ..Plan::default() };
+        return Plan { filings: vec![Filing::default()], ..Plan::default() };
     };
     let headers = Headers::of(&parsed);
     let mut p = Plan::default();
@@ -219,11 +232,11 @@ pub fn plan(scripts: &[Source], d: &Delivery<'_>, message: &[u8], envelope: &Env
         hostname: d.hostname,
         now: d.now as i64,
     };
-    for action in &actions {
+    for (action, version) in &actions {
         match action {
             Action::Store { mailbox, flags, create, .. } => {
                 let folder = folder(d, mailbox, *create);
-                add(&mut p.filings, Filing { folder, flags: flags.clone() });
+                add(&mut p.filings, Filing { folder, flags: flags.clone(), edited: version.clone() });
             }
             Action::Discard => {}
             Action::Duplicate { id, seconds, last, .. } => {
@@ -250,7 +263,7 @@ pub fn plan(scripts: &[Source], d: &Delivery<'_>, message: &[u8], envelope: &Env
                     continue;
                 }
                 let mut copy = format!("Delivered-To: {}\r\n", d.addresses[0]).into_bytes();
-                copy.extend_from_slice(edited.as_deref().unwrap_or(message));
+                copy.extend_from_slice(version.as_deref().unwrap_or(message));
                 p.redirects.push(Outgoing {
                     to: address.clone(),
                     sender: envelope.from.clone(),
@@ -312,12 +325,12 @@ pub fn plan(scripts: &[Source], d: &Delivery<'_>, message: &[u8], envelope: &Env
             }
         }
     }
+    // The implicit keep comes last: it stores the message with every edit.
     if let Some(flags) = keep {
-        add(&mut p.filings, Filing { folder: None, flags });
+        add(&mut p.filings, Filing { folder: None, flags, edited });
     } else if kept {
-        add(&mut p.filings, Filing { folder: None, flags: Vec::new() });
+        add(&mut p.filings, Filing { folder: None, flags: Vec::new(), edited });
     }
-    p.message = edited;
     p
 }
 
@@ -460,23 +473,32 @@ mod tests {
             msg,
             &env,
         );
+        let edited = b"X-Seen: 1\r\nFrom: a@x.test\r\nTo: bob@b.test\r\nSubject: hi\r\n\r\nbody\r\n".to_vec();
+        let work = Some(FolderName::new("Work").unwrap());
         assert_eq!(
             p.filings,
             vec![
-                Filing { folder: Some(FolderName::new("Work").unwrap()), flags: vec!["\\Seen".into()] },
-                Filing { folder: None, flags: vec![] },
+                Filing { folder: work, flags: vec!["\\Seen".into()], edited: Some(edited.clone()) },
+                Filing { folder: None, flags: vec![], edited: Some(edited) },
             ]
         );
-        assert_eq!(
-            p.message.unwrap(),
-            b"X-Seen: 1\r\nFrom: a@x.test\r\nTo: bob@b.test\r\nSubject: hi\r\n\r\nbody\r\n"
+        // RFC 5293 §2: an edit after a fileinto does not reach that copy; the keep has it.
+        let p = plan(
+            &one(
+                "require [\"fileinto\", \"editheader\"]; fileinto \"Work\"; addheader \"X-Late\" \"1\"; keep;",
+            ),
+            &d,
+            msg,
+            &env,
         );
+        assert_eq!(p.filings[0].edited, None);
+        assert!(p.filings[1].edited.as_ref().unwrap().starts_with(b"X-Late: 1\r\n"));
         let log = fs::read_to_string(dir.path().join(LOG)).unwrap();
         assert!(log.contains("fileinto \"Missing\": no such folder"), "{log}");
         let p = plan(&one("discard;"), &d, msg, &env);
         assert!(p.filings.is_empty());
         let p = plan(&one("bogus;"), &d, msg, &env);
-        assert_eq!(p.filings, vec![Filing { folder: None, flags: vec![] }]);
+        assert_eq!(p.filings, vec![Filing::default()]);
         let log = fs::read_to_string(dir.path().join(LOG)).unwrap();
         assert!(log.contains("line 1, column 1: unknown command 'bogus'"), "{log}");
     }
@@ -505,7 +527,7 @@ mod tests {
         let looped = [b"Delivered-To: bob@b.test\r\n".as_slice(), msg].concat();
         let p = plan(&one("redirect \"dave@d.test\";"), &d, &looped, &env);
         assert!(p.redirects.is_empty());
-        assert_eq!(p.filings, vec![Filing { folder: None, flags: vec![] }]);
+        assert_eq!(p.filings, vec![Filing::default()]);
         // vacation: one reply per sender and period.
         let script = "require \"vacation\"; vacation :days 1 \"Away\";";
         let p = plan(&one(script), &d, msg, &env);
@@ -563,21 +585,26 @@ mod tests {
         let f = |name: &str, flags: &[&str]| Filing {
             folder: (name != "INBOX").then(|| FolderName::new(name).unwrap()),
             flags: flags.iter().map(|s| s.to_string()).collect(),
+            edited: None,
         };
         let all = [before.clone(), user[0].clone(), after.clone()];
         // The keep stands through before and user (fileinto :copy), so after runs; the user's
         // script saw before's header, and the flags carried over.
         let p = plan(&all, &d, b"Subject: hi\r\n\r\nx\r\n", &env);
-        assert_eq!(p.filings, vec![f("Work", &["$seen-by-admin"]), f("After", &["$seen-by-admin"])]);
-        assert!(p.message.unwrap().starts_with(b"X-Before: 1\r\n"));
+        let folders: Vec<_> = p.filings.iter().map(|x| Filing { edited: None, ..x.clone() }).collect();
+        assert_eq!(folders, vec![f("Work", &["$seen-by-admin"]), f("After", &["$seen-by-admin"])]);
+        assert!(p.filings.iter().all(|x| x.edited.as_ref().unwrap().starts_with(b"X-Before: 1\r\n")));
         // before's fileinto cancels the keep: nothing after it runs.
         let p = plan(&all, &d, b"Subject: viagra\r\n\r\nx\r\n", &env);
-        assert_eq!(p.filings, vec![f("Spam", &["$seen-by-admin"])]);
+        assert_eq!(p.filings.len(), 1);
+        assert_eq!(Filing { edited: None, ..p.filings[0].clone() }, f("Spam", &["$seen-by-admin"]));
         // A broken user script keeps the message; before's actions stand.
         let broken = [before, one("bogus;")[0].clone(), after];
         let p = plan(&broken, &d, b"Subject: hi\r\n\r\nx\r\n", &env);
-        assert_eq!(p.filings, vec![f("INBOX", &[])]);
+        assert_eq!(p.filings.len(), 1);
+        assert_eq!(Filing { edited: None, ..p.filings[0].clone() }, f("INBOX", &[]));
         let p = plan(&broken, &d, b"Subject: viagra\r\n\r\nx\r\n", &env);
-        assert_eq!(p.filings, vec![f("Spam", &["$seen-by-admin"])]);
+        assert_eq!(p.filings.len(), 1);
+        assert_eq!(Filing { edited: None, ..p.filings[0].clone() }, f("Spam", &["$seen-by-admin"]));
     }
 }

@@ -12,12 +12,9 @@
 //! `.Lists.dev` on disk in both), and editheader is enabled (`sieve_extensions = +editheader`),
 //! as it has to be in Pigeonhole.
 //!
-//! Known red (2026-12-07, mailroom 3da8c8b vs Pigeonhole 0.5.19), left failing on purpose until
-//! mda/sieve are fixed: <m21> `address :is "from" "jörg@umlaut.example"` matches in mailroom
-//! (8-bit local part parsed as an address) but not in Pigeonhole (invalid address: `:all` is
-//! the raw field, `:localpart`/`:domain` empty); <m25> a `fileinto` before `addheader` /
-//! `deleteheader` stores the unedited message in Pigeonhole (RFC 5293: edits affect later
-//! actions only) but the finally edited one in mailroom.
+//! Two messages guard differences this test found and mailroom now shares with Pigeonhole:
+//! <m21> an 8-bit address in From: is invalid (only `address :all` sees the raw field), and
+//! <m25> an edit after a `fileinto` does not reach that copy (RFC 5293 §2).
 
 mod common;
 

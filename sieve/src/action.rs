@@ -61,6 +61,10 @@ pub struct Outcome {
     /// The header fields when `addheader`/`deleteheader` changed them; stored and forwarded
     /// copies carry these instead of the original header.
     pub edited_header: Option<Vec<(String, String)>>,
+    /// Per action (same index), the header as edited when it was taken, `None` when it was
+    /// not edited then: a `fileinto` before an `addheader` stores the message unedited
+    /// (RFC 5293 §2), while the implicit keep takes `edited_header`.
+    pub action_headers: Vec<Option<Vec<(String, String)>>>,
     /// A runtime error: the actions were dropped and the implicit keep applies, as
     /// Pigeonhole does; the error goes to the user's log.
     pub error: Option<Error>,
@@ -73,6 +77,7 @@ impl Outcome {
             actions: Vec::new(),
             implicit_keep: Some(Vec::new()),
             edited_header: None,
+            action_headers: Vec::new(),
             error: Some(error),
         }
     }

@@ -135,6 +135,7 @@ pub fn run(
         globals: Variables::default(),
         flags: settings.flags.clone(),
         actions: Vec::new(),
+        action_headers: Vec::new(),
         implicit_keep: true,
         steps: 0,
         regexes: HashMap::new(),
@@ -149,6 +150,7 @@ pub fn run(
             implicit_keep: r.implicit_keep.then(|| r.flags.clone()),
             edited_header: r.headers.changed.then(|| r.headers.fields.clone()),
             actions: r.actions,
+            action_headers: r.action_headers,
             error: None,
         },
     }
@@ -177,6 +179,8 @@ struct Run<'a, 'm> {
     /// The internal flag variable of imap4flags.
     flags: Vec<String>,
     actions: Vec<Action>,
+    /// For each action, the header as edited when it was taken (`None`: unedited).
+    action_headers: Vec<Option<Vec<(String, String)>>>,
     implicit_keep: bool,
     steps: u64,
     regexes: HashMap<(String, bool), Rc<Regex>>,
@@ -454,6 +458,8 @@ impl Run<'_, '_> {
             ));
         }
         self.actions.push(action);
+        // RFC 5293 §2: an edit affects the actions taken after it, not those before.
+        self.action_headers.push(self.headers.changed.then(|| self.headers.fields.clone()));
         Ok(())
     }
 
@@ -574,8 +580,18 @@ impl Run<'_, '_> {
                 let mut values = Vec::new();
                 for n in &names {
                     for raw in self.indexed(t, n) {
-                        for a in address::parse_list(&raw) {
-                            if let Some(p) = address::part(&a, part) {
+                        let list = address::parse_list(&raw);
+                        // Pigeonhole takes no 8-bit address in a header (no RFC 6532): such an
+                        // address is dropped, and a field with nothing else is an invalid
+                        // address that only :all sees, as its raw text.
+                        if !list.is_empty() && list.iter().all(|a| !a.is_ascii()) {
+                            if part == "all" {
+                                values.push(raw.replace(['\r', '\n'], "").trim().to_string());
+                            }
+                            continue;
+                        }
+                        for a in list.iter().filter(|a| a.is_ascii()) {
+                            if let Some(p) = address::part(a, part) {
                                 values.push(p.to_string());
                             }
                         }

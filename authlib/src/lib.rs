@@ -9,6 +9,7 @@ mod admin;
 mod authenticator;
 mod cache;
 mod db;
+mod ldap;
 mod directory;
 mod lookup;
 mod maildir;

@@ -10,6 +10,7 @@ pub mod net;
 pub mod postfix;
 pub mod process;
 pub mod wait;
+pub mod ldap;
 
 use std::path::PathBuf;
 

@@ -206,7 +206,10 @@ impl Directory {
             let c = &l.cfg;
             let owners = l.table(&c.sender_login_query_filter, &c.sender_login_result_attribute, &s).await?;
             let owners = owners.unwrap_or_default();
-            return Ok(owners.iter().flat_map(|o| split_list(o)).any(|o| Address::parse(&o).is_ok_and(|o| &o == login)));
+            return Ok(owners
+                .iter()
+                .flat_map(|o| split_list(o))
+                .any(|o| Address::parse(&o).is_ok_and(|o| &o == login)));
         }
         let q = expand(
             self.sql(&self.cfg.queries.sender_login, query::default::SENDER_LOGIN),
@@ -299,7 +302,8 @@ impl Directory {
             Some(d) => {
                 let root = self.cfg.mail_root.as_str().trim_end_matches('/');
                 let rel = d.strip_prefix(root).map(|r| r.trim_start_matches('/')).unwrap_or(&d).to_string();
-                let cfg = config::Database { maildir_source: config::MaildirSource::Column, ..self.cfg.clone() };
+                let cfg =
+                    config::Database { maildir_source: config::MaildirSource::Column, ..self.cfg.clone() };
                 crate::maildir::path(&cfg, addr, Some(&rel))?
             }
             None => crate::maildir::path(&self.cfg, addr, None)?,

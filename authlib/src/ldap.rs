@@ -309,7 +309,8 @@ impl LdapDir {
                     break;
                 }
             };
-            let r = ldap.with_timeout(self.timeout()).search(&self.cfg.base, self.scope(), filter, attrs).await;
+            let r =
+                ldap.with_timeout(self.timeout()).search(&self.cfg.base, self.scope(), filter, attrs).await;
             match r {
                 Ok(sr) => {
                     let rc = sr.1.rc;
@@ -337,7 +338,12 @@ impl LdapDir {
 
     /// The values of `attrs` (comma-separated) of every entry `template` finds for `key`
     /// (Postfix's `query_filter` + `result_attribute`). `None`: nothing found.
-    pub async fn table(&self, template: &str, attrs: &str, key: &str) -> Result<Option<Vec<String>>, Unavailable> {
+    pub async fn table(
+        &self,
+        template: &str,
+        attrs: &str,
+        key: &str,
+    ) -> Result<Option<Vec<String>>, Unavailable> {
         if template.is_empty() {
             return Ok(None);
         }
@@ -363,7 +369,11 @@ impl LdapDir {
             return Ok(Some(domain.clone()));
         }
         let Some(targets) = self
-            .table(&self.cfg.alias_domain_query_filter, &self.cfg.alias_domain_result_attribute, domain.as_str())
+            .table(
+                &self.cfg.alias_domain_query_filter,
+                &self.cfg.alias_domain_result_attribute,
+                domain.as_str(),
+            )
             .await?
         else {
             return Ok(None);
@@ -385,7 +395,8 @@ impl LdapDir {
     ) -> Result<Option<Entry>, Unavailable> {
         let name = user.to_string();
         let filter = dovecot_expand(filter_template, &name, None, &filter_value);
-        let mut attrs: Vec<&str> = maps.iter().filter(|m| !m.attr.is_empty()).map(|m| m.attr.as_str()).collect();
+        let mut attrs: Vec<&str> =
+            maps.iter().filter(|m| !m.attr.is_empty()).map(|m| m.attr.as_str()).collect();
         if attrs.is_empty() {
             attrs.push("1.1");
         }
@@ -434,12 +445,11 @@ impl LdapDir {
             .search("", Scope::Base, "(objectClass=*)", &["vendorName", "vendorVersion"])
             .await
             .map_err(|e| unavailable("root DSE", e))?;
-        let vendor = sr
-            .0
-            .into_iter()
-            .next()
-            .map(|re| Entry::from(SearchEntry::construct(re)))
-            .and_then(|e| e.first("vendorVersion").or(e.first("vendorName")).map(str::to_string));
+        let vendor =
+            sr.0.into_iter()
+                .next()
+                .map(|re| Entry::from(SearchEntry::construct(re)))
+                .and_then(|e| e.first("vendorVersion").or(e.first("vendorName")).map(str::to_string));
         let uri = &self.cfg.uris[self.current.load(Ordering::Relaxed) % self.cfg.uris.len()];
         Ok(format!("LDAP {uri}{}", vendor.map(|v| format!(" ({v})")).unwrap_or_default()))
     }
@@ -480,7 +490,8 @@ mod tests {
 
     #[test]
     fn filter_metacharacters_are_inert() {
-        let f = dovecot_expand("(&(objectClass=inetOrgPerson)(mail=%u))", "*)(uid=*@b.test", None, &filter_value);
+        let f =
+            dovecot_expand("(&(objectClass=inetOrgPerson)(mail=%u))", "*)(uid=*@b.test", None, &filter_value);
         assert_eq!(f, "(&(objectClass=inetOrgPerson)(mail=\\2a\\29\\28uid=\\2a@b.test))");
         assert_eq!(filter_value("a\0b\\c"), "a\\00b\\5cc");
         // Every value keeps the filter's parentheses balanced and wildcard-free.
@@ -507,7 +518,9 @@ mod tests {
 
     #[test]
     fn attribute_maps_in_dovecot_syntax() {
-        let m = parse_attrs("mail=user, homeDirectory=home ,=quota_rule=*:bytes=100, mailQuota=quota_rule=*:bytes=%$");
+        let m = parse_attrs(
+            "mail=user, homeDirectory=home ,=quota_rule=*:bytes=100, mailQuota=quota_rule=*:bytes=%$",
+        );
         assert_eq!(m.len(), 4);
         assert_eq!(m[1], AttrMap { attr: "homeDirectory".into(), field: "home".into(), template: None });
         assert_eq!(m[2].attr, "");

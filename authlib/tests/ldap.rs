@@ -28,7 +28,11 @@ struct Fixture {
     _vmail: tempfile::TempDir,
 }
 
-fn ldap_cfg(slapd: &Slapd, vmail: &std::path::Path, tweak: impl FnOnce(&mut config::Ldap)) -> config::Database {
+fn ldap_cfg(
+    slapd: &Slapd,
+    vmail: &std::path::Path,
+    tweak: impl FnOnce(&mut config::Ldap),
+) -> config::Database {
     let pwfile = slapd.dir.path().join("bindpw");
     std::fs::write(&pwfile, format!("{ROOT_PW}\n")).unwrap();
     let mut ldap = config::Ldap {
@@ -103,10 +107,14 @@ dn: cn=fwd,ou=people,dc=test\nobjectClass: organizationalRole\nobjectClass: Post
         l.user_filter = format!("(&{enabled})");
         l.pass_filter = format!("(&{enabled})");
         l.user_attrs =
-            "mail=user,mailHomeDirectory=home,mailStorageDirectory=mail,mailQuota=quota_rule=*:storage=%$".into();
-        l.alias_query_filter = "(&(|(objectClass=PostfixBookMailAccount)(objectClass=PostfixBookMailForward))(mailAlias=%s))".into();
+            "mail=user,mailHomeDirectory=home,mailStorageDirectory=mail,mailQuota=quota_rule=*:storage=%$"
+                .into();
+        l.alias_query_filter =
+            "(&(|(objectClass=PostfixBookMailAccount)(objectClass=PostfixBookMailForward))(mailAlias=%s))"
+                .into();
         l.alias_result_attribute = "mail".into();
-        l.sender_login_query_filter = "(&(objectClass=PostfixBookMailAccount)(|(mail=%s)(mailAlias=%s)))".into();
+        l.sender_login_query_filter =
+            "(&(objectClass=PostfixBookMailAccount)(|(mail=%s)(mailAlias=%s)))".into();
         l.sender_login_result_attribute = "mail".into();
     });
     let dir = Directory::open(&cfg).unwrap();
@@ -160,7 +168,12 @@ async fn every_password_form_and_injection() {
     let f = inet_org_person(|_| {});
     let d = &f.dir;
     let ok = |u: &str| Verdict::Accepted(a(u));
-    for (user, pw) in [("bob@b.test", "bobpass"), ("carol@b.test", "carolpass"), ("erin@b.test", "erinpass"), ("frank@b.test", "frankpass")] {
+    for (user, pw) in [
+        ("bob@b.test", "bobpass"),
+        ("carol@b.test", "carolpass"),
+        ("erin@b.test", "erinpass"),
+        ("frank@b.test", "frankpass"),
+    ] {
         assert_eq!(d.authenticate(user, &Secret::new(pw)).await, Ok(ok(user)), "{user}");
         assert_eq!(
             d.authenticate(user, &Secret::new("wrong")).await,
@@ -187,8 +200,14 @@ async fn every_password_form_and_injection() {
 async fn auth_bind_with_search_and_with_dn_template() {
     let f = inet_org_person(|l| l.auth_bind = true);
     let d = &f.dir;
-    assert_eq!(d.authenticate("bob@b.test", &Secret::new("bobpass")).await, Ok(Verdict::Accepted(a("bob@b.test"))));
-    assert_eq!(d.authenticate("carol@b.test", &Secret::new("carolpass")).await, Ok(Verdict::Accepted(a("carol@b.test"))));
+    assert_eq!(
+        d.authenticate("bob@b.test", &Secret::new("bobpass")).await,
+        Ok(Verdict::Accepted(a("bob@b.test")))
+    );
+    assert_eq!(
+        d.authenticate("carol@b.test", &Secret::new("carolpass")).await,
+        Ok(Verdict::Accepted(a("carol@b.test")))
+    );
     assert_eq!(
         d.authenticate("bob@b.test", &Secret::new("wrong")).await,
         Ok(Verdict::Rejected(Rejection::WrongPassword))
@@ -207,13 +226,19 @@ async fn auth_bind_with_search_and_with_dn_template() {
         l.auth_bind_userdn = "uid=%n,ou=people,dc=test".into();
     });
     let d2 = Directory::open(&cfg).unwrap();
-    assert_eq!(d2.authenticate("bob@b.test", &Secret::new("bobpass")).await, Ok(Verdict::Accepted(a("bob@b.test"))));
+    assert_eq!(
+        d2.authenticate("bob@b.test", &Secret::new("bobpass")).await,
+        Ok(Verdict::Accepted(a("bob@b.test")))
+    );
     assert_eq!(
         d2.authenticate("bob@b.test", &Secret::new("nope")).await,
         Ok(Verdict::Rejected(Rejection::WrongPassword))
     );
     assert!(
-        matches!(d2.authenticate("a,uid=bob@b.test", &Secret::new("bobpass")).await, Ok(Verdict::Rejected(_))),
+        matches!(
+            d2.authenticate("a,uid=bob@b.test", &Secret::new("bobpass")).await,
+            Ok(Verdict::Rejected(_))
+        ),
         "DN metacharacters are escaped"
     );
 }
@@ -233,7 +258,10 @@ async fn postfix_book_layout() {
     assert_eq!(r("fwd@b.test").await, Some(vec![("remote:out@remote.example".into(), None)]));
     assert_eq!(d.may_send_as(&a("dave@b.test"), &a("d@b.test")).await, Ok(true));
     assert_eq!(d.may_send_as(&a("dave@b.test"), &a("fwd@b.test")).await, Ok(false));
-    assert_eq!(d.authenticate("dave@b.test", &Secret::new("davepass")).await, Ok(Verdict::Accepted(a("dave@b.test"))));
+    assert_eq!(
+        d.authenticate("dave@b.test", &Secret::new("davepass")).await,
+        Ok(Verdict::Accepted(a("dave@b.test")))
+    );
     assert_eq!(
         d.authenticate("gone@b.test", &Secret::new("gonepass")).await,
         Ok(Verdict::Rejected(Rejection::UnknownUser))
@@ -243,7 +271,10 @@ async fn postfix_book_layout() {
 #[tokio::test]
 async fn slapd_down_is_unavailable_and_recovers() {
     let mut f = inet_org_person(|_| {});
-    assert_eq!(f.dir.authenticate("bob@b.test", &Secret::new("bobpass")).await, Ok(Verdict::Accepted(a("bob@b.test"))));
+    assert_eq!(
+        f.dir.authenticate("bob@b.test", &Secret::new("bobpass")).await,
+        Ok(Verdict::Accepted(a("bob@b.test")))
+    );
     f.slapd.stop();
     assert!(f.dir.mailbox(&a("bob@b.test")).await.is_err(), "down is unavailable, not unknown");
     assert!(f.dir.authenticate("bob@b.test", &Secret::new("bobpass")).await.is_err());
@@ -251,15 +282,23 @@ async fn slapd_down_is_unavailable_and_recovers() {
     assert!(f.dir.may_send_as(&a("bob@b.test"), &a("bob@b.test")).await.is_err());
     f.slapd.restart();
     assert!(f.dir.mailbox(&a("bob@b.test")).await.unwrap().is_some(), "recovered without a restart");
-    assert_eq!(f.dir.authenticate("bob@b.test", &Secret::new("bobpass")).await, Ok(Verdict::Accepted(a("bob@b.test"))));
+    assert_eq!(
+        f.dir.authenticate("bob@b.test", &Secret::new("bobpass")).await,
+        Ok(Verdict::Accepted(a("bob@b.test")))
+    );
 }
 
 #[tokio::test]
 async fn fail_over_to_the_second_uri() {
     let f = inet_org_person(|_| {});
     let dead = testsupport::net::free_port();
-    let cfg = ldap_cfg(&f.slapd, f._vmail.path(), |l| l.uris = vec![format!("ldap://127.0.0.1:{dead}"), f.slapd.uri()]);
+    let cfg = ldap_cfg(&f.slapd, f._vmail.path(), |l| {
+        l.uris = vec![format!("ldap://127.0.0.1:{dead}"), f.slapd.uri()]
+    });
     let d = Directory::open(&cfg).unwrap();
     assert!(d.mailbox(&a("bob@b.test")).await.unwrap().is_some());
-    assert_eq!(d.authenticate("bob@b.test", &Secret::new("bobpass")).await, Ok(Verdict::Accepted(a("bob@b.test"))));
+    assert_eq!(
+        d.authenticate("bob@b.test", &Secret::new("bobpass")).await,
+        Ok(Verdict::Accepted(a("bob@b.test")))
+    );
 }

@@ -73,6 +73,7 @@ async fn testsaslauthd_against_ldap_with_slapd_going_away() {
         assert!(d.log().contains("authentication temporarily failed"), "{}", d.log());
         slapd.restart();
         let m = mux.clone();
-        blocking(move || assert_eq!(testsaslauthd(&m, "bob", "b.test", "bobpass"), "0: OK \"Success.\"")).await;
+        blocking(move || assert_eq!(testsaslauthd(&m, "bob", "b.test", "bobpass"), "0: OK \"Success.\""))
+            .await;
     }
 }

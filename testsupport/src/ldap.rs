@@ -45,7 +45,9 @@ impl Slapd {
         std::fs::write(dir.path().join("slapd.conf"), conf).unwrap();
         let mut s = Slapd { dir, port: crate::net::free_port(), child: None };
         s.run();
-        s.add(&format!("dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: test\no: test\n"));
+        s.add(&format!(
+            "dn: {SUFFIX}\nobjectClass: dcObject\nobjectClass: organization\ndc: test\no: test\n"
+        ));
         s
     }
 
@@ -93,11 +95,7 @@ impl Slapd {
             ldif.as_bytes(),
             Duration::from_secs(30),
         );
-        assert!(
-            out.status.success(),
-            "ldapadd failed: {}\n{ldif}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "ldapadd failed: {}\n{ldif}", String::from_utf8_lossy(&out.stderr));
     }
 }
 

@@ -5,12 +5,12 @@
 //! private `mariadbd` started for the test process ([`mariadb`]); there is no silent skip.
 
 pub mod bin;
+pub mod ldap;
 pub mod mariadb;
 pub mod net;
 pub mod postfix;
 pub mod process;
 pub mod wait;
-pub mod ldap;
 
 use std::path::PathBuf;
 

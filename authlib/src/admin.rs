@@ -71,7 +71,15 @@ fn refused(msg: impl Into<String>) -> AdminError {
     AdminError::Refused(msg.into())
 }
 
+/// What the admin commands answer when the directory is LDAP.
+pub const LDAP_READ_ONLY: &str = "the directory is LDAP: read-only here (change users in the LDAP server)";
+
 impl Directory {
+    /// Admin commands work on postfixadmin's tables only.
+    fn sql_only(&self) -> Result<(), AdminError> {
+        if self.is_ldap() { Err(refused(LDAP_READ_ONLY)) } else { Ok(()) }
+    }
+
     async fn exists(&self, sql: &str, key: &str) -> Result<bool, Unavailable> {
         Ok(!self.fetch_all(&Query::new(sql).text(key)).await?.is_empty())
     }
@@ -86,6 +94,7 @@ impl Directory {
 
     /// Add a domain.
     pub async fn add_domain(&self, domain: &Domain, description: &str) -> Result<(), AdminError> {
+        self.sql_only()?;
         if self.exists("SELECT domain FROM domain WHERE domain = ?", domain.as_str()).await? {
             return Err(refused(format!("domain {domain} already exists")));
         }
@@ -98,6 +107,7 @@ impl Directory {
 
     /// Delete a domain that has no mailboxes or aliases left (its alias-domain rows go too).
     pub async fn del_domain(&self, domain: &Domain) -> Result<(), AdminError> {
+        self.sql_only()?;
         self.require_domain(domain).await?;
         for (table, what) in [("mailbox", "mailboxes"), ("alias", "aliases")] {
             let sql = format!("SELECT domain FROM {table} WHERE domain = ?");
@@ -120,6 +130,7 @@ impl Directory {
 
     /// All domains with their counts.
     pub async fn list_domains(&self) -> Result<Vec<DomainInfo>, AdminError> {
+        self.sql_only()?;
         let q = Query::new(
             "SELECT d.domain, d.active + 0, \
              (SELECT COUNT(*) FROM mailbox m WHERE m.domain = d.domain), \
@@ -146,6 +157,7 @@ impl Directory {
         quota: u64,
         name: &str,
     ) -> Result<(), AdminError> {
+        self.sql_only()?;
         self.require_domain(addr.domain()).await?;
         let a = addr.to_string();
         if self.exists("SELECT username FROM mailbox WHERE username = ?", &a).await? {
@@ -181,6 +193,7 @@ impl Directory {
 
     /// Replace a mailbox's password hash.
     pub async fn set_password(&self, addr: &Address, hash: &str) -> Result<(), AdminError> {
+        self.sql_only()?;
         let q =
             Query::new("UPDATE mailbox SET password = ?, modified = CURRENT_TIMESTAMP WHERE username = ?")
                 .text(hash)
@@ -193,6 +206,7 @@ impl Directory {
 
     /// Delete a mailbox and its self-alias row (its files are left alone).
     pub async fn del_user(&self, addr: &Address) -> Result<(), AdminError> {
+        self.sql_only()?;
         let a = addr.to_string();
         let counts = self
             .db
@@ -209,6 +223,7 @@ impl Directory {
 
     /// Mailboxes, of one domain or all.
     pub async fn list_users(&self, domain: Option<&Domain>) -> Result<Vec<UserInfo>, AdminError> {
+        self.sql_only()?;
         let base = "SELECT username, name, maildir, quota, active + 0, password FROM mailbox";
         let q = match domain {
             Some(d) => Query::new(format!("{base} WHERE domain = ? ORDER BY username")).text(d.as_str()),
@@ -234,12 +249,14 @@ impl Directory {
 
     /// One mailbox, active or not.
     pub async fn show_user(&self, addr: &Address) -> Result<Option<UserInfo>, AdminError> {
+        self.sql_only()?;
         let all = self.list_users(Some(addr.domain())).await?;
         Ok(all.into_iter().find(|u| u.username.eq_ignore_ascii_case(&addr.to_string())))
     }
 
     /// Add an alias (`address` may be `@domain`, a catch-all) in one of our domains.
     pub async fn add_alias(&self, address: &str, targets: &[Address]) -> Result<(), AdminError> {
+        self.sql_only()?;
         let (key, domain) = alias_key(address)?;
         self.require_domain(&domain).await?;
         if targets.is_empty() {
@@ -259,6 +276,7 @@ impl Directory {
 
     /// Delete an alias (not a mailbox's self-alias: delete the user for that).
     pub async fn del_alias(&self, address: &str) -> Result<(), AdminError> {
+        self.sql_only()?;
         let (key, _) = alias_key(address)?;
         if self.exists("SELECT username FROM mailbox WHERE username = ?", &key).await? {
             return Err(refused(format!("{key} is a mailbox; use `user del`")));
@@ -271,6 +289,7 @@ impl Directory {
 
     /// Aliases, of one domain or all; self-aliases of mailboxes are left out.
     pub async fn list_aliases(&self, domain: Option<&Domain>) -> Result<Vec<AliasInfo>, AdminError> {
+        self.sql_only()?;
         let base = "SELECT address, goto, active + 0 FROM alias";
         let q = match domain {
             Some(d) => Query::new(format!("{base} WHERE domain = ? ORDER BY address")).text(d.as_str()),

@@ -51,6 +51,8 @@ pub struct Directory {
     default_scheme: Scheme,
     cache: RowCache,
     verified: Option<VerifiedCache>,
+    /// Set with `backend = "ldap"`: every lookup then answers from LDAP.
+    pub(crate) ldap: Option<crate::ldap::LdapDir>,
 }
 
 impl Directory {
@@ -65,7 +67,16 @@ impl Directory {
             std::time::Duration::from_secs(cfg.password_cache_ttl),
             cfg.password_cache_size.get(),
         );
-        Ok(Directory { db: Db::open(cfg)?, cfg: cfg.clone(), default_scheme, cache, verified })
+        let ldap = match cfg.backend {
+            config::DirectoryBackend::Sql => None,
+            config::DirectoryBackend::Ldap => Some(crate::ldap::LdapDir::open(&cfg.ldap)?),
+        };
+        Ok(Directory { db: Db::open(cfg)?, cfg: cfg.clone(), default_scheme, cache, verified, ldap })
+    }
+
+    /// Is the directory LDAP (read-only for the admin commands)?
+    pub fn is_ldap(&self) -> bool {
+        self.ldap.is_some()
     }
 
     /// SQLite or MariaDB.
@@ -97,11 +108,17 @@ impl Directory {
 
     /// Create postfixadmin's tables where they are missing; existing tables are not touched.
     pub async fn migrate(&self) -> Result<(), Unavailable> {
+        if self.ldap.is_some() {
+            return Ok(());
+        }
         self.db.migrate().await
     }
 
     /// The database server's version.
     pub async fn server_version(&self) -> Result<String, Unavailable> {
+        if let Some(l) = &self.ldap {
+            return l.server_version().await;
+        }
         self.db.server_version().await
     }
 
@@ -123,6 +140,9 @@ impl Directory {
 
     /// Is `domain` ours? Returns the canonical domain: itself, or the target of an active alias domain.
     pub async fn local_domain(&self, domain: &Domain) -> Lookup<Domain> {
+        if let Some(l) = &self.ldap {
+            return l.local_domain(domain).await;
+        }
         let q = &self.cfg.queries;
         let key = Key { s: domain.as_str(), addr: None };
         if self.one(self.sql(&q.domain, query::default::DOMAIN), key).await?.is_some() {
@@ -143,6 +163,9 @@ impl Directory {
 
     /// The active mailbox whose user name is exactly `addr` (no alias or subaddress handling).
     pub async fn mailbox(&self, addr: &Address) -> Lookup<Mailbox> {
+        if let Some(l) = &self.ldap {
+            return self.ldap_mailbox(l, addr).await;
+        }
         let key = Key { s: &addr.to_string(), addr: Some(addr) };
         let Some(row) = self.one(self.sql(&self.cfg.queries.mailbox, query::default::MAILBOX), key).await?
         else {
@@ -158,6 +181,11 @@ impl Directory {
 
     /// The `goto` of an active alias row (`address` may be `@domain`), split on commas.
     pub(crate) async fn alias(&self, address: &str, addr: Option<&Address>) -> Lookup<Vec<String>> {
+        if let Some(l) = &self.ldap {
+            let c = &l.cfg;
+            let found = l.table(&c.alias_query_filter, &c.alias_result_attribute, address).await?;
+            return Ok(found.map(|v| v.iter().flat_map(|s| split_list(s)).collect()));
+        }
         let key = Key { s: address, addr };
         let Some(row) = self.one(self.sql(&self.cfg.queries.alias, query::default::ALIAS), key).await? else {
             return Ok(None);
@@ -174,6 +202,15 @@ impl Directory {
         };
         let (base, _) = sender.with_domain(&domain).split_detail(&self.cfg.recipient_delimiter);
         let s = base.to_string();
+        if let Some(l) = &self.ldap {
+            let c = &l.cfg;
+            let owners = l.table(&c.sender_login_query_filter, &c.sender_login_result_attribute, &s).await?;
+            let owners = owners.unwrap_or_default();
+            return Ok(owners
+                .iter()
+                .flat_map(|o| split_list(o))
+                .any(|o| Address::parse(&o).is_ok_and(|o| &o == login)));
+        }
         let q = expand(
             self.sql(&self.cfg.queries.sender_login, query::default::SENDER_LOGIN),
             &Key { s: &s, addr: Some(&base) },
@@ -195,14 +232,32 @@ impl Directory {
         let Ok(addr) = Address::parse(login) else {
             return Ok(Verdict::Rejected(Rejection::UnknownUser));
         };
-        let key = Key { s: &addr.to_string(), addr: Some(&addr) };
-        let query = expand(self.sql(&self.cfg.queries.password, query::default::PASSWORD), &key);
-        let Some(row) = self.db.fetch_optional(&query).await? else {
-            return Ok(Verdict::Rejected(Rejection::UnknownUser));
+        let (user, hash) = if let Some(l) = &self.ldap {
+            if l.cfg.auth_bind {
+                return Ok(match l.auth_bind(&addr, password).await? {
+                    Some(true) => Verdict::Accepted(addr),
+                    Some(false) => Verdict::Rejected(Rejection::WrongPassword),
+                    None => Verdict::Rejected(Rejection::UnknownUser),
+                });
+            }
+            let Some(entry) = l.user_entry(&l.cfg.pass_filter, &l.pass_attrs, &addr).await? else {
+                return Ok(Verdict::Rejected(Rejection::UnknownUser));
+            };
+            let mut f = entry.fields(&l.pass_attrs, &addr.to_string());
+            let hash = f.remove("password").unwrap_or_default();
+            let user = f.get("user").and_then(|u| Address::parse(u).ok()).unwrap_or(addr);
+            (user, hash)
+        } else {
+            let key = Key { s: &addr.to_string(), addr: Some(&addr) };
+            let query = expand(self.sql(&self.cfg.queries.password, query::default::PASSWORD), &key);
+            let Some(row) = self.db.fetch_optional(&query).await? else {
+                return Ok(Verdict::Rejected(Rejection::UnknownUser));
+            };
+            let hash = text(&row, "password")?.unwrap_or_default();
+            let user =
+                text(&row, "username").ok().flatten().and_then(|u| Address::parse(&u).ok()).unwrap_or(addr);
+            (user, hash)
         };
-        let hash = text(&row, "password")?.unwrap_or_default();
-        let user =
-            text(&row, "username").ok().flatten().and_then(|u| Address::parse(&u).ok()).unwrap_or(addr);
         let name = user.to_string();
         if self.verified.as_ref().is_some_and(|c| c.hit(&name, &hash, password)) {
             tracing::debug!(user = %name, "password matched a verified one, not hashed again");
@@ -224,6 +279,41 @@ impl Directory {
                 Ok(Verdict::Rejected(Rejection::BadHash(scheme)))
             }
         }
+    }
+
+    /// A mailbox from the LDAP entry `user_filter` finds, mapped with `user_attrs`.
+    async fn ldap_mailbox(&self, l: &crate::ldap::LdapDir, addr: &Address) -> Lookup<Mailbox> {
+        let Some(entry) = l.user_entry(&l.cfg.user_filter, &l.user_attrs, addr).await? else {
+            return Ok(None);
+        };
+        let f = entry.fields(&l.user_attrs, &addr.to_string());
+        let home = f.get("home").map(String::as_str);
+        let mail = f.get("maildir").or(f.get("mail")).map(|m| {
+            // Dovecot's `maildir:~/Maildir:INDEX=...`: the path only, `~` is the home.
+            let m = m.strip_prefix("maildir:").unwrap_or(m);
+            let m = m.split(':').next().unwrap_or(m);
+            match (m.strip_prefix("~/"), home) {
+                (Some(rest), Some(h)) => format!("{}/{rest}", h.trim_end_matches('/')),
+                _ => m.to_string(),
+            }
+        });
+        let dir = mail.or_else(|| home.map(|h| format!("{}/Maildir", h.trim_end_matches('/'))));
+        let maildir = match dir {
+            Some(d) => {
+                let root = self.cfg.mail_root.as_str().trim_end_matches('/');
+                let rel = d.strip_prefix(root).map(|r| r.trim_start_matches('/')).unwrap_or(&d).to_string();
+                let cfg =
+                    config::Database { maildir_source: config::MaildirSource::Column, ..self.cfg.clone() };
+                crate::maildir::path(&cfg, addr, Some(&rel))?
+            }
+            None => crate::maildir::path(&self.cfg, addr, None)?,
+        };
+        let quota = match f.get("quota").or(f.get("quota_rule")) {
+            Some(q) => crate::ldap::quota_bytes(q)
+                .ok_or_else(|| Unavailable(format!("LDAP quota of {addr} unreadable: {q:?}")))?,
+            None => 0,
+        };
+        Ok(Some(Mailbox { address: addr.clone(), maildir, quota }))
     }
 
     /// Run an arbitrary read for the modules of this crate.

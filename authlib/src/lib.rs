@@ -11,6 +11,7 @@ mod authenticator;
 mod cache;
 mod db;
 mod directory;
+mod ldap;
 mod lookup;
 mod maildir;
 pub mod metrics;

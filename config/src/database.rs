@@ -59,6 +59,10 @@ crate::section! {
         pub default_pass_scheme: String = "CRYPT".to_string(),
         /// Overrides of the built-in postfixadmin queries.
         pub queries: Queries = Queries::default(),
+        /// Where the directory lives: `sql` (postfixadmin's tables at `url`) or `ldap` (`[database.ldap]`, read-only for admin commands).
+        pub backend: crate::DirectoryBackend = crate::DirectoryBackend::Sql,
+        /// The LDAP server and searches, used with `backend = "ldap"`.
+        pub ldap: crate::Ldap = crate::Ldap::default(),
     }
 }
 

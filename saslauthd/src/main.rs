@@ -28,6 +28,18 @@
 //!     cache is on unless [database] password_cache_ttl is 0. -m DIR sets run_dir, -t SECS
 //!     the cache's TTL, -r joins realms (the default), -d logs at debug level. The daemon never forks; --foreground is implied.
 //!
+//! LDAP
+//!     With [database] backend = "ldap" the users come from LDAP; cyrus's saslauthd.conf
+//!     for -a ldap maps to [database.ldap] like this:
+//!         ldap_servers: ldap://a/ ldap://b/    uris = ["ldap://a/", "ldap://b/"]
+//!         ldap_bind_dn / ldap_password          bind_dn / bind_password_file
+//!         ldap_search_base, ldap_scope          base, scope
+//!         ldap_filter: (mail=%u@%r)             pass_filter = "(mail=%u)" (Dovecot's %u %n %d)
+//!         ldap_auth_method: bind                auth_bind = true (else userPassword is read)
+//!         ldap_start_tls: yes                   starttls = true
+//!         ldap_timeout                          timeout
+//!     A server that does not answer is a temporary failure, as with a database.
+//!
 //! SECURITY
 //!     Started as root (or by systemd with the sockets passed in), it binds its sockets, then
 //!     runs as `user` (default mailroom-auth), the only account meant to read password hashes

@@ -5,6 +5,7 @@
 //! private `mariadbd` started for the test process ([`mariadb`]); there is no silent skip.
 
 pub mod bin;
+pub mod ldap;
 pub mod mariadb;
 pub mod net;
 pub mod postfix;

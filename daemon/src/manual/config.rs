@@ -12,6 +12,7 @@ use super::doc;
 const SECTIONS: &[(&str, &str, &[Key])] = &[
     ("[database]", config::Database::DOC, config::Database::KEYS),
     ("[database.queries]", config::Queries::DOC, config::Queries::KEYS),
+    ("[database.ldap]", config::Ldap::DOC, config::Ldap::KEYS),
     ("[tls]", config::Tls::DOC, config::Tls::KEYS),
     ("[saslauthd]", config::Saslauthd::DOC, config::Saslauthd::KEYS),
     ("[mta]", config::Mta::DOC, config::Mta::KEYS),

@@ -23,6 +23,17 @@ impl Saslauthd {
 
     /// The same with stderr given (`None`: a file [`Saslauthd::log`] reads).
     pub fn start_logging_to(db_url: &str, saslauthd_extra: &str, stderr_to: Option<Stdio>) -> Saslauthd {
+        let db = format!("url = \"{db_url}\"\nconnect_timeout = 1\n");
+        Saslauthd::start_with_database(&db, saslauthd_extra, stderr_to)
+    }
+
+    /// Start with the given `[database]` lines (and tables after them, as `[database.ldap]`,
+    /// placed at the end of the file).
+    pub fn start_with_database(database: &str, saslauthd_extra: &str, stderr_to: Option<Stdio>) -> Saslauthd {
+        let (db_keys, db_tables) = match database.find("\n[") {
+            Some(i) => database.split_at(i + 1),
+            None => (database, ""),
+        };
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let run_dir = tmp.path().join("run");
@@ -30,9 +41,9 @@ impl Saslauthd {
         std::fs::write(
             &cfg,
             format!(
-                "[database]\nurl = \"{db_url}\"\nconnect_timeout = 1\n\n[saslauthd]\nrun_dir = \"{}\"\n\
+                "[database]\n{db_keys}\n[saslauthd]\nrun_dir = \"{}\"\n\
                  {user}failure_delay_ms = 50\nthrottle_base_ms = 5\nthrottle_max_ms = 50\n\
-                 log_level = \"debug\"\n{saslauthd_extra}\n",
+                 log_level = \"debug\"\n{saslauthd_extra}\n{db_tables}\n",
                 run_dir.display(),
                 user = if saslauthd_extra.contains("user =") { "" } else { "user = \"root\"\n" },
             ),

@@ -130,7 +130,9 @@ NEW=$ROOT/b.test/load1/Maildir/new
 log "smtp-source: $MSGS messages of $LEN bytes over $SESSIONS sessions"
 /usr/sbin/smtp-source -s "$SESSIONS" -m "$MSGS" -l "$LEN" -f sender@a.test -t load1@b.test \
     "127.0.0.1:$MTA_PORT" >"$OUT/smtp-source.log" 2>&1 || { cat "$OUT/smtp-source.log" >&2; die "smtp-source failed"; }
-wait_for "$MSGS messages in $NEW" 600 test "$(count_new "$NEW")" -ge "$MSGS" ||
+# A function, so the count is taken at each poll rather than once when wait_for is called.
+all_delivered() { [ "$(count_new "$NEW")" -ge "$MSGS" ]; }
+wait_for "$MSGS messages in $NEW" 1200 all_delivered ||
     die "only $(count_new "$NEW") of $MSGS messages delivered"
 log "delivered $MSGS; imap_load.py: $IMAP_SESSIONS sessions"
 python3 "$HARNESS/bench/imap_load.py" --port "$IMAP_PORT" --user load1@b.test --password "$PASS" \

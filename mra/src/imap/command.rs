@@ -166,8 +166,6 @@ fn is_known(name: &str) -> bool {
         "CLOSE",
         "EXPUNGE",
         "SEARCH",
-        "SORT",
-        "THREAD",
         "FETCH",
         "STORE",
         "COPY",

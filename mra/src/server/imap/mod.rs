@@ -17,7 +17,6 @@ mod recent;
 mod search;
 mod selected;
 mod session;
-mod sort;
 
 use std::io;
 use std::sync::Arc;

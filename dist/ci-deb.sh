@@ -87,13 +87,13 @@ unit=/usr/lib/systemd/system
 
 step "users, groups, directories, files"
 expect_eq() { [ "$2" = "$3" ] || die "$1: want '$2', have '$3'"; echo "ci-deb: ok $1: $3"; }
-for u in mailroom vmail mailroom-auth; do
+for u in mailroom vmail mailroom-auth mailroom-web; do
     getent passwd "$u" >/dev/null || die "no user $u"
     expect_eq "$u shell" /usr/sbin/nologin "$(getent passwd "$u" | cut -d: -f7)"
 done
 members() { getent group "$1" | cut -d: -f4 | tr , '\n' | sort | paste -sd, -; }
 expect_eq "group sasl" "mailroom,vmail" "$(members sasl)"
-expect_eq "group mailroom-db" "mailroom,mailroom-auth,vmail" "$(members mailroom-db)"
+expect_eq "group mailroom-db" "mailroom,mailroom-auth,mailroom-web,vmail" "$(members mailroom-db)"
 while read -r path want; do
     expect_eq "$path" "$want" "$(stat -c '%a %U:%G' "$path")"
 done <<'EOF'

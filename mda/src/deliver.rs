@@ -196,11 +196,14 @@ async fn deliver_filtered(
         .into_iter()
         .chain(plan.replies.extract_if(.., |o| o.required))
         .collect();
+    // What went out is remembered whatever happens next (the duplicate test's ids only once
+    // the message is stored: a retry must see them unseen).
+    let mut sent = Vec::new();
     for out in required {
         match send(ctx, &out).await {
-            Ok(()) => records.extend(out.record),
+            Ok(()) => sent.extend(out.record),
             Err(SubmitError::Temporary(e)) => {
-                record_later(&home, records, now).await;
+                record_later(&home, sent, now).await;
                 return Outcome::Temporary(format!("{} to <{}>: {e}", out.what, out.to));
             }
             // Refused for good (a bad address): keep the message rather than lose it.
@@ -212,6 +215,7 @@ async fn deliver_filtered(
             }
         }
     }
+    record_later(&home, sent, now).await;
     if let Some(reason) = plan.reject.take().filter(|_| protocol_reject && plan.filings.is_empty()) {
         return Outcome::Rejected(reason);
     }

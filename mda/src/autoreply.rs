@@ -58,7 +58,8 @@ pub fn vacation(v: &sieve::Vacation, o: &Original<'_>) -> std::io::Result<Vec<u8
         .header("Precedence", Raw::new("bulk"));
     m = match &v.from {
         // A full mailbox ("Name <addr>") goes in as the script wrote it.
-        Some(from) if from.contains('<') => m.header("From", Raw::new(from.clone())),
+        // A line break from the script must not start a header of its own.
+        Some(from) if from.contains('<') => m.header("From", Raw::new(from.replace(char::is_control, " "))),
         Some(from) => m.from(from.as_str()),
         None => m.from(o.recipient),
     };

@@ -78,7 +78,8 @@ pub fn mailbox_flags(keywords: &Keywords) -> String {
 /// What every connection may do, before the login-dependent part.
 pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT \
                                 UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS \
-                                ESEARCH SEARCHRES BINARY STATUS=SIZE CONDSTORE QRESYNC";
+                                ESEARCH SEARCHRES BINARY STATUS=SIZE CONDSTORE QRESYNC \
+                                SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
 
 /// What a logged-in session adds (Dovecot, too, names QUOTA only after login).
 pub const AUTHENTICATED: &str = "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE";

@@ -40,6 +40,13 @@ impl Session {
                 let ret = ret.or(self.rev2.then_some(Return::ALL));
                 self.search(tag, charset.as_ref(), &criteria, uid, ret, modseq, out)
             }
+            Ext::SortThread(order, body, modseq) => {
+                let CommandBody::Search { charset, criteria, uid } = *body else {
+                    return line(out, &format!("{tag} BAD Invalid arguments"));
+                };
+                let criteria = if uses_saved { self.swap_key(criteria) } else { criteria };
+                self.sort_thread(tag, &order, charset.as_ref(), &criteria, uid, modseq, out)
+            }
             Ext::Fetch(body, binary, mods) => {
                 let CommandBody::Fetch { sequence_set, macro_or_item_names, uid } = *body else {
                     return line(out, &format!("{tag} BAD Invalid arguments"));

@@ -17,6 +17,7 @@ mod recent;
 mod search;
 mod selected;
 mod session;
+mod sort;
 
 use std::io;
 use std::sync::Arc;

@@ -243,8 +243,8 @@ fn leftover_lock(root: &Path) -> bool {
 }
 
 /// imaptest's `own_msgs` mode in miniature: sessions of one process (sharing their lists, as
-/// mailroom-mra's do) each append messages and change only their own, while all of them sync,
-/// claim new messages for `\Recent` and expunge their own. A session must see the mod-sequence
+/// mailroom-mra's do) each append messages and change only their own (`\Deleted` too), while
+/// all of them sync, claim new messages for `\Recent` and expunge whatever is `\Deleted`. A session must see the mod-sequence
 /// of a message it owns change only by its own STOREs, whatever the others do meanwhile.
 #[test]
 fn owned_messages_change_modseq_only_by_their_owner() {
@@ -261,7 +261,7 @@ fn owned_messages_change_modseq_only_by_their_owner() {
                 // last set by this session (None until first seen).
                 let mut mine: HashMap<String, Option<u64>> = HashMap::new();
                 let mut problems = Vec::new();
-                for round in 0..300u32 {
+                for round in 0..1000u32 {
                     if round % 7 == 0 {
                         let mut flags = Flags::empty();
                         flags.set(Flag::Seen, round % 2 == 0);
@@ -297,13 +297,22 @@ fn owned_messages_change_modseq_only_by_their_owner() {
                     let Some((uid, base)) = owned.get(round as usize % owned.len().max(1)).cloned() else {
                         continue;
                     };
-                    if round % 11 == 0 {
-                        mb.expunge(uid).unwrap();
-                        mine.remove(&base);
+                    if round % 5 == 0 {
+                        // EXPUNGE: every message this view shows \Deleted, whoever owns it.
+                        let doomed: Vec<u32> = mb
+                            .messages()
+                            .iter()
+                            .filter(|m| m.flags().has(Flag::Deleted))
+                            .map(|m| m.uid())
+                            .collect();
+                        for uid in doomed {
+                            mb.expunge(uid).unwrap();
+                        }
+                        mine.retain(|base, _| mb.messages().iter().any(|m| m.base_name() == base));
                         continue;
                     }
                     let mut f = mb.message(uid).unwrap().flags().clone();
-                    let flag = [Flag::Flagged, Flag::Replied, Flag::Seen][round as usize % 3];
+                    let flag = [Flag::Flagged, Flag::Replied, Flag::Seen, Flag::Deleted][round as usize % 4];
                     f.set(flag, !f.has(flag));
                     let s = mb.store(&[(uid, FlagChange::Set(f))], None).unwrap();
                     let now = mb.message(uid).unwrap().modseq();

@@ -182,6 +182,11 @@ impl Mailbox {
                     (msg.name, msg.in_new, msg.flags) = (name.into_boxed_str(), false, f.clone());
                     msg.modseq = *recorded;
                 }
+                // Expunged since the scan saw it (another session's EXPUNGE, recorded already):
+                // not brought back with a new mod-sequence; the next sync drops it.
+                Some((recorded, State::Expunged)) if renamed_since_scan(&self.dir, msg) => {
+                    msg.modseq = self.message(msg.uid).map_or(*recorded, |known| known.modseq);
+                }
                 _ => {
                     lines.push_str(&log.record(msg.uid, m, State::Present(msg.flags.clone())));
                     msg.modseq = m;

@@ -82,7 +82,7 @@ pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE I
                                 SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
 
 /// What a logged-in session adds (Dovecot, too, names QUOTA only after login).
-pub const AUTHENTICATED: &str = "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE";
+pub const AUTHENTICATED: &str = "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE COMPRESS=DEFLATE";
 
 /// The capability list for a connection in its current state.
 pub fn capabilities(tls_offered: bool, logged_in: bool, plaintext_ok: bool) -> String {

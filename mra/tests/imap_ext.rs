@@ -597,3 +597,58 @@ print(imaplib.IMAP4("127.0.0.1", port).login("bob@b.test", "pw")[0])
     assert!(c.tagged("COMPRESS DEFLATE").starts_with("BAD "), "not before login");
     assert!(c.tagged("NOOP").starts_with("OK"), "and uncompressed after the refusal");
 }
+
+#[tokio::test]
+async fn metadata_on_mailboxes_and_the_server() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    let mut c = Imap::login(mra.imap, "bob");
+    let caps = c.ok("CAPABILITY").join(" ");
+    assert!(caps.contains(" METADATA METADATA-SERVER"), "{caps}");
+    // Unset and asked for by name: NIL (RFC 5464 §4.2).
+    assert_eq!(c.ok("GETMETADATA INBOX /private/comment"), ["* METADATA \"INBOX\" (/private/comment NIL)"]);
+    assert!(
+        c.tagged("SETMETADATA INBOX (/private/comment \"my inbox\" /shared/vendor/x/y {3+}\r\na\"b)")
+            .starts_with("OK")
+    );
+    assert_eq!(
+        c.ok("GETMETADATA inbox /PRIVATE/Comment"),
+        ["* METADATA \"inbox\" (/PRIVATE/Comment \"my inbox\")"]
+    );
+    assert_eq!(
+        c.ok("GETMETADATA (DEPTH infinity) INBOX (/shared /private/comment)"),
+        ["* METADATA \"INBOX\" (/shared/vendor/x/y \"a\\\"b\" /private/comment \"my inbox\")"]
+    );
+    assert!(c.ok("GETMETADATA (DEPTH 1) INBOX /shared/vendor").is_empty(), "a grandchild is below depth 1");
+    let r = c.cmd("GETMETADATA (MAXSIZE 4) INBOX (/private/comment)");
+    assert!(r.last().unwrap().contains("OK [METADATA LONGENTRIES 8]"), "{r:?}");
+    // Another session, another mailbox, the server.
+    assert!(c.tagged("CREATE Lists").starts_with("OK"));
+    let mut d = Imap::login(mra.imap, "bob");
+    assert!(d.tagged("SETMETADATA Lists (/private/comment {5+}\r\nx\r\ny!)").starts_with("OK"));
+    assert_eq!(
+        d.ok("GETMETADATA Lists /private/comment"),
+        ["* METADATA \"Lists\" (/private/comment {5}", "x", "y!)"]
+    );
+    assert!(d.tagged("SETMETADATA \"\" (/private/vendor/client/theme \"dark\")").starts_with("OK"));
+    assert_eq!(
+        c.ok("GETMETADATA \"\" /private/vendor/client/theme"),
+        ["* METADATA \"\" (/private/vendor/client/theme \"dark\")"]
+    );
+    assert!(d.tagged("SETMETADATA \"\" (/shared/admin \"mailto:me\")").starts_with("NO [NOPERM]"));
+    // Removal, refusals, and the session goes on.
+    assert!(c.tagged("SETMETADATA INBOX (/private/comment NIL)").starts_with("OK"));
+    assert_eq!(c.ok("GETMETADATA INBOX /private/comment"), ["* METADATA \"INBOX\" (/private/comment NIL)"]);
+    assert!(c.tagged("GETMETADATA Nowhere /private/comment").starts_with("NO [NONEXISTENT]"));
+    assert!(c.tagged("SETMETADATA INBOX (/elsewhere/x \"v\")").starts_with("BAD"));
+    assert!(c.tagged("SETMETADATA INBOX (/private/x*y \"v\")").starts_with("BAD"));
+    assert!(c.tagged("GETMETADATA (DEPTH 7) INBOX /private/x").starts_with("BAD"));
+    let big = "x".repeat(mailstore::metadata::MAX_VALUE + 1);
+    let r = c.raw(
+        "big",
+        format!("big SETMETADATA INBOX (/private/big {{{}+}}\r\n{big})\r\n", big.len()).as_bytes(),
+    );
+    assert!(r.last().unwrap().starts_with("big NO [METADATA MAXSIZE 16384]"), "{r:?}");
+    assert!(c.tagged("NOOP").starts_with("OK"));
+    assert!(mra.log().lines().all(|l| !l.contains("WARN") || l.contains("root")), "{}", mra.log());
+}

@@ -23,6 +23,7 @@ use super::args::{self, Arg};
 use super::condstore::{self, FetchModifiers, MODSEQ_KEY, SelectParams};
 use super::esearch::Return;
 use super::list::ListCommand;
+use super::metadata;
 use super::sort::{self as sorting, Criterion};
 use super::status::{self, StatusItem};
 use super::thread::Algorithm;
@@ -68,6 +69,10 @@ pub enum Ext {
     /// keys as a `CommandBody::Search` (UID for the UID forms), whose keys hold MODSEQ if the
     /// flag says so.
     SortThread(Order, Box<CommandBody<'static>>, bool),
+    /// GETMETADATA (RFC 5464).
+    GetMetadata(metadata::Get),
+    /// SETMETADATA (RFC 5464).
+    SetMetadata(metadata::Set),
 }
 
 /// What SORT or THREAD does with the messages found.
@@ -141,6 +146,14 @@ pub fn parse(buf: &[u8], name: &str) -> Option<Result<Extended, &'static str>> {
             let rewritten = first_arg_saved(buf, words)?;
             codec(&rewritten).map(|body| Extended { ext: Ext::Codec(Box::new(body)), uses_saved: true })
         }
+        "GETMETADATA" => args::after_name(buf, 1)
+            .map(args::plain)
+            .and_then(|a| metadata::parse_get(&a))
+            .map(|g| plain(Ext::GetMetadata(g))),
+        "SETMETADATA" => args::after_name(buf, 1)
+            .map(args::plain)
+            .and_then(|a| metadata::parse_set(&a))
+            .map(|s| plain(Ext::SetMetadata(s))),
         "UID EXPUNGE" => {
             first_arg_saved(buf, words)?;
             let set = SequenceSet::try_from(SAVED).expect("a valid number");

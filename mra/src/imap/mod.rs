@@ -21,6 +21,7 @@ pub mod envelope;
 pub mod esearch;
 pub mod extended;
 pub mod list;
+pub mod metadata;
 pub mod mime;
 pub mod names;
 pub mod quota;

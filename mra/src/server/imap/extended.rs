@@ -22,6 +22,8 @@ impl Session {
         match ext {
             Ext::List(cmd) => self.list(tag, &cmd, out),
             Ext::Status { mailbox, items } => self.status(tag, &mailbox, &items, out),
+            Ext::GetMetadata(get) => self.getmetadata(tag, &get, out),
+            Ext::SetMetadata(set) => self.setmetadata(tag, &set, out),
             Ext::Select { mailbox, read_only, params } => self.select(tag, &mailbox, read_only, &params, out),
             Ext::AppendBinary(body, message) => {
                 let CommandBody::Append { mailbox, flags, date, .. } = *body else {

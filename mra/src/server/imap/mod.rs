@@ -11,6 +11,7 @@ mod extended;
 mod fetch;
 mod folders;
 mod list;
+mod metadata;
 mod output;
 mod quota;
 mod recent;

@@ -6,9 +6,10 @@
 # round-robin across rows so that drift in the machine's other load hits all rows alike):
 #   cyrus_cache           cyrus saslauthd -a sasldb -c -n 5 (the harness peer, /run/saslauthd/mux)
 #   cyrus_nocache         a second cyrus saslauthd -a sasldb -n 5 on /run/saslauthd-nocache
-#   mailroom_plain_cache  mailroom-saslauthd, MariaDB row {PLAIN}, cache_ttl = 28800
-#   mailroom_plain_nocache              ... {PLAIN}, cache_ttl = 0
-#   mailroom_sha512crypt_nocache        ... {SHA512-CRYPT} (5000 rounds), cache_ttl = 0
+#   mailroom_plain_cache  mailroom-saslauthd, MariaDB row {PLAIN}, [database] cache_ttl and
+#                         password_cache_ttl = 28800
+#   mailroom_plain_nocache              ... {PLAIN}, both 0
+#   mailroom_sha512crypt_nocache        ... {SHA512-CRYPT} (5000 rounds), both 0
 # Besides the client's figures, each run records the server's CPU (utime+stime of its
 # processes, in microseconds per authentication), mariadbd's CPU per authentication (the
 # mailroom rows' lookups; in the cyrus rows it shows what other users of that MariaDB cost)
@@ -137,12 +138,13 @@ start_mailroom() { # NAME CACHE_TTL -> sets MR_PID; socket $OUT/NAME/mux
     cat >"$OUT/$name.toml" <<EOF
 [database]
 url = "$DB_URL"
+cache_ttl = $ttl
+password_cache_ttl = $ttl
 
 [saslauthd]
 run_dir = "$OUT/$name"
 dovecot = false
 user = "root"
-cache_ttl = $ttl
 log_level = "warn"
 EOF
     "$REL/mailroom-saslauthd" --config "$OUT/$name.toml" </dev/null >"$OUT/$name.log" 2>&1 &

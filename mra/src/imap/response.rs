@@ -142,8 +142,10 @@ mod tests {
         assert!(mailbox_flags(&kw).ends_with("$Forwarded $Junk)"));
         assert!(capabilities(true, false, false).ends_with("STARTTLS LOGINDISABLED"));
         assert!(
-            capabilities(false, true, true)
-                .ends_with("QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE APPENDLIMIT=67108864")
+            capabilities(false, true, true).ends_with(
+                "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE COMPRESS=DEFLATE METADATA \
+                 METADATA-SERVER APPENDLIMIT=67108864"
+            )
         );
     }
 }

@@ -66,12 +66,15 @@
 //!     mailroomctl(8) (admin add, del, list, passwd), mailroom-saslauthd(8), mailroom-mra(8),
 //!     mailroom-mta(8), mailroom.toml(5)
 
+mod account;
 mod admin;
 mod app;
 mod discovery;
 mod login;
 mod metrics;
 mod page;
+mod queue;
+mod script;
 mod session;
 
 use std::process::ExitCode;

@@ -89,7 +89,7 @@ pub async fn superadmin(app: &App, req: &Req) -> Result<(Current, AdminInfo), Re
 
 /// A domain from the URL that this admin manages (404 for one that is not a domain name,
 /// 403 for one that is not theirs, whether it exists or not).
-fn managed_domain(a: &AdminInfo, raw: &str) -> Result<Domain, Response> {
+pub fn managed_domain(a: &AdminInfo, raw: &str) -> Result<Domain, Response> {
     let d = Domain::parse(raw).map_err(|_| page::error(StatusCode::NOT_FOUND, "No such domain."))?;
     if !a.manages(d.as_str()) {
         return Err(page::forbidden());
@@ -281,6 +281,7 @@ pub async fn domain(
             ". Aliases: " (aliases.len()) " of " (limit(settings.aliases))
             ". Largest mailbox quota: " (if settings.maxquota == 0 { "unlimited".to_string() } else { format!("{} MB", settings.maxquota) }) "." }
         p { "Domain admins: " @if admins.is_empty() { "none" } @else { (admins.join(", ")) } }
+        p { a href=(format!("{base}/dns")) { "DNS records to publish" } }
         h2 { "Mailboxes" }
         table {
             thead { tr { th { "Address" } th { "Name" } th { "Quota" } th { "Active" } } }

@@ -52,6 +52,7 @@ pub struct App {
     pub trusted: Vec<IpNet>,
     pub discovery: crate::discovery::Settings,
     pub queue: crate::queue::Queue,
+    pub dns: crate::dns::Dns,
 }
 
 impl App {
@@ -84,6 +85,11 @@ impl App {
             cookie: w.cookie_name.clone(),
             trusted,
             discovery: crate::discovery::Settings::new(cfg),
+            dns: crate::dns::Dns {
+                resolver: mailroom_mta::qmgr::mx::Dns::new(&cfg.mta.dns_servers)
+                    .map_err(|e| format!("[mta] {e}"))?,
+                dkim: cfg.mta.dkim.clone(),
+            },
             queue: crate::queue::Queue {
                 spool_dir: PathBuf::from(&cfg.mta.spool_dir),
                 control: (&cfg.mta.control_socket).into(),
@@ -183,6 +189,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/domains/{domain}/delete", post(crate::admin::delete_domain))
         .route("/admin/domains/{domain}/mailboxes", post(crate::admin::add_mailbox))
         .route("/admin/domains/{domain}/aliases", post(crate::admin::add_alias))
+        .route("/admin/domains/{domain}/dns", get(crate::dns::page))
         .route("/admin/mailboxes/{address}", get(crate::admin::mailbox).post(crate::admin::edit_mailbox))
         .route("/admin/mailboxes/{address}/password", post(crate::admin::reset_password))
         .route("/admin/mailboxes/{address}/delete", post(crate::admin::delete_mailbox))

@@ -70,6 +70,7 @@ mod account;
 mod admin;
 mod app;
 mod discovery;
+mod dns;
 mod login;
 mod metrics;
 mod page;

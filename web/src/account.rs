@@ -319,7 +319,7 @@ fn rule_fields(r: Option<&Filter>) -> Markup {
     html! {
         select name="field" {
             @for f in [Field::From, Field::To, Field::Subject] {
-                option value=(serde_plain(&f)) selected[field == Some(f)] { (field_name(f)) }
+                option value=(script::name_of(&f)) selected[field == Some(f)] { (field_name(f)) }
             }
         }
         " "
@@ -339,15 +339,6 @@ fn rule_fields(r: Option<&Filter>) -> Markup {
         " "
         input type="text" name="arg" maxlength="200" placeholder="folder or address" value=(r.map_or("", |r| r.arg.as_str()));
     }
-}
-
-/// A unit enum variant's serde name (the form's option values are the script's own).
-fn serde_plain<T: serde::Serialize>(v: &T) -> String {
-    #[derive(serde::Serialize)]
-    struct W<'a, T> {
-        v: &'a T,
-    }
-    serde_urlencoded::to_string(W { v }).unwrap_or_default().trim_start_matches("v=").to_string()
 }
 
 /// `/account/filters`: the rules, each editable, and a form for a new one.
@@ -383,11 +374,14 @@ pub async fn filters(
 
 #[derive(Deserialize)]
 pub struct FilterForm {
-    field: Field,
-    op: Match,
+    #[serde(default)]
+    field: String,
+    #[serde(default)]
+    op: String,
     #[serde(default)]
     value: String,
-    action: Act,
+    #[serde(default)]
+    action: String,
     #[serde(default)]
     arg: String,
     #[serde(default)]
@@ -397,14 +391,12 @@ pub struct FilterForm {
 
 impl FilterForm {
     fn rule(&self) -> Result<Filter, String> {
-        Filter {
-            field: self.field,
-            op: self.op,
-            value: self.value.clone(),
-            action: self.action,
-            arg: self.arg.clone(),
-        }
-        .check()
+        let (Some(field), Some(op), Some(action)) =
+            (script::variant(&self.field), script::variant(&self.op), script::variant(&self.action))
+        else {
+            return Err("Choose a field, a comparison and an action from the lists.".into());
+        };
+        Filter { field, op, value: self.value.clone(), action, arg: self.arg.clone() }.check()
     }
 }
 

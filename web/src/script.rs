@@ -199,6 +199,25 @@ pub fn quote(s: &str) -> String {
     out
 }
 
+/// A unit variant's name as the script's comments (and the pages' option values) write it.
+pub fn name_of<T: Serialize>(v: &T) -> String {
+    #[derive(Serialize)]
+    struct W<'a, T> {
+        v: &'a T,
+    }
+    serde_urlencoded::to_string(W { v }).unwrap_or_default().trim_start_matches("v=").to_string()
+}
+
+/// The unit variant named `name` (see [`name_of`]), if there is one.
+pub fn variant<T: serde::de::DeserializeOwned>(name: &str) -> Option<T> {
+    #[derive(Deserialize)]
+    struct W<T> {
+        v: T,
+    }
+    let form = serde_urlencoded::to_string([("v", name)]).ok()?;
+    serde_urlencoded::from_str::<W<T>>(&form).ok().map(|w| w.v)
+}
+
 fn encoded<T: Serialize>(v: &T) -> String {
     serde_urlencoded::to_string(v).expect("flat structs encode")
 }
@@ -424,6 +443,15 @@ mod tests {
         assert!(f(Act::Redirect, "not an address").check().is_err());
         assert_eq!(f(Act::Discard, "dropped").check().unwrap().arg, "");
         assert!(Filter { value: " ".into(), ..f(Act::Seen, "") }.check().is_err());
+    }
+
+    #[test]
+    fn variant_names() {
+        assert_eq!(name_of(&Act::Fileinto), "fileinto");
+        assert_eq!(variant::<Field>("subject"), Some(Field::Subject));
+        assert_eq!(variant::<Match>("is"), Some(Match::Is));
+        assert_eq!(variant::<Act>("body"), None);
+        assert_eq!(variant::<Act>(""), None);
     }
 
     #[test]

@@ -308,6 +308,55 @@ impl Directory {
     }
 }
 
+impl Directory {
+    /// Where a mailbox's mail goes (postfixadmin's forwarding): the `goto` of its own alias
+    /// row; just itself when nothing is forwarded.
+    pub async fn forwarding(&self, addr: &Address) -> Result<Vec<String>, AdminError> {
+        self.sql_only()?;
+        let q = Query::new("SELECT goto FROM alias WHERE address = ?").text(addr.to_string());
+        match self.fetch_all(&q).await?.first() {
+            Some(r) => Ok(split_list(&text(r, 0)?.unwrap_or_default())),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Forward a mailbox's mail to `targets`, keeping a copy when `keep` (its own address
+    /// stays in its row's `goto`, as postfixadmin writes it). No targets: no forwarding.
+    pub async fn set_forwarding(
+        &self,
+        addr: &Address,
+        targets: &[Address],
+        keep: bool,
+    ) -> Result<(), AdminError> {
+        self.sql_only()?;
+        let a = addr.to_string();
+        if !self.exists("SELECT username FROM mailbox WHERE username = ?", &a).await? {
+            return Err(refused(format!("no such user {a}")));
+        }
+        let mut goto = Vec::new();
+        for t in targets.iter().map(ToString::to_string) {
+            if !t.eq_ignore_ascii_case(&a) && !goto.iter().any(|g: &String| g.eq_ignore_ascii_case(&t)) {
+                goto.push(t);
+            }
+        }
+        if keep || goto.is_empty() {
+            goto.insert(0, a.clone());
+        }
+        let goto = goto.join(",");
+        let update = Query::new("UPDATE alias SET goto = ?, modified = CURRENT_TIMESTAMP WHERE address = ?")
+            .text(&goto)
+            .text(&a);
+        if self.db.transaction(&[update]).await?[0] == 0 {
+            let insert = Query::new("INSERT INTO alias (address, goto, domain) VALUES (?, ?, ?)")
+                .text(&a)
+                .text(&goto)
+                .text(addr.domain().as_str());
+            self.db.transaction(&[insert]).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Validate an alias address or `@domain`; returns the stored key and its domain.
 fn alias_key(address: &str) -> Result<(String, Domain), AdminError> {
     if let Some(d) = address.strip_prefix('@') {

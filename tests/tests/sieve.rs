@@ -3,7 +3,7 @@
 //! go from mailroom-mda through mailroom-mta's submission socket and its queue back to local
 //! mailboxes, read with imaplib. A second message from the same sender gets no second reply
 //! within the vacation period, and a script's reject refuses in LMTP so the sender gets
-//! mailroom-mta's bounce.
+//! mailroom-mta's bounce. An out-of-office reply set on mailroom-web's page answers too.
 
 use std::fs;
 use std::os::unix::fs::symlink;
@@ -98,6 +98,54 @@ fn redirect_vacation_and_reject_go_through_the_mta() {
     let bounce = fetch(&up, BOB, &bob, "Undelivered Mail Returned to Sender");
     assert!(bounce.contains("Alice does not take this."), "{bounce}");
     assert!(bounce.contains("5.7.1"), "{bounce}");
+
+    let status = up.terminate();
+    assert!(status.success(), "up exited {status}:\n{}", up.output());
+}
+
+/// A user logs in to mailroom-web (urllib over HTTPS, the stack's certificate verified, its
+/// cookies and form tokens kept as a browser keeps them) and sets an out-of-office reply.
+const WEB_VACATION: &str = r#"
+import http.cookiejar, re, ssl, sys, urllib.parse, urllib.request
+cafile, user, password = sys.argv[1], sys.argv[2], sys.argv[3]
+base = "https://127.0.0.1:2443"
+ctx = ssl.create_default_context(cafile=cafile)
+web = urllib.request.build_opener(urllib.request.HTTPSHandler(context=ctx),
+                                  urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+def get(path):
+    return web.open(base + path).read().decode()
+def post(path, fields):
+    r = web.open(base + path, urllib.parse.urlencode(fields).encode())
+    return r.geturl(), r.read().decode()
+def token(page):
+    return re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+url, page = post("/login", {"csrf": token(get("/login")), "username": user, "password": password})
+if not url.endswith("/account"):
+    sys.exit("login landed on %s:\n%s" % (url, page))
+url, page = post("/account/vacation", {"csrf": token(get("/account/vacation")), "on": "1",
+                 "subject": "On leave", "reason": "Alice is on leave until the 20th.", "days": "1"})
+if "Your out-of-office reply was saved." not in page:
+    sys.exit("vacation not saved (%s):\n%s" % (url, page))
+print("saved")
+"#;
+
+#[test]
+fn out_of_office_set_on_the_web_answers_through_the_mta() {
+    let _one = exclusive();
+    let mut up = Up::start();
+    let (alice, bob) = (up.password(ALICE), up.password(BOB));
+    let set = python(WEB_VACATION, &[&up.cert().display().to_string(), ALICE, &alice]);
+    assert!(set.status.success(), "mailroom-web: {}\n{}", text(&set), up.output());
+    let active = fs::read_link(up.dir.join("vmail/example.test/alice/.dovecot.sieve")).unwrap();
+    assert_eq!(active, Path::new("sieve/mailroom-web.sieve"));
+
+    let sent = submit(BOB, &bob, ALICE, "Meeting on Tuesday?", "Can we meet on Tuesday?");
+    assert!(sent.status.success(), "swaks: {}", text(&sent));
+    let kept = fetch(&up, ALICE, &alice, "Meeting on Tuesday?");
+    assert!(kept.contains("Can we meet on Tuesday?"), "{kept}");
+    let reply = fetch(&up, BOB, &bob, "On leave");
+    assert!(reply.contains("Auto-Submitted: auto-replied"), "{reply}");
+    assert!(reply.contains("Alice is on leave until the 20th."), "{reply}");
 
     let status = up.terminate();
     assert!(status.success(), "up exited {status}:\n{}", up.output());

@@ -9,14 +9,14 @@ use authlib::password::Scheme;
 use authlib::{AdminError, AdminInfo, DomainSettings, QUOTA_MULTIPLIER, limit_allows};
 use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use maud::{Markup, html};
 use proto::{Address, Domain, Secret};
 use serde::Deserialize;
 
 use crate::app::{App, Req, to_login};
 use crate::login::{Done, new_password_problem};
-use crate::page;
+use crate::page::{self, Page};
 use crate::session::{Current, Who};
 
 /// An admin change that was refused or could not be made.
@@ -31,9 +31,46 @@ fn bad(msg: &str) -> Response {
     page::error(StatusCode::BAD_REQUEST, msg)
 }
 
+/// A form's list of addresses or domains (separated by commas, spaces or lines), each
+/// checked with `parse`; 400 with `invalid` for the first that is not one.
+pub fn list_of<T, E>(
+    raw: &str,
+    parse: impl Fn(&str) -> Result<T, E>,
+    invalid: &str,
+) -> Result<Vec<T>, Response> {
+    raw.split([',', '\n', ' '])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| parse(t).map_err(|_| bad(invalid)))
+        .collect()
+}
+
+/// A domain's settings and limits (404 with `missing` when there is no such domain).
+async fn settings_of(app: &App, dom: &Domain, missing: &str) -> Result<DomainSettings, Response> {
+    match app.dir.domain_settings(dom).await {
+        Ok(Some(s)) => Ok(s),
+        Ok(None) => Err(page::error(StatusCode::NOT_FOUND, missing)),
+        Err(e) => Err(page::unavailable(&e.to_string())),
+    }
+}
+
+/// Whether the domain's current counts leave room (`allows`); 409 with `full` when not.
+async fn room_for(
+    app: &App,
+    dom: &Domain,
+    allows: impl Fn(&authlib::DomainUsage) -> bool,
+    full: &str,
+) -> Result<(), Response> {
+    match app.dir.domain_usage(dom).await {
+        Ok(u) if allows(&u) => Ok(()),
+        Ok(_) => Err(page::error(StatusCode::CONFLICT, full)),
+        Err(e) => Err(page::unavailable(&e.to_string())),
+    }
+}
+
 /// The session's admin, or the answer for everyone else: the login form for visitors, 403
 /// for mailbox users.
-async fn admin(app: &App, req: &Req) -> Result<(Current, AdminInfo), Response> {
+pub async fn admin(app: &App, req: &Req) -> Result<(Current, AdminInfo), Response> {
     let Some(s) = req.session.clone() else { return Err(to_login()) };
     match app.admin_of(&s).await? {
         Some(a) => Ok((s, a)),
@@ -42,7 +79,7 @@ async fn admin(app: &App, req: &Req) -> Result<(Current, AdminInfo), Response> {
     }
 }
 
-async fn superadmin(app: &App, req: &Req) -> Result<(Current, AdminInfo), Response> {
+pub async fn superadmin(app: &App, req: &Req) -> Result<(Current, AdminInfo), Response> {
     let (s, a) = admin(app, req).await?;
     if !a.superadmin {
         return Err(page::forbidden());
@@ -52,7 +89,7 @@ async fn superadmin(app: &App, req: &Req) -> Result<(Current, AdminInfo), Respon
 
 /// A domain from the URL that this admin manages (404 for one that is not a domain name,
 /// 403 for one that is not theirs, whether it exists or not).
-fn managed_domain(a: &AdminInfo, raw: &str) -> Result<Domain, Response> {
+pub fn managed_domain(a: &AdminInfo, raw: &str) -> Result<Domain, Response> {
     let d = Domain::parse(raw).map_err(|_| page::error(StatusCode::NOT_FOUND, "No such domain."))?;
     if !a.manages(d.as_str()) {
         return Err(page::forbidden());
@@ -68,7 +105,7 @@ fn managed_address(a: &AdminInfo, raw: &str) -> Result<Address, Response> {
     Ok(addr)
 }
 
-async fn record(app: &App, req: &Req, a: &AdminInfo, domain: &str, action: &str, data: &str) {
+pub async fn record(app: &App, req: &Req, a: &AdminInfo, domain: &str, action: &str, data: &str) {
     let who = format!("{} ({})", a.username, req.client);
     if let Err(e) = app.dir.log_change(&who, domain, action, data).await {
         tracing::error!(error = %e, action, "could not write the change log");
@@ -76,11 +113,7 @@ async fn record(app: &App, req: &Req, a: &AdminInfo, domain: &str, action: &str,
     tracing::info!(admin = %a.username, client = %req.client, domain, action, data, "change");
 }
 
-fn done(to: &str, code: &str) -> Response {
-    Redirect::to(&format!("{to}?ok={code}")).into_response()
-}
-
-fn csrf(s: &Current) -> Markup {
+pub fn csrf(s: &Current) -> Markup {
     html! { input type="hidden" name="csrf" value=(s.csrf); }
 }
 
@@ -107,15 +140,9 @@ pub async fn dashboard(
     State(app): State<Arc<App>>,
     Extension(req): Extension<Req>,
     Query(d): Query<Done>,
-) -> Response {
-    let (s, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let domains = match visible_domains(&app, &a).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (s, a) = admin(&app, &req).await?;
+    let domains = visible_domains(&app, &a).await?;
     let body = html! {
         p { "Logged in as " strong { (a.username) } ", "
             @if a.superadmin { "superadmin." } @else { "admin of " (a.domains.join(", ")) "." } }
@@ -129,7 +156,7 @@ pub async fn dashboard(
             button type="submit" { "Change password" }
         }
     };
-    page::ok(page::layout("Overview", Some(&s), Some(a.superadmin), d.notice(), body))
+    Ok(page::ok(page::layout("Overview", Some(&s), Some(a.superadmin), d.notice(), body)))
 }
 
 fn domain_table(domains: &[authlib::DomainInfo]) -> Markup {
@@ -155,15 +182,9 @@ pub async fn domains(
     State(app): State<Arc<App>>,
     Extension(req): Extension<Req>,
     Query(d): Query<Done>,
-) -> Response {
-    let (s, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let domains = match visible_domains(&app, &a).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (s, a) = admin(&app, &req).await?;
+    let domains = visible_domains(&app, &a).await?;
     let body = html! {
         (domain_table(&domains))
         @if a.superadmin {
@@ -177,7 +198,7 @@ pub async fn domains(
             }
         }
     };
-    page::ok(page::layout("Domains", Some(&s), Some(a.superadmin), d.notice(), body))
+    Ok(page::ok(page::layout("Domains", Some(&s), Some(a.superadmin), d.notice(), body)))
 }
 
 fn limit_fields(s: Option<&DomainSettings>) -> Markup {
@@ -219,18 +240,11 @@ pub async fn add_domain(
     State(app): State<Arc<App>>,
     Extension(req): Extension<Req>,
     Form(f): Form<DomainForm>,
-) -> Response {
-    let (_, a) = match superadmin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Ok(d) = Domain::parse(f.domain.trim()) else { return bad("That is not a domain name.") };
-    if let Err(r) = check_limits(&f) {
-        return r;
-    }
-    if let Err(e) = app.dir.add_domain(&d, &f.description).await {
-        return refused(e);
-    }
+) -> Page {
+    let (_, a) = superadmin(&app, &req).await?;
+    let Ok(d) = Domain::parse(f.domain.trim()) else { return Err(bad("That is not a domain name.")) };
+    check_limits(&f)?;
+    app.dir.add_domain(&d, &f.description).await.map_err(refused)?;
     let settings = DomainSettings {
         domain: d.to_string(),
         description: f.description.clone(),
@@ -239,11 +253,9 @@ pub async fn add_domain(
         maxquota: f.maxquota,
         active: true,
     };
-    if let Err(e) = app.dir.set_domain(&settings).await {
-        return refused(e);
-    }
+    app.dir.set_domain(&settings).await.map_err(refused)?;
     record(&app, &req, &a, d.as_str(), "create_domain", d.as_str()).await;
-    done("/admin/domains", "domain-added")
+    page::done("/admin/domains", "domain-added")
 }
 
 /// One domain: its settings, mailboxes, aliases and admins.
@@ -252,28 +264,16 @@ pub async fn domain(
     Extension(req): Extension<Req>,
     Path(raw): Path<String>,
     Query(d): Query<Done>,
-) -> Response {
-    let (s, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let dom = match managed_domain(&a, &raw) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let settings = match app.dir.domain_settings(&dom).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return page::error(StatusCode::NOT_FOUND, "No such domain."),
-        Err(e) => return page::unavailable(&e.to_string()),
-    };
-    let (users, aliases, admins) = match tokio::try_join!(
+) -> Page {
+    let (s, a) = admin(&app, &req).await?;
+    let dom = managed_domain(&a, &raw)?;
+    let settings = settings_of(&app, &dom, "No such domain.").await?;
+    let (users, aliases, admins) = tokio::try_join!(
         app.dir.list_users(Some(&dom)),
         app.dir.list_aliases(Some(&dom)),
         app.dir.domain_admins(&dom)
-    ) {
-        Ok(x) => x,
-        Err(e) => return refused(e),
-    };
+    )
+    .map_err(refused)?;
     let base = format!("/admin/domains/{dom}");
     let body = html! {
         p { (settings.description) }
@@ -281,6 +281,7 @@ pub async fn domain(
             ". Aliases: " (aliases.len()) " of " (limit(settings.aliases))
             ". Largest mailbox quota: " (if settings.maxquota == 0 { "unlimited".to_string() } else { format!("{} MB", settings.maxquota) }) "." }
         p { "Domain admins: " @if admins.is_empty() { "none" } @else { (admins.join(", ")) } }
+        p { a href=(format!("{base}/dns")) { "DNS records to publish" } }
         h2 { "Mailboxes" }
         table {
             thead { tr { th { "Address" } th { "Name" } th { "Quota" } th { "Active" } } }
@@ -348,7 +349,7 @@ pub async fn domain(
             }
         }
     };
-    page::ok(page::layout(dom.as_str(), Some(&s), Some(a.superadmin), d.notice(), body))
+    Ok(page::ok(page::layout(dom.as_str(), Some(&s), Some(a.superadmin), d.notice(), body)))
 }
 
 fn quota_text(bytes: i64) -> String {
@@ -361,15 +362,12 @@ pub async fn edit_domain(
     Extension(req): Extension<Req>,
     Path(raw): Path<String>,
     Form(f): Form<DomainForm>,
-) -> Response {
-    let (_, a) = match superadmin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
+) -> Page {
+    let (_, a) = superadmin(&app, &req).await?;
+    let Ok(dom) = Domain::parse(&raw) else {
+        return Err(page::error(StatusCode::NOT_FOUND, "No such domain."));
     };
-    let Ok(dom) = Domain::parse(&raw) else { return page::error(StatusCode::NOT_FOUND, "No such domain.") };
-    if let Err(r) = check_limits(&f) {
-        return r;
-    }
+    check_limits(&f)?;
     let settings = DomainSettings {
         domain: dom.to_string(),
         description: f.description.clone(),
@@ -378,9 +376,7 @@ pub async fn edit_domain(
         maxquota: f.maxquota,
         active: f.active.is_some(),
     };
-    if let Err(e) = app.dir.set_domain(&settings).await {
-        return refused(e);
-    }
+    app.dir.set_domain(&settings).await.map_err(refused)?;
     let data = format!(
         "active={} mailboxes={} aliases={} maxquota={}",
         yes(settings.active),
@@ -389,7 +385,7 @@ pub async fn edit_domain(
         f.maxquota
     );
     record(&app, &req, &a, dom.as_str(), "edit_domain", &data).await;
-    done(&format!("/admin/domains/{dom}"), "domain-saved")
+    page::done(&format!("/admin/domains/{dom}"), "domain-saved")
 }
 
 /// Delete a domain with no mailboxes or aliases left (superadmins).
@@ -397,17 +393,14 @@ pub async fn delete_domain(
     State(app): State<Arc<App>>,
     Extension(req): Extension<Req>,
     Path(raw): Path<String>,
-) -> Response {
-    let (_, a) = match superadmin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
+) -> Page {
+    let (_, a) = superadmin(&app, &req).await?;
+    let Ok(dom) = Domain::parse(&raw) else {
+        return Err(page::error(StatusCode::NOT_FOUND, "No such domain."));
     };
-    let Ok(dom) = Domain::parse(&raw) else { return page::error(StatusCode::NOT_FOUND, "No such domain.") };
-    if let Err(e) = app.dir.del_domain(&dom).await {
-        return refused(e);
-    }
+    app.dir.del_domain(&dom).await.map_err(refused)?;
     record(&app, &req, &a, dom.as_str(), "delete_domain", dom.as_str()).await;
-    done("/admin/domains", "domain-deleted")
+    page::done("/admin/domains", "domain-deleted")
 }
 
 #[derive(Deserialize)]
@@ -441,46 +434,32 @@ pub async fn add_mailbox(
     Extension(req): Extension<Req>,
     Path(raw): Path<String>,
     Form(f): Form<MailboxForm>,
-) -> Response {
-    let (_, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let dom = match managed_domain(&a, &raw) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (_, a) = admin(&app, &req).await?;
+    let dom = managed_domain(&a, &raw)?;
     let Ok(addr) = Address::parse(&format!("{}@{dom}", f.local_part.trim())) else {
-        return bad("That is not a valid address.");
+        return Err(bad("That is not a valid address."));
     };
     if let Some(p) = new_password_problem(&f.password, &f.again) {
-        return bad(p);
+        return Err(bad(p));
     }
-    let settings = match app.dir.domain_settings(&dom).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return page::error(StatusCode::NOT_FOUND, "No such domain."),
-        Err(e) => return page::unavailable(&e.to_string()),
-    };
-    let quota = match allowed_quota(&settings, f.quota) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    match app.dir.domain_usage(&dom).await {
-        Ok(u) if !limit_allows(settings.mailboxes, u.mailboxes) => {
-            return page::error(StatusCode::CONFLICT, "This domain has all the mailboxes it may have.");
-        }
-        Ok(_) => {}
-        Err(e) => return page::unavailable(&e.to_string()),
-    }
-    let hash = match app.dir.hash_password(Secret::from(f.password), Scheme::Argon2id).await {
-        Ok(h) => h,
-        Err(e) => return bad(&e.to_string()),
-    };
-    if let Err(e) = app.dir.add_user(&addr, &hash, quota, f.name.trim()).await {
-        return refused(e);
-    }
+    let settings = settings_of(&app, &dom, "No such domain.").await?;
+    let quota = allowed_quota(&settings, f.quota)?;
+    room_for(
+        &app,
+        &dom,
+        |u| limit_allows(settings.mailboxes, u.mailboxes),
+        "This domain has all the mailboxes it may have.",
+    )
+    .await?;
+    let hash = app
+        .dir
+        .hash_password(Secret::from(f.password), Scheme::Argon2id)
+        .await
+        .map_err(|e| bad(&e.to_string()))?;
+    app.dir.add_user(&addr, &hash, quota, f.name.trim()).await.map_err(refused)?;
     record(&app, &req, &a, dom.as_str(), "create_mailbox", &addr.to_string()).await;
-    done(&format!("/admin/domains/{dom}"), "mailbox-added")
+    page::done(&format!("/admin/domains/{dom}"), "mailbox-added")
 }
 
 /// One mailbox: quota, active flag, password reset, delete.
@@ -489,20 +468,11 @@ pub async fn mailbox(
     Extension(req): Extension<Req>,
     Path(raw): Path<String>,
     Query(d): Query<Done>,
-) -> Response {
-    let (s, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let addr = match managed_address(&a, &raw) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let u = match app.dir.show_user(&addr).await {
-        Ok(Some(u)) => u,
-        Ok(None) => return page::error(StatusCode::NOT_FOUND, "No such mailbox."),
-        Err(e) => return refused(e),
-    };
+) -> Page {
+    let (s, a) = admin(&app, &req).await?;
+    let addr = managed_address(&a, &raw)?;
+    let u = app.dir.show_user(&addr).await.map_err(refused)?;
+    let u = u.ok_or_else(|| page::error(StatusCode::NOT_FOUND, "No such mailbox."))?;
     let base = format!("/admin/mailboxes/{addr}");
     let body = html! {
         p { "Name: " (u.name) ". Maildir: " (u.maildir) ". Password scheme: " (u.scheme) "." }
@@ -528,7 +498,7 @@ pub async fn mailbox(
             button type="submit" { "Delete " (addr) }
         }
     };
-    page::ok(page::layout(&addr.to_string(), Some(&s), Some(a.superadmin), d.notice(), body))
+    Ok(page::ok(page::layout(&addr.to_string(), Some(&s), Some(a.superadmin), d.notice(), body)))
 }
 
 #[derive(Deserialize)]
@@ -544,37 +514,20 @@ pub async fn edit_mailbox(
     Extension(req): Extension<Req>,
     Path(raw): Path<String>,
     Form(f): Form<MailboxEdit>,
-) -> Response {
-    let (_, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let addr = match managed_address(&a, &raw) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let settings = match app.dir.domain_settings(addr.domain()).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return page::error(StatusCode::NOT_FOUND, "No such mailbox."),
-        Err(e) => return page::unavailable(&e.to_string()),
-    };
-    let quota = match allowed_quota(&settings, f.quota) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (_, a) = admin(&app, &req).await?;
+    let addr = managed_address(&a, &raw)?;
+    let settings = settings_of(&app, addr.domain(), "No such mailbox.").await?;
+    let quota = allowed_quota(&settings, f.quota)?;
     let active = f.active.is_some();
-    if let Err(e) = app.dir.set_user_quota(&addr, quota).await {
-        return refused(e);
-    }
-    if let Err(e) = app.dir.set_user_active(&addr, active).await {
-        return refused(e);
-    }
+    app.dir.set_user_quota(&addr, quota).await.map_err(refused)?;
+    app.dir.set_user_active(&addr, active).await.map_err(refused)?;
     if !active {
         app.sessions.remove_all(&Who::User(addr.to_string()));
     }
     let data = format!("{addr} quota={}MB active={}", f.quota, yes(active));
     record(&app, &req, &a, addr.domain().as_str(), "edit_mailbox", &data).await;
-    done(&format!("/admin/mailboxes/{addr}"), "mailbox-saved")
+    page::done(&format!("/admin/mailboxes/{addr}"), "mailbox-saved")
 }
 
 #[derive(Deserialize)]
@@ -589,28 +542,21 @@ pub async fn reset_password(
     Extension(req): Extension<Req>,
     Path(raw): Path<String>,
     Form(f): Form<ResetForm>,
-) -> Response {
-    let (_, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let addr = match managed_address(&a, &raw) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (_, a) = admin(&app, &req).await?;
+    let addr = managed_address(&a, &raw)?;
     if let Some(p) = new_password_problem(&f.password, &f.again) {
-        return bad(p);
+        return Err(bad(p));
     }
-    let hash = match app.dir.hash_password(Secret::from(f.password), Scheme::Argon2id).await {
-        Ok(h) => h,
-        Err(e) => return bad(&e.to_string()),
-    };
-    if let Err(e) = app.dir.set_password(&addr, &hash).await {
-        return refused(e);
-    }
+    let hash = app
+        .dir
+        .hash_password(Secret::from(f.password), Scheme::Argon2id)
+        .await
+        .map_err(|e| bad(&e.to_string()))?;
+    app.dir.set_password(&addr, &hash).await.map_err(refused)?;
     app.sessions.remove_all(&Who::User(addr.to_string()));
     record(&app, &req, &a, addr.domain().as_str(), "edit_password", &addr.to_string()).await;
-    done(&format!("/admin/mailboxes/{addr}"), "mailbox-password")
+    page::done(&format!("/admin/mailboxes/{addr}"), "mailbox-password")
 }
 
 /// Delete a mailbox (its files stay).
@@ -618,21 +564,13 @@ pub async fn delete_mailbox(
     State(app): State<Arc<App>>,
     Extension(req): Extension<Req>,
     Path(raw): Path<String>,
-) -> Response {
-    let (_, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let addr = match managed_address(&a, &raw) {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    if let Err(e) = app.dir.del_user(&addr).await {
-        return refused(e);
-    }
+) -> Page {
+    let (_, a) = admin(&app, &req).await?;
+    let addr = managed_address(&a, &raw)?;
+    app.dir.del_user(&addr).await.map_err(refused)?;
     app.sessions.remove_all(&Who::User(addr.to_string()));
     record(&app, &req, &a, addr.domain().as_str(), "delete_mailbox", &addr.to_string()).await;
-    done(&format!("/admin/domains/{}", addr.domain()), "mailbox-deleted")
+    page::done(&format!("/admin/domains/{}", addr.domain()), "mailbox-deleted")
 }
 
 #[derive(Deserialize)]
@@ -648,45 +586,27 @@ pub async fn add_alias(
     Extension(req): Extension<Req>,
     Path(raw): Path<String>,
     Form(f): Form<AliasForm>,
-) -> Response {
-    let (_, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let dom = match managed_domain(&a, &raw) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (_, a) = admin(&app, &req).await?;
+    let dom = managed_domain(&a, &raw)?;
     let local = f.local_part.trim();
     let address = if local.is_empty() { format!("@{dom}") } else { format!("{local}@{dom}") };
     if !local.is_empty() && Address::parse(&address).is_err() {
-        return bad("That is not a valid address.");
+        return Err(bad("That is not a valid address."));
     }
-    let mut targets = Vec::new();
-    for t in f.goto.split([',', '\n', ' ']).map(str::trim).filter(|t| !t.is_empty()) {
-        match Address::parse(t) {
-            Ok(t) => targets.push(t),
-            Err(_) => return bad("A target is not a valid address."),
-        }
-    }
-    let settings = match app.dir.domain_settings(&dom).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return page::error(StatusCode::NOT_FOUND, "No such domain."),
-        Err(e) => return page::unavailable(&e.to_string()),
-    };
-    match app.dir.domain_usage(&dom).await {
-        Ok(u) if !limit_allows(settings.aliases, u.aliases) => {
-            return page::error(StatusCode::CONFLICT, "This domain has all the aliases it may have.");
-        }
-        Ok(_) => {}
-        Err(e) => return page::unavailable(&e.to_string()),
-    }
-    if let Err(e) = app.dir.add_alias(&address, &targets).await {
-        return refused(e);
-    }
+    let targets = list_of(&f.goto, Address::parse, "A target is not a valid address.")?;
+    let settings = settings_of(&app, &dom, "No such domain.").await?;
+    room_for(
+        &app,
+        &dom,
+        |u| limit_allows(settings.aliases, u.aliases),
+        "This domain has all the aliases it may have.",
+    )
+    .await?;
+    app.dir.add_alias(&address, &targets).await.map_err(refused)?;
     let goto: Vec<String> = targets.iter().map(ToString::to_string).collect();
     record(&app, &req, &a, dom.as_str(), "create_alias", &format!("{address} -> {}", goto.join(","))).await;
-    done(&format!("/admin/domains/{dom}"), "alias-added")
+    page::done(&format!("/admin/domains/{dom}"), "alias-added")
 }
 
 /// Delete an alias (not a mailbox's own row).
@@ -694,21 +614,13 @@ pub async fn delete_alias(
     State(app): State<Arc<App>>,
     Extension(req): Extension<Req>,
     Path(raw): Path<String>,
-) -> Response {
-    let (_, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (_, a) = admin(&app, &req).await?;
     let domain = raw.rsplit_once('@').map(|(_, d)| d).unwrap_or("");
-    let dom = match managed_domain(&a, domain) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    if let Err(e) = app.dir.del_alias(&raw).await {
-        return refused(e);
-    }
+    let dom = managed_domain(&a, domain)?;
+    app.dir.del_alias(&raw).await.map_err(refused)?;
     record(&app, &req, &a, dom.as_str(), "delete_alias", &raw).await;
-    done(&format!("/admin/domains/{dom}"), "alias-deleted")
+    page::done(&format!("/admin/domains/{dom}"), "alias-deleted")
 }
 
 /// `/admin/admins` (superadmins): every admin, and the form to add one.
@@ -716,15 +628,9 @@ pub async fn admins(
     State(app): State<Arc<App>>,
     Extension(req): Extension<Req>,
     Query(d): Query<Done>,
-) -> Response {
-    let (s, _) = match superadmin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let list = match app.dir.list_admins().await {
-        Ok(l) => l,
-        Err(e) => return refused(e),
-    };
+) -> Page {
+    let (s, _) = superadmin(&app, &req).await?;
+    let list = app.dir.list_admins().await.map_err(refused)?;
     let body = html! {
         table {
             thead { tr { th { "Admin" } th { "Superadmin" } th { "Domains" } th { "Active" } th {} } }
@@ -758,7 +664,7 @@ pub async fn admins(
             button type="submit" { "Add admin" }
         }
     };
-    page::ok(page::layout("Admins", Some(&s), Some(true), d.notice(), body))
+    Ok(page::ok(page::layout("Admins", Some(&s), Some(true), d.notice(), body)))
 }
 
 #[derive(Deserialize)]
@@ -776,37 +682,29 @@ pub async fn add_admin(
     State(app): State<Arc<App>>,
     Extension(req): Extension<Req>,
     Form(f): Form<AdminForm>,
-) -> Response {
-    let (_, a) = match superadmin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
+) -> Page {
+    let (_, a) = superadmin(&app, &req).await?;
+    let Ok(name) = Address::parse(f.username.trim()) else {
+        return Err(bad("The login must be an address."));
     };
-    let Ok(name) = Address::parse(f.username.trim()) else { return bad("The login must be an address.") };
     if let Some(p) = new_password_problem(&f.password, &f.again) {
-        return bad(p);
+        return Err(bad(p));
     }
-    let mut domains = Vec::new();
-    for d in f.domains.split([',', ' ', '\n']).map(str::trim).filter(|d| !d.is_empty()) {
-        match Domain::parse(d) {
-            Ok(d) => domains.push(d),
-            Err(_) => return bad("A domain is not a valid domain name."),
-        }
-    }
+    let domains = list_of(&f.domains, Domain::parse, "A domain is not a valid domain name.")?;
     let superadmin = f.superadmin.is_some();
     if !superadmin && domains.is_empty() {
-        return bad("An admin who is not a superadmin needs at least one domain.");
+        return Err(bad("An admin who is not a superadmin needs at least one domain."));
     }
-    let hash = match app.dir.hash_password(Secret::from(f.password), Scheme::Argon2id).await {
-        Ok(h) => h,
-        Err(e) => return bad(&e.to_string()),
-    };
-    if let Err(e) = app.dir.add_admin(&name, &hash, superadmin, &domains).await {
-        return refused(e);
-    }
+    let hash = app
+        .dir
+        .hash_password(Secret::from(f.password), Scheme::Argon2id)
+        .await
+        .map_err(|e| bad(&e.to_string()))?;
+    app.dir.add_admin(&name, &hash, superadmin, &domains).await.map_err(refused)?;
     let ds: Vec<&str> = domains.iter().map(Domain::as_str).collect();
     let data = format!("{name} superadmin={} domains={}", yes(superadmin), ds.join(","));
     record(&app, &req, &a, ds.first().copied().unwrap_or(""), "create_admin", &data).await;
-    done("/admin/admins", "admin-added")
+    page::done("/admin/admins", "admin-added")
 }
 
 /// Delete an admin (superadmins; not oneself); its sessions end.
@@ -814,20 +712,15 @@ pub async fn delete_admin(
     State(app): State<Arc<App>>,
     Extension(req): Extension<Req>,
     Path(username): Path<String>,
-) -> Response {
-    let (s, a) = match superadmin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (s, a) = superadmin(&app, &req).await?;
     if username.eq_ignore_ascii_case(s.who.name()) {
-        return bad("You cannot delete yourself.");
+        return Err(bad("You cannot delete yourself."));
     }
-    if let Err(e) = app.dir.del_admin(&username).await {
-        return refused(e);
-    }
+    app.dir.del_admin(&username).await.map_err(refused)?;
     app.sessions.remove_all(&Who::Admin(username.clone()));
     record(&app, &req, &a, "", "delete_admin", &username).await;
-    done("/admin/admins", "admin-deleted")
+    page::done("/admin/admins", "admin-deleted")
 }
 
 #[derive(Deserialize)]
@@ -843,13 +736,10 @@ pub async fn change_own_password(
     State(app): State<Arc<App>>,
     Extension(req): Extension<Req>,
     Form(f): Form<OwnPassword>,
-) -> Response {
-    let (s, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+) -> Page {
+    let (s, a) = admin(&app, &req).await?;
     if let Some(p) = new_password_problem(&f.new, &f.again) {
-        return bad(p);
+        return Err(bad(p));
     }
     match app.dir.admin_login(&a.username, &Secret::from(f.current)).await {
         Ok(Ok(_)) => {}
@@ -857,36 +747,29 @@ pub async fn change_own_password(
             let delay = app.throttle.failure(&[a.username.as_str(), req.client.as_str()]);
             tracing::info!("authentication failed user={} service=web client={}", a.username, req.client);
             tokio::time::sleep(delay).await;
-            return page::error(StatusCode::FORBIDDEN, "The current password is wrong.");
+            return Err(page::error(StatusCode::FORBIDDEN, "The current password is wrong."));
         }
-        Err(e) => return page::unavailable(&e.to_string()),
+        Err(e) => return Err(page::unavailable(&e.to_string())),
     }
-    let hash = match app.dir.hash_password(Secret::from(f.new), Scheme::Argon2id).await {
-        Ok(h) => h,
-        Err(e) => return bad(&e.to_string()),
-    };
-    if let Err(e) = app.dir.set_admin_password(&a.username, &hash).await {
-        return refused(e);
-    }
+    let hash = app
+        .dir
+        .hash_password(Secret::from(f.new), Scheme::Argon2id)
+        .await
+        .map_err(|e| bad(&e.to_string()))?;
+    app.dir.set_admin_password(&a.username, &hash).await.map_err(refused)?;
     record(&app, &req, &a, "", "edit_admin_password", &a.username).await;
     app.sessions.remove_all(&s.who);
     let id = app.sessions.create(s.who.clone());
-    let mut r = done("/admin", "password");
+    let mut r = page::done("/admin", "password")?;
     r.headers_mut().insert(axum::http::header::SET_COOKIE, app.session_cookie(Some(&id)));
-    r
+    Ok(r)
 }
 
 /// postfixadmin's "View Log": the newest changes in this admin's domains.
-pub async fn log_page(State(app): State<Arc<App>>, Extension(req): Extension<Req>) -> Response {
-    let (s, a) = match admin(&app, &req).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+pub async fn log_page(State(app): State<Arc<App>>, Extension(req): Extension<Req>) -> Page {
+    let (s, a) = admin(&app, &req).await?;
     let domains = (!a.superadmin).then_some(a.domains.as_slice());
-    let rows = match app.dir.log_rows(domains, 200).await {
-        Ok(r) => r,
-        Err(e) => return refused(e),
-    };
+    let rows = app.dir.log_rows(domains, 200).await.map_err(refused)?;
     let body = html! {
         table {
             thead { tr { th { "When" } th { "Who" } th { "Domain" } th { "Action" } th { "Data" } } }
@@ -897,5 +780,5 @@ pub async fn log_page(State(app): State<Arc<App>>, Extension(req): Extension<Req
             }
         }
     };
-    page::ok(page::layout("Log", Some(&s), Some(a.superadmin), None, body))
+    Ok(page::ok(page::layout("Log", Some(&s), Some(a.superadmin), None, body)))
 }

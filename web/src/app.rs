@@ -2,6 +2,7 @@
 //! session, form token, security headers).
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,6 +51,8 @@ pub struct App {
     pub cookie: String,
     pub trusted: Vec<IpNet>,
     pub discovery: crate::discovery::Settings,
+    pub queue: crate::queue::Queue,
+    pub dns: crate::dns::Dns,
 }
 
 impl App {
@@ -82,6 +85,15 @@ impl App {
             cookie: w.cookie_name.clone(),
             trusted,
             discovery: crate::discovery::Settings::new(cfg),
+            dns: crate::dns::Dns {
+                resolver: mailroom_mta::qmgr::mx::Dns::new(&cfg.mta.dns_servers)
+                    .map_err(|e| format!("[mta] {e}"))?,
+                dkim: cfg.mta.dkim.clone(),
+            },
+            queue: crate::queue::Queue {
+                spool_dir: PathBuf::from(&cfg.mta.spool_dir),
+                control: (&cfg.mta.control_socket).into(),
+            },
         })
     }
 
@@ -165,14 +177,19 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(crate::login::home))
         .route("/login", get(crate::login::form).post(crate::login::submit))
         .route("/logout", post(crate::login::logout))
-        .route("/account", get(crate::login::account))
+        .route("/account", get(crate::account::account))
         .route("/account/password", post(crate::login::change_password))
+        .route("/account/forwarding", post(crate::account::forwarding))
+        .route("/account/vacation", get(crate::account::vacation).post(crate::account::save_vacation))
+        .route("/account/filters", get(crate::account::filters).post(crate::account::add_filter))
+        .route("/account/filters/{n}", post(crate::account::edit_filter))
         .route("/admin", get(crate::admin::dashboard))
         .route("/admin/domains", get(crate::admin::domains).post(crate::admin::add_domain))
         .route("/admin/domains/{domain}", get(crate::admin::domain).post(crate::admin::edit_domain))
         .route("/admin/domains/{domain}/delete", post(crate::admin::delete_domain))
         .route("/admin/domains/{domain}/mailboxes", post(crate::admin::add_mailbox))
         .route("/admin/domains/{domain}/aliases", post(crate::admin::add_alias))
+        .route("/admin/domains/{domain}/dns", get(crate::dns::page))
         .route("/admin/mailboxes/{address}", get(crate::admin::mailbox).post(crate::admin::edit_mailbox))
         .route("/admin/mailboxes/{address}/password", post(crate::admin::reset_password))
         .route("/admin/mailboxes/{address}/delete", post(crate::admin::delete_mailbox))
@@ -181,6 +198,10 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/admins/{username}/delete", post(crate::admin::delete_admin))
         .route("/admin/password", post(crate::admin::change_own_password))
         .route("/admin/log", get(crate::admin::log_page))
+        .route("/admin/queue", get(crate::queue::list))
+        .route("/admin/queue/flush", post(crate::queue::flush))
+        .route("/admin/queue/{id}", get(crate::queue::show))
+        .route("/admin/queue/{id}/{op}", post(crate::queue::change))
         .route("/mail/config-v1.1.xml", get(crate::discovery::autoconfig))
         .route("/.well-known/autoconfig/mail/config-v1.1.xml", get(crate::discovery::autoconfig))
         .route("/autodiscover/autodiscover.xml", post(crate::discovery::autodiscover))

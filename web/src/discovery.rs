@@ -23,11 +23,11 @@ pub struct Endpoint {
 
 /// The answers' ingredients, fixed at start.
 pub struct Settings {
-    hostname: String,
-    tls: bool,
-    imap: Option<Endpoint>,
-    pop3: Option<Endpoint>,
-    smtp: Option<Endpoint>,
+    pub hostname: String,
+    pub tls: bool,
+    pub imap: Option<Endpoint>,
+    pub pop3: Option<Endpoint>,
+    pub smtp: Option<Endpoint>,
 }
 
 fn first(implicit: &[std::net::SocketAddr], plain: &[std::net::SocketAddr], tls: bool) -> Option<Endpoint> {
@@ -187,10 +187,25 @@ pub async fn autodiscover(State(app): State<Arc<App>>, body: Bytes) -> Response 
 
 /// The MTA-STS policy (RFC 8461): our MX host, enforce when we have a certificate.
 pub async fn mta_sts(State(app): State<Arc<App>>) -> Response {
-    let s = &app.discovery;
-    let mode = if s.tls { "enforce" } else { "testing" };
-    let body = format!("version: STSv1\r\nmode: {mode}\r\nmx: {}\r\nmax_age: 604800\r\n", s.hostname);
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], app.discovery.mta_sts_policy()).into_response()
+}
+
+impl Settings {
+    /// The MTA-STS policy text.
+    pub fn mta_sts_policy(&self) -> String {
+        let mode = if self.tls { "enforce" } else { "testing" };
+        format!("version: STSv1\r\nmode: {mode}\r\nmx: {}\r\nmax_age: 604800\r\n", self.hostname)
+    }
+
+    /// The policy's id for the `_mta-sts` TXT record: it changes when the policy does
+    /// (FNV-1a of the text, stable across builds).
+    pub fn mta_sts_id(&self) -> String {
+        let h = self
+            .mta_sts_policy()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
+        format!("{h:016x}")
+    }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Logging in and out, and the mailbox user's own page (change password).
+//! Logging in and out, and a mailbox user's password change.
 
 use std::sync::Arc;
 
@@ -37,6 +37,11 @@ impl Done {
             "admin-added" => "The admin was added.",
             "admin-deleted" => "The admin was deleted.",
             "logout" => "You are logged out.",
+            "vacation" => "Your out-of-office reply was saved.",
+            "filters" => "Your filter rules were saved.",
+            "forwarding" => "Your forwarding was saved.",
+            "queue-changed" => "The message was changed.",
+            "queue-flushed" => "Every deferred message is being tried now.",
             _ => return None,
         })
     }
@@ -157,24 +162,6 @@ pub async fn logout(State(app): State<Arc<App>>, Extension(req): Extension<Req>)
     let mut r = Redirect::to("/login?ok=logout").into_response();
     r.headers_mut().insert(header::SET_COOKIE, app.session_cookie(None));
     r
-}
-
-/// A mailbox user's page: change password.
-pub async fn account(Extension(req): Extension<Req>, Query(done): Query<Done>) -> Response {
-    let Some(s) = &req.session else { return to_login() };
-    let Who::User(user) = &s.who else { return page::forbidden() };
-    let body = html! {
-        p { "Logged in as " strong { (user) } "." }
-        h2 { "Change password" }
-        form method="post" action="/account/password" {
-            input type="hidden" name="csrf" value=(s.csrf);
-            label { "Current password " input type="password" name="current" autocomplete="current-password" required; }
-            label { "New password " input type="password" name="new" autocomplete="new-password" required minlength="8"; }
-            label { "New password again " input type="password" name="again" autocomplete="new-password" required minlength="8"; }
-            button type="submit" { "Change password" }
-        }
-    };
-    page::ok(page::layout("My account", Some(s), None, done.notice(), body))
 }
 
 #[derive(Deserialize)]

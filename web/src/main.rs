@@ -16,8 +16,23 @@
 //!     aliases and mailbox quota), mailboxes (add, password reset, quota, active flag,
 //!     delete), aliases and catch-alls, and (superadmins) the domain admins; a domain admin
 //!     sees and changes only their domains. Every change is written to postfixadmin's log
-//!     table, shown under /admin/log. Mailbox users change their own password (the current
-//!     one required).
+//!     table, shown under /admin/log. Per domain, /admin/domains/DOMAIN/dns lists the DNS
+//!     records to publish (MX, SPF, the DKIM key of [mta.dkim], DMARC, MTA-STS, TLS-RPT,
+//!     RFC 6186 SRV, autoconfig and autodiscover) beside what DNS answers now, asked through
+//!     [mta] dns_servers. /admin/queue is mailq and postsuper: list, show, hold, release,
+//!     requeue, delete (as mailroomctl queue, on [mta] spool_dir, which the daemon's user must
+//!     be able to read and write) and, for superadmins, flush through [mta] control_socket; a
+//!     domain admin sees only messages from or to their domains.
+//!
+//!     Mailbox users change their own password (the current one required), see their quota
+//!     use (maildirsize), forward their mail (postfixadmin's way: their alias row's goto, with
+//!     or without a copy kept), and set an out-of-office reply (with optional first and last
+//!     day) and simple filter rules (From, To or Subject contains or is: move to a folder,
+//!     mark as read, forward, delete). Both live in one Sieve script, "mailroom-web", in the
+//!     user's Pigeonhole script store (~/sieve, ~/.dovecot.sieve), checked with the same Sieve
+//!     compiler as delivery before it is written and activated. A script the user uploaded
+//!     with ManageSieve and had active is kept, and included at the end of ours unless they
+//!     untick it.
 //!
 //!     Mail clients configure themselves from it: Thunderbird's autoconfig at
 //!     /mail/config-v1.1.xml and /.well-known/autoconfig/mail/config-v1.1.xml, Outlook's
@@ -66,12 +81,16 @@
 //!     mailroomctl(8) (admin add, del, list, passwd), mailroom-saslauthd(8), mailroom-mra(8),
 //!     mailroom-mta(8), mailroom.toml(5)
 
+mod account;
 mod admin;
 mod app;
 mod discovery;
+mod dns;
 mod login;
 mod metrics;
 mod page;
+mod queue;
+mod script;
 mod session;
 
 use std::process::ExitCode;

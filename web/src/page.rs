@@ -35,9 +35,12 @@ pub fn layout(
                                 @if superadmin {
                                     a href="/admin/admins" { "Admins" } " "
                                 }
+                                a href="/admin/queue" { "Queue" } " "
                                 a href="/admin/log" { "Log" } " "
                             } @else {
                                 a href="/account" { "My account" } " "
+                                a href="/account/vacation" { "Out of office" } " "
+                                a href="/account/filters" { "Filters" } " "
                             }
                             span.who { (s.who.name()) } " "
                             form.inline method="post" action="/logout" {
@@ -57,6 +60,15 @@ pub fn layout(
             }
         }
     }
+}
+
+/// What a page handler answers: `Err` is the early answer (login form, 403, a form's error),
+/// so that the steps every handler takes chain with `?`.
+pub type Page = Result<Response, Response>;
+
+/// After a change: back to the page `to` with the fixed notice `code` (see `login::Done`).
+pub fn done(to: &str, code: &str) -> Page {
+    Ok(axum::response::Redirect::to(&format!("{to}?ok={code}")).into_response())
 }
 
 /// An HTML answer.

@@ -8,54 +8,6 @@ mod common;
 use common::*;
 use testsupport::{Backend, TestDb};
 
-/// The roles, in the order of each expectation row.
-const ROLES: [&str; 5] = ["anonymous", "user", "other-admin", "domain-admin", "superadmin"];
-
-async fn sessions(web: &Web) -> Vec<Browser<'_>> {
-    let mut out = vec![web.browser()];
-    for login in [USER_A, ADMIN_B, ADMIN_A, SUPER] {
-        let mut b = web.browser();
-        let r = b.login(login, PASSWORD).await;
-        assert_eq!(r.status, 303, "{login} logs in: {r:?}\n{}", web.log());
-        out.push(b);
-    }
-    out
-}
-
-/// Status of `path` for each role, anonymous first.
-async fn get_matrix(browsers: &mut [Browser<'_>], path: &str, want: [u16; 5]) {
-    for (i, b) in browsers.iter_mut().enumerate() {
-        let r = b.get(path).await;
-        assert_eq!(r.status, want[i], "GET {path} as {}: {}", ROLES[i], r.body);
-        if r.status == 303 {
-            assert_eq!(r.header("location"), Some("/login"), "GET {path} as {}", ROLES[i]);
-        }
-    }
-}
-
-/// Status of a form POST for each role, each with its own session's token (the anonymous
-/// visitor has none to send); `fields` gets the role's index for unique names.
-async fn post_matrix(
-    browsers: &mut [Browser<'_>],
-    path: &str,
-    fields: impl Fn(usize) -> Vec<(String, String)>,
-    want: [u16; 5],
-) {
-    for (i, b) in browsers.iter_mut().enumerate() {
-        let token =
-            if i == 0 { String::new() } else { b.token(if i == 1 { "/account" } else { "/admin" }).await };
-        let mut f = fields(i);
-        f.push(("csrf".into(), token));
-        let pairs: Vec<(&str, &str)> = f.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let r = b.post(path, &pairs).await;
-        assert_eq!(r.status, want[i], "POST {path} as {}: {}", ROLES[i], r.body);
-    }
-}
-
-fn kv(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-}
-
 async fn matrix(backend: Backend) {
     let db = database(backend).await;
     let web = Web::start(&db, "");

@@ -46,12 +46,10 @@ impl DkimCmd {
         let out = out.unwrap_or_else(|| key_dir(config).join(format!("{domain}.{selector}.pem")));
         let pair = DkimKeyPair::generate_rsa(bits).map_err(|e| anyhow::anyhow!("generating the key: {e}"))?;
         write_key(&out, &pem("RSA PRIVATE KEY", pair.private_key()))?;
-        // p= carries the SubjectPublicKeyInfo, as opendkim-genkey and every major signer
-        // publish it (verifiers take it everywhere; the bare PKCS#1 key less so).
-        let p = base64::engine::general_purpose::STANDARD.encode(spki(pair.public_key()));
+        let record = mailroom_mta::qmgr::dkim::txt_record(pair.public_key());
         println!("# {}: written", out.display());
         println!("# DNS: publish this TXT record");
-        println!("{selector}._domainkey.{domain}. IN TXT \"v=DKIM1; k=rsa; p={p}\"");
+        println!("{selector}._domainkey.{domain}. IN TXT \"{record}\"");
         println!("# mailroom.toml:");
         println!("[mta.dkim.\"{domain}\"]");
         println!("selector = \"{selector}\"");
@@ -66,33 +64,6 @@ fn key_dir(config: Option<&Path>) -> PathBuf {
     let (file, _) = config::resolve_path(config);
     let file = std::path::absolute(&file).unwrap_or(file);
     file.parent().unwrap_or(Path::new("/etc/mailroom")).join("dkim")
-}
-
-/// Wrap a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo (RFC 5280 §4.1, RFC 3279 §2.3.1):
-/// SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING { 0 unused bits, key } }.
-fn spki(pkcs1: &[u8]) -> Vec<u8> {
-    const ALGORITHM: [u8; 15] =
-        [0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
-    let mut bits = vec![0x00];
-    bits.extend_from_slice(pkcs1);
-    let mut body = ALGORITHM.to_vec();
-    body.extend(der(0x03, &bits));
-    der(0x30, &body)
-}
-
-/// One DER TLV.
-fn der(tag: u8, content: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let n = content.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else {
-        let len: Vec<u8> = n.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
-        out.push(0x80 | len.len() as u8);
-        out.extend(len);
-    }
-    out.extend_from_slice(content);
-    out
 }
 
 /// PEM armour with 64-column lines (RFC 7468).
@@ -133,15 +104,5 @@ mod tests {
         assert_eq!(key_dir(Some(Path::new("/srv/try/mailroom.toml"))), Path::new("/srv/try/dkim"));
         let here = std::env::current_dir().unwrap();
         assert_eq!(key_dir(Some(Path::new("mailroom.toml"))), here.join("dkim"));
-    }
-
-    #[test]
-    fn spki_wraps_pkcs1() {
-        let key = vec![0x30u8; 270];
-        let s = super::spki(&key);
-        // 30 82 01 22 | 30 0d ... 05 00 | 03 82 01 0f 00 | key
-        assert_eq!(&s[..4], &[0x30, 0x82, 0x01, 0x22]);
-        assert_eq!(&s[19..24], &[0x03, 0x82, 0x01, 0x0f, 0x00]);
-        assert_eq!(s.len(), 4 + 15 + 5 + 270);
     }
 }

@@ -66,6 +66,48 @@ impl Signer {
     }
 }
 
+/// The DNS TXT record value that publishes an RSA public key (PKCS#1 RSAPublicKey DER):
+/// `v=DKIM1; k=rsa; p=...`, with p= the SubjectPublicKeyInfo, as opendkim-genkey and every
+/// major signer publish it (verifiers take it everywhere; the bare PKCS#1 key less so).
+pub fn txt_record(public_pkcs1: &[u8]) -> String {
+    use base64::Engine as _;
+    format!("v=DKIM1; k=rsa; p={}", base64::engine::general_purpose::STANDARD.encode(spki(public_pkcs1)))
+}
+
+/// The TXT record value for the key in `key_file` (what `[mta.dkim]` signs with).
+pub fn key_file_record(key_file: &str) -> Result<String, String> {
+    let der = PrivateKeyDer::from_pem_file(key_file).map_err(|e| format!("{key_file}: {e}"))?;
+    let key = RsaKey::<Sha256>::from_key_der(der).map_err(|e| format!("{key_file}: {e}"))?;
+    Ok(txt_record(&key.public_key()))
+}
+
+/// Wrap a PKCS#1 RSAPublicKey in a SubjectPublicKeyInfo (RFC 5280 §4.1, RFC 3279 §2.3.1):
+/// SEQUENCE { SEQUENCE { rsaEncryption, NULL }, BIT STRING { 0 unused bits, key } }.
+fn spki(pkcs1: &[u8]) -> Vec<u8> {
+    const ALGORITHM: [u8; 15] =
+        [0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01, 0x05, 0x00];
+    let mut bits = vec![0x00];
+    bits.extend_from_slice(pkcs1);
+    let mut body = ALGORITHM.to_vec();
+    body.extend(der(0x03, &bits));
+    der(0x30, &body)
+}
+
+/// One DER TLV.
+fn der(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = content.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let len: Vec<u8> = n.to_be_bytes().into_iter().skip_while(|&b| b == 0).collect();
+        out.push(0x80 | len.len() as u8);
+        out.extend(len);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
 /// The domain of the (first) From: address, lowercased.
 fn from_domain(message: &[u8]) -> Option<String> {
     let parsed = mail_parser::MessageParser::new().parse_headers(message)?;
@@ -76,6 +118,16 @@ fn from_domain(message: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spki_wraps_pkcs1() {
+        let key = vec![0x30u8; 270];
+        let s = spki(&key);
+        // 30 82 01 22 | 30 0d ... 05 00 | 03 82 01 0f 00 | key
+        assert_eq!(&s[..4], &[0x30, 0x82, 0x01, 0x22]);
+        assert_eq!(&s[19..24], &[0x03, 0x82, 0x01, 0x0f, 0x00]);
+        assert_eq!(s.len(), 4 + 15 + 5 + 270);
+    }
 
     #[test]
     fn from_domains() {

@@ -52,6 +52,11 @@ impl Dns {
         Ok(Dns { resolver: builder.build().map_err(|e| format!("resolver: {e}"))? })
     }
 
+    /// The resolver itself, for other lookups (mailroom-web's check of a domain's records).
+    pub fn resolver(&self) -> &TokioResolver {
+        &self.resolver
+    }
+
     /// The hosts to try for `hop`, best first; `Err` is the reply every recipient gets.
     pub async fn hosts(&self, hop: &Nexthop) -> Result<Vec<Host>, ServerReply> {
         if let Ok(ip) = hop.host.parse::<IpAddr>() {

@@ -1,4 +1,5 @@
-//! A DNS server on loopback for the outbound tests: answers A and MX queries from a fixed
+//! A DNS server on loopback for the outbound tests (and mailroom-web's record check): answers
+//! A, MX, TXT and SRV queries from a fixed
 //! zone over UDP with hickory-proto's message codec, NXDOMAIN for names it does not know and
 //! an empty NOERROR answer for other types of names it does know (so "no MX" means the
 //! implicit MX, as on the internet).
@@ -7,7 +8,7 @@ use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 
 use hickory_resolver::proto::op::{Message, OpCode, ResponseCode};
-use hickory_resolver::proto::rr::rdata::{A, MX};
+use hickory_resolver::proto::rr::rdata::{A, MX, SRV, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 /// One record of the zone.
@@ -17,6 +18,12 @@ pub enum Rr {
     Mx(u16, &'static str),
     /// IPv4 address.
     A(Ipv4Addr),
+    /// A TXT record of one string.
+    #[allow(dead_code)] // mailroom-web's tests
+    Txt(&'static str),
+    /// SRV priority, weight, port and target.
+    #[allow(dead_code)] // mailroom-web's tests
+    Srv(u16, u16, u16, &'static str),
 }
 
 /// Serve `zone` (owner name → records) on a free UDP port of 127.0.0.1, on a thread that
@@ -58,6 +65,10 @@ fn answer(table: &HashMap<String, Vec<Rr>>, query: &Message) -> Message {
                     RData::MX(MX::new(*pref, Name::from_ascii(host).unwrap()))
                 }
                 (Rr::A(ip), RecordType::A) => RData::A(A(*ip)),
+                (Rr::Txt(t), RecordType::TXT) => RData::TXT(TXT::new(vec![t.to_string()])),
+                (Rr::Srv(p, w, port, target), RecordType::SRV) => {
+                    RData::SRV(SRV::new(*p, *w, *port, Name::from_ascii(target).unwrap()))
+                }
                 _ => continue,
             };
             r.add_answer(Record::from_rdata(q.name().clone(), 60, data));

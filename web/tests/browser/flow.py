@@ -1,6 +1,6 @@
 """mailroom-web in a real browser (Debian's chromium, driven by selenium through chromium-driver):
 a superadmin creates a domain and its admin, that admin adds a mailbox, the new user logs in and
-changes their password, then logs in with the new one. A screenshot of every page goes to OUTDIR.
+changes their password, then logs in with the new one and sets an out-of-office reply. A screenshot of every page goes to OUTDIR.
 
 usage: flow.py BASE_URL SUPERADMIN PASSWORD OUTDIR
 """
@@ -116,6 +116,17 @@ try:
     login("carol@shop.test", "carol-pass-2", "/account")
     expect("Logged in as carol@shop.test")
     shot("new-password-works")
+
+    # The user: an out-of-office reply (a Sieve script the test then compiles and runs).
+    submit(driver.find_element(By.LINK_TEXT, "Out-of-office reply"))
+    shot("vacation-form")
+    fill("/account/vacation", on=True, subject="Away until Monday",
+         reason='Back on Monday.\nUrgent: "ops" <ops@shop.test>', days="2")
+    expect("Your out-of-office reply was saved.")
+    shot("vacation-saved")
+    driver.get(base + "/account/filters")
+    expect("No rules yet.")
+    shot("filters")
     # The stylesheet loaded under the CSP (the header is dark), and no script ran anywhere.
     color = driver.execute_script("return getComputedStyle(document.querySelector('header')).backgroundColor")
     print("header background", color)

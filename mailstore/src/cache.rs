@@ -11,7 +11,7 @@
 //! writer wins and every version is correct.
 //!
 //! ```text
-//! mailroom-cache 1 V1700000000
+//! mailroom-cache 2 V1700000000
 //! 7 S4100 W4182 H812 E<base64 of the envelope header fields>
 //! ```
 
@@ -28,9 +28,25 @@ use base64::engine::general_purpose::STANDARD as B64;
 /// The file's name in a mailbox directory.
 pub const FILE: &str = "mailroom.cache";
 
-/// The header fields an IMAP ENVELOPE is made of (RFC 3501 §7.4.2).
-pub const ENVELOPE_FIELDS: [&str; 10] =
-    ["date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc", "in-reply-to", "message-id"];
+/// The header fields an IMAP ENVELOPE is made of (RFC 3501 §7.4.2), and References, which
+/// THREAD=REFERENCES (RFC 5256) reads beside them.
+pub const ENVELOPE_FIELDS: [&str; 11] = [
+    "date",
+    "subject",
+    "from",
+    "sender",
+    "reply-to",
+    "to",
+    "cc",
+    "bcc",
+    "in-reply-to",
+    "message-id",
+    "references",
+];
+
+/// The format version in the first line: 2 since References is kept (a version-1 file is
+/// rebuilt).
+const VERSION: u32 = 2;
 
 /// The longest envelope header block kept; longer ones are read from the file when needed.
 const MAX_ENVELOPE: usize = 16 * 1024;
@@ -64,7 +80,7 @@ impl Cache {
         let Ok(file) = fs::File::open(dir.join(FILE)) else { return cache };
         let mut lines = BufReader::new(file).lines();
         match lines.next() {
-            Some(Ok(h)) if h == format!("mailroom-cache 1 V{uidvalidity}") => {}
+            Some(Ok(h)) if h == format!("mailroom-cache {VERSION} V{uidvalidity}") => {}
             _ => return cache,
         }
         for line in lines.map_while(Result::ok) {
@@ -103,7 +119,7 @@ impl Cache {
         static N: AtomicU64 = AtomicU64::new(0);
         let tmp =
             dir.join(format!("{FILE}.{}.{}.tmp", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-        let mut text = format!("mailroom-cache 1 V{}\n", self.uidvalidity);
+        let mut text = format!("mailroom-cache {VERSION} V{}\n", self.uidvalidity);
         for (uid, e) in &self.entries {
             text.push_str(&entry_line(*uid, e));
         }
@@ -231,6 +247,8 @@ mod tests {
         assert_eq!(e.vsize, Some(msg.len() as u64 + 6));
         assert_eq!(e.header_size, Some(41));
         assert_eq!(e.envelope.as_deref(), Some(&b"From: a@x\nSubject: hi\n there\n"[..]));
+        let e = scan_message(&b"References: <a@b>\n <c@d>\nX: y\n\n"[..]).unwrap();
+        assert_eq!(e.envelope.as_deref(), Some(&b"References: <a@b>\n <c@d>\n"[..]), "for THREAD");
         let e = scan_message(&b"\nbody\n"[..]).unwrap();
         assert_eq!(e.header_size, Some(1));
         let e = scan_message(&b"Subject: no body"[..]).unwrap();
@@ -251,6 +269,10 @@ mod tests {
         assert_eq!(again.get(3), Some(&e));
         assert_eq!(again.get(9).unwrap().vsize, Some(5));
         assert!(Cache::load(tmp.path(), 43).get(3).is_none(), "other UIDVALIDITY");
+        // A version-1 file (no References kept) is rebuilt.
+        let text = fs::read_to_string(tmp.path().join(FILE)).unwrap();
+        fs::write(tmp.path().join(FILE), text.replace("mailroom-cache 2 ", "mailroom-cache 1 ")).unwrap();
+        assert!(Cache::load(tmp.path(), 42).get(3).is_none(), "old version");
         fs::write(tmp.path().join(FILE), "garbage").unwrap();
         assert!(Cache::load(tmp.path(), 42).get(3).is_none());
         let leftovers: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();

@@ -20,7 +20,8 @@
 //! `mailroom.cache` ([`cache`]), mod-sequences for CONDSTORE and QRESYNC in a rebuildable
 //! `mailroom.modseq` ([`modseq`]), and a [`SessionLock`] for POP3's exclusive sessions.
 //! A user's Sieve scripts are where Pigeonhole keeps them ([`sieve_scripts`]); keys seen at
-//! delivery (duplicates, vacation replies) are in their [`duplicates`] store.
+//! delivery (duplicates, vacation replies) are in their [`duplicates`] store. IMAP METADATA
+//! entries of a mailbox or of the server are in `mailroom-metadata` files ([`metadata`]).
 //!
 //! Delivery is atomic and durable: the message is written in `tmp/`, fsynced, renamed into
 //! `new/`, and `new/` is fsynced before [`Maildir::deliver`] returns; any failure leaves
@@ -47,6 +48,7 @@ pub mod folders;
 pub mod keywords;
 mod mailbox;
 mod maildir;
+pub mod metadata;
 pub mod modseq;
 pub mod mutf7;
 pub mod quota;

@@ -241,3 +241,91 @@ fn concurrent_writers_and_readers_never_tear_the_file() {
 fn leftover_lock(root: &Path) -> bool {
     root.join(format!("{}.lock", modseq::FILE)).exists()
 }
+
+/// imaptest's `own_msgs` mode in miniature: sessions of one process (sharing their lists, as
+/// mailroom-mra's do) each append messages and change only their own (`\Deleted` too), while
+/// all of them sync, claim new messages for `\Recent` and expunge whatever is `\Deleted`. A session must see the mod-sequence
+/// of a message it owns change only by its own STOREs, whatever the others do meanwhile.
+#[test]
+fn owned_messages_change_modseq_only_by_their_owner() {
+    use std::collections::HashMap;
+    let (_tmp, md) = maildir();
+    let root = md.root().to_path_buf();
+    Mailbox::open(&root).unwrap();
+    let sessions: Vec<_> = (0..4u32)
+        .map(|w| {
+            let (root, md) = (root.clone(), mailstore::Maildir::new(md.root()));
+            std::thread::spawn(move || {
+                let mut mb = Mailbox::open(&root).unwrap();
+                // Base name of each message this session appended, and its mod-sequence as
+                // last set by this session (None until first seen).
+                let mut mine: HashMap<String, Option<u64>> = HashMap::new();
+                let mut problems = Vec::new();
+                for round in 0..1000u32 {
+                    if round % 7 == 0 {
+                        let mut flags = Flags::empty();
+                        flags.set(Flag::Seen, round % 2 == 0);
+                        let body = format!("Subject: {w}/{round}\n\nbody\n");
+                        let d = md.save(None, &mut body.as_bytes(), &flags, None).unwrap();
+                        let name = d.path.file_name().unwrap().to_str().unwrap();
+                        mine.insert(name.split(':').next().unwrap().to_string(), None);
+                    }
+                    let changes = mb.sync().unwrap();
+                    for uid in changes.added {
+                        if mb.message(uid).is_some_and(|m| m.in_new()) {
+                            let _ = mb.claim_new(uid);
+                        }
+                    }
+                    for m in mb.messages() {
+                        match mine.get_mut(m.base_name()) {
+                            Some(known @ None) => *known = Some(m.modseq()),
+                            Some(Some(k)) if *k != m.modseq() => problems.push(format!(
+                                "session {w} round {round}: uid {} modseq {k} -> {}",
+                                m.uid(),
+                                m.modseq()
+                            )),
+                            _ => {}
+                        }
+                    }
+                    // Change one of ours (seen by now), sometimes delete and expunge it.
+                    let owned: Vec<(u32, String)> = mb
+                        .messages()
+                        .iter()
+                        .filter(|m| mine.contains_key(m.base_name()))
+                        .map(|m| (m.uid(), m.base_name().to_string()))
+                        .collect();
+                    let Some((uid, base)) = owned.get(round as usize % owned.len().max(1)).cloned() else {
+                        continue;
+                    };
+                    if round % 5 == 0 {
+                        // EXPUNGE: every message this view shows \Deleted, whoever owns it.
+                        let doomed: Vec<u32> = mb
+                            .messages()
+                            .iter()
+                            .filter(|m| m.flags().has(Flag::Deleted))
+                            .map(|m| m.uid())
+                            .collect();
+                        for uid in doomed {
+                            mb.expunge(uid).unwrap();
+                        }
+                        mine.retain(|base, _| mb.messages().iter().any(|m| m.base_name() == base));
+                        continue;
+                    }
+                    let mut f = mb.message(uid).unwrap().flags().clone();
+                    let flag = [Flag::Flagged, Flag::Replied, Flag::Seen, Flag::Deleted][round as usize % 4];
+                    f.set(flag, !f.has(flag));
+                    let s = mb.store(&[(uid, FlagChange::Set(f))], None).unwrap();
+                    let now = mb.message(uid).unwrap().modseq();
+                    if !s.changed.is_empty() && now != s.modseq {
+                        problems.push(format!("session {w}: store gave {} but the view has {now}", s.modseq));
+                    }
+                    mine.insert(base, Some(now));
+                }
+                problems
+            })
+        })
+        .collect();
+    let problems: Vec<String> = sessions.into_iter().flat_map(|s| s.join().unwrap()).collect();
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(!leftover_lock(&root));
+}

@@ -34,7 +34,10 @@
 //!     APPEND and during IDLE (looked for every 2 s). Extensions: IDLE, UIDPLUS, MOVE,
 //!     NAMESPACE, ID, ENABLE, LITERAL+, SASL-IR, SPECIAL-USE, UNSELECT, CHILDREN,
 //!     LIST-EXTENDED, LIST-STATUS, ESEARCH, SEARCHRES, BINARY, STATUS=SIZE, CONDSTORE,
-//!     QRESYNC, QUOTA (QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE). CONDSTORE and QRESYNC: every
+//!     QRESYNC, QUOTA (QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE), SORT (SORT=DISPLAY, ESORT's
+//!     MIN, MAX, COUNT and ALL), THREAD=ORDEREDSUBJECT and THREAD=REFERENCES. SORT and THREAD
+//!     read the header fields kept in mailroom.cache, not the messages; strings compare
+//!     case-folded and decomposed (i;unicode-casemap). CONDSTORE and QRESYNC: every
 //!     change to a message (flags set by any program, arrival, expunge) gets a mod-sequence,
 //!     kept in the mailbox's mailroom.modseq; values are microseconds since the epoch, so a
 //!     lost file is rebuilt with everything changed at a larger value. Expunges are remembered
@@ -80,7 +83,8 @@
 //!     (CHILDREN), RFC 5530 (response codes), RFC 9051 (IMAP4rev2), RFC 5258 (LIST-EXTENDED),
 //!     RFC 5819 (LIST-STATUS), RFC 4731 (ESEARCH), RFC 5182 (SEARCHRES), RFC 3516 (BINARY),
 //!     RFC 8438 (STATUS=SIZE), RFC 9208 (QUOTA), RFC 6855 §3 (UTF-8 quoted strings), RFC 7162
-//!     (CONDSTORE, QRESYNC), RFC 5804 (ManageSieve).
+//!     (CONDSTORE, QRESYNC), RFC 5256 (SORT, THREAD), RFC 5957 (SORT=DISPLAY), RFC 5267
+//!     (ESORT), RFC 5804 (ManageSieve).
 //!
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mra-metrics.socket), GET /metrics answers

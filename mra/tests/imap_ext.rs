@@ -520,3 +520,135 @@ m.logout()
     let mut c = Imap::connect(mra.imap).0;
     assert!(c.tagged("UNAUTHENTICATE").starts_with("BAD "), "not logged in");
 }
+
+#[tokio::test]
+async fn compress_deflate_for_the_rest_of_the_session() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    // imaplib has no COMPRESS (RFC 4978): it is taught one with zlib's raw DEFLATE, a sync flush
+    // after each command as Thunderbird does.
+    let script = r#"
+import imaplib, sys, zlib
+imaplib.Commands["COMPRESS"] = ("AUTH", "SELECTED")
+class Z(imaplib.IMAP4):
+    z = None
+    def compress(self):
+        typ, data = self._simple_command("COMPRESS", "DEFLATE")
+        if typ == "OK" and self.z is None:
+            self.z, self.unz, self.buf = zlib.compressobj(6, zlib.DEFLATED, -15), zlib.decompressobj(-15), b""
+        return typ, data
+    def send(self, data):
+        if self.z:
+            data = self.z.compress(data) + self.z.flush(zlib.Z_SYNC_FLUSH)
+        self.sock.sendall(data)
+    def fill(self, done):
+        while not done():
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += self.unz.decompress(chunk)
+    def readline(self):
+        if not self.z:
+            return super().readline()
+        self.fill(lambda: b"\n" in self.buf)
+        i = self.buf.index(b"\n") + 1
+        line, self.buf = self.buf[:i], self.buf[i:]
+        return line
+    def read(self, size):
+        if not self.z:
+            return super().read(size)
+        self.fill(lambda: len(self.buf) >= size)
+        out, self.buf = self.buf[:size], self.buf[size:]
+        return out
+port = int(sys.argv[1])
+m = Z("127.0.0.1", port)
+print("COMPRESS=DEFLATE" in m.capabilities)
+m.login("bob@b.test", "pw")
+print("COMPRESS=DEFLATE" in m.capability()[1][0].decode().split())
+print(m.compress()[0])
+body = b"Subject: squeezed\r\n\r\n" + b"the same line again\r\n" * 5000
+print(m.append("INBOX", None, None, body)[0])
+m.select("INBOX")
+typ, data = m.fetch("1", "(BODY.PEEK[])")
+print(typ, data[0][1] == body)
+typ, data = m.compress()
+print(typ, data[0].decode().split()[0])
+print(m.logout()[0])
+# A client that sends garbage once compressed loses its connection; the server goes on.
+g = Z("127.0.0.1", port)
+g.login("bob@b.test", "pw")
+g.compress()
+g.sock.sendall(b"\xff" * 64)
+try:
+    g.readline()
+    print("answered garbage")
+except (EOFError, ConnectionError, zlib.error):
+    print("closed")
+print(imaplib.IMAP4("127.0.0.1", port).login("bob@b.test", "pw")[0])
+"#;
+    let out = python(script, &[&mra.imap.to_string()]);
+    assert_eq!(
+        out,
+        "False\nTrue\nOK\nOK\nOK True\nNO [COMPRESSIONACTIVE]\nBYE\nclosed\nOK\n",
+        "{}",
+        mra.log()
+    );
+    let mut c = Imap::connect(mra.imap).0;
+    assert!(c.tagged("COMPRESS DEFLATE").starts_with("BAD "), "not before login");
+    assert!(c.tagged("NOOP").starts_with("OK"), "and uncompressed after the refusal");
+}
+
+#[tokio::test]
+async fn metadata_on_mailboxes_and_the_server() {
+    let db = database().await;
+    let mra = Mra::start(&db, "");
+    let mut c = Imap::login(mra.imap, "bob");
+    let caps = c.ok("CAPABILITY").join(" ");
+    assert!(caps.contains(" METADATA METADATA-SERVER"), "{caps}");
+    // Unset and asked for by name: NIL (RFC 5464 §4.2).
+    assert_eq!(c.ok("GETMETADATA INBOX /private/comment"), ["* METADATA \"INBOX\" (/private/comment NIL)"]);
+    assert!(
+        c.tagged("SETMETADATA INBOX (/private/comment \"my inbox\" /shared/vendor/x/y {3+}\r\na\"b)")
+            .starts_with("OK")
+    );
+    assert_eq!(
+        c.ok("GETMETADATA inbox /PRIVATE/Comment"),
+        ["* METADATA \"inbox\" (/PRIVATE/Comment \"my inbox\")"]
+    );
+    assert_eq!(
+        c.ok("GETMETADATA (DEPTH infinity) INBOX (/shared /private/comment)"),
+        ["* METADATA \"INBOX\" (/shared/vendor/x/y \"a\\\"b\" /private/comment \"my inbox\")"]
+    );
+    assert!(c.ok("GETMETADATA (DEPTH 1) INBOX /shared/vendor").is_empty(), "a grandchild is below depth 1");
+    let r = c.cmd("GETMETADATA (MAXSIZE 4) INBOX (/private/comment)");
+    assert!(r.last().unwrap().contains("OK [METADATA LONGENTRIES 8]"), "{r:?}");
+    // Another session, another mailbox, the server.
+    assert!(c.tagged("CREATE Lists").starts_with("OK"));
+    let mut d = Imap::login(mra.imap, "bob");
+    assert!(d.tagged("SETMETADATA Lists (/private/comment {5+}\r\nx\r\ny!)").starts_with("OK"));
+    assert_eq!(
+        d.ok("GETMETADATA Lists /private/comment"),
+        ["* METADATA \"Lists\" (/private/comment {5}", "x", "y!)"]
+    );
+    assert!(d.tagged("SETMETADATA \"\" (/private/vendor/client/theme \"dark\")").starts_with("OK"));
+    assert_eq!(
+        c.ok("GETMETADATA \"\" /private/vendor/client/theme"),
+        ["* METADATA \"\" (/private/vendor/client/theme \"dark\")"]
+    );
+    assert!(d.tagged("SETMETADATA \"\" (/shared/admin \"mailto:me\")").starts_with("NO [NOPERM]"));
+    // Removal, refusals, and the session goes on.
+    assert!(c.tagged("SETMETADATA INBOX (/private/comment NIL)").starts_with("OK"));
+    assert_eq!(c.ok("GETMETADATA INBOX /private/comment"), ["* METADATA \"INBOX\" (/private/comment NIL)"]);
+    assert!(c.tagged("GETMETADATA Nowhere /private/comment").starts_with("NO [NONEXISTENT]"));
+    assert!(c.tagged("SETMETADATA INBOX (/elsewhere/x \"v\")").starts_with("BAD"));
+    assert!(c.tagged("SETMETADATA INBOX (/private/x*y \"v\")").starts_with("BAD"));
+    assert!(c.tagged("GETMETADATA (DEPTH 7) INBOX /private/x").starts_with("BAD"));
+    let big = "x".repeat(mailstore::metadata::MAX_VALUE + 1);
+    let r = c.raw(
+        "big",
+        format!("big SETMETADATA INBOX (/private/big {{{}+}}\r\n{big})\r\n", big.len()).as_bytes(),
+    );
+    assert!(r.last().unwrap().starts_with("big NO [METADATA MAXSIZE 16384]"), "{r:?}");
+    assert!(c.tagged("NOOP").starts_with("OK"));
+    assert!(mra.log().lines().all(|l| !l.contains("WARN") || l.contains("root")), "{}", mra.log());
+}

@@ -251,8 +251,9 @@ async fn serve_all(
     remote: Remote,
 ) -> Result<()> {
     let m = cfg.mta.clone();
-    let sockets = bind(&m, tls.is_some()).await?;
+    // The spool before the sockets: a client that can connect finds the queue there.
     let spool = prepare_spool(&m)?;
+    let sockets = bind(&m, tls.is_some()).await?;
     let mut service = sockets.start(&m.user, &m.group, tls.clone())?;
     mailroom_mta::metrics::register(service.registry(), spool.clone());
     authlib::metrics::register(service.registry());

@@ -182,6 +182,11 @@ impl Mailbox {
                     (msg.name, msg.in_new, msg.flags) = (name.into_boxed_str(), false, f.clone());
                     msg.modseq = *recorded;
                 }
+                // Expunged since the scan saw it (another session's EXPUNGE, recorded already):
+                // not brought back with a new mod-sequence; the next sync drops it.
+                Some((recorded, State::Expunged)) if renamed_since_scan(&self.dir, msg) => {
+                    msg.modseq = self.message(msg.uid).map_or(*recorded, |known| known.modseq);
+                }
                 _ => {
                     lines.push_str(&log.record(msg.uid, m, State::Present(msg.flags.clone())));
                     msg.modseq = m;
@@ -196,9 +201,9 @@ impl Mailbox {
         for uid in gone {
             lines.push_str(&log.record(uid, m, State::Expunged));
         }
-        write(&self.dir, lock, &mut log, &lines, fresh)?;
+        let written = write(&self.dir, lock, &mut log, &lines, fresh)?;
         self.highest_modseq = view_highest(&log, messages, next_uid);
-        self.modseq_id = modseq::file_id(&self.dir);
+        self.modseq_id = written;
         Ok(())
     }
 
@@ -234,15 +239,26 @@ impl Mailbox {
 }
 
 /// Writes what `log` gained (`lines`) under `lock`: appended, or the whole file when it is
-/// new or wants compaction.
-fn write(dir: &std::path::Path, lock: DotLock, log: &mut Log, lines: &str, fresh: bool) -> io::Result<()> {
+/// new or wants compaction. Returns the file's identity as this write left it, taken before
+/// the lock is released (after, another writer's lines could hide behind it), or `None` when
+/// the file was replaced (the rename releases the lock).
+fn write(
+    dir: &std::path::Path,
+    lock: DotLock,
+    log: &mut Log,
+    lines: &str,
+    fresh: bool,
+) -> io::Result<Option<modseq::FileId>> {
     if fresh || log.wants_compaction() {
-        lock.replace(log.to_text(KEEP_EXPUNGED).as_bytes())
-    } else if !lines.is_empty() {
-        modseq::append(dir, lines)
-    } else {
-        Ok(())
+        lock.replace(log.to_text(KEEP_EXPUNGED).as_bytes())?;
+        return Ok(None);
     }
+    if !lines.is_empty() {
+        modseq::append(dir, lines)?;
+    }
+    let id = modseq::file_id(dir);
+    drop(lock);
+    Ok(id)
 }
 
 /// Whether `msg`'s file is no longer where the scan saw it (renamed since, or expunged: the

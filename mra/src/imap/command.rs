@@ -166,6 +166,8 @@ fn is_known(name: &str) -> bool {
         "CLOSE",
         "EXPUNGE",
         "SEARCH",
+        "SORT",
+        "THREAD",
         "FETCH",
         "STORE",
         "COPY",

@@ -23,7 +23,10 @@ use super::args::{self, Arg};
 use super::condstore::{self, FetchModifiers, MODSEQ_KEY, SelectParams};
 use super::esearch::Return;
 use super::list::ListCommand;
+use super::metadata;
+use super::sort::{self as sorting, Criterion};
 use super::status::{self, StatusItem};
+use super::thread::Algorithm;
 
 /// The sequence number that stands for `$` once rewritten.
 pub const SAVED: u32 = u32::MAX;
@@ -62,6 +65,23 @@ pub enum Ext {
     UidExpunge(SequenceSet),
     /// APPEND (a `CommandBody::Append`) of binary content with NUL bytes: the message to store.
     AppendBinary(Box<CommandBody<'static>>, Vec<u8>),
+    /// SORT or THREAD (RFC 5256) and their UID forms: how to order, and the charset and search
+    /// keys as a `CommandBody::Search` (UID for the UID forms), whose keys hold MODSEQ if the
+    /// flag says so.
+    SortThread(Order, Box<CommandBody<'static>>, bool),
+    /// GETMETADATA (RFC 5464).
+    GetMetadata(metadata::Get),
+    /// SETMETADATA (RFC 5464).
+    SetMetadata(metadata::Set),
+}
+
+/// What SORT or THREAD does with the messages found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Order {
+    /// SORT, with ESORT's RETURN options if given (RFC 5267).
+    Sort(Vec<Criterion>, Option<Return>),
+    /// THREAD.
+    Thread(Algorithm),
 }
 
 /// What a BINARY FETCH item asks (RFC 3516).
@@ -118,12 +138,22 @@ pub fn parse(buf: &[u8], name: &str) -> Option<Result<Extended, &'static str>> {
             .and_then(|a| condstore::parse_select(&a))
             .map(|(mailbox, params)| plain(Ext::Select { mailbox, read_only: name == "EXAMINE", params })),
         "SEARCH" | "UID SEARCH" => search(buf, words),
+        "SORT" | "UID SORT" => sort_thread(buf, words, false),
+        "THREAD" | "UID THREAD" => sort_thread(buf, words, true),
         "FETCH" | "UID FETCH" => fetch(buf, words),
         "STORE" | "UID STORE" => store(buf, words)?,
         "COPY" | "UID COPY" | "MOVE" | "UID MOVE" => {
             let rewritten = first_arg_saved(buf, words)?;
             codec(&rewritten).map(|body| Extended { ext: Ext::Codec(Box::new(body)), uses_saved: true })
         }
+        "GETMETADATA" => args::after_name(buf, 1)
+            .map(args::plain)
+            .and_then(|a| metadata::parse_get(&a))
+            .map(|g| plain(Ext::GetMetadata(g))),
+        "SETMETADATA" => args::after_name(buf, 1)
+            .map(args::plain)
+            .and_then(|a| metadata::parse_set(&a))
+            .map(|s| plain(Ext::SetMetadata(s))),
         "UID EXPUNGE" => {
             first_arg_saved(buf, words)?;
             let set = SequenceSet::try_from(SAVED).expect("a valid number");
@@ -321,6 +351,46 @@ fn search(buf: &[u8], words: usize) -> Result<Extended, &'static str> {
     cmd.extend_from_slice(&replace_ranges(&buf[first_key..], &shifted));
     let body = codec(&cmd)?;
     Ok(Extended { ext: Ext::Search(Box::new(body), ret, modseq), uses_saved })
+}
+
+/// `[RETURN (...)] (criteria) charset keys` of SORT, or `algorithm charset keys` of THREAD
+/// (RFC 5256 §4, RFC 5267 §3): the keys are read as the SEARCH `CHARSET charset keys` would be.
+fn sort_thread(buf: &[u8], words: usize, thread: bool) -> Result<Extended, &'static str> {
+    let parsed = args::after_name(buf, words)?;
+    let (order, charset_at) = if thread {
+        let algorithm = parsed.first().and_then(|(a, _)| a.keyword()).ok_or("THREAD needs an algorithm")?;
+        (Order::Thread(Algorithm::parse(&algorithm).ok_or("Unknown THREAD algorithm")?), 1)
+    } else {
+        let (ret, at) = match parsed.as_slice() {
+            [(r, _), (opts, _), ..] if r.keyword().as_deref() == Some("RETURN") => {
+                (Some(Return::parse(opts)?), 2)
+            }
+            _ => (None, 0),
+        };
+        let criteria = sorting::parse_criteria(&parsed.get(at).ok_or("SORT needs criteria")?.0)?;
+        (Order::Sort(criteria, ret), at + 1)
+    };
+    let (Some((charset, range)), Some(_)) = (parsed.get(charset_at), parsed.get(charset_at + 1)) else {
+        return Err("Missing charset or search keys");
+    };
+    if charset.astring().is_none() {
+        return Err("Invalid charset");
+    }
+    let tag = buf.split(|&b| b == b' ').next().unwrap_or_default();
+    let mut cmd = tag.to_vec();
+    cmd.extend_from_slice(if words == 2 { b" UID SEARCH CHARSET " } else { b" SEARCH CHARSET " });
+    cmd.extend_from_slice(&buf[range.start..]);
+    let (body, uses_saved, modseq) = match codec(&cmd) {
+        Ok(body) => (body, false, false),
+        Err(_) => match search(&cmd, words)? {
+            Extended { ext: Ext::Search(body, None, modseq), uses_saved } => (*body, uses_saved, modseq),
+            _ => return Err("Invalid arguments"),
+        },
+    };
+    if !matches!(body, CommandBody::Search { .. }) {
+        return Err("Invalid arguments");
+    }
+    Ok(Extended { ext: Ext::SortThread(order, Box::new(body), modseq), uses_saved })
 }
 
 /// How many arguments follow each search key that takes some (RFC 9051 §6.4.4).

@@ -8,6 +8,7 @@
 //!   [`list`] (LIST-EXTENDED, LIST-STATUS), [`status`] (SIZE, HIGHESTMODSEQ), [`esearch`]
 //!   (ESEARCH, SEARCHRES), FETCH BINARY, [`condstore`] (CONDSTORE, QRESYNC); [`quota`] writes
 //!   QUOTA responses.
+//! - [`sort`], [`thread`]: SORT (with ESORT's RETURN) and THREAD (RFC 5256, RFC 5957).
 //! - [`response`]: strings, flag lists, capabilities.
 //! - [`envelope`], [`structure`], [`mime`]: FETCH ENVELOPE, BODYSTRUCTURE, BODY[section].
 //! - [`sequence`]: sequence sets against the selected mailbox.
@@ -20,10 +21,13 @@ pub mod envelope;
 pub mod esearch;
 pub mod extended;
 pub mod list;
+pub mod metadata;
 pub mod mime;
 pub mod names;
 pub mod quota;
 pub mod response;
 pub mod sequence;
+pub mod sort;
 pub mod status;
 pub mod structure;
+pub mod thread;

@@ -28,6 +28,16 @@ pub fn string(out: &mut Vec<u8>, s: &[u8]) {
     }
 }
 
+/// Appends `s` as an astring: an atom when it is one (and not `NIL`), else a string.
+pub fn astring(out: &mut Vec<u8>, s: &[u8]) {
+    let atom_char = |b: &u8| b.is_ascii_graphic() && !b"(){%*\"\\]".contains(b);
+    if !s.is_empty() && s.iter().all(atom_char) && !s.eq_ignore_ascii_case(b"NIL") {
+        out.extend_from_slice(s);
+    } else {
+        string(out, s);
+    }
+}
+
 /// Appends `s` as a literal.
 pub fn literal(out: &mut Vec<u8>, s: &[u8]) {
     out.extend_from_slice(format!("{{{}}}\r\n", s.len()).as_bytes());
@@ -78,10 +88,12 @@ pub fn mailbox_flags(keywords: &Keywords) -> String {
 /// What every connection may do, before the login-dependent part.
 pub const CAPABILITIES: &str = "IMAP4rev1 IMAP4rev2 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT \
                                 UIDPLUS MOVE CHILDREN SPECIAL-USE LIST-EXTENDED LIST-STATUS \
-                                ESEARCH SEARCHRES BINARY STATUS=SIZE CONDSTORE QRESYNC";
+                                ESEARCH SEARCHRES BINARY STATUS=SIZE CONDSTORE QRESYNC \
+                                SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES";
 
 /// What a logged-in session adds (Dovecot, too, names QUOTA only after login).
-pub const AUTHENTICATED: &str = "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE";
+pub const AUTHENTICATED: &str = "QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE COMPRESS=DEFLATE \
+                                 METADATA METADATA-SERVER";
 
 /// The capability list for a connection in its current state.
 pub fn capabilities(tls_offered: bool, logged_in: bool, plaintext_ok: bool) -> String {

@@ -6,12 +6,14 @@
 //! - [`store`]: opening a maildrop on the blocking pool, its POP3 session lock, UPDATE.
 //! - [`pop3`]: one POP3 connection, plain, STLS or implicit TLS.
 //! - [`imap`]: one IMAP connection, plain, STARTTLS or implicit TLS, and the mailbox work.
+//! - [`deflate`]: COMPRESS=DEFLATE's stream (RFC 4978).
 //! - [`userip`]: IMAP sessions per user and client address.
 //! - [`managesieve`]: one ManageSieve connection, plain or STARTTLS, and its script commands.
 //!
 //! Both protocols share [`Context`], [`handshake`] (STLS, STARTTLS, ports 993/995), the
 //! connection limit, [`lines`] and [`login`].
 
+pub mod deflate;
 pub mod imap;
 pub mod lines;
 pub mod login;

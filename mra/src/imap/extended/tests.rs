@@ -268,3 +268,43 @@ fn hostile_nesting_and_brace_floods_are_refused_not_fatal() {
     let braces = format!("t LIST \"\" {}\r\n", "{".repeat(60_000));
     assert!(utf8_quoted_as_literals(braces.as_bytes()).is_none());
 }
+
+#[test]
+fn sort_and_thread_commands() {
+    use crate::imap::sort::{Criterion, SortKey};
+    use crate::imap::thread::Algorithm;
+    let e = ext("t UID SORT (REVERSE DATE subject) UTF-8 SUBJECT \"x\" UNSEEN").unwrap();
+    let Ext::SortThread(Order::Sort(criteria, None), body, false) = e.ext else { panic!("{e:?}") };
+    assert_eq!(
+        criteria,
+        [
+            Criterion { key: SortKey::Date, reverse: true },
+            Criterion { key: SortKey::Subject, reverse: false }
+        ]
+    );
+    let CommandBody::Search { charset: Some(_), criteria: SearchKey::And(_), uid: true } = *body else {
+        panic!("{body:?}")
+    };
+    let e = ext("t SORT RETURN (MIN COUNT) (ARRIVAL) us-ascii 1:5").unwrap();
+    let Ext::SortThread(Order::Sort(_, Some(ret)), _, false) = e.ext else { panic!("{e:?}") };
+    assert!(ret.min && ret.count && !ret.max);
+    let e = ext("t THREAD references \"UTF-8\" ALL").unwrap();
+    let Ext::SortThread(Order::Thread(Algorithm::References), body, false) = e.ext else { panic!("{e:?}") };
+    assert!(matches!(*body, CommandBody::Search { criteria: SearchKey::All, uid: false, .. }));
+    let e = ext("t UID THREAD ORDEREDSUBJECT UTF-8 UID $").unwrap();
+    assert!(e.uses_saved);
+    let e = ext("t SORT (SIZE) UTF-8 MODSEQ 5").unwrap();
+    assert!(matches!(e.ext, Ext::SortThread(_, _, true)));
+    for bad in [
+        "t SORT (SIZE) UTF-8",
+        "t SORT SIZE UTF-8 ALL",
+        "t SORT () UTF-8 ALL",
+        "t SORT (REVERSE) UTF-8 ALL",
+        "t SORT (SIZE) UTF-8 BOGUS",
+        "t THREAD BOGUS UTF-8 ALL",
+        "t THREAD REFERENCES UTF-8",
+        "t SORT RETURN (FOO) (SIZE) UTF-8 ALL",
+    ] {
+        assert!(ext(bad).is_err(), "{bad}");
+    }
+}

@@ -22,6 +22,8 @@ impl Session {
         match ext {
             Ext::List(cmd) => self.list(tag, &cmd, out),
             Ext::Status { mailbox, items } => self.status(tag, &mailbox, &items, out),
+            Ext::GetMetadata(get) => self.getmetadata(tag, &get, out),
+            Ext::SetMetadata(set) => self.setmetadata(tag, &set, out),
             Ext::Select { mailbox, read_only, params } => self.select(tag, &mailbox, read_only, &params, out),
             Ext::AppendBinary(body, message) => {
                 let CommandBody::Append { mailbox, flags, date, .. } = *body else {
@@ -39,6 +41,13 @@ impl Session {
                 let criteria = if uses_saved { self.swap_key(criteria) } else { criteria };
                 let ret = ret.or(self.rev2.then_some(Return::ALL));
                 self.search(tag, charset.as_ref(), &criteria, uid, ret, modseq, out)
+            }
+            Ext::SortThread(order, body, modseq) => {
+                let CommandBody::Search { charset, criteria, uid } = *body else {
+                    return line(out, &format!("{tag} BAD Invalid arguments"));
+                };
+                let criteria = if uses_saved { self.swap_key(criteria) } else { criteria };
+                self.sort_thread(tag, &order, charset.as_ref(), &criteria, uid, modseq, out)
             }
             Ext::Fetch(body, binary, mods) => {
                 let CommandBody::Fetch { sequence_set, macro_or_item_names, uid } = *body else {

@@ -11,12 +11,14 @@ mod extended;
 mod fetch;
 mod folders;
 mod list;
+mod metadata;
 mod output;
 mod quota;
 mod recent;
 mod search;
 mod selected;
 mod session;
+mod sort;
 
 use std::io;
 use std::sync::Arc;
@@ -41,6 +43,8 @@ const IDLE_POLL: Duration = Duration::from_secs(2);
 enum Flow {
     Close,
     StartTls,
+    /// COMPRESS=DEFLATE was answered OK: the rest is compressed.
+    Compress,
 }
 
 /// One framed command, or why there is none.
@@ -55,6 +59,7 @@ struct Conn {
     ctx: Arc<Context>,
     peer: Peer,
     tls_active: bool,
+    compressed: bool,
     lines: LineReader,
     out: Vec<u8>,
     session: Option<Box<Session>>,
@@ -72,6 +77,7 @@ pub async fn serve(ctx: Arc<Context>, mut stream: Stream, peer: Peer, implicit_t
         ctx: ctx.clone(),
         peer: peer.clone(),
         tls_active: implicit_tls,
+        compressed: false,
         lines: LineReader::new(),
         out: Vec::new(),
         session: None,
@@ -82,7 +88,7 @@ pub async fn serve(ctx: Arc<Context>, mut stream: Stream, peer: Peer, implicit_t
     conn.out = format!("* OK [CAPABILITY {}] mailroom ready.\r\n", conn.capabilities()).into_bytes();
     let result = match (implicit_tls, &ctx.tls) {
         (true, Some(tls)) => match handshake(tls, stream, &ctx).await {
-            Ok(mut s) => conn.run(&mut s).await.map(|_| ()),
+            Ok(mut s) => conn.run_on(&mut s).await,
             Err(e) => Err(e),
         },
         (true, None) => Ok(()),
@@ -104,12 +110,31 @@ async fn serve_plain(conn: &mut Conn, mut stream: Stream) -> io::Result<()> {
             conn.lines.clear();
             let mut s = handshake(&tls, stream, &conn.ctx).await?;
             conn.tls_active = true;
-            conn.run(&mut s).await.map(|_| ())
+            conn.run_on(&mut s).await
         }
+        Flow::Compress => conn.compressed(&mut stream).await,
     }
 }
 
 impl Conn {
+    /// Serves on `io` (plain after STARTTLS was refused or done, or TLS) to the end.
+    async fn run_on<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut S) -> io::Result<()> {
+        match self.run(io).await? {
+            Flow::Compress => self.compressed(io).await,
+            // STARTTLS is refused on TLS.
+            Flow::Close | Flow::StartTls => Ok(()),
+        }
+    }
+
+    /// Serves the rest of the connection under DEFLATE (RFC 4978).
+    async fn compressed<S: AsyncRead + AsyncWrite + Unpin>(&mut self, io: &mut S) -> io::Result<()> {
+        // The client waits for the OK before it compresses: nothing read ahead is owed.
+        self.lines.clear();
+        self.compressed = true;
+        let mut z = super::deflate::Deflate::new(io);
+        self.run(&mut z).await.map(|_| ())
+    }
+
     fn plaintext_ok(&self) -> bool {
         self.tls_active || self.ctx.plaintext_ok(&self.peer)
     }
@@ -338,6 +363,14 @@ impl Conn {
                 self.send(&format!("{tag} BAD Already logged in."));
             }
             _ if self.session.is_none() => self.send(&format!("{tag} BAD Log in first.")),
+            CommandBody::Compress { .. } if self.compressed => {
+                self.send(&format!("{tag} NO [COMPRESSIONACTIVE] DEFLATE is active already."));
+            }
+            CommandBody::Compress { .. } => {
+                // imap-codec knows DEFLATE only; any other name was a parse error.
+                self.send(&format!("{tag} OK DEFLATE active."));
+                return Ok(Some(Flow::Compress));
+            }
             CommandBody::Idle => return self.idle(io, &tag).await,
             body => self.blocking(io, move |s, out| s.execute(&tag, body, out)).await?,
         }

@@ -51,39 +51,20 @@ impl Session {
             }
             self.enable_condstore(out);
         }
-        if let Some(cs) = charset {
-            let name = match cs {
-                Charset::Atom(a) => a.inner().to_string(),
-                Charset::Quoted(q) => q.inner().to_string(),
-            };
-            if !["UTF-8", "US-ASCII"].iter().any(|c| c.eq_ignore_ascii_case(&name)) {
-                // A SEARCH that fails saves an empty result (RFC 5182 §2.1).
-                if let (Some(sel), Some(true)) = (self.selected.as_mut(), ret.map(|r| r.save)) {
-                    sel.saved = Box::default();
-                }
-                return line(out, &format!("{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset."));
+        if !charset_ok(charset) {
+            // A SEARCH that fails saves an empty result (RFC 5182 §2.1).
+            if let (Some(sel), Some(true)) = (self.selected.as_mut(), ret.map(|r| r.save)) {
+                sel.saved = Box::default();
             }
+            return line(out, &format!("{tag} NO [BADCHARSET (US-ASCII UTF-8)] Unsupported charset."));
         }
+        let indexes = self.matching(key, modseq_key);
         let Some(sel) = self.selected.as_mut() else { return };
-        let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
-        let mut found = Vec::new();
-        let mut found_uids = Vec::new();
-        let mut modseqs = Vec::new();
-        for (index, &uid) in uids.iter().enumerate() {
-            let mut c = Candidate { sel, index, uid, uids: &uids, text: None, mtime_days: None, modseq_key };
-            match c.matches(key) {
-                Ok(true) => {
-                    found.push(if by_uid { uid } else { index as u32 + 1 });
-                    found_uids.push(uid);
-                    modseqs.push(sel.mb.messages()[index].modseq());
-                }
-                Ok(false) | Err(MailboxError::Expunged(_)) => {}
-                Err(e) => tracing::warn!("imap user={} search UID {uid}: {e}", self.user),
-            }
-        }
-        if let Err(e) = sel.mb.save_cache() {
-            tracing::debug!("imap user={} cache: {e}", self.user);
-        }
+        let msgs = sel.mb.messages();
+        let found_uids: Vec<u32> = indexes.iter().map(|&i| msgs[i].uid()).collect();
+        let modseqs: Vec<u64> = indexes.iter().map(|&i| msgs[i].modseq()).collect();
+        let found: Vec<u32> =
+            if by_uid { found_uids.clone() } else { indexes.iter().map(|&i| i as u32 + 1).collect() };
         match ret {
             None => {
                 let list: String = found.iter().map(|n| format!(" {n}")).collect();
@@ -114,6 +95,37 @@ impl Session {
         }
         line(out, &format!("{tag} OK Search completed."));
     }
+}
+
+impl Session {
+    /// The indexes of the selected mailbox's messages that match `key` (the cache saved after).
+    pub(super) fn matching(&mut self, key: &SearchKey<'_>, modseq_key: bool) -> Vec<usize> {
+        let Some(sel) = self.selected.as_mut() else { return Vec::new() };
+        let uids: Vec<u32> = sel.mb.messages().iter().map(|m| m.uid()).collect();
+        let mut found = Vec::new();
+        for (index, &uid) in uids.iter().enumerate() {
+            let mut c = Candidate { sel, index, uid, uids: &uids, text: None, mtime_days: None, modseq_key };
+            match c.matches(key) {
+                Ok(true) => found.push(index),
+                Ok(false) | Err(MailboxError::Expunged(_)) => {}
+                Err(e) => tracing::warn!("imap user={} search UID {uid}: {e}", self.user),
+            }
+        }
+        if let Err(e) = sel.mb.save_cache() {
+            tracing::debug!("imap user={} cache: {e}", self.user);
+        }
+        found
+    }
+}
+
+/// Whether a SEARCH charset is one we match in (US-ASCII or UTF-8, or none given).
+pub(super) fn charset_ok(charset: Option<&Charset<'_>>) -> bool {
+    let Some(cs) = charset else { return true };
+    let name = match cs {
+        Charset::Atom(a) => a.inner().to_string(),
+        Charset::Quoted(q) => q.inner().to_string(),
+    };
+    ["UTF-8", "US-ASCII"].iter().any(|c| c.eq_ignore_ascii_case(&name))
 }
 
 impl Candidate<'_> {

@@ -173,9 +173,8 @@ impl Session {
             CommandBody::SetQuota { .. } => {
                 line(out, &format!("{tag} NO [NOPERM] Quota can be changed only by the administrator."));
             }
-            CommandBody::Compress { .. } => {
-                line(out, &format!("{tag} NO [CANNOT] Compression is not available."))
-            }
+            // The connection's own command (mod.rs): it never reaches a session.
+            CommandBody::Compress { .. } => line(out, &format!("{tag} BAD Not here.")),
             // NOOP is valid in every state (RFC 3501 §6.1.2); with a mailbox selected it is
             // how a client asks for news.
             CommandBody::Noop => {

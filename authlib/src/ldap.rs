@@ -7,6 +7,7 @@
 //! [`ldap3::dn_escape`] (RFC 4514).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -179,12 +180,42 @@ type Slot = Mutex<Option<ldap3::Ldap>>;
 pub(crate) struct LdapDir {
     pub cfg: config::Ldap,
     bind_password: String,
+    /// TLS for `ldaps://` and StartTLS when `tls_ca_cert_file` is set; else ldap3's own (the
+    /// system's CAs).
+    tls: Option<Arc<rustls::ClientConfig>>,
     slots: Vec<Slot>,
     next: AtomicUsize,
     /// The URI that answered last; tried first.
     current: AtomicUsize,
     pub user_attrs: Vec<AttrMap>,
     pub pass_attrs: Vec<AttrMap>,
+}
+
+/// A client config trusting only `tls_ca_cert_file`, when it is set and certificates are
+/// checked. An unreadable or empty file is a configuration error at start, not a lookup error.
+fn tls_config(cfg: &config::Ldap) -> Result<Option<Arc<rustls::ClientConfig>>, Unavailable> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let file = cfg.tls_ca_cert_file.as_str();
+    if file.is_empty() || !cfg.tls_require_cert.verifies() {
+        return Ok(None);
+    }
+    let bad =
+        |e: &dyn std::fmt::Display| Unavailable(format!("[database.ldap] tls_ca_cert_file {file}: {e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(file).map_err(|e| bad(&e))? {
+        roots.add(c.map_err(|e| bad(&e))?).map_err(|e| bad(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(&"no certificate in the file"));
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| bad(&e))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    Ok(Some(Arc::new(config)))
 }
 
 fn unavailable(what: &str, e: impl std::fmt::Display) -> Unavailable {
@@ -214,6 +245,7 @@ impl LdapDir {
         Ok(LdapDir {
             cfg: cfg.clone(),
             bind_password,
+            tls: tls_config(cfg)?,
             slots: (0..cfg.pool_size.get()).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             current: AtomicUsize::new(0),
@@ -243,10 +275,13 @@ impl LdapDir {
         for i in 0..n {
             let idx = (start + i) % n;
             let uri = &self.cfg.uris[idx];
-            let settings = LdapConnSettings::new()
+            let mut settings = LdapConnSettings::new()
                 .set_conn_timeout(self.timeout())
-                .set_starttls(self.cfg.starttls)
-                .set_no_tls_verify(self.cfg.tls_insecure);
+                .set_starttls(self.cfg.starttls && uri.starts_with("ldap://"))
+                .set_no_tls_verify(!self.cfg.tls_require_cert.verifies());
+            if let Some(tls) = &self.tls {
+                settings = settings.set_config(tls.clone());
+            }
             let attempt = async {
                 let (conn, mut ldap) = LdapConnAsync::with_settings(settings, uri).await?;
                 ldap3::drive!(conn);

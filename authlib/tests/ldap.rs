@@ -60,7 +60,10 @@ dn: dc=c.test,ou=domains,dc=test\nobjectClass: domain\nobjectClass: domainRelate
 /// Layout 1: inetOrgPerson users with `mail` + `userPassword` in every form, aliases as
 /// inetLocalMailRecipient entries (`mailLocalAddress` -> `mailRoutingAddress`).
 fn inet_org_person(tweak: impl FnOnce(&mut config::Ldap)) -> Fixture {
-    let slapd = Slapd::start();
+    inet_org_person_on(Slapd::start(), tweak)
+}
+
+fn inet_org_person_on(slapd: Slapd, tweak: impl FnOnce(&mut config::Ldap)) -> Fixture {
     let vmail = tempfile::tempdir().unwrap();
     let sha512 = password::hash(&Secret::new("erinpass"), password::Scheme::Sha512Crypt).unwrap();
     let ldif = format!(
@@ -301,4 +304,118 @@ async fn fail_over_to_the_second_uri() {
         d.authenticate("bob@b.test", &Secret::new("bobpass")).await,
         Ok(Verdict::Accepted(a("bob@b.test")))
     );
+}
+
+/// A test CA's certificate (PEM) and a server certificate it signed for `names`, with key.
+struct TestPki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn pki(names: &[&str]) -> TestPki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let cert = CertificateParams::new(names).unwrap().signed_by(&key, &issuer).unwrap();
+    TestPki { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
+}
+
+/// slapd with a certificate for 127.0.0.1 from one CA, the CA's file, and another CA's file
+/// (in the directory returned last).
+fn tls_fixture() -> (Fixture, std::path::PathBuf, std::path::PathBuf, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = pki(&["127.0.0.1"]);
+    let other = pki(&["127.0.0.1"]);
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    std::fs::write(&cert, &good.cert_pem).unwrap();
+    std::fs::write(&key, &good.key_pem).unwrap();
+    let slapd = Slapd::start_tls(&cert, &key);
+    let ca = tmp.path().join("ca.pem");
+    let wrong_ca = tmp.path().join("other-ca.pem");
+    std::fs::write(&ca, &good.ca_pem).unwrap();
+    std::fs::write(&wrong_ca, &other.ca_pem).unwrap();
+    (inet_org_person_on(slapd, |_| {}), ca, wrong_ca, tmp)
+}
+
+fn path(p: &std::path::Path) -> config::OptionalPath {
+    config::OptionalPath::new(p.display().to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn ldaps_and_starttls_verify_the_server_against_the_ca_file() {
+    let (f, ca, wrong_ca, _pki) = tls_fixture();
+    let ldaps = f.slapd.ldaps_uri();
+    let open = |tweak: &dyn Fn(&mut config::Ldap)| {
+        Directory::open(&ldap_cfg(&f.slapd, f._vmail.path(), |l| tweak(l))).unwrap()
+    };
+    let bob = || a("bob@b.test");
+    let accepted = Ok(Verdict::Accepted(a("bob@b.test")));
+
+    // Right CA: ldaps://, and ldap:// upgraded with StartTLS; userPassword and auth_bind.
+    for (uri, starttls) in [(ldaps.clone(), false), (f.slapd.uri(), true)] {
+        for auth_bind in [false, true] {
+            let d = open(&|l| {
+                l.uris = vec![uri.clone()];
+                l.starttls = starttls;
+                l.auth_bind = auth_bind;
+                l.tls_ca_cert_file = path(&ca);
+            });
+            assert!(d.mailbox(&bob()).await.unwrap().is_some(), "{uri} starttls={starttls}");
+            assert_eq!(d.authenticate("bob@b.test", &Secret::new("bobpass")).await, accepted, "{uri}");
+            assert_eq!(
+                d.authenticate("bob@b.test", &Secret::new("wrong")).await,
+                Ok(Verdict::Rejected(Rejection::WrongPassword))
+            );
+        }
+    }
+
+    // A CA that did not sign the certificate, or the system's CAs (the default): every lookup
+    // is unavailable, never "unknown user".
+    for (uri, starttls) in [(ldaps.clone(), false), (f.slapd.uri(), true)] {
+        for ca_file in [Some(&wrong_ca), None] {
+            let d = open(&|l| {
+                l.uris = vec![uri.clone()];
+                l.starttls = starttls;
+                l.auth_bind = true;
+                if let Some(c) = ca_file {
+                    l.tls_ca_cert_file = path(c);
+                }
+            });
+            let e = d.mailbox(&bob()).await.unwrap_err();
+            assert!(e.0.contains("LDAP connect"), "{e:?}");
+            assert!(d.authenticate("bob@b.test", &Secret::new("bobpass")).await.is_err(), "{uri}");
+            assert!(d.authenticate("nobody@b.test", &Secret::new("x")).await.is_err(), "{uri}");
+            assert!(d.resolve(&bob()).await.is_err());
+        }
+    }
+
+    // The name in the URI must be in the certificate (it names 127.0.0.1 only).
+    let port = f.slapd.tls_port.unwrap();
+    let d = open(&|l| {
+        l.uris = vec![format!("ldaps://localhost:{port}")];
+        l.tls_ca_cert_file = path(&ca);
+    });
+    assert!(d.mailbox(&bob()).await.is_err(), "a certificate for another name is refused");
+
+    // tls_require_cert = never (or allow) accepts any certificate, as Dovecot does.
+    for rc in [config::LdapRequireCert::Never, config::LdapRequireCert::Allow] {
+        let d = open(&|l| {
+            l.uris = vec![ldaps.clone()];
+            l.tls_ca_cert_file = path(&wrong_ca);
+            l.tls_require_cert = rc;
+        });
+        assert_eq!(d.authenticate("bob@b.test", &Secret::new("bobpass")).await, accepted, "{rc:?}");
+    }
+
+    // A CA file that cannot be read is a configuration error at start.
+    let mut cfg = ldap_cfg(&f.slapd, f._vmail.path(), |l| l.uris = vec![ldaps.clone()]);
+    cfg.ldap.tls_ca_cert_file = path(&_pki.path().join("missing.pem"));
+    let e = Directory::open(&cfg).err().expect("a missing CA file is refused");
+    assert!(e.0.contains("tls_ca_cert_file"), "{e:?}");
 }

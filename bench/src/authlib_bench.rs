@@ -6,6 +6,10 @@
 //! verification rows, and runs each cell for `--seconds`, bounded in time and count.
 //!
 //!     cargo run --release -p bench --bin authlib-bench -- --admin-url mysql://root@127.0.0.1:3306
+//!
+//! With `--config mailroom.toml` it measures that file's `[database]` instead (an LDAP directory,
+//! say), which must already hold `user0@b.test` .. `user<N-1>@b.test` (`--users N`) with the
+//! password `--password`: lookups, and verifications of user0's password.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,6 +42,12 @@ struct Args {
         default_value = "PLAIN,PLAIN-MD5,SHA512,SSHA512,MD5-CRYPT,SHA256-CRYPT,SHA512-CRYPT,BLF-CRYPT,ARGON2ID"
     )]
     schemes: Vec<String>,
+    /// Measure this mailroom.toml's directory, filled beforehand, instead of a scratch database
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// The users' password with --config
+    #[arg(long, default_value = PASSWORD)]
+    password: String,
 }
 
 const DB: &str = "mailroom_bench";
@@ -47,6 +57,17 @@ const PASSWORD: &str = "benchpass";
 async fn main() -> Result<()> {
     let args = Args::parse();
     sqlx::any::install_default_drivers();
+    if let Some(path) = &args.config {
+        let cfg = config::load(path)?;
+        let dir = Arc::new(Directory::open(&cfg.database)?);
+        return measure_directory(
+            &args,
+            dir,
+            &[("userPassword or bind".to_string(), "user0".to_string())],
+            &args.password,
+        )
+        .await;
+    }
     let admin = sqlx::AnyPool::connect(&args.admin_url).await.context("admin connection")?;
     sqlx::query(&format!("DROP DATABASE IF EXISTS {DB}")).execute(&admin).await?;
     sqlx::query(&format!("CREATE DATABASE {DB}")).execute(&admin).await?;
@@ -77,6 +98,16 @@ async fn run(args: &Args, url: &str) -> Result<()> {
         add(&pool, &local, &password::hash(&Secret::from(PASSWORD), scheme)?).await?;
         schemes.push((name.clone(), local));
     }
+    measure_directory(args, dir, &schemes, PASSWORD).await
+}
+
+/// Lookups of `user<n>@b.test`, then verifications of each (row name, local part) in `logins`.
+async fn measure_directory(
+    args: &Args,
+    dir: Arc<Directory>,
+    logins: &[(String, String)],
+    password: &str,
+) -> Result<()> {
     println!("server: {}", dir.server_version().await?);
     println!("{:<28} {:>5} {:>12} {:>10} {:>10}", "operation", "conc", "ops/s", "p50 ms", "p99 ms");
     let users = args.users;
@@ -92,14 +123,15 @@ async fn run(args: &Args, url: &str) -> Result<()> {
         .await;
         row("lookup (resolve)", c, rate, p50, p99);
     }
-    for (name, local) in &schemes {
+    for (name, local) in logins {
         for &c in &args.concurrency {
             let d = dir.clone();
             let login = format!("{local}@b.test");
+            let password = password.to_string();
             let (rate, p50, p99) = measure(args.seconds, c, move |_| {
-                let (d, login) = (d.clone(), login.clone());
+                let (d, login, password) = (d.clone(), login.clone(), password.clone());
                 async move {
-                    let v = d.authenticate(&login, &Secret::from(PASSWORD)).await.unwrap();
+                    let v = d.authenticate(&login, &Secret::from(password.as_str())).await.unwrap();
                     assert!(matches!(v, Verdict::Accepted(_)));
                 }
             })

@@ -21,6 +21,30 @@ pub enum DirectoryBackend {
     Ldap,
 }
 
+/// When the server's certificate must be valid (Dovecot's and OpenLDAP's `tls_require_cert`).
+/// A server always presents one, so `allow` is `never` and `try` is `demand` here.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LdapRequireCert {
+    /// Any certificate is accepted (tests only: anyone in the path can read the passwords).
+    Never,
+    /// As `never`.
+    Allow,
+    /// As `demand`.
+    Try,
+    /// The certificate must chain to `tls_ca_cert_file` (or the system's CAs) and name the host.
+    Demand,
+    /// As `demand`.
+    Hard,
+}
+
+impl LdapRequireCert {
+    /// Is the certificate checked?
+    pub fn verifies(self) -> bool {
+        !matches!(self, LdapRequireCert::Never | LdapRequireCert::Allow)
+    }
+}
+
 /// An LDAP search scope (Dovecot's `scope`).
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -43,8 +67,10 @@ crate::section! {
         pub uris: Vec<String> = vec!["ldap://127.0.0.1".to_string()],
         /// Upgrade `ldap://` connections with StartTLS (Dovecot's `tls = yes`).
         pub starttls: bool = false,
-        /// Accept any server certificate (tests only).
-        pub tls_insecure: bool = false,
+        /// PEM file of the CAs a server certificate must chain to (Dovecot's `tls_ca_cert_file`, Postfix's `tls_ca_cert_file`); empty: the system's CAs.
+        pub tls_ca_cert_file: OptionalPath = OptionalPath::default(),
+        /// `never`, `allow`, `try`, `demand` or `hard`, as in Dovecot: with `never` or `allow` any certificate is accepted, else it must be valid for the host in the URI.
+        pub tls_require_cert: LdapRequireCert = LdapRequireCert::Demand,
         /// DN to bind as for lookups (Dovecot's `dn`, Postfix's `bind_dn`); empty binds anonymously.
         pub bind_dn: String = String::new(),
         /// File holding the bind password (first line); empty for none.

@@ -25,7 +25,7 @@ pub use database::{
     Database, MAX_ARGON2_LANES, MAX_ARGON2_MEMORY_KIB, MAX_ARGON2_PASSES, MAX_ARGON2_WORK_KIB, MaildirSource,
     Queries, UrlList, redact_url,
 };
-pub use ldap::{DirectoryBackend, Ldap, LdapScope};
+pub use ldap::{DirectoryBackend, Ldap, LdapRequireCert, LdapScope};
 pub use load::{ConfigError, DEFAULT_PATH, ENV_CONFIG, load, load_or_default, parse, resolve_path};
 pub use mda::Mda;
 pub use mode::FileMode;

@@ -37,6 +37,8 @@
 //!         ldap_filter: (mail=%u@%r)             pass_filter = "(mail=%u)" (Dovecot's %u %n %d)
 //!         ldap_auth_method: bind                auth_bind = true (else userPassword is read)
 //!         ldap_start_tls: yes                   starttls = true
+//!         ldap_tls_cacert_file                  tls_ca_cert_file
+//!         ldap_tls_check_peer: no               tls_require_cert = "never"
 //!         ldap_timeout                          timeout
 //!     A server that does not answer is a temporary failure, as with a database.
 //!

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{Saslauthd, cyrus};
-use testsupport::ldap::{ROOT_DN, ROOT_PW, Slapd};
+use testsupport::ldap::Slapd;
 
 fn testsaslauthd(mux: &Path, user: &str, realm: &str, pw: &str) -> String {
     let out = Command::new("testsaslauthd")
@@ -33,14 +33,8 @@ fn start(auth_bind: bool) -> (Slapd, Saslauthd) {
          mail: bob@b.test\nuserPassword: {}\n",
         slappasswd("bobpass")
     ));
-    let pwfile = slapd.dir.path().join("bindpw");
-    std::fs::write(&pwfile, ROOT_PW).unwrap();
-    let db = format!(
-        "backend = \"ldap\"\n\n[database.ldap]\nuris = [\"{}\"]\nbind_dn = \"{ROOT_DN}\"\n\
-         bind_password_file = \"{}\"\nbase = \"dc=test\"\ntimeout = 2\nauth_bind = {auth_bind}\n",
-        slapd.uri(),
-        pwfile.display()
-    );
+    // `[database.ldap]` is the last table: the key goes into it.
+    let db = format!("{}auth_bind = {auth_bind}\n", slapd.database_toml());
     let d = Saslauthd::start_with_database(&db, "", None);
     (slapd, d)
 }

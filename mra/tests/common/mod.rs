@@ -88,6 +88,13 @@ impl Mra {
 
     /// Like [`Mra::start_as`] with another database URL (one that is down, say).
     pub fn start_with_url(db: &TestDb, url: &str, user: &str, extra: &str) -> Mra {
+        let database = format!("url = \"{url}\"\nconnect_timeout = 1\n");
+        Mra::start_with_database(&database, &db.mail_root(), user, extra)
+    }
+
+    /// Starts the daemon on the given `[database]` keys (tables such as `[database.ldap]` after
+    /// them, as [`testsupport::ldap::Slapd::database_toml`] writes) with mail root `mail_root`.
+    pub fn start_with_database(database: &str, mail_root: &Path, user: &str, extra: &str) -> Mra {
         let tmp = testsupport::postfix::reachable_tempdir();
         let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
         let cert = tmp.path().join("cert.pem");
@@ -100,14 +107,13 @@ impl Mra {
         std::fs::write(
             &config,
             format!(
-                "[database]\nurl = \"{}\"\nmail_root = \"{}\"\nconnect_timeout = 1\n\n\
+                "[database]\nmail_root = \"{}\"\n{database}\n\n\
                  [tls]\ncert = \"{}\"\nkey = \"{}\"\n\n\
                  [mra]\npop3_listen = [\"127.0.0.1:{pop3}\"]\npop3s_listen = [\"127.0.0.1:{pop3s}\"]\n\
                  imap_listen = [\"127.0.0.1:{imap}\"]\nimaps_listen = [\"127.0.0.1:{imaps}\"]\n\
                  managesieve_listen = [\"127.0.0.1:{managesieve}\"]\n\
                  user = \"{user}\"\nauth_failure_delay = 0\nlog_level = \"debug\"\n{extra}\n",
-                url,
-                db.mail_root().display(),
+                mail_root.display(),
                 cert.display(),
                 key.display(),
             ),

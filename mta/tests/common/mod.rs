@@ -184,7 +184,7 @@ pub struct Stack {
     pub dir: tempfile::TempDir,
     /// The generated configuration.
     pub config: PathBuf,
-    /// `[database] url`.
+    /// `[database] url` (empty on LDAP).
     pub url: String,
     /// `[database] mail_root`.
     pub mail_root: PathBuf,
@@ -224,6 +224,15 @@ impl Stack {
 
     /// Start on the database at `url` with mail root `mail_root`.
     pub fn start_on(url: &str, mail_root: &Path, opts: Options) -> Stack {
+        let mut stack =
+            Stack::start_with_database(&format!("url = \"{url}\"\nconnect_timeout = 1\n"), mail_root, opts);
+        stack.url = url.to_string();
+        stack
+    }
+
+    /// Start with the given `[database]` keys (tables such as `[database.ldap]` after them, as
+    /// [`testsupport::ldap::Slapd::database_toml`] writes) and mail root `mail_root`.
+    pub fn start_with_database(database: &str, mail_root: &Path, opts: Options) -> Stack {
         let dir = testsupport::postfix::reachable_tempdir();
         let d = dir.path();
         let ck = rcgen::generate_simple_self_signed(vec!["mx.b.test".to_string(), "localhost".to_string()])
@@ -284,7 +293,7 @@ impl Stack {
         std::fs::write(
             &config,
             format!(
-                "[database]\nurl = \"{url}\"\nmail_root = {}\nconnect_timeout = 1\n\n\
+                "[database]\nmail_root = {}\n{database}\n\n\
                  [tls]\ncert = {}\nkey = {}\n\n\
                  [saslauthd]\nrun_dir = {}\nuser = \"root\"\nfailure_delay_ms = 50\n\
                  throttle_base_ms = 5\nthrottle_max_ms = 50\n\n\
@@ -309,7 +318,7 @@ impl Stack {
         let mut stack = Stack {
             dir,
             config,
-            url: url.to_string(),
+            url: String::new(),
             mail_root: mail_root.to_path_buf(),
             smtp,
             submission,

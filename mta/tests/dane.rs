@@ -120,6 +120,7 @@ async fn dane_pass_mismatch_unusable_insecure_and_bogus() {
         let l = line(d, "status=sent").unwrap_or_else(|| panic!("{}", log()));
         assert!(l.contains(&relay(d)) && l.contains("tls=encrypted,"), "{l}");
     }
+    assert!(log().contains("mx.unusable.test: DANE: no usable TLSA record; TLS required"), "{}", log());
     // A certificate the records do not match: deferred, never sent without them.
     let bad = line("bad", "status=deferred").unwrap_or_else(|| panic!("{}", log()));
     assert!(bad.contains("4.7.5") && bad.contains("TLSA records do not authenticate"), "{bad}");

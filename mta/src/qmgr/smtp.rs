@@ -252,10 +252,25 @@ impl Smtp {
             TlsPolicy::May => Demand::May,
             TlsPolicy::Encrypt => Demand::Encrypt,
             TlsPolicy::Verify => Demand::Verify,
-            TlsPolicy::Dane if !host.secure => Demand::May,
+            TlsPolicy::Dane if !host.secure => {
+                tracing::debug!(
+                    "{}: DANE: MX or address records not DNSSEC-secure; opportunistic TLS",
+                    host.name
+                );
+                Demand::May
+            }
             TlsPolicy::Dane => match Requirement::of(self.dns.tlsa(&host.name, port).await?.as_deref()) {
-                Requirement::Opportunistic => Demand::May,
-                Requirement::Encrypted => Demand::Encrypt,
+                Requirement::Opportunistic => {
+                    tracing::debug!("{}: DANE: no secure TLSA records; opportunistic TLS", host.name);
+                    Demand::May
+                }
+                Requirement::Encrypted => {
+                    tracing::info!(
+                        "{}: DANE: no usable TLSA record; TLS required, unauthenticated",
+                        host.name
+                    );
+                    Demand::Encrypt
+                }
                 Requirement::Authenticated(records) => Demand::Dane(records),
             },
         })

@@ -98,10 +98,14 @@ crate::section! {
         /// Per-domain routes, like Postfix's transport(5): `"example.com" = "smtp:[mx.example.net]:587"`,
         /// `"lists.test" = "lmtp:unix:/run/dovecot/lmtp"`; `.example.com` covers subdomains.
         pub transport_map: BTreeMap<String, String> = BTreeMap::new(),
-        /// STARTTLS towards remote hosts: `none`, `may` (opportunistic, RFC 7435), `encrypt`, `verify`.
+        /// STARTTLS towards remote hosts: `none`, `may` (opportunistic, RFC 7435), `encrypt`,
+        /// `verify`, `dane` (RFC 7672: DNSSEC-validated TLSA records decide, else `may`).
         pub tls_policy: TlsPolicy = TlsPolicy::May,
         /// Per-destination TLS policy (domain or relayhost name) overriding `tls_policy`.
         pub tls_policy_map: BTreeMap<String, TlsPolicy> = BTreeMap::new(),
+        /// DNSKEY records (zone file syntax) trusted as DNSSEC anchors for `dane` lookups, like
+        /// unbound's trust-anchor-file; empty: the root zone's keys.
+        pub dnssec_trust_anchor_file: OptionalPath = OptionalPath::default(),
         /// PEM file of trust anchors for `verify`; empty: the system's roots.
         pub tls_ca_file: OptionalPath = OptionalPath::default(),
         /// Simultaneous outbound SMTP connections per destination (default_destination_concurrency_limit).
@@ -179,6 +183,9 @@ pub enum TlsPolicy {
     Encrypt,
     /// STARTTLS required with a certificate valid for the host name.
     Verify,
+    /// DANE (RFC 7672): where the MX host's TLSA records are DNSSEC-secure, TLS with a
+    /// certificate they match (or any, if none is usable); elsewhere as `may`.
+    Dane,
 }
 
 crate::section! {

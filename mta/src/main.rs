@@ -180,7 +180,8 @@ fn remote(m: &config::Mta) -> Result<Remote> {
         per_destination: m.smtp_destination_concurrency,
         idle_reuse: Duration::from_secs(m.smtp_connection_cache_time),
     };
-    let dns = mx::Dns::new(&m.dns_servers).map_err(anyhow::Error::msg)?;
+    let dns =
+        mx::Dns::new(&m.dns_servers, m.dnssec_trust_anchor_file.as_str()).map_err(anyhow::Error::msg)?;
     let lmtp = routes
         .lmtp_targets()
         .map(|t| (t.clone(), lmtp::Lmtp::new(t.clone(), &hostname, m.lmtp_concurrency.get())))

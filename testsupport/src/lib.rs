@@ -8,6 +8,7 @@ pub mod bin;
 pub mod ldap;
 pub mod mariadb;
 pub mod net;
+pub mod nsd;
 pub mod postfix;
 pub mod process;
 pub mod wait;

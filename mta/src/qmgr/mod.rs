@@ -6,6 +6,7 @@
 //! Failures become DSNs to the sender. Everything it knows is on disk: on restart it reads the
 //! queue and carries on.
 
+pub mod dane;
 pub mod dkim;
 pub mod lmtp;
 pub mod mx;
@@ -82,11 +83,13 @@ pub struct Qmgr {
 struct Answer {
     rcpt: Rcpt,
     attempt: Attempt,
+    /// The TLS level of the SMTP session that gave the reply.
+    tls: Option<smtp::TlsLevel>,
 }
 
 impl Answer {
     fn new(rcpt: Rcpt, reply: ServerReply, relay: &str) -> Answer {
-        Answer { rcpt, attempt: Attempt { reply: reply.into(), relay: Some(relay.to_string()) } }
+        Answer { rcpt, attempt: Attempt { reply: reply.into(), relay: Some(relay.to_string()) }, tls: None }
     }
 }
 
@@ -230,14 +233,15 @@ impl Qmgr {
         let delay = started.elapsed().as_secs_f32();
         let expired = now().saturating_sub(q.envelope.arrival) >= self.settings.max_queue_lifetime.as_secs();
         let mut tried = Vec::new();
-        for Answer { rcpt, attempt } in answers {
+        for Answer { rcpt, attempt, tls } in answers {
             let outcome = Outcome::of(attempt, expired);
             let Attempt { reply, relay } = outcome.attempt();
             tracing::info!(
-                "{id}: to=<{}>, relay={}, delay={delay:.2}, dsn={}, status={} ({reply})",
+                "{id}: to=<{}>, relay={}, delay={delay:.2}, dsn={}, {}status={} ({reply})",
                 q.envelope.recipient(rcpt).address,
                 relay.as_deref().unwrap_or("none"),
                 outcome.status(),
+                tls.map(|t| format!("tls={t}, ")).unwrap_or_default(),
                 outcome.name(),
             );
             crate::metrics::attempted(
@@ -334,8 +338,12 @@ impl Qmgr {
             match route {
                 Route::Smtp(hop) => {
                     let payload = smtp::Payload { prefix: &signature, file: &file, start };
-                    let (relay, replies) = self.remote.smtp.send(&hop, &envelope, &payload).await;
-                    out.extend(list.into_iter().zip(replies).map(|(r, reply)| Answer::new(r, reply, &relay)));
+                    let sent = self.remote.smtp.send(&hop, &envelope, &payload).await;
+                    out.extend(
+                        list.into_iter()
+                            .zip(sent.replies)
+                            .map(|(r, reply)| Answer { tls: sent.tls, ..Answer::new(r, reply, &sent.relay) }),
+                    );
                 }
                 Route::Lmtp(target) => {
                     let Some(lmtp) = self.remote.lmtp.get(&target) else { continue };

@@ -1,15 +1,19 @@
 //! MX resolution (RFC 5321 §5.1): a next hop's mail exchangers in preference order, random
 //! among equal preferences; the implicit MX (the domain's own A/AAAA) when it has none; null
 //! MX (RFC 7505) as a permanent failure. Every answer is one of three: the hosts, a permanent
-//! failure (bounce), or a temporary one (retry), never a guess.
+//! failure (bounce), or a temporary one (retry), never a guess. For DANE the same lookups go
+//! through a second, DNSSEC-validating resolver (RFC 7672 §2.2), which also finds TLSA records.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
-use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
-use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
+use hickory_resolver::proto::rr::rdata::TLSA;
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::{ResolverBuilder, TokioResolver};
 use rand::seq::SliceRandom;
 use smtp::client::ServerReply;
 
@@ -22,34 +26,31 @@ pub struct Host {
     pub name: String,
     /// Its addresses, in the resolver's order.
     pub addrs: Vec<IpAddr>,
+    /// Its MX record (if any) and addresses are DNSSEC-secure: its TLSA records count.
+    pub secure: bool,
 }
 
-/// The resolver.
+/// The resolvers: plain, and DNSSEC-validating for DANE.
 pub struct Dns {
     resolver: TokioResolver,
+    validating: TokioResolver,
 }
 
 impl Dns {
-    /// A resolver asking `servers` (`IP` or `IP:PORT`), or the system's when empty.
-    pub fn new(servers: &[String]) -> Result<Dns, String> {
-        let builder = if servers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| format!("system resolver: {e}"))?
-        } else {
-            let mut config = ResolverConfig::from_name_servers(Vec::new());
-            for s in servers {
-                let addr = s
-                    .parse::<SocketAddr>()
-                    .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                    .map_err(|_| format!("dns_servers: {s:?} is not IP or IP:PORT"))?;
-                let conns = [ConnectionConfig::udp(), ConnectionConfig::tcp()].map(|mut c| {
-                    c.port = addr.port();
-                    c
-                });
-                config.add_name_server(NameServerConfig::new(addr.ip(), true, conns.into()));
-            }
-            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+    /// Resolvers asking `servers` (`IP` or `IP:PORT`), or the system's when empty; the
+    /// validating one trusts the DNSKEYs of `trust_anchor_file`, or the root's when empty.
+    pub fn new(servers: &[String], trust_anchor_file: &str) -> Result<Dns, String> {
+        let resolver = builder(servers)?.build().map_err(|e| format!("resolver: {e}"))?;
+        let anchors = match trust_anchor_file {
+            "" => TrustAnchors::default(),
+            f => TrustAnchors::from_file(f.as_ref())
+                .map_err(|e| format!("dnssec_trust_anchor_file {f}: {e}"))?,
         };
-        Ok(Dns { resolver: builder.build().map_err(|e| format!("resolver: {e}"))? })
+        let mut validating = builder(servers)?.with_trust_anchor(Arc::new(anchors));
+        validating.options_mut().validate = true;
+        validating.options_mut().edns0 = true;
+        let validating = validating.build().map_err(|e| format!("resolver: {e}"))?;
+        Ok(Dns { resolver, validating })
     }
 
     /// The resolver itself, for other lookups (mailroom-web's check of a domain's records).
@@ -57,17 +58,22 @@ impl Dns {
         &self.resolver
     }
 
-    /// The hosts to try for `hop`, best first; `Err` is the reply every recipient gets.
-    pub async fn hosts(&self, hop: &Nexthop) -> Result<Vec<Host>, ServerReply> {
+    /// The hosts to try for `hop`, best first; `Err` is the reply every recipient gets. With
+    /// `dnssec`, looked up through the validating resolver, which marks them secure or not.
+    pub async fn hosts(&self, hop: &Nexthop, dnssec: bool) -> Result<Vec<Host>, ServerReply> {
         if let Ok(ip) = hop.host.parse::<IpAddr>() {
-            return Ok(vec![Host { name: hop.host.clone(), addrs: vec![ip] }]);
+            return Ok(vec![Host { name: hop.host.clone(), addrs: vec![ip], secure: false }]);
         }
-        let names = if hop.mx { self.mx(&hop.host).await? } else { vec![hop.host.clone()] };
+        let r = if dnssec { &self.validating } else { &self.resolver };
+        let (names, mx_secure) =
+            if hop.mx { mx(r, &hop.host).await? } else { (vec![hop.host.clone()], true) };
         let mut hosts = Vec::new();
         let mut trouble = None;
         for name in names {
-            match self.addresses(&name).await {
-                Ok(addrs) => hosts.push(Host { name, addrs }),
+            match addresses(r, &name).await {
+                Ok((addrs, secure)) => {
+                    hosts.push(Host { name, addrs, secure: dnssec && mx_secure && secure })
+                }
                 Err(r) => trouble = Some(r),
             }
         }
@@ -80,37 +86,107 @@ impl Dns {
         Ok(hosts)
     }
 
-    /// The MX names of `domain` in the order to try; the domain itself when it has no MX.
-    async fn mx(&self, domain: &str) -> Result<Vec<String>, ServerReply> {
-        let name = fqdn(domain)?;
-        let lookup = match self.resolver.lookup(name, RecordType::MX).await {
-            Ok(l) => l,
-            Err(e) if e.is_nx_domain() => return Err(not_found(domain, "MX")),
-            // NOERROR with no MX: the implicit MX (RFC 5321 §5.1).
-            Err(e) if e.is_no_records_found() => return Ok(vec![domain.to_string()]),
-            Err(e) => return Err(unavailable(domain, "MX", &e)),
-        };
-        let mx: Vec<(u16, String)> = lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::MX(mx) => Some((mx.preference, mx.exchange.to_ascii())),
-                _ => None,
-            })
-            .collect();
-        if mx.is_empty() {
-            return Ok(vec![domain.to_string()]);
+    /// The DNSSEC-secure TLSA records of `host` for `port` (RFC 7672 §2.2.3); `None` when it
+    /// has none or they are not secure. `Err` when the answer is bogus or the lookup failed:
+    /// that host must not be used (and is not worth a bounce).
+    pub async fn tlsa(&self, host: &str, port: u16) -> Result<Option<Vec<TLSA>>, ServerReply> {
+        let owner = format!("_{port}._tcp.{}", host.trim_end_matches('.'));
+        let name = fqdn(&owner).map_err(to_temp)?;
+        match self.validating.lookup(name, RecordType::TLSA).await {
+            Ok(l) => {
+                let answers = l.answers();
+                if !all_secure(answers.iter().filter(|r| r.record_type() == RecordType::TLSA)) {
+                    return Ok(None);
+                }
+                let records = answers
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::TLSA(t) => Some(t.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                Ok(Some(records))
+            }
+            Err(e) if no_records(&e) => Ok(None),
+            Err(e) => Err(unavailable(&owner, "TLSA", &e)),
         }
-        order(mx, &mut rand::thread_rng())
     }
+}
 
-    /// A and AAAA of `host`.
-    async fn addresses(&self, host: &str) -> Result<Vec<IpAddr>, ServerReply> {
-        match self.resolver.lookup_ip(fqdn(host)?).await {
-            Ok(ips) => Ok(ips.iter().collect()),
-            Err(e) if e.is_nx_domain() || e.is_no_records_found() => Err(not_found(host, "A")),
-            Err(e) => Err(unavailable(host, "A", &e)),
+fn builder(servers: &[String]) -> Result<ResolverBuilder<TokioRuntimeProvider>, String> {
+    Ok(if servers.is_empty() {
+        TokioResolver::builder_tokio().map_err(|e| format!("system resolver: {e}"))?
+    } else {
+        let mut config = ResolverConfig::from_name_servers(Vec::new());
+        for s in servers {
+            let addr = s
+                .parse::<SocketAddr>()
+                .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map_err(|_| format!("dns_servers: {s:?} is not IP or IP:PORT"))?;
+            let conns = [ConnectionConfig::udp(), ConnectionConfig::tcp()].map(|mut c| {
+                c.port = addr.port();
+                c
+            });
+            config.add_name_server(NameServerConfig::new(addr.ip(), true, conns.into()));
         }
+        TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+    })
+}
+
+/// The MX names of `domain` in the order to try (the domain itself when it has no MX), and
+/// whether the MX RRset is DNSSEC-secure (the implicit MX leaves it to the address records).
+async fn mx(r: &TokioResolver, domain: &str) -> Result<(Vec<String>, bool), ServerReply> {
+    let name = fqdn(domain)?;
+    let lookup = match r.lookup(name, RecordType::MX).await {
+        Ok(l) => l,
+        Err(e) if e.is_nx_domain() => return Err(not_found(domain, "MX")),
+        // NOERROR with no MX: the implicit MX (RFC 5321 §5.1).
+        Err(e) if no_records(&e) => return Ok((vec![domain.to_string()], true)),
+        Err(e) => return Err(unavailable(domain, "MX", &e)),
+    };
+    let records = lookup.answers().iter().filter(|r| r.record_type() == RecordType::MX);
+    let secure = all_secure(records.clone());
+    let mx: Vec<(u16, String)> = records
+        .filter_map(|r| match &r.data {
+            RData::MX(mx) => Some((mx.preference, mx.exchange.to_ascii())),
+            _ => None,
+        })
+        .collect();
+    if mx.is_empty() {
+        return Ok((vec![domain.to_string()], true));
+    }
+    Ok((order(mx, &mut rand::thread_rng())?, secure))
+}
+
+/// A and AAAA of `host`, and whether they are all DNSSEC-secure.
+async fn addresses(r: &TokioResolver, host: &str) -> Result<(Vec<IpAddr>, bool), ServerReply> {
+    match r.lookup_ip(fqdn(host)?).await {
+        Ok(ips) => {
+            let records = ips.as_lookup().answers().iter();
+            let secure =
+                all_secure(records.filter(|r| matches!(r.record_type(), RecordType::A | RecordType::AAAA)));
+            Ok((ips.iter().collect(), secure))
+        }
+        Err(e) if e.is_nx_domain() || no_records(&e) => Err(not_found(host, "A")),
+        Err(e) => Err(unavailable(host, "A", &e)),
+    }
+}
+
+/// Every record is proven secure (a non-validating resolver proves nothing).
+fn all_secure<'a>(mut records: impl Iterator<Item = &'a Record>) -> bool {
+    let mut any = false;
+    records.all(|r| {
+        any = true;
+        r.proof == Proof::Secure
+    }) && any
+}
+
+/// No records of the type, or the name does not exist, securely or not; a bogus denial is an
+/// error instead (hickory answers `DnssecBogus`).
+fn no_records(e: &NetError) -> bool {
+    match e {
+        NetError::Dns(DnsError::Nsec { proof, .. }) => *proof != Proof::Bogus,
+        e => e.is_no_records_found(),
     }
 }
 
@@ -196,11 +272,12 @@ mod tests {
     fn literal_addresses_need_no_dns() {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let dns = Dns::new(&["127.0.0.1:9".into()]).unwrap();
+            let dns = Dns::new(&["127.0.0.1:9".into()], "").unwrap();
             let hop = Nexthop::parse("[127.0.0.2]:2525").unwrap();
-            let hosts = dns.hosts(&hop).await.unwrap();
+            let hosts = dns.hosts(&hop, true).await.unwrap();
             assert_eq!(hosts[0].addrs, vec!["127.0.0.2".parse::<IpAddr>().unwrap()]);
         });
-        assert!(Dns::new(&["nameserver".into()]).is_err());
+        assert!(Dns::new(&["nameserver".into()], "").is_err());
+        assert!(Dns::new(&[], "/nonexistent/anchors").is_err());
     }
 }

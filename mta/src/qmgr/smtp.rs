@@ -1,10 +1,11 @@
 //! The SMTP transport: remote recipients to their MX hosts or the relayhost, with the same
 //! `smtp::client` the LMTP transport uses. Like Postfix's smtp(8): hosts in MX order, the next
 //! one when a host cannot be reached or will not greet us; STARTTLS by policy (RFC 3207, RFC
-//! 7435); AUTH to the relayhost only under TLS; at most `per_destination` connections to one
+//! 7435) or DANE (RFC 7672, `dane`); AUTH to the relayhost only under TLS; at most `per_destination` connections to one
 //! destination; idle sessions reused for the next message to the same destination.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::io::{Seek, SeekFrom};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -18,11 +19,56 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 
+use super::dane::{self, Requirement};
 use super::mx::{Dns, Host};
 use super::route::Nexthop;
 
 /// Most idle sessions kept per destination.
 const MAX_IDLE: usize = 8;
+
+/// The protection a session reached, for the `tls=` of the delivery log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsLevel {
+    /// Plain text.
+    None,
+    /// TLS, certificate not checked.
+    Encrypted,
+    /// TLS, certificate chain and name checked against the trust anchors.
+    Verified,
+    /// TLS, certificate matched by DNSSEC-secure TLSA records.
+    Dane,
+}
+
+impl fmt::Display for TlsLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsLevel::None => "none",
+            TlsLevel::Encrypted => "encrypted",
+            TlsLevel::Verified => "verified",
+            TlsLevel::Dane => "dane",
+        })
+    }
+}
+
+/// What one host's connection must be: the policy, made concrete for DANE by its TLSA records.
+#[derive(Debug, Clone)]
+enum Demand {
+    None,
+    May,
+    Encrypt,
+    Verify,
+    Dane(Arc<Vec<dane::Usable>>),
+}
+
+/// What a delivery to a next hop came to.
+pub struct Sent {
+    /// The server that answered (`host[ip]:port`), or `none`.
+    pub relay: String,
+    /// The protection of that session; `None` when no session was had.
+    pub tls: Option<TlsLevel>,
+    /// One reply per recipient.
+    pub replies: Vec<ServerReply>,
+}
 
 /// A session, in plain text or upgraded (boxed: a client holds its buffers inline).
 enum Session {
@@ -96,6 +142,7 @@ pub struct Settings {
 struct Idle {
     since: Instant,
     relay: String,
+    tls: TlsLevel,
     session: Session,
 }
 
@@ -124,41 +171,47 @@ impl Smtp {
     }
 
     /// Deliver to `hop`; every recipient gets a reply, and the relay that gave it is named.
-    pub async fn send(
-        &self,
-        hop: &Nexthop,
-        env: &Envelope,
-        payload: &Payload<'_>,
-    ) -> (String, Vec<ServerReply>) {
+    pub async fn send(&self, hop: &Nexthop, env: &Envelope, payload: &Payload<'_>) -> Sent {
         let key = hop.key();
         let slot = self.slot(&key);
         let _permit = slot.acquire().await;
         let all = |r: ServerReply| env.recipients.iter().map(|_| r.clone()).collect::<Vec<_>>();
+        let sent = |relay: String, tls: Option<TlsLevel>, replies| Sent { relay, tls, replies };
         // A cached session first; if the peer closed it meanwhile, a fresh one.
-        if let Some((relay, mut s)) = self.take_idle(&key) {
+        if let Some((relay, tls, mut s)) = self.take_idle(&key) {
             match payload.reader() {
                 Ok(reader) => match s.send(env, reader).await {
                     Ok(o) => {
-                        self.put_idle(&key, relay.clone(), s);
-                        return (relay, replies(o, env));
+                        self.put_idle(&key, relay.clone(), tls, s);
+                        return sent(relay, Some(tls), replies(o, env));
                     }
                     Err(e) => tracing::debug!("{key}: cached session failed: {e}"),
                 },
-                Err(e) => return (key, all(temp(&format!("cannot read the queue file: {e}")))),
+                Err(e) => return sent(key, None, all(temp(&format!("cannot read the queue file: {e}")))),
             }
         }
-        let hosts = match self.dns.hosts(hop).await {
-            Ok(h) => h,
-            Err(r) => return ("none".into(), all(r)),
-        };
         let policy = self.policy(hop);
+        let hosts = match self.dns.hosts(hop, policy == TlsPolicy::Dane).await {
+            Ok(h) => h,
+            Err(r) => return sent("none".into(), None, all(r)),
+        };
         let mut last = temp("no mail exchanger could be reached");
         let mut last_relay = "none".to_string();
         for host in hosts {
+            let port = hop.port.unwrap_or(self.settings.port);
+            let demand = match self.demand(policy, &host, port).await {
+                Ok(d) => d,
+                Err(r) => {
+                    // RFC 7672 §2.2: a host whose TLSA lookup failed is not used at all.
+                    tracing::info!("{}: {r}", host.name);
+                    (last, last_relay) = (r, host.name.clone());
+                    continue;
+                }
+            };
             for ip in &host.addrs {
-                let addr = SocketAddr::new(*ip, hop.port.unwrap_or(self.settings.port));
+                let addr = SocketAddr::new(*ip, port);
                 let relay = format!("{}[{}]:{}", host.name, ip, addr.port());
-                let mut session = match self.open(hop, &host, addr, policy).await {
+                let (mut session, tls) = match self.open(hop, &host, addr, &demand).await {
                     Ok(s) => s,
                     Err(r) => {
                         tracing::info!("{relay}: {r}");
@@ -168,18 +221,59 @@ impl Smtp {
                 };
                 let reader = match payload.reader() {
                     Ok(r) => r,
-                    Err(e) => return (relay, all(temp(&format!("cannot read the queue file: {e}")))),
+                    Err(e) => {
+                        return sent(
+                            relay,
+                            Some(tls),
+                            all(temp(&format!("cannot read the queue file: {e}"))),
+                        );
+                    }
                 };
                 return match session.send(env, reader).await {
                     Ok(o) => {
-                        self.put_idle(&key, relay.clone(), session);
-                        (relay, replies(o, env))
+                        self.put_idle(&key, relay.clone(), tls, session);
+                        sent(relay, Some(tls), replies(o, env))
                     }
-                    Err(e) => (relay.clone(), all(temp(&format!("lost connection with {relay}: {e}")))),
+                    Err(e) => {
+                        let why = temp(&format!("lost connection with {relay}: {e}"));
+                        sent(relay, Some(tls), all(why))
+                    }
                 };
             }
         }
-        (last_relay, all(last))
+        sent(last_relay, None, all(last))
+    }
+
+    /// The policy for one host: for `dane`, from its TLSA records when its MX and address
+    /// records are DNSSEC-secure (RFC 7672 §2.2), else opportunistic.
+    async fn demand(&self, policy: TlsPolicy, host: &Host, port: u16) -> Result<Demand, ServerReply> {
+        Ok(match policy {
+            TlsPolicy::None => Demand::None,
+            TlsPolicy::May => Demand::May,
+            TlsPolicy::Encrypt => Demand::Encrypt,
+            TlsPolicy::Verify => Demand::Verify,
+            TlsPolicy::Dane if !host.secure => {
+                tracing::debug!(
+                    "{}: DANE: MX or address records not DNSSEC-secure; opportunistic TLS",
+                    host.name
+                );
+                Demand::May
+            }
+            TlsPolicy::Dane => match Requirement::of(self.dns.tlsa(&host.name, port).await?.as_deref()) {
+                Requirement::Opportunistic => {
+                    tracing::debug!("{}: DANE: no secure TLSA records; opportunistic TLS", host.name);
+                    Demand::May
+                }
+                Requirement::Encrypted => {
+                    tracing::info!(
+                        "{}: DANE: no usable TLSA record; TLS required, unauthenticated",
+                        host.name
+                    );
+                    Demand::Encrypt
+                }
+                Requirement::Authenticated(records) => Demand::Dane(records),
+            },
+        })
     }
 
     /// Connect, greet, STARTTLS by policy, AUTH for the relayhost. `Err` is why this host
@@ -189,8 +283,8 @@ impl Smtp {
         hop: &Nexthop,
         host: &Host,
         addr: SocketAddr,
-        policy: TlsPolicy,
-    ) -> Result<Session, ServerReply> {
+        demand: &Demand,
+    ) -> Result<(Session, TlsLevel), ServerReply> {
         let t = self.settings.timeouts;
         let name = &self.settings.our_name;
         let connect = || async {
@@ -199,28 +293,49 @@ impl Smtp {
         };
         let plain = connect().await?;
         let offered = plain.capabilities().starttls;
-        let session = match policy {
-            TlsPolicy::None => Session::Plain(Box::new(plain)),
-            TlsPolicy::May if !offered => Session::Plain(Box::new(plain)),
-            TlsPolicy::Encrypt | TlsPolicy::Verify if !offered => {
+        let (session, level) = match demand {
+            Demand::None => (Session::Plain(Box::new(plain)), TlsLevel::None),
+            Demand::May if !offered => (Session::Plain(Box::new(plain)), TlsLevel::None),
+            Demand::Encrypt | Demand::Verify | Demand::Dane(_) if !offered => {
                 let _ = plain.quit().await;
-                return Err(temp("TLS is required, but was not offered by host"));
+                let why = if let Demand::Dane(_) = demand { " (DANE TLSA records)" } else { "" };
+                return Err(ServerReply::new(
+                    451,
+                    Some("4.7.5"),
+                    format!("TLS is required{why}, but was not offered by host"),
+                ));
             }
             _ => {
-                let connector = if policy == TlsPolicy::Verify { &self.verify } else { &self.any };
+                let dane_connector;
+                let (connector, level) = match demand {
+                    Demand::Verify => (&self.verify, TlsLevel::Verified),
+                    Demand::Dane(records) => {
+                        dane_connector = dane::connector(records.clone());
+                        (&dane_connector, TlsLevel::Dane)
+                    }
+                    _ => (&self.any, TlsLevel::Encrypted),
+                };
                 let server_name = server_name(&host.name, addr);
                 match plain.starttls(connector, server_name, name).await {
-                    Ok(c) => Session::Tls(Box::new(c)),
+                    Ok(c) => (Session::Tls(Box::new(c)), level),
                     // RFC 7435: opportunistic TLS that fails is retried in plain text.
-                    Err(e) if policy == TlsPolicy::May => {
+                    Err(e) if matches!(demand, Demand::May) => {
                         tracing::info!("{}[{addr}]: STARTTLS failed ({e}); trying plain text", host.name);
-                        Session::Plain(Box::new(connect().await?))
+                        (Session::Plain(Box::new(connect().await?)), TlsLevel::None)
+                    }
+                    // RFC 7672 §3.1: a certificate the TLSA records do not match defers the mail.
+                    Err(e) if level == TlsLevel::Dane => {
+                        return Err(ServerReply::new(
+                            451,
+                            Some("4.7.5"),
+                            format!("DANE: {addr}: TLSA records do not authenticate the server: {e}"),
+                        ));
                     }
                     Err(e) => return Err(session_error(addr, e)),
                 }
             }
         };
-        self.authenticate(hop, session).await
+        Ok((self.authenticate(hop, session).await?, level))
     }
 
     async fn authenticate(&self, hop: &Nexthop, session: Session) -> Result<Session, ServerReply> {
@@ -255,23 +370,23 @@ impl Smtp {
             .clone()
     }
 
-    fn take_idle(&self, key: &str) -> Option<(String, Session)> {
+    fn take_idle(&self, key: &str) -> Option<(String, TlsLevel, Session)> {
         let mut idle = self.idle.lock().expect("idle poisoned");
         let list = idle.get_mut(key)?;
         while let Some(i) = list.pop() {
             if i.since.elapsed() < self.settings.idle_reuse {
-                return Some((i.relay, i.session));
+                return Some((i.relay, i.tls, i.session));
             }
             // Too old to trust: dropped (the peer has likely timed it out).
         }
         None
     }
 
-    fn put_idle(&self, key: &str, relay: String, s: Session) {
+    fn put_idle(&self, key: &str, relay: String, tls: TlsLevel, s: Session) {
         let mut idle = self.idle.lock().expect("idle poisoned");
         let list = idle.entry(key.to_string()).or_default();
         if list.len() < MAX_IDLE && !self.settings.idle_reuse.is_zero() {
-            list.push(Idle { since: Instant::now(), relay, session: s });
+            list.push(Idle { since: Instant::now(), relay, tls, session: s });
         }
     }
 

@@ -32,24 +32,7 @@ pub struct Dns {
 impl Dns {
     /// A resolver asking `servers` (`IP` or `IP:PORT`), or the system's when empty.
     pub fn new(servers: &[String]) -> Result<Dns, String> {
-        let builder = if servers.is_empty() {
-            TokioResolver::builder_tokio().map_err(|e| format!("system resolver: {e}"))?
-        } else {
-            let mut config = ResolverConfig::from_name_servers(Vec::new());
-            for s in servers {
-                let addr = s
-                    .parse::<SocketAddr>()
-                    .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                    .map_err(|_| format!("dns_servers: {s:?} is not IP or IP:PORT"))?;
-                let conns = [ConnectionConfig::udp(), ConnectionConfig::tcp()].map(|mut c| {
-                    c.port = addr.port();
-                    c
-                });
-                config.add_name_server(NameServerConfig::new(addr.ip(), true, conns.into()));
-            }
-            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-        };
-        Ok(Dns { resolver: builder.build().map_err(|e| format!("resolver: {e}"))? })
+        Ok(Dns { resolver: resolver(servers)? })
     }
 
     /// The hosts to try for `hop`, best first; `Err` is the reply every recipient gets.
@@ -107,6 +90,29 @@ impl Dns {
             Err(e) => Err(unavailable(host, "A", &e)),
         }
     }
+}
+
+/// The resolver of `[mta] dns_servers` (`IP` or `IP:PORT`), or the system's when empty; MX
+/// lookups and sender authentication share its configuration.
+pub fn resolver(servers: &[String]) -> Result<TokioResolver, String> {
+    let builder = if servers.is_empty() {
+        TokioResolver::builder_tokio().map_err(|e| format!("system resolver: {e}"))?
+    } else {
+        let mut config = ResolverConfig::from_name_servers(Vec::new());
+        for s in servers {
+            let addr = s
+                .parse::<SocketAddr>()
+                .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map_err(|_| format!("dns_servers: {s:?} is not IP or IP:PORT"))?;
+            let conns = [ConnectionConfig::udp(), ConnectionConfig::tcp()].map(|mut c| {
+                c.port = addr.port();
+                c
+            });
+            config.add_name_server(NameServerConfig::new(addr.ip(), true, conns.into()));
+        }
+        TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+    };
+    builder.build().map_err(|e| format!("resolver: {e}"))
 }
 
 /// Preference order, shuffled among equals (RFC 5321 §5.1) so equal hosts share the load;

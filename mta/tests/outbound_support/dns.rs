@@ -1,13 +1,15 @@
-//! A DNS server on loopback for the outbound tests: answers A and MX queries from a fixed
-//! zone over UDP with hickory-proto's message codec, NXDOMAIN for names it does not know and
-//! an empty NOERROR answer for other types of names it does know (so "no MX" means the
-//! implicit MX, as on the internet).
+//! A DNS server on loopback for the outbound and sender-authentication tests: answers A, MX
+//! and TXT queries from a fixed zone over UDP with hickory-proto's message codec, NXDOMAIN for
+//! names it does not know, an empty NOERROR answer for other types of names it does know (so
+//! "no MX" means the implicit MX, as on the internet), and SERVFAIL for names marked broken.
+
+#![allow(dead_code)] // each test file uses a part
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 
 use hickory_resolver::proto::op::{Message, OpCode, ResponseCode};
-use hickory_resolver::proto::rr::rdata::{A, MX};
+use hickory_resolver::proto::rr::rdata::{A, MX, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 /// One record of the zone.
@@ -17,6 +19,10 @@ pub enum Rr {
     Mx(u16, &'static str),
     /// IPv4 address.
     A(Ipv4Addr),
+    /// Text (SPF, DKIM key, DMARC policy), split into 255-byte strings as zone files do.
+    Txt(String),
+    /// Every query for the name fails with SERVFAIL (a broken authoritative server).
+    ServFail,
 }
 
 /// Serve `zone` (owner name → records) on a free UDP port of 127.0.0.1, on a thread that
@@ -54,6 +60,14 @@ fn answer(table: &HashMap<String, Vec<Rr>>, query: &Message) -> Message {
         };
         for rr in records {
             let data = match (rr, q.query_type()) {
+                (Rr::ServFail, _) => {
+                    r.metadata.response_code = ResponseCode::ServFail;
+                    continue;
+                }
+                (Rr::Txt(text), RecordType::TXT) => {
+                    let parts = text.as_bytes().chunks(255).map(|c| String::from_utf8_lossy(c).into_owned());
+                    RData::TXT(TXT::new(parts.collect()))
+                }
                 (Rr::Mx(pref, host), RecordType::MX) => {
                     RData::MX(MX::new(*pref, Name::from_ascii(host).unwrap()))
                 }

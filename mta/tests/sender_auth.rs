@@ -339,3 +339,21 @@ async fn spf_reject_and_dmarc_mark() {
     let q = header(&msg, "X-Mailroom-Quarantine").unwrap_or_else(|| panic!("not marked:\n{msg}"));
     assert!(q.contains("policy.dmarc=reject"), "{q}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn mynetworks_are_not_judged() {
+    let dns = dns::serve(&zone("v=DKIM1; p="));
+    let db = database(Backend::Sqlite).await;
+    let stack = Stack::start(
+        &db,
+        Options::default()
+            .mta("sender_auth", "true")
+            .mta("spf_fail", "\"reject\"")
+            .mta("mynetworks", "[\"127.0.0.0/8\"]")
+            .mta("dns_servers", &format!("[\"{dns}\"]")),
+    );
+    // SPF would refuse it and DMARC p=reject too, but our own network is trusted.
+    deliver(&stack, "a@reject.test", &message("a@reject.test", "trusted"));
+    let msg = delivered(&stack, 1, "trusted");
+    assert!(all_headers(&msg, "Authentication-Results").is_empty(), "{msg}");
+}

@@ -143,6 +143,24 @@ crate::section! {
         pub milter_command_timeout: NonZeroU64 = nz64(30),
         /// Seconds for a filter's answer to the message content (milter_content_timeout).
         pub milter_content_timeout: NonZeroU64 = nz64(300),
+        /// Check who sent mail arriving on port 25 (not authenticated clients, not mynetworks):
+        /// SPF (RFC 7208) for the HELO name and MAIL FROM, DKIM (RFC 6376) and ARC (RFC 8617)
+        /// signatures, DMARC (RFC 7489) alignment and policy, as policyd-spf, opendkim and
+        /// opendmarc do behind Postfix. The results go into one `Authentication-Results:`
+        /// header (RFC 8601) on top of the queued message. DNS through `dns_servers`.
+        pub sender_auth: bool = false,
+        /// The name our `Authentication-Results:` headers carry (opendmarc's AuthservID); those
+        /// arriving from outside under this name are removed. Empty: `hostname`.
+        pub authserv_id: String = String::new(),
+        /// A MAIL FROM whose SPF result is `fail`: `mark` (only the header: DMARC decides, as
+        /// RFC 7489 §10.1 advises) or `reject` (550 5.7.23 to MAIL FROM, policyd-spf's way).
+        /// `softfail`, `temperror` and the others are only marked.
+        pub spf_fail: SpfFail = SpfFail::Mark,
+        /// What a DMARC failure gets: `honour` the domain's policy (`p=reject`: 550 5.7.1 at the
+        /// end of DATA; `p=quarantine`: an `X-Mailroom-Quarantine:` header for a Sieve Junk
+        /// rule) or `mark` (opendmarc's RejectFailures = false: both only get the header). A
+        /// DNS failure is `temperror` in the header, never a refusal.
+        pub dmarc_policy: DmarcPolicy = DmarcPolicy::Honour,
     }
 }
 
@@ -157,6 +175,28 @@ pub enum MilterAction {
     /// 451 4.7.1: the client tries again later.
     #[default]
     Tempfail,
+}
+
+/// What an SPF `fail` of MAIL FROM gets.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SpfFail {
+    /// `spf=fail` in Authentication-Results; DMARC decides.
+    #[default]
+    Mark,
+    /// 550 5.7.23 to MAIL FROM.
+    Reject,
+}
+
+/// How a DMARC failure's policy is applied (opendmarc's RejectFailures).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DmarcPolicy {
+    /// `p=reject`: 550 5.7.1; `p=quarantine`: the quarantine header.
+    #[default]
+    Honour,
+    /// `p=reject` and `p=quarantine` both get the quarantine header.
+    Mark,
 }
 
 /// What to do with a bare LF or CR in message content (Postfix 3.9's smtpd_forbid_bare_newline).

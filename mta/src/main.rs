@@ -49,6 +49,15 @@
 //!     body, sender and recipient changes are in the queued file. A filter that is down,
 //!     slow or broken gets milter_default_action (tempfail: 451 4.7.1; reject; accept).
 //!
+//!     With sender_auth, mail on port 25 from clients neither authenticated nor in mynetworks
+//!     is checked as policyd-spf, opendkim and opendmarc check it behind Postfix: SPF for the
+//!     HELO name and MAIL FROM (spf_fail = reject refuses a fail with 550 5.7.23), DKIM and
+//!     ARC signatures, DMARC alignment and policy (dmarc_policy = honour: p=reject is 550
+//!     5.7.1, p=quarantine adds X-Mailroom-Quarantine: for a Sieve Junk rule). The results
+//!     are one Authentication-Results: header under authserv_id on top of the message; such
+//!     headers arriving under our authserv-id are removed. A DNS failure is temperror in the
+//!     header, never a refusal.
+//!
 //!     Every log line about a message starts with its queue id.
 //!
 //! SECURITY
@@ -64,7 +73,8 @@
 //!     RFC 4954 (AUTH), RFC 4616 (PLAIN), RFC 2920 (PIPELINING), RFC 1870 (SIZE), RFC 6152
 //!     (8BITMIME), RFC 6531 (SMTPUTF8), RFC 3030 (CHUNKING), RFC 3461/3464 (DSN), RFC 3463
 //!     (enhanced status codes), RFC 3848 (Received: protocol names), RFC 2033 (LMTP client),
-//!     RFC 7505 (null MX), RFC 7435 (opportunistic TLS), RFC 6376 (DKIM).
+//!     RFC 7505 (null MX), RFC 7435 (opportunistic TLS), RFC 6376 (DKIM), RFC 7208 (SPF),
+//!     RFC 7489 (DMARC), RFC 8617 (ARC), RFC 8601 (Authentication-Results), RFC 7372 (5.7.23).
 //!
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mta-metrics.socket), GET /metrics answers
@@ -276,6 +286,7 @@ async fn serve_all(
         queued: queued_tx.clone(),
         smtpd_milters: milters(&m, &m.smtpd_milters, &hostname)?,
         non_smtpd_milters: milters(&m, &m.non_smtpd_milters, &hostname)?,
+        sender_auth: sender_auth(&m, &hostname)?,
     });
     let bare_lf_exempt = if m.bare_lf_exclusions.is_empty() {
         networks
@@ -317,6 +328,22 @@ async fn serve_all(
         })
         .await?;
     Ok(())
+}
+
+/// The sender checks of port-25 mail, when `sender_auth` asks for them.
+fn sender_auth(m: &config::Mta, hostname: &str) -> Result<Option<mailroom_mta::smtpd::sender_auth::Checker>> {
+    if !m.sender_auth {
+        return Ok(None);
+    }
+    let resolver = mx::resolver(&m.dns_servers).map_err(anyhow::Error::msg)?;
+    let authserv_id = if m.authserv_id.is_empty() { hostname } else { &m.authserv_id };
+    Ok(Some(mailroom_mta::smtpd::sender_auth::Checker::new(
+        resolver,
+        authserv_id.to_string(),
+        hostname.to_string(),
+        m.spf_fail,
+        m.dmarc_policy,
+    )))
 }
 
 /// One listener kind's mail filters from `[mta]`.

@@ -82,6 +82,12 @@ pub fn may_relay(client: &Client, mynetworks: &Networks) -> bool {
         || client.ip.is_some_and(|ip| mynetworks.contains(ip))
 }
 
+/// Whose mail gets SPF, DKIM, ARC and DMARC checks: port 25 clients that are neither
+/// authenticated nor in mynetworks (our own users' mail is not judged by foreign rules).
+pub fn checks_sender_auth(client: &Client, mynetworks: &Networks) -> bool {
+    client.role == Role::Mx && !may_relay(client, mynetworks)
+}
+
 /// MAIL on a submission port needs AUTH first.
 pub fn require_auth(client: &Client) -> Option<Reply> {
     let submission = matches!(client.role, Role::Submission | Role::Submissions);
@@ -224,6 +230,16 @@ mod tests {
         assert!(require_auth(&client(Role::Submission, "192.0.2.7", Some("bob@b.test"))).is_none());
         assert!(require_auth(&client(Role::Mx, "192.0.2.7", None)).is_none());
         assert!(require_auth(&client(Role::Local, "", None)).is_none());
+    }
+
+    #[test]
+    fn sender_auth_only_for_strangers_on_port_25() {
+        let nets = Networks::parse(&["10.0.0.0/8".into()]).unwrap();
+        assert!(checks_sender_auth(&client(Role::Mx, "192.0.2.7", None), &nets));
+        assert!(!checks_sender_auth(&client(Role::Mx, "10.1.2.3", None), &nets));
+        assert!(!checks_sender_auth(&client(Role::Mx, "192.0.2.7", Some("bob@b.test")), &nets));
+        assert!(!checks_sender_auth(&client(Role::Submission, "192.0.2.7", Some("bob@b.test")), &nets));
+        assert!(!checks_sender_auth(&client(Role::Local, "", None), &nets));
     }
 
     #[test]

@@ -86,8 +86,11 @@ impl App {
             trusted,
             discovery: crate::discovery::Settings::new(cfg),
             dns: crate::dns::Dns {
-                resolver: mailroom_mta::qmgr::mx::Dns::new(&cfg.mta.dns_servers, cfg.mta.dnssec_trust_anchor_file.as_str())
-                    .map_err(|e| format!("[mta] {e}"))?,
+                resolver: mailroom_mta::qmgr::mx::Dns::new(
+                    &cfg.mta.dns_servers,
+                    cfg.mta.dnssec_trust_anchor_file.as_str(),
+                )
+                .map_err(|e| format!("[mta] {e}"))?,
                 dkim: cfg.mta.dkim.clone(),
             },
             queue: crate::queue::Queue {

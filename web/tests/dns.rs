@@ -36,9 +36,7 @@ async fn records_and_their_live_check() {
     let pair = mail_auth::dkim::generate::DkimKeyPair::generate_rsa(1024).unwrap();
     let key_file = dir.path().join("a.test.mail.pem");
     std::fs::write(&key_file, pem(pair.private_key())).unwrap();
-    let dkim: &'static str = Box::leak(
-        mailroom_mta::qmgr::dkim::key_file_record(key_file.to_str().unwrap()).unwrap().into_boxed_str(),
-    );
+    let dkim = mailroom_mta::qmgr::dkim::key_file_record(key_file.to_str().unwrap()).unwrap();
     // The record is the SubjectPublicKeyInfo of the key pair's public key.
     let p = dkim.strip_prefix("v=DKIM1; k=rsa; p=").unwrap();
     let spki = base64::engine::general_purpose::STANDARD.decode(p).unwrap();
@@ -47,11 +45,11 @@ async fn records_and_their_live_check() {
     let server = dnsserver::serve(&[
         ("a.test", Rr::Mx(10, "mail.a.test")),
         ("mail.a.test", Rr::A(std::net::Ipv4Addr::LOCALHOST)),
-        ("a.test", Rr::Txt("v=spf1 a -all")),
-        ("mail._domainkey.a.test", Rr::Txt(dkim)),
-        ("_dmarc.a.test", Rr::Txt("v=DMARC1; p=quarantine; rua=mailto:postmaster@a.test")),
+        ("a.test", Rr::Txt("v=spf1 a -all".into())),
+        ("mail._domainkey.a.test", Rr::Txt(dkim.clone())),
+        ("_dmarc.a.test", Rr::Txt("v=DMARC1; p=quarantine; rua=mailto:postmaster@a.test".into())),
         ("_imaps._tcp.a.test", Rr::Srv(5, 0, 993, "mail.a.test")),
-        ("_smtp._tls.a.test", Rr::Txt("v=TLSRPTv1; rua=mailto:tls@elsewhere.example")),
+        ("_smtp._tls.a.test", Rr::Txt("v=TLSRPTv1; rua=mailto:tls@elsewhere.example".into())),
     ]);
     let extra = format!(
         "\n[mta]\ndns_servers = [\"{server}\"]\n\n[mta.dkim.\"a.test\"]\nselector = \"mail\"\nkey_file = \"{}\"\n",

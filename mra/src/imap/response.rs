@@ -141,11 +141,9 @@ mod tests {
         assert_eq!(flag_list(&flags, &kw, true), "(\\Answered \\Seen $Junk \\Recent)");
         assert!(mailbox_flags(&kw).ends_with("$Forwarded $Junk)"));
         assert!(capabilities(true, false, false).ends_with("STARTTLS LOGINDISABLED"));
-        assert!(
-            capabilities(false, true, true).ends_with(
-                "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE COMPRESS=DEFLATE METADATA \
+        assert!(capabilities(false, true, true).ends_with(
+            "QUOTA=RES-STORAGE QUOTA=RES-MESSAGE UNAUTHENTICATE COMPRESS=DEFLATE METADATA \
                  METADATA-SERVER APPENDLIMIT=67108864"
-            )
-        );
+        ));
     }
 }

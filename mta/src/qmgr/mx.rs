@@ -40,7 +40,7 @@ impl Dns {
     /// Resolvers asking `servers` (`IP` or `IP:PORT`), or the system's when empty; the
     /// validating one trusts the DNSKEYs of `trust_anchor_file`, or the root's when empty.
     pub fn new(servers: &[String], trust_anchor_file: &str) -> Result<Dns, String> {
-        let resolver = builder(servers)?.build().map_err(|e| format!("resolver: {e}"))?;
+        let resolver = resolver(servers)?;
         let anchors = match trust_anchor_file {
             "" => TrustAnchors::default(),
             f => TrustAnchors::from_file(f.as_ref())
@@ -188,6 +188,12 @@ fn no_records(e: &NetError) -> bool {
         NetError::Dns(DnsError::Nsec { proof, .. }) => *proof != Proof::Bogus,
         e => e.is_no_records_found(),
     }
+}
+
+/// The resolver of `[mta] dns_servers` (`IP` or `IP:PORT`), or the system's when empty; MX
+/// lookups and sender authentication share its configuration.
+pub fn resolver(servers: &[String]) -> Result<TokioResolver, String> {
+    builder(servers)?.build().map_err(|e| format!("resolver: {e}"))
 }
 
 /// Preference order, shuffled among equals (RFC 5321 §5.1) so equal hosts share the load;

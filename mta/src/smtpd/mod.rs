@@ -1,7 +1,9 @@
 //! One SMTP session's decisions: the [`smtp::Handler`] that applies [`crate::policy`], writes
-//! the message into the queue while it arrives, and answers 250 only once it is durable.
+//! the message into the queue while it arrives (or holds it in memory for the filters and the
+//! sender checks), and answers 250 only once it is durable.
 
 pub mod received;
+pub mod sender_auth;
 
 use std::io;
 use std::sync::Arc;
@@ -43,6 +45,8 @@ pub struct Context {
     pub smtpd_milters: Option<Arc<Milters>>,
     /// Mail filters for the local submission socket (non_smtpd_milters).
     pub non_smtpd_milters: Option<Arc<Milters>>,
+    /// SPF, DKIM, ARC and DMARC checks of port-25 mail, when configured (sender_auth).
+    pub sender_auth: Option<sender_auth::Checker>,
 }
 
 /// One session.
@@ -75,9 +79,20 @@ struct Transaction {
     /// Each accepted RCPT (or a filter's added recipient) and the addresses it became, so that
     /// a filter can delete it.
     expanded: Vec<(String, Vec<String>)>,
-    /// With filters: the queue id they see as `i`, and the message (our Received: first),
-    /// kept until they have changed it.
-    filtered: Option<(QueueId, Vec<u8>)>,
+    /// With filters or sender checks: the message, kept until they are done.
+    held: Option<Held>,
+    /// SPF's verdicts, when this transaction gets the sender checks.
+    spf: Option<sender_auth::Spf>,
+}
+
+/// A message held in memory until the end of DATA.
+struct Held {
+    /// Its queue id (the filters see it as `i`).
+    id: QueueId,
+    /// Our Received:, then the message as the client sent it.
+    bytes: Vec<u8>,
+    /// Where the client's message starts.
+    client_start: usize,
 }
 
 impl Session {
@@ -181,6 +196,15 @@ impl Session {
             tracing::info!(client = %self.peer, from = %from.address, reply = %r.to_string().trim_end(), "sender refused");
             return Err(r);
         }
+        let spf = match (&self.ctx.sender_auth, self.client.ip) {
+            (Some(checker), Some(ip)) if policy::checks_sender_auth(&self.client, &self.ctx.networks) => {
+                let spf = checker.spf(ip, &self.helo, &from.address).await.inspect_err(|r| {
+                    tracing::info!(client = %self.peer, from = %from.address, reply = %r.to_string().trim_end(), "sender refused");
+                })?;
+                Some(spf)
+            }
+            _ => None,
+        };
         let info = self.filters.is_some().then(|| self.client_info());
         if let (Some(info), Some(filters)) = (info, self.filters.as_mut()) {
             filters.mail(&info, &from.address, Vec::new()).await?;
@@ -203,7 +227,8 @@ impl Session {
             incoming: None,
             hops: HopCounter::default(),
             expanded: Vec::new(),
-            filtered: None,
+            held: None,
+            spf,
         });
         Ok(())
     }
@@ -289,12 +314,62 @@ impl Session {
         }
     }
 
+    /// The end of DATA for a held message: the sender checks' verdict on top of it, then the
+    /// filters' turn, then the queue file. `Ok(None)`: discarded.
+    async fn finish_held(&mut self, held: Held) -> Result<Option<Incoming>, Reply> {
+        let Held { id, bytes, client_start } = held;
+        let tx = self.tx.as_ref().expect("in a transaction");
+        let msg = match (&self.ctx.sender_auth, &tx.spf) {
+            (Some(checker), Some(spf)) => {
+                let mut verdict = checker.message(spf, &bytes[client_start..]).await;
+                if let Some(r) = verdict.reject.take() {
+                    let from = tx.sender.escape_debug();
+                    tracing::info!(
+                        "{id}: reject: client={}, from=<{from}>: {}",
+                        self.peer,
+                        r.to_string().trim_end()
+                    );
+                    return Err(r);
+                }
+                let mut msg = Message::parse(&bytes);
+                let removed = checker.mark(&mut msg, &verdict);
+                if removed > 0 {
+                    tracing::info!(
+                        "{id}: client={}, removed {removed} header(s) claiming our authserv-id",
+                        self.peer
+                    );
+                }
+                if let Some(why) = &verdict.quarantine {
+                    tracing::info!("{id}: client={}, marked for quarantine: {why}", self.peer);
+                }
+                msg
+            }
+            _ if self.filters.is_some() => Message::parse(&bytes),
+            _ => return self.queue_file(id, &bytes).map(Some),
+        };
+        drop(bytes);
+        if self.filters.is_some() {
+            return self.filter_message(id, msg).await;
+        }
+        self.queue_file(id, &msg.to_bytes()).map(Some)
+    }
+
+    /// The queue file of a held message, under the id it was given at DATA.
+    fn queue_file(&self, id: QueueId, bytes: &[u8]) -> Result<Incoming, Reply> {
+        let mut env = self.envelope(self.tx.as_ref().expect("in a transaction"));
+        env.id = id;
+        let mut incoming = self.ctx.spool.create_as(env).map_err(|e| {
+            tracing::error!(error = %e, "cannot create queue file");
+            storage_reply(&e)
+        })?;
+        incoming.write(bytes).map_err(|e| storage_reply(&e))?;
+        Ok(incoming)
+    }
+
     /// The filters' turn at the end of DATA: their verdict, then their changes in the queue
     /// file. `Ok(None)`: discarded.
-    async fn filter_message(&mut self, id: QueueId, bytes: Vec<u8>) -> Result<Option<Incoming>, Reply> {
+    async fn filter_message(&mut self, id: QueueId, mut msg: Message) -> Result<Option<Incoming>, Reply> {
         let info = self.client_info();
-        let mut msg = Message::parse(&bytes);
-        drop(bytes);
         let filters = self.filters.as_mut().expect("filtered messages have filters");
         let outcome = filters.message(&info, id.as_str(), &mut msg).await?;
         if outcome.discard {
@@ -312,13 +387,7 @@ impl Session {
             );
             return Ok(None);
         }
-        let mut env = self.envelope(tx);
-        env.id = id;
-        let mut incoming = self.ctx.spool.create_as(env).map_err(|e| {
-            tracing::error!(error = %e, "cannot create queue file");
-            storage_reply(&e)
-        })?;
-        incoming.write(&msg.to_bytes()).map_err(|e| storage_reply(&e))?;
+        let mut incoming = self.queue_file(id, &msg.to_bytes())?;
         if let Some(reason) = outcome.quarantine {
             tracing::info!("{}: milter-hold: client={}, {reason}", incoming.id(), self.peer);
             incoming.hold();
@@ -336,18 +405,21 @@ impl Session {
             self.tx = None;
             return vec![Reply::new(554, "5.4.6", "Too many hops")];
         }
-        let incoming = match tx.filtered.take() {
-            Some((id, bytes)) => match self.filter_message(id.clone(), bytes).await {
-                Ok(Some(incoming)) => incoming,
-                Ok(None) => {
-                    self.tx = None;
-                    return vec![Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))];
+        let incoming = match tx.held.take() {
+            Some(held) => {
+                let id = held.id.clone();
+                match self.finish_held(held).await {
+                    Ok(Some(incoming)) => incoming,
+                    Ok(None) => {
+                        self.tx = None;
+                        return vec![Reply::new(250, "2.0.0", format!("Ok: queued as {id}"))];
+                    }
+                    Err(r) => {
+                        self.tx = None;
+                        return vec![r];
+                    }
                 }
-                Err(r) => {
-                    self.tx = None;
-                    return vec![r];
-                }
-            },
+            }
             None => tx.incoming.take().expect("data_start opened the queue file"),
         };
         let tx = self.tx.take().expect("still in the transaction");
@@ -419,8 +491,8 @@ impl Handler for Session {
         let Some(tx) = self.tx.as_ref() else {
             return Err(Reply::new(503, "5.5.1", "Error: need MAIL command"));
         };
-        if self.filters.is_some() {
-            return self.filtered_data_start().await;
+        if self.filters.is_some() || tx.spf.is_some() {
+            return self.held_data_start().await;
         }
         let env = self.envelope(tx);
         let mut incoming = self.ctx.spool.create(env).map_err(|e| {
@@ -447,8 +519,8 @@ impl Handler for Session {
     async fn data_chunk(&mut self, chunk: &[u8]) -> Result<(), Reply> {
         let tx = self.tx.as_mut().expect("data without a transaction");
         tx.hops.feed(chunk);
-        if let Some((_, bytes)) = tx.filtered.as_mut() {
-            bytes.extend_from_slice(chunk);
+        if let Some(held) = tx.held.as_mut() {
+            held.bytes.extend_from_slice(chunk);
             return Ok(());
         }
         let incoming = tx.incoming.as_mut().expect("data_start opened the queue file");
@@ -476,12 +548,14 @@ impl Handler for Session {
 }
 
 impl Session {
-    /// DATA with filters: they answer before our 354; the message is kept in memory, behind
-    /// our Received:, until they have seen and changed it.
-    async fn filtered_data_start(&mut self) -> Result<(), Reply> {
+    /// DATA with filters or sender checks: the filters answer before our 354; the message is
+    /// kept in memory, behind our Received:, until the end of DATA.
+    async fn held_data_start(&mut self) -> Result<(), Reply> {
         let id = QueueId::generate();
-        let info = self.client_info();
-        self.filters.as_mut().expect("checked").data(&info, id.as_str()).await?;
+        let info = self.filters.is_some().then(|| self.client_info());
+        if let (Some(info), Some(filters)) = (info, self.filters.as_mut()) {
+            filters.data(&info, id.as_str()).await?;
+        }
         let tx = self.tx.as_ref().expect("checked");
         let tls = self.tls.as_ref().map(|t| (t.protocol.as_str(), t.cipher.as_str()));
         let single = (tx.given.len() == 1).then(|| tx.given[0].as_str());
@@ -496,7 +570,8 @@ impl Session {
             now: Self::now() as i64,
         };
         let bytes = received::header(&trace).into_bytes();
-        self.tx.as_mut().expect("checked").filtered = Some((id, bytes));
+        let client_start = bytes.len();
+        self.tx.as_mut().expect("checked").held = Some(Held { id, bytes, client_start });
         Ok(())
     }
 }

@@ -1,8 +1,10 @@
-//! A DNS server on loopback for the outbound tests (and mailroom-web's record check): answers
-//! A, MX, TXT and SRV queries from a fixed
-//! zone over UDP with hickory-proto's message codec, NXDOMAIN for names it does not know and
-//! an empty NOERROR answer for other types of names it does know (so "no MX" means the
-//! implicit MX, as on the internet).
+//! A DNS server on loopback for the outbound and sender-authentication tests (and
+//! mailroom-web's record check): answers A, MX, TXT and SRV queries from a fixed zone over UDP
+//! with hickory-proto's message codec, NXDOMAIN for names it does not know, an empty NOERROR
+//! answer for other types of names it does know (so "no MX" means the implicit MX, as on the
+//! internet), and SERVFAIL for names marked broken.
+
+#![allow(dead_code)] // each test file uses a part
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -18,12 +20,12 @@ pub enum Rr {
     Mx(u16, &'static str),
     /// IPv4 address.
     A(Ipv4Addr),
-    /// A TXT record of one string.
-    #[allow(dead_code)] // mailroom-web's tests
-    Txt(&'static str),
+    /// Text (SPF, DKIM key, DMARC policy), split into 255-byte strings as zone files do.
+    Txt(String),
     /// SRV priority, weight, port and target.
-    #[allow(dead_code)] // mailroom-web's tests
     Srv(u16, u16, u16, &'static str),
+    /// Every query for the name fails with SERVFAIL (a broken authoritative server).
+    ServFail,
 }
 
 /// Serve `zone` (owner name → records) on a free UDP port of 127.0.0.1, on a thread that
@@ -61,11 +63,18 @@ fn answer(table: &HashMap<String, Vec<Rr>>, query: &Message) -> Message {
         };
         for rr in records {
             let data = match (rr, q.query_type()) {
+                (Rr::ServFail, _) => {
+                    r.metadata.response_code = ResponseCode::ServFail;
+                    continue;
+                }
+                (Rr::Txt(text), RecordType::TXT) => {
+                    let parts = text.as_bytes().chunks(255).map(|c| String::from_utf8_lossy(c).into_owned());
+                    RData::TXT(TXT::new(parts.collect()))
+                }
                 (Rr::Mx(pref, host), RecordType::MX) => {
                     RData::MX(MX::new(*pref, Name::from_ascii(host).unwrap()))
                 }
                 (Rr::A(ip), RecordType::A) => RData::A(A(*ip)),
-                (Rr::Txt(t), RecordType::TXT) => RData::TXT(TXT::new(vec![t.to_string()])),
                 (Rr::Srv(p, w, port, target), RecordType::SRV) => {
                     RData::SRV(SRV::new(*p, *w, *port, Name::from_ascii(target).unwrap()))
                 }

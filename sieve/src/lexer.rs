@@ -246,9 +246,32 @@ fn utf8(bytes: Vec<u8>, pos: Pos) -> Result<String, Error> {
     String::from_utf8(bytes).map_err(|_| Error::at(pos, "string is not valid UTF-8"))
 }
 
+/// `s` as a quoted string (section 2.4.2): `"` and `\` escaped, nothing else changes; what a
+/// program writing Sieve (or ManageSieve, whose strings quote alike) needs.
+pub fn quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoting_reads_back() {
+        let text = r#"a"b\c é"#;
+        assert_eq!(quote(text), r#""a\"b\\c é""#);
+        let toks = tokenize(&quote(text)).unwrap();
+        assert_eq!(toks[0].0, Token::String(text.to_string()));
+    }
 
     fn toks(s: &str) -> Vec<Token> {
         tokenize(s).unwrap().into_iter().map(|(t, _)| t).collect()

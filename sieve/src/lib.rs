@@ -23,3 +23,4 @@ pub use action::{Action, Outcome, Vacation};
 pub use check::{EXTENSIONS, Script, compile};
 pub use error::{Error, Pos};
 pub use interp::{Envelope, Host, Limits, NoHost, Settings, delivery_environment, run};
+pub use lexer::quote;

@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use proto::Address;
 use serde::{Deserialize, Serialize};
+use sieve::quote;
 
 /// The script's name in the user's script store.
 pub const NAME: &str = "mailroom-web";
@@ -183,20 +184,6 @@ impl Filter {
         }
         Ok(self)
     }
-}
-
-/// A Sieve quoted string (RFC 5228 §2.4.2): `"` and `\` escaped, nothing else changes.
-pub fn quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        if c == '"' || c == '\\' {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('"');
-    out
 }
 
 /// A unit variant's name as the script's comments (and the pages' option values) write it.
@@ -452,10 +439,5 @@ mod tests {
         assert_eq!(variant::<Match>("is"), Some(Match::Is));
         assert_eq!(variant::<Act>("body"), None);
         assert_eq!(variant::<Act>(""), None);
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
     }
 }

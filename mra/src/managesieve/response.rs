@@ -55,14 +55,7 @@ impl Code {
 /// literal `{N}` CRLF bytes.
 pub fn string(out: &mut String, s: &str) {
     if s.len() <= 1024 && !s.contains(['\r', '\n', '\0']) {
-        out.push('"');
-        for c in s.chars() {
-            if c == '"' || c == '\\' {
-                out.push('\\');
-            }
-            out.push(c);
-        }
-        out.push('"');
+        out.push_str(&sieve::quote(s));
     } else {
         let _ = write!(out, "{{{}}}\r\n{s}", s.len());
     }

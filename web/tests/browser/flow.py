@@ -8,8 +8,8 @@ import os
 import sys
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 base, superadmin, password, outdir = sys.argv[1:5]
@@ -31,11 +31,28 @@ def shot(name):
     driver.save_screenshot(os.path.join(outdir, f"{shots:02d}-{name}.png"))
 
 
+def left(button):
+    """Whether `button`'s page is gone. Chromium reports a node detached mid-navigation either
+    as a stale element or, while the old document is being torn down, as an inspector error
+    ("Node with given id does not belong to the document"): both mean the page was left."""
+    def gone(_):
+        try:
+            button.is_enabled()
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as e:
+            if "does not belong to the document" in str(e):
+                return True
+            raise
+    return gone
+
+
 def submit(button):
     """Click a submit button and wait until the browser has left its page (the old page's
     elements go stale once the answer to the form is loaded)."""
     button.click()
-    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(button))
+    WebDriverWait(driver, 60).until(left(button))
 
 
 def form(action):

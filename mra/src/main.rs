@@ -35,7 +35,10 @@
 //!     NAMESPACE, ID, ENABLE, LITERAL+, SASL-IR, SPECIAL-USE, UNSELECT, CHILDREN,
 //!     LIST-EXTENDED, LIST-STATUS, ESEARCH, SEARCHRES, BINARY, STATUS=SIZE, CONDSTORE,
 //!     QRESYNC, QUOTA (QUOTA=RES-STORAGE, QUOTA=RES-MESSAGE), SORT (SORT=DISPLAY, ESORT's
-//!     MIN, MAX, COUNT and ALL), THREAD=ORDEREDSUBJECT and THREAD=REFERENCES. SORT and THREAD
+//!     MIN, MAX, COUNT and ALL), THREAD=ORDEREDSUBJECT and THREAD=REFERENCES, COMPRESS=DEFLATE
+//!     after login, METADATA and METADATA-SERVER (entries kept in mailroom-metadata beside each
+//!     mailbox and, for the server, in the Maildir root; values up to 16 KiB, 100 entries;
+//!     the server's /shared entries are read-only to users). SORT and THREAD
 //!     read the header fields kept in mailroom.cache, not the messages; strings compare
 //!     case-folded and decomposed (i;unicode-casemap). CONDSTORE and QRESYNC: every
 //!     change to a message (flags set by any program, arrival, expunge) gets a mod-sequence,
@@ -84,7 +87,7 @@
 //!     RFC 5819 (LIST-STATUS), RFC 4731 (ESEARCH), RFC 5182 (SEARCHRES), RFC 3516 (BINARY),
 //!     RFC 8438 (STATUS=SIZE), RFC 9208 (QUOTA), RFC 6855 §3 (UTF-8 quoted strings), RFC 7162
 //!     (CONDSTORE, QRESYNC), RFC 5256 (SORT, THREAD), RFC 5957 (SORT=DISPLAY), RFC 5267
-//!     (ESORT), RFC 5804 (ManageSieve).
+//!     (ESORT), RFC 4978 (COMPRESS), RFC 5464 (METADATA), RFC 5804 (ManageSieve).
 //!
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mra-metrics.socket), GET /metrics answers

@@ -36,7 +36,8 @@
 //!     DNSSEC-validating resolver (trust anchors from dnssec_trust_anchor_file, else the
 //!     root's): usable DANE-EE/DANE-TA records must match the server's certificate, or the
 //!     mail waits (4.7.5), never sent in clear; an insecure zone falls back to may. Each
-//!     delivery logs the level reached (tls=dane, verified, encrypted, none). AUTH PLAIN/LOGIN to the relayhost is only sent under TLS. Messages whose From: domain
+//!     delivery logs the level reached (tls=dane, verified, encrypted, none). AUTH
+//!     PLAIN/LOGIN to the relayhost is only sent under TLS. Messages whose From: domain
 //!     has a key in [mta.dkim] are DKIM-signed (rsa-sha256, relaxed/relaxed). At most
 //!     smtp_destination_concurrency connections go to one destination, and a session is
 //!     reused for the next message to it. A message whose content really has 8-bit bytes
@@ -78,8 +79,8 @@
 //!     (8BITMIME), RFC 6531 (SMTPUTF8), RFC 3030 (CHUNKING), RFC 3461/3464 (DSN), RFC 3463
 //!     (enhanced status codes), RFC 3848 (Received: protocol names), RFC 2033 (LMTP client),
 //!     RFC 7505 (null MX), RFC 7435 (opportunistic TLS), RFC 6376 (DKIM), RFC 7208 (SPF),
-//!     RFC 7489 (DMARC), RFC 8617 (ARC), RFC 8601 (Authentication-Results), RFC 7372 (5.7.23), RFC 7672 (DANE for SMTP), RFC 6698
-//!     (TLSA).
+//!     RFC 7489 (DMARC), RFC 8617 (ARC), RFC 8601 (Authentication-Results), RFC 7372 (5.7.23),
+//!     RFC 7672 (DANE for SMTP), RFC 6698 (TLSA).
 //!
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mta-metrics.socket), GET /metrics answers

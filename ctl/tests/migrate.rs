@@ -10,8 +10,9 @@
 //! owners are adjusted, as the test does not have the production accounts); a classic user
 //! logs in over IMAP (Python imaplib) with the password the classic stack gave, receives mail
 //! over LMTP (Python smtplib) and sees the UIDVALIDITY and UIDs Dovecot gave. The report flags
-//! the planted milter; `migrate check` finds a planted broken Maildir and an unknown hash
-//! scheme, and exits 0 once they are fixed; `migrate plan` names the lines to change.
+//! the planted after-queue content filter and carries the milter over; `migrate check` finds
+//! a planted broken Maildir and an unknown hash scheme, and exits 0 once they are fixed;
+//! `migrate plan` names the lines to change.
 
 use std::fs;
 use std::io::Write as _;
@@ -342,12 +343,15 @@ fn classic_layout_migrates_and_serves_its_users() {
     let o = ctl(&["--config", cfg, "check"]);
     assert!(o.status.success(), "mailroomctl check refuses the generated file: {}\n{toml}", text(&o));
 
-    // The report flags the planted milter with its line, and the sasldb mechanism.
+    // The report flags the planted after-queue filter with its line, and the sasldb mechanism;
+    // the milter is carried over.
     let report = fs::read_to_string(&report).unwrap();
-    let milter = report.lines().find(|l| l.contains("smtpd_milters")).unwrap_or_else(|| panic!("{report}"));
-    assert!(milter.contains("main.cf:35") && milter.contains("no milter support"), "{milter}");
+    let filter = report.lines().find(|l| l.contains("content_filter")).unwrap_or_else(|| panic!("{report}"));
+    assert!(filter.contains("main.cf:37") && filter.contains("as a milter"), "{filter}");
     let unsupported = report.split("\nunsupported:\n").nth(1).unwrap().split("\n\n").next().unwrap();
-    assert!(unsupported.contains("smtpd_milters") && unsupported.contains("MECHANISMS"), "{report}");
+    assert!(unsupported.contains("content_filter") && unsupported.contains("MECHANISMS"), "{report}");
+    assert!(!unsupported.contains("main.cf:35 smtpd_milters"), "{report}");
+    assert!(toml.contains("smtpd_milters = [\"inet:127.0.0.1:8891\"]"), "{toml}");
     let o = ctl(&["migrate", "report", "--postfix", pf, "--dovecot", dc, "--saslauthd", sa, "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(
@@ -355,7 +359,7 @@ fn classic_layout_migrates_and_serves_its_users() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e["setting"] == "smtpd_milters" && e["status"] == "unsupported")
+            .any(|e| e["setting"] == "content_filter" && e["status"] == "unsupported")
     );
 
     // `migrate check` finds the unknown scheme and the broken Maildir, and nothing else.

@@ -856,17 +856,8 @@ impl Translation<'_> {
                 self.mark(&s, Status::Approximated, None, "no route carried over");
             }
         }
-        for key in ["smtpd_milters", "non_smtpd_milters"] {
-            if let Some(s) = self.pf(key).cloned() {
-                let dkim = if s.value.contains("8891") {
-                    " (8891 is OpenDKIM's port: [mta.dkim] signs instead)"
-                } else {
-                    ""
-                };
-                let note = format!("mailroom-mta has no milter support: `{}` is not run{dkim}", s.value);
-                self.mark(&s, Status::Unsupported, None, &note);
-            }
-        }
+        self.milters(pf);
+        self.outbound_tls(pf);
         // AUTH: every classic SASL setup becomes mailroom-saslauthd's cyrus socket.
         if let Some(s) = self.pf("smtpd_sasl_type").cloned() {
             let mux = format!("{run_dir}/mux");
@@ -1043,6 +1034,131 @@ impl Translation<'_> {
         }
     }
 
+    // ---------------------------------------------------------------- milters
+
+    /// smtpd_milters and non_smtpd_milters (addresses as mailroom-mta writes them) and the
+    /// milter_* parameters mailroom-mta has.
+    fn milters(&mut self, pf: &Postfix) {
+        // Debian's master.cf chroots smtpd: its unix: paths are then under queue_directory.
+        let chrooted = pf.master.iter().any(|s| s.command == "smtpd" && s.chroot != "n");
+        let queue_dir =
+            self.pf("queue_directory").map_or("/var/spool/postfix".to_string(), |s| s.value.clone());
+        let smtpd = self.pf("smtpd_milters").cloned();
+        for (key, in_chroot) in [("smtpd_milters", chrooted), ("non_smtpd_milters", false)] {
+            let Some(s) = self.pf(key).cloned() else { continue };
+            // `non_smtpd_milters = $smtpd_milters` is the usual way to filter both alike.
+            let value = match (s.value.as_str(), &smtpd) {
+                ("$smtpd_milters" | "${smtpd_milters}" | "$(smtpd_milters)", Some(m)) => m.value.clone(),
+                (v, _) => v.to_string(),
+            };
+            let (addrs, dropped) = milter_addresses(&value, in_chroot.then_some(queue_dir.as_str()));
+            let mut notes = Vec::new();
+            if value.contains(":8891") {
+                notes.push("8891 is OpenDKIM's port: [mta.dkim] can sign instead".to_string());
+            }
+            if !dropped.is_empty() {
+                notes.push(format!("not carried over: {}", dropped.join(", ")));
+            }
+            let status = if dropped.is_empty() { Status::Mapped } else { Status::Approximated };
+            self.set("mta", key, Value::List(addrs), &[&s], status, &notes.join("; "));
+        }
+        if let Some(s) = self.pf("milter_default_action").cloned() {
+            match s.value.as_str() {
+                "accept" | "reject" | "tempfail" => self.set(
+                    "mta",
+                    "milter_default_action",
+                    Value::Str(s.value.clone()),
+                    &[&s],
+                    Status::Mapped,
+                    "",
+                ),
+                _ => self.mark(
+                    &s,
+                    Status::Unsupported,
+                    None,
+                    "only accept, reject and tempfail: tempfail applies",
+                ),
+            }
+        }
+        for key in ["milter_connect_timeout", "milter_command_timeout", "milter_content_timeout"] {
+            let Some(s) = self.pf(key).cloned() else { continue };
+            match postfix_seconds(&s.value).filter(|&n| n > 0) {
+                Some(n) => self.set("mta", key, Value::Int(n), &[&s], Status::Mapped, ""),
+                None => self.mark(&s, Status::Unsupported, None, "not a Postfix time: the default applies"),
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- outbound TLS
+
+    /// smtp_tls_security_level and smtp_tls_policy_maps as [mta] tls_policy and tls_policy_map.
+    fn outbound_tls(&mut self, pf: &Postfix) {
+        if let Some(s) = self.pf("smtp_tls_security_level").cloned() {
+            match tls_level(&s.value) {
+                Some((level, status, note)) => {
+                    self.set("mta", "tls_policy", Value::Str(level.into()), &[&s], status, note)
+                }
+                None => {
+                    self.mark(&s, Status::Unsupported, None, "no such level in mailroom-mta: `may` applies")
+                }
+            }
+        }
+        let Some(s) = self.pf("smtp_tls_policy_maps").cloned() else { return };
+        let mut table = BTreeMap::new();
+        for r in Postfix::references(&s.value) {
+            let Some(m) = pf.map(&r) else { continue };
+            if m.entries.is_empty() && !matches!(m.kind.as_str(), "hash" | "lmdb" | "texthash") {
+                let note =
+                    format!("`{}` tables are not read; enter its entries in [mta] tls_policy_map", m.kind);
+                self.mark(&s, Status::Unsupported, None, &note);
+                continue;
+            }
+            let file = m.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            for e in &m.entries {
+                let name = format!("{file} {}", e.key);
+                let mut words = e.value.split_whitespace();
+                let level = words.next().and_then(tls_level);
+                let attrs = words.count() > 0;
+                // `[host]:port` names a next hop given as relayhost or in a transport: its host.
+                let host = e.key.strip_prefix('[').and_then(|k| k.split_once(']')).map(|(h, _)| h);
+                match (e.key.starts_with('.'), level) {
+                    (false, Some((level, status, note))) => {
+                        let mut notes: Vec<&str> = vec![note].into_iter().filter(|n| !n.is_empty()).collect();
+                        if host.is_some() {
+                            notes.push("`[host]:port` becomes the host name");
+                        }
+                        if attrs {
+                            notes.push("match=, protocols= and ciphers= attributes are not carried over");
+                        }
+                        let status = if notes.is_empty() { status } else { Status::Approximated };
+                        let target = Some("[mta] tls_policy_map");
+                        self.report.add_named(status, &name, &e.at, target, notes.join("; "));
+                        table.insert(host.unwrap_or(&e.key).to_ascii_lowercase(), level.to_string());
+                    }
+                    (true, _) => self.report.add_named(
+                        Status::Unsupported,
+                        &name,
+                        &e.at,
+                        None,
+                        "`.domain` (every subdomain) entries are not supported: list the domains",
+                    ),
+                    (false, None) => self.report.add_named(
+                        Status::Unsupported,
+                        &name,
+                        &e.at,
+                        None,
+                        "unknown security level",
+                    ),
+                }
+            }
+        }
+        if table.is_empty() {
+            self.mark(&s, Status::Approximated, None, "no entry carried over");
+        } else {
+            self.set("mta", "tls_policy_map", Value::Table(table), &[&s], Status::Mapped, "");
+        }
+    }
+
     // ---------------------------------------------------------------- the rest
 
     /// Every setting not yet reported: known ones with their fate, the rest unsupported.
@@ -1071,6 +1187,86 @@ impl Translation<'_> {
     }
 }
 
+/// The milters of a Postfix milter list as mailroom-mta's addresses, and what could not be
+/// carried over. Entries are separated by commas or spaces; `{ address, name=value ... }`
+/// groups (Postfix 3.0) keep only their address. `local:` is `unix:`; a unix socket path
+/// is relative to the queue directory, and so is an absolute one when `chroot_dir` is given.
+fn milter_addresses(value: &str, chroot_dir: Option<&str>) -> (Vec<String>, Vec<String>) {
+    let (mut addrs, mut dropped) = (Vec::new(), Vec::new());
+    let mut rest = value.trim();
+    while !rest.is_empty() {
+        let (item, after) = if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            let mut parts = group[..end].split([',', ' ', '\t', '\n']).filter(|p| !p.is_empty());
+            let addr = parts.next().unwrap_or_default();
+            dropped.extend(parts.map(|p| format!("`{p}` of {addr}")));
+            (addr, group.get(end + 1..).unwrap_or_default())
+        } else {
+            let end = rest.find([',', ' ', '\t', '\n']).unwrap_or(rest.len());
+            (&rest[..end], &rest[end..])
+        };
+        rest = after.trim_start_matches([',', ' ', '\t', '\n']);
+        if item.is_empty() {
+            continue;
+        }
+        let addr = match item.split_once(':') {
+            Some(("inet", hostport)) => format!("inet:{hostport}"),
+            Some(("unix" | "local", path)) => match (path.starts_with('/'), chroot_dir) {
+                (true, None) => format!("unix:{path}"),
+                (true, Some(root)) => format!("unix:{}{path}", root.trim_end_matches('/')),
+                (false, _) => {
+                    let root = chroot_dir.unwrap_or("/var/spool/postfix").trim_end_matches('/');
+                    format!("unix:{root}/{path}")
+                }
+            },
+            _ => {
+                dropped.push(format!("`{item}` (not inet: or unix:)"));
+                continue;
+            }
+        };
+        addrs.push(addr);
+    }
+    (addrs, dropped)
+}
+
+/// A Postfix time value (`30s`, `5m`, `1h`, `1d`, `1w`; bare numbers are seconds) in seconds.
+fn postfix_seconds(value: &str) -> Option<u64> {
+    let v = value.trim();
+    let (digits, unit) = v.split_at(v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len()));
+    let n: u64 = digits.parse().ok()?;
+    let scale = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 604800,
+        _ => return None,
+    };
+    n.checked_mul(scale)
+}
+
+/// A Postfix smtp_tls_security_level as mailroom-mta's tls_policy, with how faithful it is.
+fn tls_level(level: &str) -> Option<(&'static str, Status, &'static str)> {
+    Some(match level {
+        "none" => ("none", Status::Mapped, ""),
+        "may" => ("may", Status::Mapped, ""),
+        "encrypt" => ("encrypt", Status::Mapped, ""),
+        "verify" => ("verify", Status::Mapped, ""),
+        "secure" => (
+            "verify",
+            Status::Approximated,
+            "secure: the certificate must name the MX host (Postfix matches the next-hop domain)",
+        ),
+        "dane" => ("dane", Status::Mapped, ""),
+        "dane-only" => (
+            "dane",
+            Status::Approximated,
+            "dane-only: where a domain has no secure TLSA records mail goes as `may`, not deferred",
+        ),
+        _ => return None,
+    })
+}
+
 fn smtpd_override(key: &str, value: &str) -> (Status, &'static str) {
     match (key, value) {
         ("syslog_name", _) => (Status::Approximated, "mailroom's log lines name the listener instead"),
@@ -1088,7 +1284,10 @@ fn smtpd_override(key: &str, value: &str) -> (Status, &'static str) {
         ("smtpd_sender_restrictions", "reject_sender_login_mismatch") => {
             (Status::Mapped, "[mta] sender_login_check")
         }
-        ("milter_macro_daemon_name", _) => (Status::Approximated, "no milters: nothing reads the macro"),
+        ("milter_macro_daemon_name", _) => (
+            Status::Approximated,
+            "milters get {daemon_name} = mailroom-mta on every listener (an OpenDKIM keyed on it signs by [mta.dkim])",
+        ),
         _ => (Status::Unsupported, "listener override with no mailroom equivalent"),
     }
 }
@@ -1114,8 +1313,15 @@ fn postfix_leftover(key: &str, value: &str) -> (Status, &'static str) {
         "maillog_file" | "syslog_name" | "syslog_facility" => {
             (Status::Approximated, "the daemons log to the journal (stderr)")
         }
-        "smtpd_tls_security_level" | "smtp_tls_security_level" if value == "may" => {
-            (Status::Mapped, "STARTTLS offered inbound; [mta] tls_policy = may outbound (the default)")
+        "smtpd_tls_security_level" if value == "may" => (Status::Mapped, "STARTTLS offered inbound"),
+        "content_filter" => (
+            Status::Unsupported,
+            "after-queue content filters (amavisd-new) are not run: run the filter as a milter \
+             ([mta] smtpd_milters: rspamd, clamav-milter, spamass-milter, amavisd-milter)",
+        ),
+        "milter_protocol" => (Status::Approximated, "mailroom-mta speaks milter protocol version 6"),
+        k if k.starts_with("milter_") && k.ends_with("_macros") => {
+            (Status::Approximated, "milters get the macros of Postfix's default lists")
         }
         "smtpd_relay_restrictions" | "smtpd_recipient_restrictions" => (
             Status::Approximated,
@@ -1378,9 +1584,15 @@ mod tests {
     fn report_names_what_is_lost() {
         let out = tutorial();
         let text = out.report.to_text();
+        let filter = out.report.entries.iter().find(|e| e.setting == "content_filter").unwrap();
+        assert_eq!(filter.status, Status::Unsupported);
+        assert!(filter.at.to_string().ends_with("main.cf:37"), "{}", filter.at);
+        // Milters are carried over, the `$smtpd_milters` reference expanded, and Debian's
+        // chrooted smtpd is not a concern for an inet: address.
         let milter = out.report.entries.iter().find(|e| e.setting == "smtpd_milters").unwrap();
-        assert_eq!(milter.status, Status::Unsupported);
-        assert!(milter.at.to_string().ends_with("main.cf:35"), "{}", milter.at);
+        assert_eq!(milter.status, Status::Mapped);
+        assert!(out.toml.contains("smtpd_milters = [\"inet:127.0.0.1:8891\"]"), "{}", out.toml);
+        assert!(out.toml.contains("non_smtpd_milters = [\"inet:127.0.0.1:8891\"]"), "{}", out.toml);
         let uucp = out.report.entries.iter().find(|e| e.setting.ends_with("transport uucp.b.test")).unwrap();
         assert_eq!(uucp.status, Status::Unsupported);
         let sasldb = out.report.entries.iter().find(|e| e.setting == "MECHANISMS").unwrap();
@@ -1389,6 +1601,68 @@ mod tests {
         assert!(text.contains("unsupported:"), "{text}");
         let json: serde_json::Value = serde_json::from_str(&out.report.to_json()).unwrap();
         assert!(json["entries"].as_array().unwrap().len() > 40);
+    }
+
+    #[test]
+    fn milter_lists() {
+        let (a, d) = milter_addresses(
+            "inet:localhost:11332, unix:/opendkim/opendkim.sock local:private/spamass { inet:[::1]:8892, default_action=accept }",
+            Some("/var/spool/postfix/"),
+        );
+        assert_eq!(
+            a,
+            [
+                "inet:localhost:11332",
+                "unix:/var/spool/postfix/opendkim/opendkim.sock",
+                "unix:/var/spool/postfix/private/spamass",
+                "inet:[::1]:8892"
+            ]
+        );
+        assert_eq!(d, ["`default_action=accept` of inet:[::1]:8892"]);
+        let (a, d) = milter_addresses("unix:/run/clamav/clamav-milter.ctl bogus", None);
+        assert_eq!(a, ["unix:/run/clamav/clamav-milter.ctl"]);
+        assert_eq!(d, ["`bogus` (not inet: or unix:)"]);
+        assert_eq!(postfix_seconds("30s"), Some(30));
+        assert_eq!(postfix_seconds("5m"), Some(300));
+        assert_eq!(postfix_seconds("300"), Some(300));
+        assert_eq!(postfix_seconds("3x"), None);
+    }
+
+    #[test]
+    fn outbound_tls_levels_and_policy_tables() {
+        let main = "smtp_tls_security_level = dane\nsmtp_tls_policy_maps = hash:/etc/postfix/tls_policy\n\
+                    milter_default_action = accept\nmilter_content_timeout = 2m\n";
+        let mut pf = Postfix::parse(main, Path::new("main.cf"), "", Path::new("master.cf"));
+        let file = Path::new("/etc/postfix/tls_policy");
+        pf.maps.push(Map {
+            reference: "hash:/etc/postfix/tls_policy".into(),
+            kind: "hash".into(),
+            path: file.to_path_buf(),
+            settings: Vec::new(),
+            entries: super::super::postfix::table_entries(
+                "example.com encrypt\n[smtp.relay.test]:587 secure match=nexthop\n.sub.test verify\nx.test bogus\n",
+                file,
+                &mut Vec::new(),
+            ),
+        });
+        let out = translate(&pf, &Dovecot::default(), &Saslauthd::default());
+        let cfg = config::parse(&out.toml, Path::new("mailroom.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{}", out.toml));
+        assert_eq!(cfg.mta.tls_policy, config::TlsPolicy::Dane);
+        let map: Vec<(&str, config::TlsPolicy)> =
+            cfg.mta.tls_policy_map.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        assert_eq!(
+            map,
+            [("example.com", config::TlsPolicy::Encrypt), ("smtp.relay.test", config::TlsPolicy::Verify)]
+        );
+        assert_eq!(cfg.mta.milter_default_action, config::MilterAction::Accept);
+        assert_eq!(cfg.mta.milter_content_timeout.get(), 120);
+        let status =
+            |name: &str| out.report.entries.iter().find(|e| e.setting.ends_with(name)).unwrap().status;
+        assert_eq!(status("tls_policy example.com"), Status::Mapped);
+        assert_eq!(status("tls_policy [smtp.relay.test]:587"), Status::Approximated);
+        assert_eq!(status("tls_policy .sub.test"), Status::Unsupported);
+        assert_eq!(status("tls_policy x.test"), Status::Unsupported);
     }
 
     #[test]

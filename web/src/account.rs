@@ -182,6 +182,9 @@ pub async fn account(
         p.quota { (quota) }
         h2 { "Out of office and filters" }
         p { a href="/account/vacation" { "Out-of-office reply" } " · " a href="/account/filters" { "Filter rules" } }
+        h2 { "Mail apps" }
+        p { "Thunderbird and Outlook find the settings themselves from your address. For an iPhone, iPad or Mac: "
+            a href={ "/apple/mobileconfig?emailaddress=" (me) } { "download the configuration profile" } "." }
         h2 { "Forwarding" }
         p { @if targets.is_empty() { "Your mail is not forwarded." }
             @else { "Your mail is forwarded to " (targets.join(", ")) @if keep { ", and a copy is kept here." } @else { "; no copy is kept here." } } }

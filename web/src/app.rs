@@ -210,6 +210,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/autodiscover/autodiscover.xml", post(crate::discovery::autodiscover))
         .route("/Autodiscover/Autodiscover.xml", post(crate::discovery::autodiscover))
         .route("/.well-known/mta-sts.txt", get(crate::discovery::mta_sts))
+        .route("/apple/mobileconfig", get(crate::discovery::mobileconfig))
         .route("/style.css", get(page::stylesheet))
         .fallback(page::not_found)
         .layer(middleware::from_fn_with_state(app.clone(), guard))

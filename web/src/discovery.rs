@@ -1,5 +1,6 @@
 //! What mail clients and other MTAs ask a mail domain's web server: Thunderbird's autoconfig,
-//! Outlook's autodiscover (POX) and the MTA-STS policy, from the configured listeners.
+//! Outlook's autodiscover (POX), Apple's configuration profile (`.mobileconfig`) and the
+//! MTA-STS policy, from the configured listeners.
 
 use std::sync::Arc;
 
@@ -185,6 +186,111 @@ pub async fn autodiscover(State(app): State<Arc<App>>, body: Bytes) -> Response 
     xml_answer(body)
 }
 
+/// An Apple configuration profile (`.mobileconfig`) for `?emailaddress=`: one IMAP (else
+/// POP3) account with SMTP submission, the password left for the device to ask. Its
+/// identifiers and UUIDs derive from the address and host, so that installing it again
+/// replaces the earlier one instead of adding a second account.
+pub async fn mobileconfig(State(app): State<Arc<App>>, Query(q): Query<AutoconfigQuery>) -> Response {
+    let Some(addr) = q.emailaddress.as_deref().and_then(|a| Address::parse(a).ok()) else {
+        return (StatusCode::BAD_REQUEST, "emailaddress is not an address\n").into_response();
+    };
+    match our_domain(&app, addr.domain()).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return not_ours(),
+        Err(r) => return r,
+    }
+    let s = &app.discovery;
+    let (incoming, kind) = match (s.imap, s.pop3) {
+        (Some(e), _) => (e, "EmailTypeIMAP"),
+        (None, Some(e)) => (e, "EmailTypePOP"),
+        (None, None) => return (StatusCode::NOT_FOUND, "no IMAP or POP3 listener\n").into_response(),
+    };
+    let Some(smtp) = s.smtp else {
+        return (StatusCode::NOT_FOUND, "no submission listener\n").into_response();
+    };
+    let (a, host) = (xml(&addr.to_string()), xml(&s.hostname));
+    // Reversed host name, as Apple's identifiers are.
+    let id: String = s.hostname.split('.').rev().collect::<Vec<_>>().join(".");
+    let id = xml(&format!("{id}.mailroom.{}", addr));
+    let seed = format!("{}\n{}", addr, s.hostname);
+    // STARTTLS and implicit TLS are both "use SSL" to the device, which negotiates either.
+    let ssl = |e: Endpoint| if e.implicit || s.tls { "<true/>" } else { "<false/>" };
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
+         <plist version=\"1.0\">\n<dict>\n\
+         <key>PayloadContent</key>\n<array>\n<dict>\n\
+         <key>EmailAccountDescription</key><string>{a}</string>\n\
+         <key>EmailAccountName</key><string>{a}</string>\n\
+         <key>EmailAccountType</key><string>{kind}</string>\n\
+         <key>EmailAddress</key><string>{a}</string>\n\
+         <key>IncomingMailServerAuthentication</key><string>EmailAuthPassword</string>\n\
+         <key>IncomingMailServerHostName</key><string>{host}</string>\n\
+         <key>IncomingMailServerPortNumber</key><integer>{}</integer>\n\
+         <key>IncomingMailServerUseSSL</key>{}\n\
+         <key>IncomingMailServerUsername</key><string>{a}</string>\n\
+         <key>OutgoingMailServerAuthentication</key><string>EmailAuthPassword</string>\n\
+         <key>OutgoingMailServerHostName</key><string>{host}</string>\n\
+         <key>OutgoingMailServerPortNumber</key><integer>{}</integer>\n\
+         <key>OutgoingMailServerUseSSL</key>{}\n\
+         <key>OutgoingMailServerUsername</key><string>{a}</string>\n\
+         <key>OutgoingPasswordSameAsIncomingPassword</key><true/>\n\
+         <key>PayloadDisplayName</key><string>{a}</string>\n\
+         <key>PayloadIdentifier</key><string>{id}.account</string>\n\
+         <key>PayloadType</key><string>com.apple.mail.managed</string>\n\
+         <key>PayloadUUID</key><string>{}</string>\n\
+         <key>PayloadVersion</key><integer>1</integer>\n\
+         <key>PreventAppSheet</key><false/>\n\
+         <key>PreventMove</key><false/>\n\
+         <key>SMIMEEnabled</key><false/>\n\
+         </dict>\n</array>\n\
+         <key>PayloadDisplayName</key><string>Mail: {a}</string>\n\
+         <key>PayloadIdentifier</key><string>{id}</string>\n\
+         <key>PayloadRemovalDisallowed</key><false/>\n\
+         <key>PayloadType</key><string>Configuration</string>\n\
+         <key>PayloadUUID</key><string>{}</string>\n\
+         <key>PayloadVersion</key><integer>1</integer>\n\
+         </dict>\n</plist>\n",
+        incoming.port,
+        ssl(incoming),
+        smtp.port,
+        ssl(smtp),
+        uuid(&format!("{seed}\naccount")),
+        uuid(&format!("{seed}\nprofile")),
+    );
+    let file = format!("attachment; filename=\"{}.mobileconfig\"", addr.domain().as_str());
+    (
+        [
+            (header::CONTENT_TYPE, "application/x-apple-aspen-config".to_string()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// FNV-1a, 64 bits, from `basis`.
+fn fnv(basis: u64, text: &str) -> u64 {
+    text.bytes().fold(basis, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+}
+
+/// A name-based UUID (the version 8 layout of RFC 9562: custom bits) from `text`: the same
+/// text, the same UUID.
+fn uuid(text: &str) -> String {
+    let hi = fnv(0xcbf2_9ce4_8422_2325, text);
+    let lo = fnv(0x8422_2325_cbf2_9ce4, text);
+    let hi = (hi & !0xf000) | 0x8000; // version 8
+    let lo = (lo & !(0b11 << 62)) | (0b10 << 62); // RFC variant
+    format!(
+        "{:08X}-{:04X}-{:04X}-{:04X}-{:012X}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+}
+
 /// The MTA-STS policy (RFC 8461): our MX host, enforce when we have a certificate.
 pub async fn mta_sts(State(app): State<Arc<App>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], app.discovery.mta_sts_policy()).into_response()
@@ -200,17 +306,24 @@ impl Settings {
     /// The policy's id for the `_mta-sts` TXT record: it changes when the policy does
     /// (FNV-1a of the text, stable across builds).
     pub fn mta_sts_id(&self) -> String {
-        let h = self
-            .mta_sts_policy()
-            .bytes()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3));
-        format!("{h:016x}")
+        format!("{:016x}", fnv(0xcbf2_9ce4_8422_2325, &self.mta_sts_policy()))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::element;
+    use super::{element, uuid};
+
+    #[test]
+    fn profile_uuids_are_stable_and_well_formed() {
+        let u = uuid("bob@a.test\nmail.a.test\naccount");
+        assert_eq!(u, uuid("bob@a.test\nmail.a.test\naccount"));
+        assert_ne!(u, uuid("bob@a.test\nmail.a.test\nprofile"));
+        let parts: Vec<&str> = u.split('-').collect();
+        assert_eq!(parts.iter().map(|p| p.len()).collect::<Vec<_>>(), [8, 4, 4, 4, 12]);
+        assert!(parts[2].starts_with('8'), "version 8: {u}");
+        assert!("89AB".contains(&parts[3][..1]), "RFC variant: {u}");
+    }
 
     #[test]
     fn autodiscover_request_element() {

@@ -36,9 +36,11 @@
 //!
 //!     Mail clients configure themselves from it: Thunderbird's autoconfig at
 //!     /mail/config-v1.1.xml and /.well-known/autoconfig/mail/config-v1.1.xml, Outlook's
-//!     autodiscover (POX) at /autodiscover/autodiscover.xml, both from the listeners of
-//!     [mra] and [mta] and mail_hostname. Receiving MTAs read the MTA-STS policy at
-//!     /.well-known/mta-sts.txt (mode enforce when [tls] is set, else testing).
+//!     autodiscover (POX) at /autodiscover/autodiscover.xml, Apple devices' configuration
+//!     profile at /apple/mobileconfig?emailaddress=ADDRESS (linked from the account page),
+//!     all from the listeners of [mra] and [mta] and mail_hostname. Receiving MTAs read the
+//!     MTA-STS policy at /.well-known/mta-sts.txt (mode enforce when [tls] is set, else
+//!     testing).
 //!
 //!     HTTPS with the shared [tls] certificate (tls = true), or plain HTTP behind a reverse
 //!     proxy (tls = false); X-Forwarded-For and X-Forwarded-Proto are believed only from

@@ -251,6 +251,40 @@ async fn logins_sessions_and_headers() {
         r.body
     );
 
+    // Apple's profile, read by Python's plistlib (the format's reference reader outside Apple).
+    let r = web.raw("GET", "/apple/mobileconfig?emailaddress=bob@a.test", "", b"").await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-type"), Some("application/x-apple-aspen-config"));
+    let check = "import plistlib,sys\n\
+                 p=plistlib.loads(sys.stdin.buffer.read())\n\
+                 a=p['PayloadContent'][0]\n\
+                 assert p['PayloadType']=='Configuration' and p['PayloadVersion']==1, p\n\
+                 assert a['PayloadType']=='com.apple.mail.managed', a\n\
+                 print(a['EmailAccountType'],a['EmailAddress'],a['IncomingMailServerHostName'],\
+                 a['IncomingMailServerPortNumber'],a['IncomingMailServerUseSSL'],\
+                 a['OutgoingMailServerPortNumber'],a['OutgoingMailServerUsername'],p['PayloadUUID']!=a['PayloadUUID'])";
+    let mut py = std::process::Command::new("python3")
+        .args(["-c", check])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    py.stdin.take().unwrap().write_all(r.body.as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stderr), r.body);
+    // IMAPS from [mra] imaps_listen; submissions (465) is [mta]'s default.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "EmailTypeIMAP bob@a.test mail.a.test 993 True 465 bob@a.test True"
+    );
+    assert_eq!(
+        web.raw("GET", "/apple/mobileconfig?emailaddress=bob@elsewhere.test", "", b"").await.status,
+        404
+    );
+    assert_eq!(web.raw("GET", "/apple/mobileconfig?emailaddress=nonsense", "", b"").await.status, 400);
+
     // Unknown pages and malformed requests are 4xx, and the daemon keeps serving.
     assert_eq!(web.raw("GET", "/nope", "", b"").await.status, 404);
     let r = web.raw("POST", "/login", "Content-Type: application/x-www-form-urlencoded\r\n", b"%%%").await;

@@ -80,17 +80,23 @@ impl Directory {
 
     /// Store a client's auto-whitelist record.
     pub async fn greylist_set_client(&self, client: &str, p: Passes) -> Result<(), Unavailable> {
-        let q = Query::new("REPLACE INTO mailroom_greylist_clients (client, passes, last_seen) VALUES (?, ?, ?)")
-            .text(client)
-            .int(p.count)
-            .int(p.last);
+        let q =
+            Query::new("REPLACE INTO mailroom_greylist_clients (client, passes, last_seen) VALUES (?, ?, ?)")
+                .text(client)
+                .int(p.count)
+                .int(p.last);
         self.db.transaction(&[q]).await.map(drop).map_err(written)
     }
 
     /// postgrey's maintenance: forget triplets and clients not seen since `before`, and
     /// triplets that never passed (`last - first < delay`) not retried since `retry_before`.
     /// Returns the rows removed.
-    pub async fn greylist_expire(&self, before: i64, retry_before: i64, delay: i64) -> Result<u64, Unavailable> {
+    pub async fn greylist_expire(
+        &self,
+        before: i64,
+        retry_before: i64,
+        delay: i64,
+    ) -> Result<u64, Unavailable> {
         let qs = [
             Query::new("DELETE FROM mailroom_greylist WHERE last_seen < ?").int(before),
             Query::new("DELETE FROM mailroom_greylist WHERE last_seen - first_seen < ? AND last_seen < ?")

@@ -63,11 +63,8 @@ impl Srs {
     /// A rewriter for `domain`; `secrets` is the secret file's text, one secret a line as
     /// postsrsd reads it (line ends dropped, empty lines skipped).
     pub fn new(domain: &str, secrets: &str, exclude: &[String]) -> Result<Srs, String> {
-        let secrets: Vec<Vec<u8>> = secrets
-            .split(['\r', '\n'])
-            .filter(|l| !l.is_empty())
-            .map(|l| l.as_bytes().to_vec())
-            .collect();
+        let secrets: Vec<Vec<u8>> =
+            secrets.split(['\r', '\n']).filter(|l| !l.is_empty()).map(|l| l.as_bytes().to_vec()).collect();
         if secrets.is_empty() {
             return Err("the SRS secret file holds no secret".into());
         }
@@ -81,7 +78,8 @@ impl Srs {
             return Ok(None);
         }
         let file = m.srs_secret_file.get().ok_or("srs_domain needs srs_secret_file")?;
-        let text = std::fs::read_to_string(file).map_err(|e| format!("srs_secret_file {}: {e}", file.display()))?;
+        let text =
+            std::fs::read_to_string(file).map_err(|e| format!("srs_secret_file {}: {e}", file.display()))?;
         Srs::new(&m.srs_domain, &text, &m.srs_exclude_domains).map(Some)
     }
 
@@ -149,8 +147,11 @@ impl Srs {
             return Ok(format!("SRS0{rest}@{host}"));
         }
         let mut parts = rest.splitn(3, '=');
-        let (stamp, host, user) =
-            (parts.next().ok_or(Invalid::Malformed)?, parts.next().ok_or(Invalid::Malformed)?, parts.next().ok_or(Invalid::Malformed)?);
+        let (stamp, host, user) = (
+            parts.next().ok_or(Invalid::Malformed)?,
+            parts.next().ok_or(Invalid::Malformed)?,
+            parts.next().ok_or(Invalid::Malformed)?,
+        );
         check_stamp(stamp, now)?;
         self.check_hash(hash, &[stamp, host, user])?;
         Ok(format!("{user}@{host}"))
@@ -221,7 +222,8 @@ mod tests {
     const NOW: u64 = 1_796_677_226;
 
     fn srs() -> Srs {
-        Srs::new("srs.test", "tops3cr3t\nold-secret\n", &[".excluded.test".into(), "plain.test".into()]).unwrap()
+        Srs::new("srs.test", "tops3cr3t\nold-secret\n", &[".excluded.test".into(), "plain.test".into()])
+            .unwrap()
     }
 
     #[test]
@@ -264,7 +266,10 @@ mod tests {
         assert_eq!(s.reverse("bob@srs.test", NOW), Err(Invalid::Malformed));
         assert_eq!(s.reverse("SRS0=dab5=J2@srs.test", NOW), Err(Invalid::Malformed));
         assert_eq!(s.reverse("SRS0=dab5=J!=example.org=user@srs.test", NOW), Err(Invalid::Malformed));
-        assert_eq!(s.reverse("SRS0=dab5=J2ABCDEFGHIJKLMNOP=example.org=user@srs.test", NOW), Err(Invalid::Malformed));
+        assert_eq!(
+            s.reverse("SRS0=dab5=J2ABCDEFGHIJKLMNOP=example.org=user@srs.test", NOW),
+            Err(Invalid::Malformed)
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ use testsupport::BACKENDS;
 
 /// postgrey's answer through Postfix, for a recipient at b.test.
 fn greylisted(rcpt: &str) -> String {
-    format!("450 4.7.1 <{rcpt}>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/b.test.html")
+    format!(
+        "450 4.7.1 <{rcpt}>: Recipient address rejected: Greylisted, see http://postgrey.schweikert.ch/help/b.test.html"
+    )
 }
 
 /// MAIL and RCPT in a fresh transaction; the RCPT reply.
@@ -31,7 +33,9 @@ fn retry_until_accepted(stack: &Stack, c: &mut Smtp, from: &str, to: &str) {
 /// How many log lines greylisted `to` as a new triplet.
 fn new_triplets(stack: &Stack, to: &str) -> usize {
     let log = stack.mta.log();
-    log.lines().filter(|l| l.contains("action=greylist, reason=new") && l.contains(&format!("to=<{to}>"))).count()
+    log.lines()
+        .filter(|l| l.contains("action=greylist, reason=new") && l.contains(&format!("to=<{to}>")))
+        .count()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -72,7 +76,12 @@ async fn greylisting_over_smtp_on_both_backends() {
         let mut c = Smtp::connect(stack.smtp);
         c.expect("EHLO client.example", 250);
         retry_until_accepted(&stack, &mut c, "alice+other@remote.example", "bob@b.test");
-        assert_eq!(new_triplets(&stack, "bob@b.test"), 1, "the restart forgot the triplet\n{}", stack.mta.log());
+        assert_eq!(
+            new_triplets(&stack, "bob@b.test"),
+            1,
+            "the restart forgot the triplet\n{}",
+            stack.mta.log()
+        );
         c.expect("DATA", 354);
         c.send(b"Subject: after greylisting\r\n\r\nhello\r\n.\r\n").unwrap();
         let r = c.reply().unwrap();
@@ -124,7 +133,8 @@ async fn database_down_is_451_4_3_5() {
     let pool = sqlx::AnyPool::connect(&url).await.unwrap();
     // postfixadmin's self-alias makes every lookup of bob@b.test a found row, which
     // cache_ttl keeps: then only greylisting needs the database.
-    let self_alias = "INSERT INTO alias (address, goto, domain) VALUES ('bob@b.test', 'bob@b.test', 'b.test')";
+    let self_alias =
+        "INSERT INTO alias (address, goto, domain) VALUES ('bob@b.test', 'bob@b.test', 'b.test')";
     for sql in common::FIXTURES.iter().chain([&self_alias]) {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }

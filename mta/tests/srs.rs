@@ -140,7 +140,11 @@ async fn forwarded_mail_gets_an_srs_sender_and_bounces_come_back() {
     for bad in [tampered.as_str(), old.as_str(), "SRS0=junk@b.test"] {
         c.expect("MAIL FROM:<>", 250);
         let r = c.cmd(&format!("RCPT TO:<{bad}>")).unwrap();
-        assert!(r.text.starts_with(&format!("550 5.1.1 <{bad}>: Recipient address rejected: ")), "{bad}: {}", r.text);
+        assert!(
+            r.text.starts_with(&format!("550 5.1.1 <{bad}>: Recipient address rejected: ")),
+            "{bad}: {}",
+            r.text
+        );
         c.expect("RSET", 250);
     }
     assert!(postsrsd.reverse(&tampered).starts_with("500 "), "postsrsd accepts {tampered}");

@@ -105,16 +105,16 @@ impl Greylist {
             if now >= p.last + PASS_INTERVAL || p.last > now {
                 dir.greylist_set_client(&client, Passes { count: p.count + 1, last: now }).await?;
             }
-            tracing::info!("greylist: action=pass, reason=client AWL, client={client}, from=<{from}>, to=<{recipient}>");
+            tracing::info!(
+                "greylist: action=pass, reason=client AWL, client={client}, from=<{from}>, to=<{recipient}>"
+            );
             return Ok(Ok(()));
         }
         let triplet = triplet(ip, sender, recipient);
         let seen = dir.greylist_triplet(&triplet).await?.filter(|s| now - s.last <= self.max_age);
         let step = step(seen, now, self.delay);
         dir.greylist_set_triplet(&triplet, step.store).await?;
-        if step.first_pass
-            && self.auto_whitelist > 0
-            && passes.is_none_or(|p| now >= p.last + PASS_INTERVAL)
+        if step.first_pass && self.auto_whitelist > 0 && passes.is_none_or(|p| now >= p.last + PASS_INTERVAL)
         {
             let count = passes.map_or(0, |p| p.count) + 1;
             dir.greylist_set_client(&client, Passes { count, last: now }).await?;
@@ -203,7 +203,9 @@ fn sender_key(sender: &str) -> String {
     if user.starts_with("prvs=") {
         let parts: Vec<&str> = user.split('=').collect();
         if parts.len() == 3 {
-            let tag = |s: &str| s.len() >= 10 && s.bytes().take(10).all(|b| b.is_ascii_digit() || b.is_ascii_lowercase());
+            let tag = |s: &str| {
+                s.len() >= 10 && s.bytes().take(10).all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+            };
             user = if tag(parts[2]) && !tag(parts[1]) { parts[1] } else { parts[2] }.to_string();
         }
     }
@@ -267,7 +269,10 @@ mod tests {
         assert_eq!(net("::ffff:192.0.2.77"), "192.0.2.0");
         assert_eq!(net("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::");
         let t = triplet("192.0.2.9".parse().unwrap(), "A+x@B.test", "Rcpt@B.test");
-        assert_eq!((t.client_net.as_str(), t.sender.as_str(), t.recipient.as_str()), ("192.0.2.0", "a@b.test", "rcpt@b.test"));
+        assert_eq!(
+            (t.client_net.as_str(), t.sender.as_str(), t.recipient.as_str()),
+            ("192.0.2.0", "a@b.test", "rcpt@b.test")
+        );
     }
 
     #[test]

@@ -241,7 +241,9 @@ impl Session {
     async fn check_rcpt(&mut self, to: &RcptTo<String>) -> Reply {
         let accepted = match self.ctx.srs.as_ref().filter(|srs| srs.is_ours(&to.address)) {
             Some(srs) => self.srs_recipient(srs, &to.address).await,
-            None => policy::check_recipient(&self.ctx.dir, &self.client, &self.ctx.networks, &to.address).await,
+            None => {
+                policy::check_recipient(&self.ctx.dir, &self.client, &self.ctx.networks, &to.address).await
+            }
         };
         let targets = match accepted {
             Ok(Accepted::Local(targets)) => targets,
@@ -263,7 +265,8 @@ impl Session {
         };
         if let (Some(greylist), Some(ip)) = (&self.ctx.greylist, self.client.ip)
             && policy::checks_sender_auth(&self.client, &self.ctx.networks)
-            && let Err(r) = greylist.check(&self.ctx.dir, ip, &tx.sender, &to.address, Self::now() as i64).await
+            && let Err(r) =
+                greylist.check(&self.ctx.dir, ip, &tx.sender, &to.address, Self::now() as i64).await
         {
             return r;
         }

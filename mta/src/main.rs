@@ -121,8 +121,8 @@
 //!
 //! FILES
 //!     /etc/mailroom/mailroom.toml; /var/spool/mailroom/{queue,state} (format in
-//!     mta/src/queue/mod.rs); /etc/mailroom/srs.secret (srs_secret_file); systemd socket activation: sockets named "smtp", "submission",
-//!     "submissions".
+//!     mta/src/queue/mod.rs); /etc/mailroom/srs.secret (srs_secret_file); systemd socket
+//!     activation: sockets named "smtp", "submission", "submissions".
 //!
 //! SEE ALSO
 //!     mailroomctl(8) sendmail and queue, mailroom-mda(8), mailroom-saslauthd(8), postfix(1),

@@ -11,6 +11,7 @@ mod authenticator;
 mod cache;
 mod db;
 mod directory;
+mod greylist;
 mod ldap;
 mod lookup;
 mod maildir;
@@ -25,5 +26,6 @@ pub use admins::{AdminInfo, DomainSettings, DomainUsage, QUOTA_MULTIPLIER, limit
 pub use authenticator::{AuthResult, Authenticator};
 pub use db::Backend;
 pub use directory::{Directory, Mailbox, Rejection, Verdict};
+pub use greylist::{Passes, Seen, Triplet};
 pub use lookup::{Lookup, Unavailable};
 pub use resolve::Target;

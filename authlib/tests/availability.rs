@@ -150,6 +150,18 @@ async fn grants_keep_password_hashes_from_the_lookup_account() {
         lookup_dir.authenticate("bob@b.test", &Secret::from("bobpass")).await.is_err(),
         "lookup account must not read mailbox.password"
     );
+    // mailroom-mta's greylisting writes its own tables with the lookup account.
+    let t = authlib::Triplet {
+        client_net: "192.0.2.0".into(),
+        sender: "a@remote.example".into(),
+        recipient: "bob@b.test".into(),
+    };
+    let seen = authlib::Seen { first: 1000, last: 1300 };
+    lookup_dir.greylist_set_triplet(&t, seen).await.expect("lookup account writes greylist triplets");
+    assert_eq!(lookup_dir.greylist_triplet(&t).await.unwrap(), Some(seen));
+    let passes = authlib::Passes { count: 1, last: 1300 };
+    lookup_dir.greylist_set_client("192.0.2.7", passes).await.expect("and the auto-whitelist");
+    assert_eq!(lookup_dir.greylist_expire(2000, 0, 300).await.unwrap(), 2, "expired rows removed");
     let auth_dir = as_user(&auth, "authpw");
     assert_eq!(
         auth_dir.authenticate("bob@b.test", &Secret::from("bobpass")).await.unwrap(),

@@ -85,6 +85,13 @@ impl Config {
         if self.mta.min_backoff > self.mta.max_backoff {
             return conflict("mta", "max_backoff", format!("below min_backoff ({})", self.mta.min_backoff));
         }
+        if self.mta.greylist && self.database.backend == DirectoryBackend::Ldap {
+            let message = "greylisting keeps its tables in SQL: needs [database] backend = \"sql\"".into();
+            return conflict("mta", "greylist", message);
+        }
+        if !self.mta.srs_domain.is_empty() && self.mta.srs_secret_file.is_empty() {
+            return conflict("mta", "srs_secret_file", "srs_domain needs a secret file".into());
+        }
         if self.saslauthd.throttle_base_ms > self.saslauthd.throttle_max_ms {
             let base = self.saslauthd.throttle_base_ms;
             return conflict("saslauthd", "throttle_max_ms", format!("below throttle_base_ms ({base})"));

@@ -161,6 +161,36 @@ crate::section! {
         /// rule) or `mark` (opendmarc's RejectFailures = false: both only get the header). A
         /// DNS failure is `temperror` in the header, never a refusal.
         pub dmarc_policy: DmarcPolicy = DmarcPolicy::Honour,
+        /// Greylist port-25 mail from clients neither authenticated nor in mynetworks, with
+        /// postgrey's rules: the first delivery attempt of a (client /24 or /64, sender,
+        /// recipient) triplet gets `450 4.7.1` at RCPT, a retry after `greylist_delay` passes.
+        /// Kept in the `[database]` (tables `mailroom_greylist`, `mailroom_greylist_clients`),
+        /// so it survives restarts and several MTAs share it; a database that cannot answer
+        /// is a `451 4.3.5` (Postfix's answer when its policy service is down). SQL only.
+        pub greylist: bool = false,
+        /// Seconds a new triplet must wait before a retry is accepted (postgrey's --delay).
+        pub greylist_delay: u64 = 300,
+        /// Days a triplet or a whitelisted client is kept after it was last seen
+        /// (postgrey's --max-age).
+        pub greylist_max_age: NonZeroU64 = nz64(35),
+        /// Clients that passed greylisting this many times (at most once an hour) are not
+        /// greylisted any more (postgrey's --auto-whitelist-clients); 0: never.
+        pub greylist_auto_whitelist: u32 = 5,
+        /// The text after `450 4.7.1 <rcpt>: Recipient address rejected: ` (postgrey's
+        /// --greylist-text): `%r` is the recipient's domain, `%s` the seconds left.
+        pub greylist_text: String = "Greylisted, see http://postgrey.schweikert.ch/help/%r.html".into(),
+        /// Sender Rewriting Scheme (postsrsd's SRS0/SRS1): mail relayed to a remote host with a
+        /// sender outside our domains (a forwarding alias, a Sieve redirect) leaves with
+        /// `SRS0=hash=tt=domain=user@srs_domain`, so SPF passes at the destination; mail to an
+        /// SRS address at this domain (a bounce) goes back to the original sender, and a bad
+        /// hash or a stamp older than 21 days is `550 5.1.1`. Empty: no SRS.
+        pub srs_domain: String = String::new(),
+        /// Secrets for SRS, one a line (postsrsd's SRS_SECRET): the first signs, every line
+        /// verifies, so a new secret goes first and the old one stays for 21 days.
+        pub srs_secret_file: OptionalPath = optional("/etc/mailroom/srs.secret"),
+        /// Sender domains never rewritten (postsrsd's SRS_EXCLUDE_DOMAINS); `.example.com`
+        /// covers its subdomains. Our own domains and `srs_domain` never are.
+        pub srs_exclude_domains: Vec<String> = Vec::new(),
     }
 }
 

@@ -10,3 +10,4 @@ pub mod qmgr;
 pub mod queue;
 pub mod serve;
 pub mod smtpd;
+pub mod srs;

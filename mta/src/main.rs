@@ -63,6 +63,26 @@
 //!     headers arriving under our authserv-id are removed. A DNS failure is temperror in the
 //!     header, never a refusal.
 //!
+//!     With greylist, port-25 mail from clients neither authenticated nor in mynetworks is
+//!     greylisted as postgrey does it behind Postfix: the first attempt of a triplet (client
+//!     network, /24 or /64; the sender lowercased, without +extension, BATV tag and VERP
+//!     numbers; the recipient) gets "450 4.7.1 <rcpt>: Recipient address rejected:
+//!     Greylisted, ..." (greylist_text) at RCPT until greylist_delay seconds have passed; a
+//!     triplet that never passed starts again when retried after two days, one unseen for
+//!     greylist_max_age days is forgotten, and a client address that passed
+//!     greylist_auto_whitelist times (once an hour at most) is not greylisted again. The
+//!     triplets live in the [database] (mailroom_greylist, mailroom_greylist_clients), so
+//!     they survive restarts and every MTA on the database shares them; when it cannot
+//!     answer, the recipient gets 451 4.3.5 (Postfix's answer when postgrey is down).
+//!
+//!     With srs_domain, the Sender Rewriting Scheme works as postsrsd's: mail relayed to a
+//!     remote host whose sender is not in our domains (an alias or a Sieve redirect
+//!     forwarding it) leaves with the sender SRS0=HHHH=TT=domain=user@srs_domain (SRS1 for a
+//!     sender that already is another forwarder's SRS0), signed with the first line of
+//!     srs_secret_file; srs_exclude_domains are left alone. Mail to an SRS0 or SRS1 address
+//!     at srs_domain (a bounce) is accepted for the address it stands for and sent on; a hash
+//!     that no line of srs_secret_file made, or a stamp older than 21 days, is 550 5.1.1.
+//!
 //!     Every log line about a message starts with its queue id.
 //!
 //! SECURITY
@@ -80,7 +100,7 @@
 //!     (enhanced status codes), RFC 3848 (Received: protocol names), RFC 2033 (LMTP client),
 //!     RFC 7505 (null MX), RFC 7435 (opportunistic TLS), RFC 6376 (DKIM), RFC 7208 (SPF),
 //!     RFC 7489 (DMARC), RFC 8617 (ARC), RFC 8601 (Authentication-Results), RFC 7372 (5.7.23),
-//!     RFC 7672 (DANE for SMTP), RFC 6698 (TLSA).
+//!     RFC 7672 (DANE for SMTP), RFC 6698 (TLSA); the SRS scheme of libsrs2 and postsrsd.
 //!
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mta-metrics.socket), GET /metrics answers
@@ -101,12 +121,12 @@
 //!
 //! FILES
 //!     /etc/mailroom/mailroom.toml; /var/spool/mailroom/{queue,state} (format in
-//!     mta/src/queue/mod.rs); systemd socket activation: sockets named "smtp", "submission",
-//!     "submissions".
+//!     mta/src/queue/mod.rs); /etc/mailroom/srs.secret (srs_secret_file); systemd socket
+//!     activation: sockets named "smtp", "submission", "submissions".
 //!
 //! SEE ALSO
 //!     mailroomctl(8) sendmail and queue, mailroom-mda(8), mailroom-saslauthd(8), postfix(1),
-//!     smtpd(8), qmgr(8)
+//!     smtpd(8), qmgr(8), postgrey(8), postsrsd(8)
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -203,7 +223,8 @@ fn remote(m: &config::Mta) -> Result<Remote> {
         .map(|t| (t.clone(), lmtp::Lmtp::new(t.clone(), &hostname, m.lmtp_concurrency.get())))
         .collect();
     let dkim = dkim::Signer::load(&m.dkim).map_err(anyhow::Error::msg)?;
-    Ok(Remote { routes, smtp: smtp::Smtp::new(dns, settings), lmtp, dkim })
+    let srs = mailroom_mta::srs::Srs::load(m).map_err(anyhow::Error::msg)?;
+    Ok(Remote { routes, smtp: smtp::Smtp::new(dns, settings), lmtp, dkim, srs })
 }
 
 /// The spool must belong to the account we run as; as root, make it so before switching.
@@ -293,6 +314,8 @@ async fn serve_all(
         smtpd_milters: milters(&m, &m.smtpd_milters, &hostname)?,
         non_smtpd_milters: milters(&m, &m.non_smtpd_milters, &hostname)?,
         sender_auth: sender_auth(&m, &hostname)?,
+        greylist: mailroom_mta::smtpd::greylist::Greylist::from_config(&m),
+        srs: remote.srs.clone(),
     });
     let bare_lf_exempt = if m.bare_lf_exclusions.is_empty() {
         networks

@@ -66,6 +66,8 @@ pub struct Remote {
     pub lmtp: HashMap<lmtp::Target, Lmtp>,
     /// DKIM keys.
     pub dkim: dkim::Signer,
+    /// Sender rewriting for mail relayed with a sender outside our domains, when configured.
+    pub srs: Option<crate::srs::Srs>,
 }
 
 /// The queue manager.
@@ -329,6 +331,14 @@ impl Qmgr {
                 return rcpts.iter().map(|&r| Answer::new(r, why.clone(), "none")).collect();
             }
         };
+        let srs_sender = match self.srs_sender(&q.envelope).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("{}: SRS: directory unavailable: {e}", q.envelope.id);
+                let why = reply(451, "4.3.0", "sender rewriting: directory unavailable");
+                return rcpts.iter().map(|&r| Answer::new(r, why.clone(), "none")).collect();
+            }
+        };
         let start = std::io::Seek::stream_position(&mut &file).unwrap_or(0);
         let signature = self.dkim_signature(q, &file, start);
         let mut out = Vec::new();
@@ -337,6 +347,9 @@ impl Qmgr {
             envelope.size = envelope.size.map(|s| s + signature.len() as u64);
             match route {
                 Route::Smtp(hop) => {
+                    if let Some(sender) = &srs_sender {
+                        envelope.sender = sender.clone();
+                    }
                     let payload = smtp::Payload { prefix: &signature, file: &file, start };
                     let sent = self.remote.smtp.send(&hop, &envelope, &payload).await;
                     out.extend(
@@ -359,6 +372,27 @@ impl Qmgr {
             }
         }
         out
+    }
+
+    /// The sender for SMTP hops under SRS: a sender outside our domains (mail that an alias
+    /// or a Sieve redirect forwards) is rewritten at srs_domain, as postsrsd does behind
+    /// Postfix; ours, excluded ones and the null sender stay.
+    async fn srs_sender(&self, env: &crate::queue::Envelope) -> Result<Option<String>, authlib::Unavailable> {
+        let Some(srs) = &self.remote.srs else { return Ok(None) };
+        let Some((_, domain)) = env.sender.rsplit_once('@') else { return Ok(None) };
+        if srs.excluded(domain) {
+            return Ok(None);
+        }
+        if let Ok(d) = proto::Domain::parse(domain)
+            && self.dir.local_domain(&d).await?.is_some()
+        {
+            return Ok(None);
+        }
+        let rewritten = srs.forward(&env.sender, now());
+        if let Some(s) = &rewritten {
+            tracing::info!("{}: sender <{}> rewritten as <{s}> (SRS)", env.id, env.sender.escape_debug());
+        }
+        Ok(rewritten)
     }
 
     /// The DKIM-Signature header for the message, or nothing (no key for its From: domain,

@@ -2,6 +2,7 @@
 //! the message into the queue while it arrives (or holds it in memory for the filters and the
 //! sender checks), and answers 250 only once it is durable.
 
+pub mod greylist;
 pub mod received;
 pub mod sender_auth;
 
@@ -47,6 +48,10 @@ pub struct Context {
     pub non_smtpd_milters: Option<Arc<Milters>>,
     /// SPF, DKIM, ARC and DMARC checks of port-25 mail, when configured (sender_auth).
     pub sender_auth: Option<sender_auth::Checker>,
+    /// Greylisting of port-25 mail, when configured (greylist).
+    pub greylist: Option<greylist::Greylist>,
+    /// SRS addresses at our srs_domain are reversed at RCPT, when configured.
+    pub srs: Option<crate::srs::Srs>,
 }
 
 /// One session.
@@ -234,8 +239,12 @@ impl Session {
     }
     /// RCPT TO: the recipient policy, aliases expanded.
     async fn check_rcpt(&mut self, to: &RcptTo<String>) -> Reply {
-        let accepted =
-            policy::check_recipient(&self.ctx.dir, &self.client, &self.ctx.networks, &to.address).await;
+        let accepted = match self.ctx.srs.as_ref().filter(|srs| srs.is_ours(&to.address)) {
+            Some(srs) => self.srs_recipient(srs, &to.address).await,
+            None => {
+                policy::check_recipient(&self.ctx.dir, &self.client, &self.ctx.networks, &to.address).await
+            }
+        };
         let targets = match accepted {
             Ok(Accepted::Local(targets)) => targets,
             Ok(Accepted::Remote(addr)) => vec![Target::Remote(addr)],
@@ -251,8 +260,15 @@ impl Session {
             None => format!("rfc822;{}", to.address),
         });
         let resolved: Vec<(String, Transport)> = targets.iter().map(|t| self.target_address(t)).collect();
-        if self.tx.is_none() {
+        let Some(tx) = self.tx.as_ref() else {
             return Reply::new(503, "5.5.1", "Error: need MAIL command");
+        };
+        if let (Some(greylist), Some(ip)) = (&self.ctx.greylist, self.client.ip)
+            && policy::checks_sender_auth(&self.client, &self.ctx.networks)
+            && let Err(r) =
+                greylist.check(&self.ctx.dir, ip, &tx.sender, &to.address, Self::now() as i64).await
+        {
+            return r;
         }
         let info = self.filters.is_some().then(|| self.client_info());
         if let (Some(info), Some(filters)) = (info, self.filters.as_mut()) {
@@ -265,6 +281,19 @@ impl Session {
         add_recipients(tx, &to.address, resolved, orcpt, notify);
         tx.given.push(to.address.clone());
         Reply::new(250, "2.1.5", "Ok")
+    }
+
+    /// A recipient at our SRS domain: the address it stands for, routed as the local socket's
+    /// mail would be (it may go anywhere: it is where the bounced mail came from). A bad hash
+    /// or an old stamp is 550 5.1.1, as postsrsd behind Postfix leaves an unknown user.
+    async fn srs_recipient(&self, srs: &crate::srs::Srs, rcpt: &str) -> Result<Accepted, Reply> {
+        let original = srs.reverse(rcpt, Self::now()).map_err(|why| {
+            tracing::info!(client = %self.peer, to = %rcpt, "srs: not reversed: {why}");
+            Reply::new(550, "5.1.1", format!("<{rcpt}>: Recipient address rejected: User unknown ({why})"))
+        })?;
+        tracing::info!(client = %self.peer, to = %rcpt, original = %original, "srs: reversed");
+        let trusted = Client { role: Role::Local, ip: None, login: None };
+        policy::check_recipient(&self.ctx.dir, &trusted, &self.ctx.networks, &original).await
     }
 
     /// A filter's change of sender or recipients.

@@ -38,14 +38,16 @@ fn lists() -> Nsd {
 
 /// `dnsbl_sites` in TOML: bl.test weighs 2 for replies in 127.0.0.2..11, bl2.test 1 for any
 /// reply, wl.test -2; unserved.test is a zone the server refuses (a DNS error).
-const SITES: &str = r#"["bl.test=127.0.0.[2..11]*2", "bl2.test", "wl.test=127.0.[0..255].[1;2..3]*-2", "unserved.test"]"#;
+const SITES: &str =
+    r#"["bl.test=127.0.0.[2..11]*2", "bl2.test", "wl.test=127.0.[0..255].[1;2..3]*-2", "unserved.test"]"#;
 
 /// A message to bob@b.test from `source`: the reply to RCPT when it is not 250, else to the
 /// end of DATA.
 fn send_from(stack: &Stack, source: Ipv4Addr, subject: &str) -> common::Reply {
     let mut c = Smtp::connect_from(source, stack.smtp);
     c.expect("EHLO client.test", 250);
-    let r = c.message("a@client.test", &["bob@b.test"], &format!("Subject: {subject}\r\n\r\nbody\r\n")).unwrap();
+    let r =
+        c.message("a@client.test", &["bob@b.test"], &format!("Subject: {subject}\r\n\r\nbody\r\n")).unwrap();
     c.expect("QUIT", 221);
     r
 }

@@ -121,11 +121,15 @@ impl Anvil {
                 Reply::new(421, "4.7.0", format!("{} Error: too many connections from {ip}", self.hostname))
             }
             Event::Message => {
-                tracing::warn!("Message delivery request rate limit exceeded: {n} from [{ip}] for service {service}");
+                tracing::warn!(
+                    "Message delivery request rate limit exceeded: {n} from [{ip}] for service {service}"
+                );
                 Reply::new(450, "4.7.1", format!("Error: too much mail from {ip}"))
             }
             Event::Recipient => {
-                tracing::warn!("Recipient address rate limit exceeded: {n} from [{ip}] for service {service}");
+                tracing::warn!(
+                    "Recipient address rate limit exceeded: {n} from [{ip}] for service {service}"
+                );
                 Reply::new(450, "4.7.1", format!("Error: too many recipients from {ip}"))
             }
         })
@@ -191,8 +195,13 @@ mod tests {
             a.count_at(Role::Mx, ip, Event::Connection, t0).unwrap();
         }
         assert_eq!(a.clients.lock().unwrap().windows.len(), 50);
-        a.count_at(Role::Mx, "198.51.100.1".parse().unwrap(), Event::Connection, t0 + Duration::from_secs(61))
-            .unwrap();
+        a.count_at(
+            Role::Mx,
+            "198.51.100.1".parse().unwrap(),
+            Event::Connection,
+            t0 + Duration::from_secs(61),
+        )
+        .unwrap();
         assert_eq!(a.clients.lock().unwrap().windows.len(), 1);
     }
 }

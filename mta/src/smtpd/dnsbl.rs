@@ -48,7 +48,9 @@ impl Site {
         };
         let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
         let label_ok = |l: &str| {
-            !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
         if !domain.split('.').all(label_ok) {
             return Err(bad("not a domain name"));
@@ -212,7 +214,8 @@ impl Dnsbl {
             let (resolver, domain, name) = (self.resolver.clone(), domain.clone(), query_name(ip, domain));
             let timeout = self.timeout;
             asked.spawn(async move {
-                let answer = tokio::time::timeout(timeout, resolver.lookup(name.as_str(), RecordType::A)).await;
+                let answer =
+                    tokio::time::timeout(timeout, resolver.lookup(name.as_str(), RecordType::A)).await;
                 let replies = match answer {
                     Ok(Ok(lookup)) => lookup
                         .answers()
@@ -410,9 +413,11 @@ mod tests {
         // A reply outside every filter counts for nothing; the listed allowlist subtracts.
         let s = score(
             &sites,
-            &replies(&[("zen.example", &["127.0.0.12"]), ("bl.example", &["127.0.0.2"]), ("wl.example", &[
-                "127.0.5.2",
-            ])]),
+            &replies(&[
+                ("zen.example", &["127.0.0.12"]),
+                ("bl.example", &["127.0.0.2"]),
+                ("wl.example", &["127.0.5.2"]),
+            ]),
         );
         assert_eq!(s, Score { total: -2, top: Some("bl.example".into()) });
         assert_eq!(score(&sites, &replies(&[("zen.example", &[])])), Score::default());

@@ -70,8 +70,8 @@
 //!     enforce refuses each RCPT TO of a client that has not authenticated with 550 5.7.1
 //!     "Service unavailable; client [ADDR] blocked using LIST", drop answers 521 5.7.1 in
 //!     place of the greeting and hangs up, ignore only logs. A score at or below a negative
-//!     dnsbl_allowlist_threshold (a DNSWL's negative weight) skips greet_pause. A list that
-//!     fails or does not answer in time counts as not listing the client.
+//!     dnsbl_allowlist_threshold (a DNSWL's negative weight) skips the greet_pause_ms wait. A
+//!     list that fails or does not answer in time counts as not listing the client.
 //!
 //!     Per client address and listener, counted as Postfix's anvil counts them in windows of
 //!     anvil_rate_time_unit: more than smtpd_client_connection_rate_limit connections get

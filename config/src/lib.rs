@@ -30,7 +30,7 @@ pub use load::{ConfigError, DEFAULT_PATH, ENV_CONFIG, load, load_or_default, par
 pub use mda::Mda;
 pub use mode::FileMode;
 pub use mra::{DOVECOT_UIDL_FORMAT, Mra, UidlFormat, check_uidl_format};
-pub use mta::{BareLf, DkimKey, DmarcPolicy, MilterAction, Mta, SpfFail, TlsPolicy};
+pub use mta::{BareLf, DkimKey, DmarcPolicy, DnsblAction, MilterAction, Mta, SpfFail, TlsPolicy};
 pub use path::{AbsPath, OptionalPath};
 pub use saslauthd::Saslauthd;
 pub use section::{Key, Section};

@@ -53,11 +53,47 @@ crate::section! {
         pub max_commands: u32 = 10_000,
         /// Most simultaneous connections from one client address (smtpd_client_connection_count_limit).
         pub max_connections_per_client: usize = 50,
+        /// Most connections one client address may open per `anvil_rate_time_unit`, on each
+        /// listener; more get 421 4.7.0 and are closed. 0: no limit.
+        pub smtpd_client_connection_rate_limit: u32 = 0,
+        /// Most MAIL FROM commands per client address and `anvil_rate_time_unit`; more get
+        /// 450 4.7.1. 0: no limit.
+        pub smtpd_client_message_rate_limit: u32 = 0,
+        /// Most RCPT TO commands per client address and `anvil_rate_time_unit`; more get
+        /// 450 4.7.1. 0: no limit.
+        pub smtpd_client_recipient_rate_limit: u32 = 0,
+        /// Seconds over which the rate limits count (anvil_rate_time_unit): a client's window
+        /// opens at its first event and its counts start again once it has passed.
+        pub anvil_rate_time_unit: NonZeroU64 = nz64(60),
+        /// Clients exempt from the connection count and rate limits, CIDR or addresses; empty:
+        /// mynetworks (Postfix's default).
+        pub smtpd_client_event_limit_exceptions: Vec<String> = Vec::new(),
         /// Seconds a client may stay idle (smtpd_timeout).
         pub idle_timeout: NonZeroU64 = nz64(300),
         /// Milliseconds to wait before the port-25 greeting; a client that talks first is dropped
         /// (postscreen's pregreet test). 0: off.
         pub greet_pause_ms: u64 = 0,
+        /// DNS blocklists and allowlists asked about each port-25 client that is not in mynetworks
+        /// (postscreen_dnsbl_sites): `domain`, `domain=filter`, each with an optional
+        /// `*weight` (default 1; negative for an allowlist). The filter is the reply address
+        /// that counts, each octet a number or `[...]` of `;`-separated numbers and `n..m`
+        /// ranges, e.g. `"zen.spamhaus.org=127.0.0.[2..11]*2"`,
+        /// `"list.dnswl.org=127.0.[0..255].[1..3]*-2"`; without one any reply counts. Each
+        /// entry whose filter matches adds its weight to the client's score.
+        pub dnsbl_sites: Vec<String> = Vec::new(),
+        /// A score at or above this is listed (postscreen_dnsbl_threshold).
+        pub dnsbl_threshold: i32 = 1,
+        /// A negative score at or below this is allowlisted (postscreen_dnsbl_allowlist_threshold):
+        /// the client skips the greeting pause (`greet_pause_ms`). 0: off.
+        pub dnsbl_allowlist_threshold: i32 = 0,
+        /// What a listed client gets (postscreen_dnsbl_action): `enforce` (each RCPT TO is
+        /// refused with 550 5.7.1 naming the list, unless the client authenticates), `drop`
+        /// (521 5.7.1 instead of the greeting, then the connection is closed) or `ignore`
+        /// (only logged).
+        pub dnsbl_action: DnsblAction = DnsblAction::Enforce,
+        /// Seconds to wait for the lists' answers (postscreen_dnsbl_timeout); a list that does
+        /// not answer in time, or answers with an error, counts as not listing the client.
+        pub dnsbl_timeout: NonZeroU64 = nz64(10),
         /// Bare LF and bare CR in DATA: `normalize` (Postfix 3.9 default) or `reject`.
         pub bare_lf: BareLf = BareLf::Normalize,
         /// Clients exempt from `bare_lf = "reject"`; empty: mynetworks (Postfix's default).
@@ -205,6 +241,19 @@ pub enum MilterAction {
     /// 451 4.7.1: the client tries again later.
     #[default]
     Tempfail,
+}
+
+/// What a client listed by the DNS blocklists gets (Postfix's postscreen_dnsbl_action).
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DnsblAction {
+    /// Log it and carry on.
+    Ignore,
+    /// 550 5.7.1 to each RCPT TO of a client that has not authenticated.
+    #[default]
+    Enforce,
+    /// 521 5.7.1 in place of the greeting, and hang up.
+    Drop,
 }
 
 /// What an SPF `fail` of MAIL FROM gets.

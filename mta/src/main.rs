@@ -82,6 +82,22 @@
 //!     srs_secret_file; srs_exclude_domains are left alone. Mail to an SRS0 or SRS1 address
 //!     at srs_domain (a bounce) is accepted for the address it stands for and sent on; a hash
 //!     that no line of srs_secret_file made, or a stamp older than 21 days, is 550 5.1.1.
+//!     Port-25 clients outside mynetworks are looked up in the DNS lists of dnsbl_sites as
+//!     they connect, in parallel and within dnsbl_timeout, as postscreen does (RFC 5782
+//!     queries): each `zen.example=127.0.0.[2..11]*2` entry whose filter matches a reply adds
+//!     its weight to the client's score. At dnsbl_threshold or above, dnsbl_action decides:
+//!     enforce refuses each RCPT TO of a client that has not authenticated with 550 5.7.1
+//!     "Service unavailable; client [ADDR] blocked using LIST", drop answers 521 5.7.1 in
+//!     place of the greeting and hangs up, ignore only logs. A score at or below a negative
+//!     dnsbl_allowlist_threshold (a DNSWL's negative weight) skips the greet_pause_ms wait. A
+//!     list that fails or does not answer in time counts as not listing the client.
+//!
+//!     Per client address and listener, counted as Postfix's anvil counts them in windows of
+//!     anvil_rate_time_unit: more than smtpd_client_connection_rate_limit connections get
+//!     421 4.7.0 and are closed, more than smtpd_client_message_rate_limit MAIL FROM and
+//!     smtpd_client_recipient_rate_limit RCPT TO commands get 450 4.7.1; more than
+//!     max_connections_per_client at once get 421 4.7.0. Clients in
+//!     smtpd_client_event_limit_exceptions (default: mynetworks) are not limited.
 //!
 //!     Every log line about a message starts with its queue id.
 //!
@@ -100,7 +116,8 @@
 //!     (enhanced status codes), RFC 3848 (Received: protocol names), RFC 2033 (LMTP client),
 //!     RFC 7505 (null MX), RFC 7435 (opportunistic TLS), RFC 6376 (DKIM), RFC 7208 (SPF),
 //!     RFC 7489 (DMARC), RFC 8617 (ARC), RFC 8601 (Authentication-Results), RFC 7372 (5.7.23),
-//!     RFC 7672 (DANE for SMTP), RFC 6698 (TLSA); the SRS scheme of libsrs2 and postsrsd.
+//!     RFC 7672 (DANE for SMTP), RFC 6698 (TLSA), RFC 5782 (DNS blocklists); the SRS scheme
+//!     of libsrs2 and postsrsd.
 //!
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mta-metrics.socket), GET /metrics answers
@@ -144,6 +161,7 @@ use mailroom_mta::qmgr::{Qmgr, Remote, Settings, dkim, lmtp, mx, route, smtp};
 use mailroom_mta::queue::Spool;
 use mailroom_mta::serve::Listening;
 use mailroom_mta::smtpd::Context;
+use mailroom_mta::smtpd::dnsbl::Dnsbl;
 use tokio::sync::mpsc;
 
 /// SMTP server, relay policy, durable queue and queue manager.
@@ -178,12 +196,13 @@ fn run(cli: Cli) -> Result<()> {
         false => None,
     };
     let remote = remote(&cfg.mta).context("[mta]")?;
+    let dnsbl = dnsbl(&cfg.mta)?;
     if cli.common.check {
         println!("mailroom-mta: configuration ok");
         return Ok(());
     }
     daemon::logging::init(&cfg.mta.log_level);
-    rt.block_on(serve_all(cfg, dir, networks, lmtp_target, tls, remote))
+    rt.block_on(serve_all(cfg, dir, networks, lmtp_target, tls, remote, dnsbl))
 }
 
 /// Routing, resolver, TLS roots, relayhost credentials and DKIM keys for remote delivery.
@@ -287,6 +306,7 @@ async fn serve_all(
     lmtp_target: lmtp::Target,
     tls: Option<TlsConfig>,
     remote: Remote,
+    dnsbl: Option<Arc<Dnsbl>>,
 ) -> Result<()> {
     let m = cfg.mta.clone();
     // The spool before the sockets: a client that can connect finds the queue there.
@@ -316,6 +336,8 @@ async fn serve_all(
         sender_auth: sender_auth(&m, &hostname)?,
         greylist: mailroom_mta::smtpd::greylist::Greylist::from_config(&m),
         srs: remote.srs.clone(),
+        dnsbl,
+        anvil: anvil(&m, &networks, &hostname)?,
     });
     let bare_lf_exempt = if m.bare_lf_exclusions.is_empty() {
         networks
@@ -373,6 +395,34 @@ fn sender_auth(m: &config::Mta, hostname: &str) -> Result<Option<mailroom_mta::s
         m.spf_fail,
         m.dmarc_policy,
     )))
+}
+
+/// The DNS lists of `dnsbl_sites`, asked through the resolver of `dns_servers`.
+fn dnsbl(m: &config::Mta) -> Result<Option<Arc<Dnsbl>>> {
+    if m.dnsbl_sites.is_empty() {
+        return Ok(None);
+    }
+    let resolver = mx::resolver(&m.dns_servers).map_err(anyhow::Error::msg)?;
+    let d = Dnsbl::new(m, resolver).map_err(|e| anyhow::anyhow!("[mta] {e}"))?;
+    Ok(d.map(Arc::new))
+}
+
+/// The per-client rate limits; their exceptions are mynetworks unless listed.
+fn anvil(m: &config::Mta, networks: &Networks, hostname: &str) -> Result<mailroom_mta::smtpd::anvil::Anvil> {
+    use mailroom_mta::smtpd::anvil::{Anvil, Limits};
+    let exceptions = if m.smtpd_client_event_limit_exceptions.is_empty() {
+        networks.clone()
+    } else {
+        Networks::parse(&m.smtpd_client_event_limit_exceptions)
+            .map_err(|e| anyhow::anyhow!("[mta] smtpd_client_event_limit_exceptions: {e}"))?
+    };
+    let limits = Limits {
+        connections: m.smtpd_client_connection_rate_limit,
+        messages: m.smtpd_client_message_rate_limit,
+        recipients: m.smtpd_client_recipient_rate_limit,
+    };
+    let unit = Duration::from_secs(m.anvil_rate_time_unit.get());
+    Ok(Anvil::new(limits, unit, exceptions, hostname.to_string()))
 }
 
 /// One listener kind's mail filters from `[mta]`.

@@ -12,7 +12,7 @@ use proto::Address;
 use smtp::Reply;
 
 /// Which listener a client came in on; the rules differ.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Port 25: mail from other MTAs for our domains; relay only for mynetworks or AUTH.
     Mx,

@@ -1,5 +1,6 @@
 //! The listeners' connection handling: which session settings each role gets, the per-client
-//! connection limit, implicit TLS on port 465.
+//! connection count and rate limits, the DNS lists' lookups started at connect, implicit TLS
+//! on port 465.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use smtp::{BareLf, Handler, Limits, TlsInfo};
 use tokio::io::AsyncWriteExt;
 
 use crate::policy::{Client, ConnectionCount, Networks, Role};
-use crate::smtpd::{Context, Session};
+use crate::smtpd::anvil::Event;
+use crate::smtpd::{Context, Session, dnsbl};
 
 /// Everything a listener's connections share.
 pub struct Listening {
@@ -72,7 +74,8 @@ impl Listening {
             Peer::Tcp(a) => Some(a.ip()),
             Peer::Unix => None,
         };
-        let _slot = match ip.map(|ip| self.counts.enter(ip, self.cfg.max_connections_per_client)) {
+        let limited = ip.filter(|ip| !self.ctx.anvil.exempt(*ip));
+        let _slot = match limited.map(|ip| self.counts.enter(ip, self.cfg.max_connections_per_client)) {
             Some(Err(reply)) => {
                 tracing::warn!(client = %peer, "too many connections");
                 daemon::metrics::connection_refused();
@@ -82,13 +85,38 @@ impl Listening {
             Some(Ok(slot)) => Some(slot),
             None => None,
         };
+        if let Some(Err(reply)) = ip.map(|ip| self.ctx.anvil.count(role, ip, Event::Connection)) {
+            daemon::metrics::connection_refused();
+            let _ = stream.write_all(&reply.to_wire()).await;
+            return;
+        }
         tracing::debug!(client = %peer, role = role.name(), "connect");
+        // Port-25 strangers are looked up in the DNS lists while the session starts.
+        let mut listed = match (&self.ctx.dnsbl, ip) {
+            (Some(d), Some(ip)) if role == Role::Mx && !self.ctx.networks.contains(ip) => {
+                Some(dnsbl::Pending::start(d.clone(), ip))
+            }
+            _ => None,
+        };
+        let mut limits = self.limits(role);
+        let dropped = match listed.as_mut() {
+            Some(l) => l.before_greeting(&mut limits.greet_pause).await,
+            None => None,
+        };
+        if let Some(reply) = dropped {
+            tracing::info!(client = %peer, reply = %reply.to_string().trim_end(), "connection dropped");
+            daemon::metrics::connection_refused();
+            let _ = stream.write_all(&reply.to_wire()).await;
+            return;
+        }
         let client = Client { role, ip, login: None };
         let mut session = Session::new(self.ctx.clone(), client);
         if let Peer::Tcp(a) = &peer {
             session.set_port(a.port());
         }
-        let limits = self.limits(role);
+        if let Some(l) = listed {
+            session.set_dnsbl(l);
+        }
         let result = if role == Role::Submissions {
             let Some(tls) = &self.tls else { return };
             let handshake =

@@ -2,6 +2,8 @@
 //! the message into the queue while it arrives (or holds it in memory for the filters and the
 //! sender checks), and answers 250 only once it is durable.
 
+pub mod anvil;
+pub mod dnsbl;
 pub mod greylist;
 pub mod received;
 pub mod sender_auth;
@@ -52,6 +54,10 @@ pub struct Context {
     pub greylist: Option<greylist::Greylist>,
     /// SRS addresses at our srs_domain are reversed at RCPT, when configured.
     pub srs: Option<crate::srs::Srs>,
+    /// DNS blocklists and allowlists for port-25 clients, when configured (dnsbl_sites).
+    pub dnsbl: Option<Arc<dnsbl::Dnsbl>>,
+    /// Per-client connection, message and recipient rate limits.
+    pub anvil: anvil::Anvil,
 }
 
 /// One session.
@@ -67,6 +73,8 @@ pub struct Session {
     port: u16,
     /// This session's conversation with the mail filters, if any are configured.
     filters: Option<Filters>,
+    /// The DNS lists' verdict on the client, when it gets one.
+    dnsbl: Option<dnsbl::Pending>,
 }
 
 /// The transaction between MAIL and the end of DATA.
@@ -106,12 +114,25 @@ impl Session {
         let peer = client.ip.map(|ip| format!("[{ip}]")).unwrap_or_else(|| "local".into());
         let milters = if client.role == Role::Local { &ctx.non_smtpd_milters } else { &ctx.smtpd_milters };
         let filters = milters.clone().map(Filters::new);
-        Session { ctx, client, peer, helo: String::new(), tls: None, tx: None, port: 0, filters }
+        Session { ctx, client, peer, helo: String::new(), tls: None, tx: None, port: 0, filters, dnsbl: None }
     }
 
     /// The client's port (for the milters' CONNECT and `{client_port}`).
     pub fn set_port(&mut self, port: u16) {
         self.port = port;
+    }
+
+    /// The DNS lists' verdict on the client, looked up since it connected.
+    pub fn set_dnsbl(&mut self, pending: dnsbl::Pending) {
+        self.dnsbl = Some(pending);
+    }
+
+    /// Count `event` against the client's rate limits.
+    fn rate_limit(&self, event: anvil::Event) -> Result<(), Reply> {
+        match self.client.ip {
+            Some(ip) => self.ctx.anvil.count(self.client.role, ip, event),
+            None => Ok(()),
+        }
     }
 
     /// What the filters are told about the client.
@@ -192,6 +213,7 @@ impl Session {
     }
 
     async fn start_transaction(&mut self, from: &MailFrom<String>) -> Result<(), Reply> {
+        self.rate_limit(anvil::Event::Message)?;
         if let Some(r) = policy::require_auth(&self.client) {
             return Err(r);
         }
@@ -237,8 +259,24 @@ impl Session {
         });
         Ok(())
     }
+    /// RCPT's connection-stage checks: a client the DNS lists name is refused unless it has
+    /// authenticated (postscreen's enforce), then the recipient rate.
+    async fn screen_rcpt(&mut self) -> Result<(), Reply> {
+        if self.client.login.is_none()
+            && let Some(d) = self.dnsbl.as_mut()
+            && let Some(r) = d.at_rcpt().await
+        {
+            return Err(r);
+        }
+        self.rate_limit(anvil::Event::Recipient)
+    }
+
     /// RCPT TO: the recipient policy, aliases expanded.
     async fn check_rcpt(&mut self, to: &RcptTo<String>) -> Reply {
+        if let Err(r) = self.screen_rcpt().await {
+            tracing::info!(client = %self.peer, to = %to.address, helo = %self.helo, reply = %r.to_string().trim_end(), "recipient refused");
+            return r;
+        }
         let accepted = match self.ctx.srs.as_ref().filter(|srs| srs.is_ours(&to.address)) {
             Some(srs) => self.srs_recipient(srs, &to.address).await,
             None => {

@@ -541,7 +541,30 @@ pub struct Smtp {
 impl Smtp {
     /// Connect without reading the greeting.
     pub fn connect_raw(port: u16) -> std::io::Result<Smtp> {
-        let s = TcpStream::connect(("127.0.0.1", port))?;
+        Smtp::over(TcpStream::connect(("127.0.0.1", port))?)
+    }
+
+    /// Connect from `source` (every 127.0.0.0/8 address is the loopback's on Linux), to
+    /// 127.0.0.1, without reading the greeting.
+    pub fn connect_raw_from(source: std::net::Ipv4Addr, port: u16) -> std::io::Result<Smtp> {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockType, SockaddrIn, bind, connect, socket};
+        use std::net::{Ipv4Addr, SocketAddrV4};
+        use std::os::fd::AsRawFd;
+        let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+        bind(fd.as_raw_fd(), &SockaddrIn::from(SocketAddrV4::new(source, 0)))?;
+        connect(fd.as_raw_fd(), &SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)))?;
+        Smtp::over(TcpStream::from(fd))
+    }
+
+    /// [`Smtp::connect_raw_from`], then the 220 greeting.
+    pub fn connect_from(source: std::net::Ipv4Addr, port: u16) -> Smtp {
+        let mut s = Smtp::connect_raw_from(source, port).unwrap();
+        let g = s.reply().unwrap();
+        assert_eq!(g.code, 220, "{source}: {g:?}");
+        s
+    }
+
+    fn over(s: TcpStream) -> std::io::Result<Smtp> {
         s.set_read_timeout(Some(TIMEOUT))?;
         s.set_write_timeout(Some(TIMEOUT))?;
         Ok(Smtp { r: BufReader::new(s.try_clone()?), w: s })

@@ -61,7 +61,7 @@ pub use deliver::{DeliverError, Delivered};
 pub use flags::{Flag, FlagChange, Flags};
 pub use folder::{FolderName, FolderNameError, SEPARATOR};
 pub use keywords::Keywords;
-pub use mailbox::{Changes, Mailbox, MailboxError, Message, Stored};
+pub use mailbox::{Changes, Mailbox, MailboxError, Message, Removal, Stored};
 pub use maildir::{MAILDIRFOLDER, Maildir, Ownership};
 pub use quota::{OverQuota, Quota, QuotaError, Usage};
 pub use session_lock::SessionLock;

@@ -10,9 +10,11 @@
 //!
 //! Other programs change the directory under us at any time: mailroom-mda and Dovecot deliver
 //! into `new/`, other sessions rename files to change flags or unlink them. Hence:
-//! - a file seen in both `new/` and `cur/` during one scan (moved meanwhile) counts once;
+//! - a file seen twice during one scan (renamed meanwhile) counts once, under the name that
+//!   exists now;
 //! - a recorded file missing from a scan is looked for again before it counts as expunged,
-//!   since readdir may miss an entry renamed while the directory is being read;
+//!   since readdir may miss an entry renamed while the directory is being read: only a miss
+//!   over a directory that did not change during the scan counts;
 //! - a file that vanished when we open or rename it is looked up again by its base name
 //!   ([`Mailbox::open_message`], [`Mailbox::set_flags`]); only if it is gone from both
 //!   directories is it expunged. A flag change is applied to the flags of the name found.
@@ -20,6 +22,7 @@
 //! Sizes come from `,S=`/`,W=` in the name, else the uidlist record's `S`/`W`, else
 //! `mailroom.cache` ([`crate::cache`]), else one read of the file, remembered in the cache.
 
+use std::collections::hash_map::Entry as Slot;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -168,6 +171,17 @@ pub struct Changes {
     pub flags: Vec<u32>,
     /// UIDs whose mod-sequence alone changed (a rebuilt modseq file, a change undone).
     pub modseqs: Vec<u32>,
+}
+
+/// What [`Mailbox::expunge_deleted`] did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// This call unlinked it.
+    Removed,
+    /// It was gone already (another session expunged it).
+    Gone,
+    /// Its flags changed meanwhile and it no longer qualifies: still there, still listed.
+    Kept,
 }
 
 /// One Maildir mailbox directory, opened.
@@ -364,7 +378,18 @@ impl Mailbox {
                 if name.starts_with('.') || entry.file_type().is_ok_and(|t| t.is_dir()) {
                     continue;
                 }
-                seen.insert(base_name(&name).to_string(), (name, in_new));
+                match seen.entry(base_name(&name).to_string()) {
+                    Slot::Vacant(v) => drop(v.insert((name, in_new))),
+                    // Seen twice: renamed while the scan read the directory. The name that
+                    // exists now is current (cur/'s, for a file moved out of new/).
+                    Slot::Occupied(mut o) => {
+                        let (old, old_in_new) = o.get();
+                        let old_path = self.dir.join(if *old_in_new { "new" } else { "cur" }).join(old);
+                        if *old_in_new != in_new || !old_path.exists() {
+                            o.insert((name, in_new));
+                        }
+                    }
+                }
             }
         }
         Ok(seen)
@@ -599,28 +624,44 @@ impl Mailbox {
     /// was already gone (another session expunged it; quota must not count it twice). Its
     /// uidlist record is dropped by the next sync.
     pub fn expunge(&mut self, uid: u32) -> Result<bool, MailboxError> {
+        Ok(self.expunge_if(uid, |_| true)? == Removal::Removed)
+    }
+
+    /// IMAP EXPUNGE's removal of `uid`: only while its file still has `\Deleted`. The unlink by
+    /// name is what checks it: a name with `T` exists only while the flag is set, so a session
+    /// that cleared the flag meanwhile (its rename made the name vanish) keeps its message.
+    pub fn expunge_deleted(&mut self, uid: u32) -> Result<Removal, MailboxError> {
+        self.expunge_if(uid, |name| Flags::from_file_name(name).has(crate::flags::Flag::Deleted))
+    }
+
+    fn expunge_if(&mut self, uid: u32, wanted: impl Fn(&str) -> bool) -> Result<Removal, MailboxError> {
         let result = (|| {
             for _ in 0..RELOCATE_TRIES {
                 let path = self.path_of(uid)?;
+                if !wanted(&self.messages[self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?].name) {
+                    return Ok(Removal::Kept);
+                }
                 match fs::remove_file(&path) {
-                    Ok(()) => return Ok(()),
+                    Ok(()) => return Ok(Removal::Removed),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => self.relocate(uid)?,
                     Err(e) => return Err(MailboxError::Io { path, source: e }),
                 }
             }
             Err(MailboxError::Expunged(uid))
         })();
-        let removed = match result {
-            Ok(()) => true,
-            Err(MailboxError::Expunged(_)) => false,
+        let removal = match result {
+            Ok(r) => r,
+            Err(MailboxError::Expunged(_)) => Removal::Gone,
             Err(e) => return Err(e),
         };
-        if let Some(i) = self.index_of(uid) {
+        if removal != Removal::Kept
+            && let Some(i) = self.index_of(uid)
+        {
             Arc::make_mut(&mut self.messages).remove(i);
             // The expunge is recorded in mailroom.modseq by the next sync, which must read it.
             self.modseq_id = None;
         }
-        Ok(removed)
+        Ok(removal)
     }
 
     fn path_of(&self, uid: u32) -> Result<PathBuf, MailboxError> {
@@ -629,24 +670,48 @@ impl Mailbox {
     }
 
     /// Finds the current name of `uid`'s file after it vanished from where we saw it.
+    ///
+    /// readdir may miss a file renamed while it reads the directory, and under many sessions
+    /// changing flags that happens scan after scan; taking such a miss for an expunge would
+    /// drop the caller's change on the floor. A rename changes the directory's times, so a
+    /// miss counts only from a scan over which `new/` and `cur/` kept times set before it
+    /// began (the kernel's clock for them is coarse: a change within its last tick could
+    /// leave them equal).
     fn relocate(&mut self, uid: u32) -> Result<(), MailboxError> {
         let i = self.index_of(uid).ok_or(MailboxError::NoSuchUid(uid))?;
-        let base = self.messages[i].base_name();
-        let mut seen = self.scan()?;
-        if !seen.contains_key(base) {
-            // readdir may miss a file renamed while the directory is read: look once more.
-            seen = self.scan()?;
-        }
-        let m = &mut Arc::make_mut(&mut self.messages)[i];
-        match seen.get(m.base_name()) {
-            // The flags stay as last reported, so that the next sync reports the change.
-            Some((name, in_new)) => {
+        let base = self.messages[i].base_name().to_string();
+        for attempt in 0..RESCANS {
+            let before = dir_times(&self.dir);
+            let started = SystemTime::now();
+            let seen = self.scan()?;
+            if let Some((name, in_new)) = seen.get(&base) {
+                let m = &mut Arc::make_mut(&mut self.messages)[i];
+                // The flags stay as last reported, so that the next sync reports the change.
                 (m.name, m.in_new) = (name.as_str().into(), *in_new);
-                Ok(())
+                return Ok(());
             }
-            None => Err(MailboxError::Expunged(uid)),
+            let settled = before.iter().all(|t| t.is_some_and(|t| t + CLOCK_TICK <= started));
+            if settled && dir_times(&self.dir) == before {
+                break;
+            }
+            if attempt > 0 {
+                // Let the sessions renaming it finish before looking again.
+                std::thread::sleep(Duration::from_millis(2));
+            }
         }
+        Err(MailboxError::Expunged(uid))
     }
+}
+
+/// How many scans [`Mailbox::relocate`] makes of a directory that keeps changing.
+const RESCANS: usize = 10;
+
+/// More than the kernel's coarse clock tick (1 to 10 ms) that directory times come from.
+const CLOCK_TICK: Duration = Duration::from_millis(20);
+
+/// The modification times of `new/` and `cur/`.
+fn dir_times(dir: &Path) -> [Option<SystemTime>; 2] {
+    ["new", "cur"].map(|sub| fs::metadata(dir.join(sub)).and_then(|m| m.modified()).ok())
 }
 
 /// What changed from `old` to `new`, both ascending by UID.

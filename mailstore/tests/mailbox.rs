@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use mailstore::{
-    Flag, FlagChange, Flags, FolderName, Mailbox, MailboxError, SessionLock, cache, folders, uidlist,
+    Flag, FlagChange, Flags, FolderName, Mailbox, MailboxError, Removal, SessionLock, cache, folders, uidlist,
 };
 use support::{deliver, maildir};
 
@@ -426,4 +426,87 @@ fn a_mailbox_deleted_and_created_again_never_gets_an_old_uidvalidity() {
     given.sort_unstable();
     given.dedup();
     assert_eq!(given.len(), n, "a UIDVALIDITY given twice");
+}
+
+/// readdir may miss a file another session renames while the directory is read. In a big
+/// `cur/` where every message is renamed all the time, such misses are frequent; a session that
+/// took one (or two in a row) for an expunge applied its change to its own view only, and the
+/// change was lost on disk (imaptest's own_flags: "Owned keyword changed"). No message here is
+/// ever expunged, so no change may report one, and every owner's last change must be on disk.
+#[test]
+fn a_file_renamed_during_every_scan_is_never_taken_for_expunged() {
+    let (_tmp, md) = maildir();
+    for i in 0..500 {
+        deliver(&md, &format!("m{i}"));
+    }
+    Mailbox::open(md.root()).unwrap().store(&[], None).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flags = [Flag::Seen, Flag::Replied, Flag::Flagged, Flag::Draft];
+    let sessions: Vec<_> = flags
+        .into_iter()
+        .enumerate()
+        .map(|(n, flag)| {
+            let (root, stop) = (md.root().to_path_buf(), stop.clone());
+            std::thread::spawn(move || {
+                let mut mb = Mailbox::open(&root).unwrap();
+                // Claim everything first so that renames stay within cur/.
+                let all: Vec<u32> = mb.messages().iter().map(|m| m.uid()).collect();
+                all.iter().for_each(|&u| drop(mb.claim_new(u)));
+                let mut on = [false; 8];
+                let mut rounds = 0;
+                while !stop.load(Ordering::Relaxed) || rounds < 200 {
+                    let uid = 1 + (rounds % 8) as u32;
+                    let i = uid as usize - 1;
+                    on[i] = !on[i];
+                    let change =
+                        if on[i] { FlagChange::Add(one(flag)) } else { FlagChange::Remove(one(flag)) };
+                    let done = if n % 2 == 0 {
+                        mb.store(&[(uid, change)], None).map(|s| s.changed == [uid])
+                    } else {
+                        mb.set_flags(uid, &change)
+                    };
+                    match done {
+                        Ok(changed) => assert!(changed, "UID {uid} {flag:?} round {rounds}: no change made"),
+                        Err(e) => panic!("UID {uid} {flag:?} round {rounds}: {e}"),
+                    }
+                    rounds += 1;
+                    if rounds >= 200 {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                }
+                (flag, on)
+            })
+        })
+        .collect();
+    let finals: Vec<(Flag, [bool; 8])> = sessions.into_iter().map(|s| s.join().unwrap()).collect();
+    let mb = Mailbox::open(md.root()).unwrap();
+    for m in mb.messages().iter().take(8) {
+        for (flag, on) in &finals {
+            assert_eq!(m.flags().has(*flag), on[m.uid() as usize - 1], "UID {} {flag:?}", m.uid());
+        }
+    }
+}
+
+/// IMAP EXPUNGE removes what has `\Deleted` when it runs, not what a stale view says: a
+/// message another session undeleted meanwhile stays, one that only gained another flag goes.
+#[test]
+fn expunge_removes_only_what_is_still_deleted() {
+    let (_tmp, md) = maildir();
+    deliver(&md, "a");
+    deliver(&md, "b");
+    let mut stale = Mailbox::open(md.root()).unwrap();
+    stale
+        .store(&[(1, FlagChange::Add(one(Flag::Deleted))), (2, FlagChange::Add(one(Flag::Deleted)))], None)
+        .unwrap();
+    let mut other = Mailbox::open(md.root()).unwrap();
+    other
+        .store(&[(1, FlagChange::Remove(one(Flag::Deleted))), (2, FlagChange::Add(one(Flag::Seen)))], None)
+        .unwrap();
+    assert_eq!(stale.expunge_deleted(1).unwrap(), Removal::Kept);
+    assert_eq!(stale.expunge_deleted(2).unwrap(), Removal::Removed);
+    assert_eq!(uids(&stale), [1]);
+    let changes = stale.sync().unwrap();
+    assert_eq!((changes.flags, changes.expunged), (vec![1], vec![]));
+    assert!(!stale.message(1).unwrap().flags().has(Flag::Deleted));
+    assert_eq!(uids(&Mailbox::open(md.root()).unwrap()), [1]);
 }

@@ -6,7 +6,7 @@
 
 use imap_codec::imap_types::sequence::SequenceSet;
 use mailstore::quota::{self, QuotaError};
-use mailstore::{Mailbox, MailboxError};
+use mailstore::{Mailbox, MailboxError, Removal};
 
 use super::session::{Session, line};
 use crate::imap::quota::{self as wire, has_root};
@@ -121,22 +121,31 @@ impl Session {
     }
 }
 
-/// Expunges `uid`, adding its on-disk size to `freed` when `counting`.
+/// Expunges `uid` (with `only_deleted`, only while its file still has `\\Deleted`), adding its
+/// on-disk size to `freed` when `counting`.
 pub(super) fn expunge_counted(
     mb: &mut Mailbox,
     uid: u32,
+    only_deleted: bool,
     counting: bool,
     freed: &mut Freed,
-) -> Result<(), MailboxError> {
+) -> Result<Removal, MailboxError> {
     let size = if counting { disk_size(mb, uid) } else { None };
+    let removal = if only_deleted {
+        mb.expunge_deleted(uid)?
+    } else if mb.expunge(uid)? {
+        Removal::Removed
+    } else {
+        Removal::Gone
+    };
     // Only what this call removed is freed: another session's expunge counted its own.
-    if mb.expunge(uid)?
+    if removal == Removal::Removed
         && let Some(s) = size
     {
         freed.bytes += s;
         freed.count += 1;
     }
-    Ok(())
+    Ok(removal)
 }
 
 /// The size on disk of `uid` (from `,S=` or a stat), `None` if it is gone.

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use imap_codec::imap_types::flag::{Flag as WireFlag, StoreResponse, StoreType};
 use imap_codec::imap_types::sequence::SequenceSet;
-use mailstore::{Flag, FlagChange, Flags, Mailbox, MailboxError, Maildir};
+use mailstore::{Flag, FlagChange, Flags, Mailbox, MailboxError, Maildir, Removal};
 
 use super::condstore::modseq_item;
 use super::quota::{Freed, expunge_counted};
@@ -170,7 +170,7 @@ impl Session {
             let deleted: Vec<u32> =
                 sel.mb.messages().iter().filter(|m| m.flags().has(Flag::Deleted)).map(|m| m.uid()).collect();
             for uid in deleted {
-                if let Err(e) = expunge_counted(&mut sel.mb, uid, counting, &mut freed) {
+                if let Err(e) = expunge_counted(&mut sel.mb, uid, true, counting, &mut freed) {
                     tracing::warn!("imap user={} close: expunge UID {uid}: {e}", self.user);
                 }
             }
@@ -199,8 +199,10 @@ impl Session {
         let mut gone = Vec::new();
         for &i in doomed.iter().rev() {
             let uid = all[i];
-            match expunge_counted(&mut sel.mb, uid, counting, &mut freed) {
-                Ok(()) => {
+            match expunge_counted(&mut sel.mb, uid, true, counting, &mut freed) {
+                // Undeleted by another session meanwhile: the sync below reports its flags.
+                Ok(Removal::Kept) => {}
+                Ok(Removal::Removed | Removal::Gone) => {
                     sel.recent.remove(&uid);
                     if !self.qresync {
                         line(out, &format!("* {} EXPUNGE", i + 1));
@@ -390,7 +392,7 @@ impl Session {
         let mut gone = Vec::new();
         for &i in picked.iter().rev() {
             let uid = uids[i];
-            if expunge_counted(&mut sel.mb, uid, counting, &mut freed).is_ok() {
+            if expunge_counted(&mut sel.mb, uid, false, counting, &mut freed).is_ok() {
                 sel.recent.remove(&uid);
                 if !qresync {
                     line(out, &format!("* {} EXPUNGE", i + 1));

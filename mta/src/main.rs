@@ -120,7 +120,7 @@ use daemon::listen::UnixSocketSpec;
 use daemon::run::Sockets;
 use daemon::tls::TlsConfig;
 use mailroom_mta::policy::{ConnectionCount, Networks, Role};
-use mailroom_mta::qmgr::{Qmgr, Remote, Settings, dkim, lmtp, mx, route, smtp};
+use mailroom_mta::qmgr::{Qmgr, Remote, Settings, dkim, lmtp, mx, route, smtp, sts};
 use mailroom_mta::queue::Spool;
 use mailroom_mta::serve::Listening;
 use mailroom_mta::smtpd::Context;
@@ -198,12 +198,20 @@ fn remote(m: &config::Mta) -> Result<Remote> {
     };
     let dns =
         mx::Dns::new(&m.dns_servers, m.dnssec_trust_anchor_file.as_str()).map_err(anyhow::Error::msg)?;
+    let sts = m.mta_sts.then(|| {
+        sts::Sts::new(
+            dns.resolver().clone(),
+            smtp::tls::verifying(settings.roots.clone()),
+            m.mta_sts_port.get(),
+            sts::cache_dir(Path::new(&m.spool_dir)),
+        )
+    });
     let lmtp = routes
         .lmtp_targets()
         .map(|t| (t.clone(), lmtp::Lmtp::new(t.clone(), &hostname, m.lmtp_concurrency.get())))
         .collect();
     let dkim = dkim::Signer::load(&m.dkim).map_err(anyhow::Error::msg)?;
-    Ok(Remote { routes, smtp: smtp::Smtp::new(dns, settings), lmtp, dkim })
+    Ok(Remote { routes, smtp: smtp::Smtp::new(dns, settings, sts), lmtp, dkim })
 }
 
 /// The spool must belong to the account we run as; as root, make it so before switching.

@@ -142,8 +142,14 @@ crate::section! {
         /// DNSKEY records (zone file syntax) trusted as DNSSEC anchors for `dane` lookups, like
         /// unbound's trust-anchor-file; empty: the root zone's keys.
         pub dnssec_trust_anchor_file: OptionalPath = OptionalPath::default(),
-        /// PEM file of trust anchors for `verify`; empty: the system's roots.
+        /// PEM file of trust anchors for `verify`, MTA-STS policy hosts and the MX hosts an
+        /// MTA-STS policy names; empty: the system's roots.
         pub tls_ca_file: OptionalPath = OptionalPath::default(),
+        /// MTA-STS (RFC 8461): a recipient domain's `_mta-sts` TXT record and HTTPS policy
+        /// (postfix-mta-sts-resolver's job) decide whether its MX hosts need verified TLS.
+        pub mta_sts: bool = true,
+        /// Port of MTA-STS policy hosts (443; tests point it elsewhere).
+        pub mta_sts_port: NonZeroU16 = nz16(443),
         /// Simultaneous outbound SMTP connections per destination (default_destination_concurrency_limit).
         pub smtp_destination_concurrency: NonZeroUsize = nzusize(20),
         /// Simultaneous remote deliveries in all.

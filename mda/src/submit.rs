@@ -54,6 +54,7 @@ impl Submit {
                     envid: None,
                     body_8bit: message.iter().any(|&b| b >= 0x80),
                     smtputf8: !sender.is_ascii() || !rcpt.is_ascii(),
+                    requiretls: false,
                     size: Some(message.len() as u64),
                     recipients: vec![Recipient::new(rcpt)],
                 };

@@ -220,6 +220,7 @@ mod tests {
             envid: Some("abc123".into()),
             body_8bit: false,
             smtputf8: false,
+            requiretls: false,
             client: "[192.0.2.7]".into(),
             helo: "a.test".into(),
             auth: None,

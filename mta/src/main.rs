@@ -13,11 +13,11 @@
 //!     `mailroomctl sendmail`.
 //!
 //!     ESMTP: PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES, STARTTLS, AUTH,
-//!     CHUNKING, DSN. Recipients in our domains are checked in the directory (550 5.1.1
-//!     unknown; 451 4.3.0 when it cannot answer) and aliases are expanded. Only
-//!     <CR><LF>.<CR><LF> ends DATA; bare LF and bare CR are normalised or refused (bare_lf).
-//!     A Received: header with TLS and AUTH details is prepended; more than max_hops
-//!     Received: headers is a loop (554 5.4.6).
+//!     CHUNKING, DSN, REQUIRETLS (under TLS). Recipients in our domains are checked in the
+//!     directory (550 5.1.1 unknown; 451 4.3.0 when it cannot answer) and aliases are expanded.
+//!     Only <CR><LF>.<CR><LF> ends DATA; bare LF and bare CR are normalised or refused (bare_lf). A
+//!     Received: header with TLS and AUTH details is prepended; more than max_hops Received:
+//!     headers is a loop (554 5.4.6).
 //!
 //!     The message and its envelope are written to the queue and fsynced, file and
 //!     directory, before the 250 that carries the queue id; sessions finishing together share
@@ -35,8 +35,20 @@
 //!     dane). Under dane (RFC 7672) MX, address and TLSA records are looked up through a
 //!     DNSSEC-validating resolver (trust anchors from dnssec_trust_anchor_file, else the
 //!     root's): usable DANE-EE/DANE-TA records must match the server's certificate, or the
-//!     mail waits (4.7.5), never sent in clear; an insecure zone falls back to may. Each
-//!     delivery logs the level reached (tls=dane, verified, encrypted, none). AUTH
+//!     mail waits (4.7.5), never sent in clear; an insecure zone falls back to may. With
+//!     mta_sts (default on), a recipient domain's MTA-STS policy (RFC 8461: _mta-sts TXT,
+//!     then https://mta-sts.DOMAIN/.well-known/mta-sts.txt on mta_sts_port, certificate
+//!     checked against tls_ca_file or the system's roots, no redirects) is cached under
+//!     spool_dir/sts for its max_age and fetched again when the TXT id changes; a failed
+//!     lookup or fetch keeps the cached policy. Under enforce, an MX host the policy does not
+//!     name, or one without a valid certificate for its name, is not used (4.7.5, the mail
+//!     waits); under testing the failure is logged and the mail sent. DANE records take
+//!     precedence; a tls_policy_map entry for the domain turns MTA-STS off for it. A message
+//!     sent with MAIL FROM REQUIRETLS (RFC 8689, offered under TLS) goes only over verified
+//!     TLS (DANE, MTA-STS or PKIX) to a host that offers REQUIRETLS, else it bounces with
+//!     550 5.7.10; a TLS-Required: No header relaxes DANE and MTA-STS to opportunistic TLS
+//!     for that message. Each delivery logs the level reached (tls=dane, verified,
+//!     encrypted, none). AUTH
 //!     PLAIN/LOGIN to the relayhost is only sent under TLS. Messages whose From: domain
 //!     has a key in [mta.dkim] are DKIM-signed (rsa-sha256, relaxed/relaxed). At most
 //!     smtp_destination_concurrency connections go to one destination, and a session is
@@ -116,8 +128,8 @@
 //!     (enhanced status codes), RFC 3848 (Received: protocol names), RFC 2033 (LMTP client),
 //!     RFC 7505 (null MX), RFC 7435 (opportunistic TLS), RFC 6376 (DKIM), RFC 7208 (SPF),
 //!     RFC 7489 (DMARC), RFC 8617 (ARC), RFC 8601 (Authentication-Results), RFC 7372 (5.7.23),
-//!     RFC 7672 (DANE for SMTP), RFC 6698 (TLSA), RFC 5782 (DNS blocklists); the SRS scheme
-//!     of libsrs2 and postsrsd.
+//!     RFC 7672 (DANE for SMTP), RFC 6698 (TLSA), RFC 5782 (DNS blocklists), RFC 8461
+//!     (MTA-STS), RFC 8689 (REQUIRETLS); the SRS scheme of libsrs2 and postsrsd.
 //!
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mta-metrics.socket), GET /metrics answers
@@ -137,9 +149,10 @@
 //!     [mta.dkim."DOMAIN"] with a selector and a key_file.
 //!
 //! FILES
-//!     /etc/mailroom/mailroom.toml; /var/spool/mailroom/{queue,state} (format in
-//!     mta/src/queue/mod.rs); /etc/mailroom/srs.secret (srs_secret_file); systemd socket
-//!     activation: sockets named "smtp", "submission", "submissions".
+//!     /etc/mailroom/mailroom.toml; /var/spool/mailroom/{queue,state,sts} (formats in
+//!     mta/src/queue/mod.rs and mta/src/qmgr/sts.rs); /etc/mailroom/srs.secret
+//!     (srs_secret_file); systemd socket activation: sockets named "smtp", "submission",
+//!     "submissions".
 //!
 //! SEE ALSO
 //!     mailroomctl(8) sendmail and queue, mailroom-mda(8), mailroom-saslauthd(8), postfix(1),
@@ -157,7 +170,7 @@ use daemon::listen::UnixSocketSpec;
 use daemon::run::Sockets;
 use daemon::tls::TlsConfig;
 use mailroom_mta::policy::{ConnectionCount, Networks, Role};
-use mailroom_mta::qmgr::{Qmgr, Remote, Settings, dkim, lmtp, mx, route, smtp};
+use mailroom_mta::qmgr::{Qmgr, Remote, Settings, dkim, lmtp, mx, route, smtp, sts};
 use mailroom_mta::queue::Spool;
 use mailroom_mta::serve::Listening;
 use mailroom_mta::smtpd::Context;
@@ -237,13 +250,21 @@ fn remote(m: &config::Mta) -> Result<Remote> {
     };
     let dns =
         mx::Dns::new(&m.dns_servers, m.dnssec_trust_anchor_file.as_str()).map_err(anyhow::Error::msg)?;
+    let sts = m.mta_sts.then(|| {
+        sts::Sts::new(
+            dns.resolver().clone(),
+            smtp::tls::verifying(settings.roots.clone()),
+            m.mta_sts_port.get(),
+            sts::cache_dir(Path::new(&m.spool_dir)),
+        )
+    });
     let lmtp = routes
         .lmtp_targets()
         .map(|t| (t.clone(), lmtp::Lmtp::new(t.clone(), &hostname, m.lmtp_concurrency.get())))
         .collect();
     let dkim = dkim::Signer::load(&m.dkim).map_err(anyhow::Error::msg)?;
     let srs = mailroom_mta::srs::Srs::load(m).map_err(anyhow::Error::msg)?;
-    Ok(Remote { routes, smtp: smtp::Smtp::new(dns, settings), lmtp, dkim, srs })
+    Ok(Remote { routes, smtp: smtp::Smtp::new(dns, settings, sts), lmtp, dkim, srs })
 }
 
 /// The spool must belong to the account we run as; as root, make it so before switching.

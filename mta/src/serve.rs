@@ -49,6 +49,8 @@ impl Listening {
         };
         s.tls_active = tls_active;
         s.starttls = self.tls.is_some() && !tls_active && role != Role::Local;
+        // Offered under TLS only (the session decides); the queue manager honours it.
+        s.requiretls = true;
         // AUTH wherever a login makes sense; before TLS only from loopback when allowed.
         let loopback_plain = cfg.plaintext_auth_on_loopback && ip.is_some_and(|ip| ip.is_loopback());
         s.auth = role != Role::Local;

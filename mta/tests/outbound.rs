@@ -12,41 +12,11 @@ mod dns;
 
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-use common::{Options, Smtp, Stack, TIMEOUT, messages_in, output_within, text, wait_until};
+use common::{Options, Sink, Smtp, Stack, TIMEOUT, messages_in, output_within, text, wait_until};
 use dns::Rr;
 use testsupport::{Backend, TestDb};
-
-/// An smtp-sink child, killed when dropped.
-struct Sink(Child);
-
-impl Sink {
-    /// smtp-sink on `ip:port` with extra `flags` (`-r RCPT`: 4xx to RCPT; `-f RCPT`: 5xx).
-    fn start(ip: &str, port: u16, flags: &[&str]) -> Sink {
-        // As root it must be told whom to run as.
-        let child = Command::new("smtp-sink")
-            .args(["-u", "postfix"])
-            .args(flags)
-            .arg(format!("{ip}:{port}"))
-            .arg("32")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("smtp-sink (Debian package postfix) must be installed");
-        let up = wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((ip, port)).is_ok());
-        assert!(up, "smtp-sink on {ip}:{port} did not start");
-        Sink(child)
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Send one message through `stack`'s port 25 (the test's address is in its mynetworks).
 fn send(stack: &Stack, to: &[&str], subject: &str) {

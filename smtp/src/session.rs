@@ -59,6 +59,8 @@ pub struct Config {
     pub auth_requires_tls: bool,
     /// Offer DSN (RFC 3461); without it RET, ENVID, NOTIFY and ORCPT are refused.
     pub dsn: bool,
+    /// Offer REQUIRETLS (RFC 8689) once TLS is active; without it the parameter is refused.
+    pub requiretls: bool,
     /// Answer VRFY with 252 (else 502, Postfix `disable_vrfy_command`).
     pub vrfy: bool,
     /// Bare LF or CR in message content (Postfix 3.9 `smtpd_forbid_bare_newline`).
@@ -88,6 +90,7 @@ impl Config {
             auth: false,
             auth_requires_tls: false,
             dsn: false,
+            requiretls: false,
             vrfy: true,
             bare_lf: BareLf::Normalize,
             forbid_unauth_pipelining: false,

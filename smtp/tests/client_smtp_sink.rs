@@ -108,6 +108,7 @@ fn dsn_envelope() -> Envelope {
         envid: Some("id 1".into()),
         body_8bit: true,
         smtputf8: false,
+        requiretls: false,
         size: Some(60),
         recipients: vec![
             Recipient { address: "b@y.test".into(), notify: Some("FAILURE,DELAY".into()), orcpt: None },

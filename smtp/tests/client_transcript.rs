@@ -105,6 +105,7 @@ fn dsn_envelope() -> Envelope {
         envid: Some("q1".into()),
         body_8bit: true,
         smtputf8: false,
+        requiretls: false,
         size: Some(42),
         recipients: vec![
             Recipient { address: "b@y.test".into(), notify: Some("NEVER".into()), orcpt: None },

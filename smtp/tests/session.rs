@@ -556,6 +556,60 @@ fn helo_vrfy_and_parameter_policies() {
 }
 
 #[test]
+fn requiretls_offered_and_taken_only_under_tls() {
+    // RFC 8689 §4.1: not before STARTTLS, even when configured.
+    let cfg = Config { requiretls: true, ..smtp() };
+    transcript(
+        cfg.clone(),
+        r"
+        S: 220 mx.test ESMTP mailroom
+        C: EHLO client.test
+        S: 250-mx.test Hello client.test
+        S: 250-PIPELINING
+        S: 250-ENHANCEDSTATUSCODES
+        S: 250-8BITMIME
+        S: 250-SIZE 1000
+        S: 250-CHUNKING
+        S: 250-SMTPUTF8
+        S: 250-DSN
+        S: 250 STARTTLS
+        C: MAIL FROM:<a@x.test> REQUIRETLS
+        S: 555 5.5.4 Unsupported parameter REQUIRETLS
+        ",
+    );
+    transcript(
+        Config { tls_active: true, ..cfg },
+        r"
+        S: 220 mx.test ESMTP mailroom
+        C: EHLO client.test
+        S: 250-mx.test Hello client.test
+        S: 250-PIPELINING
+        S: 250-ENHANCEDSTATUSCODES
+        S: 250-8BITMIME
+        S: 250-SIZE 1000
+        S: 250-CHUNKING
+        S: 250-SMTPUTF8
+        S: 250-DSN
+        S: 250-REQUIRETLS
+        S: 250 AUTH PLAIN LOGIN
+        C: MAIL FROM:<a@x.test> REQUIRETLS
+        S: 250 2.1.0 Ok
+        ",
+    );
+    // Not configured: refused under TLS too.
+    transcript(
+        tls(),
+        r"
+        S: 220 mx.test ESMTP mailroom
+        C: HELO client.test
+        S: 250 mx.test Hello client.test
+        C: MAIL FROM:<a@x.test> REQUIRETLS
+        S: 555 5.5.4 Unsupported parameter REQUIRETLS
+        ",
+    );
+}
+
+#[test]
 fn lmtp_refused_body_answers_every_recipient() {
     let cfg = Config { max_message_size: 10, ..Config::lmtp("mx.test") };
     transcript(

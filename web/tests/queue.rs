@@ -18,6 +18,7 @@ async fn enqueue(spool: &Spool, sender: &str, rcpt: &str) -> String {
         envid: None,
         body_8bit: false,
         smtputf8: false,
+        requiretls: false,
         client: "[192.0.2.1]".into(),
         helo: "client.example".into(),
         auth: None,

@@ -244,6 +244,7 @@ async fn submit(
         envid: o.envid.clone(),
         body_8bit: msg.iter().any(|&b| b >= 0x80),
         smtputf8: !sender.is_ascii() || rcpts.iter().any(|r| !r.is_ascii()),
+        requiretls: false,
         size: Some(msg.len() as u64),
         recipients: rcpts
             .iter()

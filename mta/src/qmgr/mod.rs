@@ -12,6 +12,7 @@ pub mod lmtp;
 pub mod mx;
 pub mod route;
 pub mod smtp;
+pub mod sts;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::Read;
@@ -303,7 +304,8 @@ impl Qmgr {
     /// LMTP for the local recipients `rcpts`; every one gets an answer (a temporary failure
     /// when the MDA cannot be reached).
     async fn deliver_local(&self, q: &Queued, rcpts: &[Rcpt]) -> Vec<Answer> {
-        let envelope = client_envelope(q, rcpts);
+        // The mailbox is the end of the road: REQUIRETLS binds only relaying (RFC 8689 §4.2).
+        let envelope = client::Envelope { requiretls: false, ..client_envelope(q, rcpts) };
         let result = match q.message() {
             Ok(file) => self.lmtp.send(&envelope, file).await,
             Err(e) => Err(client::ClientError::Io(e)),
@@ -341,6 +343,7 @@ impl Qmgr {
         };
         let start = std::io::Seek::stream_position(&mut &file).unwrap_or(0);
         let signature = self.dkim_signature(q, &file, start);
+        let tls_optional = !env.requiretls && q.headers(64 * 1024).is_ok_and(|h| tls_required_no(&h));
         let mut out = Vec::new();
         for (route, list) in groups {
             let mut envelope = client_envelope(q, &list);
@@ -350,7 +353,7 @@ impl Qmgr {
                     if let Some(sender) = &srs_sender {
                         envelope.sender = sender.clone();
                     }
-                    let payload = smtp::Payload { prefix: &signature, file: &file, start };
+                    let payload = smtp::Payload { prefix: &signature, file: &file, start, tls_optional };
                     let sent = self.remote.smtp.send(&hop, &envelope, &payload).await;
                     out.extend(
                         list.into_iter()
@@ -360,6 +363,7 @@ impl Qmgr {
                 }
                 Route::Lmtp(target) => {
                     let Some(lmtp) = self.remote.lmtp.get(&target) else { continue };
+                    envelope.requiretls = false;
                     let result = match file.try_clone() {
                         Ok(f) => {
                             let _ = std::io::Seek::seek(&mut &f, std::io::SeekFrom::Start(start));
@@ -421,6 +425,15 @@ impl Qmgr {
     }
 }
 
+/// The header `TLS-Required: No` (RFC 8689 §4.2.2) is among `headers`.
+fn tls_required_no(headers: &[u8]) -> bool {
+    String::from_utf8_lossy(headers).lines().any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("TLS-Required") && v.trim().eq_ignore_ascii_case("no")
+        })
+    })
+}
+
 /// The client envelope for recipients `rcpts` of a queued message.
 fn client_envelope(q: &Queued, rcpts: &[Rcpt]) -> client::Envelope {
     let env = &q.envelope;
@@ -433,6 +446,7 @@ fn client_envelope(q: &Queued, rcpts: &[Rcpt]) -> client::Envelope {
         // offers 8BITMIME (the client refuses it otherwise, RFC 6152 §3).
         body_8bit: env.body_8bit && q.has_8bit().unwrap_or(true),
         smtputf8: env.smtputf8,
+        requiretls: env.requiretls,
         size,
         recipients: rcpts
             .iter()
@@ -492,6 +506,8 @@ impl Qmgr {
             envid: None,
             body_8bit: env.body_8bit,
             smtputf8: env.smtputf8,
+            // RFC 8689 §5: a report on such a message asks for the same protection.
+            requiretls: env.requiretls,
             client: "local".into(),
             helo: self.settings.hostname.clone(),
             auth: None,

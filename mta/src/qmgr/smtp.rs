@@ -1,8 +1,10 @@
 //! The SMTP transport: remote recipients to their MX hosts or the relayhost, with the same
 //! `smtp::client` the LMTP transport uses. Like Postfix's smtp(8): hosts in MX order, the next
 //! one when a host cannot be reached or will not greet us; STARTTLS by policy (RFC 3207, RFC
-//! 7435) or DANE (RFC 7672, `dane`); AUTH to the relayhost only under TLS; at most `per_destination` connections to one
-//! destination; idle sessions reused for the next message to the same destination.
+//! 7435), DANE (RFC 7672, `dane`) or the domain's MTA-STS policy (RFC 8461, `sts`; DANE
+//! first where a host has TLSA records); AUTH to the relayhost only under TLS; at most
+//! `per_destination` connections to one destination; idle sessions reused for the next
+//! message to the same destination.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -22,6 +24,7 @@ use tokio_rustls::TlsConnector;
 use super::dane::{self, Requirement};
 use super::mx::{Dns, Host};
 use super::route::Nexthop;
+use super::sts::{self, Policy, Sts};
 
 /// Most idle sessions kept per destination.
 const MAX_IDLE: usize = 8;
@@ -58,6 +61,21 @@ enum Demand {
     Encrypt,
     Verify,
     Dane(Arc<Vec<dane::Usable>>),
+    /// An MTA-STS policy names the host: verified TLS (`enforce`), or checked and only
+    /// logged (`testing`).
+    Sts(sts::Mode),
+}
+
+impl Demand {
+    /// At least verified TLS, for a REQUIRETLS message (RFC 8689 §4.2.1: DANE, MTA-STS or
+    /// PKIX, never less).
+    fn verified(self) -> Demand {
+        match self {
+            Demand::Dane(_) | Demand::Verify | Demand::Sts(sts::Mode::Enforce) => self,
+            Demand::Sts(_) => Demand::Sts(sts::Mode::Enforce),
+            Demand::None | Demand::May | Demand::Encrypt => Demand::Verify,
+        }
+    }
 }
 
 /// What a delivery to a next hop came to.
@@ -105,6 +123,8 @@ pub struct Payload<'a> {
     pub file: &'a std::fs::File,
     /// Where the message starts in it.
     pub start: u64,
+    /// The message says `TLS-Required: No` (RFC 8689 §4.2.2).
+    pub tls_optional: bool,
 }
 
 impl Payload<'_> {
@@ -150,6 +170,8 @@ struct Idle {
 pub struct Smtp {
     dns: Dns,
     settings: Settings,
+    sts: Option<Sts>,
+    roots: Arc<rustls::RootCertStore>,
     verify: TlsConnector,
     any: TlsConnector,
     slots: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -157,12 +179,14 @@ pub struct Smtp {
 }
 
 impl Smtp {
-    /// The transport, with `dns` for MX lookups.
-    pub fn new(dns: Dns, settings: Settings) -> Smtp {
+    /// The transport, with `dns` for MX lookups and `sts` for MTA-STS policies (none: off).
+    pub fn new(dns: Dns, settings: Settings, sts: Option<Sts>) -> Smtp {
         let verify = tls::verifying(settings.roots.clone());
         Smtp {
             dns,
+            roots: Arc::new(settings.roots.clone()),
             settings,
+            sts,
             verify,
             any: tls::unverified(),
             slots: Mutex::default(),
@@ -178,7 +202,15 @@ impl Smtp {
         let all = |r: ServerReply| env.recipients.iter().map(|_| r.clone()).collect::<Vec<_>>();
         let sent = |relay: String, tls: Option<TlsLevel>, replies| Sent { relay, tls, replies };
         // A cached session first; if the peer closed it meanwhile, a fresh one.
-        if let Some((relay, tls, mut s)) = self.take_idle(&key) {
+        // A REQUIRETLS message takes only a session verified when it was opened.
+        let idle = self.take_idle(&key).and_then(|(relay, tls, s)| {
+            if env.requiretls && !matches!(tls, TlsLevel::Verified | TlsLevel::Dane) {
+                self.put_idle(&key, relay, tls, s);
+                return None;
+            }
+            Some((relay, tls, s))
+        });
+        if let Some((relay, tls, mut s)) = idle {
             match payload.reader() {
                 Ok(reader) => match s.send(env, reader).await {
                     Ok(o) => {
@@ -190,7 +222,14 @@ impl Smtp {
                 Err(e) => return sent(key, None, all(temp(&format!("cannot read the queue file: {e}")))),
             }
         }
-        let policy = self.policy(hop);
+        // `TLS-Required: No` (RFC 8689 §4.2.2): the sender would rather the mail went than
+        // waited for DANE or MTA-STS; opportunistic TLS still. REQUIRETLS outranks it.
+        let relaxed = payload.tls_optional && !env.requiretls;
+        let policy = match self.policy(hop) {
+            TlsPolicy::Dane if relaxed => TlsPolicy::May,
+            p => p,
+        };
+        let sts = if relaxed { None } else { self.sts_policy(hop).await };
         let hosts = match self.dns.hosts(hop, policy == TlsPolicy::Dane).await {
             Ok(h) => h,
             Err(r) => return sent("none".into(), None, all(r)),
@@ -199,7 +238,8 @@ impl Smtp {
         let mut last_relay = "none".to_string();
         for host in hosts {
             let port = hop.port.unwrap_or(self.settings.port);
-            let demand = match self.demand(policy, &host, port).await {
+            let demand = self.demand(policy, &host, port).await.and_then(|d| sts_demand(d, &sts, hop, &host));
+            let demand = match demand.map(|d| if env.requiretls { d.verified() } else { d }) {
                 Ok(d) => d,
                 Err(r) => {
                     // RFC 7672 §2.2: a host whose TLSA lookup failed is not used at all.
@@ -210,10 +250,11 @@ impl Smtp {
             };
             for ip in &host.addrs {
                 let addr = SocketAddr::new(*ip, port);
-                let relay = format!("{}[{}]:{}", host.name, ip, addr.port());
+                let relay = relay(&host, addr);
                 let (mut session, tls) = match self.open(hop, &host, addr, &demand).await {
                     Ok(s) => s,
                     Err(r) => {
+                        let r = if env.requiretls { requiretls_failure(r) } else { r };
                         tracing::info!("{relay}: {r}");
                         (last, last_relay) = (r, relay);
                         continue;
@@ -276,6 +317,17 @@ impl Smtp {
         })
     }
 
+    /// The MTA-STS policy that applies to `hop`: MX delivery to a recipient domain with no
+    /// `tls_policy_map` entry (an entry is the admin's explicit word), mode not `none`.
+    async fn sts_policy(&self, hop: &Nexthop) -> Option<Policy> {
+        let sts = self.sts.as_ref()?;
+        if !hop.mx || hop.relay || hop.port.is_some() || self.settings.tls_policy_map.contains_key(&hop.host)
+        {
+            return None;
+        }
+        sts.policy(&hop.host).await.filter(|p| p.mode != sts::Mode::None)
+    }
+
     /// Connect, greet, STARTTLS by policy, AUTH for the relayhost. `Err` is why this host
     /// will not do (then the next is tried); it is the recipients' reply if none will.
     async fn open(
@@ -296,9 +348,17 @@ impl Smtp {
         let (session, level) = match demand {
             Demand::None => (Session::Plain(Box::new(plain)), TlsLevel::None),
             Demand::May if !offered => (Session::Plain(Box::new(plain)), TlsLevel::None),
-            Demand::Encrypt | Demand::Verify | Demand::Dane(_) if !offered => {
+            Demand::Sts(sts::Mode::Testing) if !offered => {
+                tracing::info!("{}: MTA-STS testing: STARTTLS not offered; sent anyway", relay(host, addr));
+                (Session::Plain(Box::new(plain)), TlsLevel::None)
+            }
+            Demand::Encrypt | Demand::Verify | Demand::Dane(_) | Demand::Sts(_) if !offered => {
                 let _ = plain.quit().await;
-                let why = if let Demand::Dane(_) = demand { " (DANE TLSA records)" } else { "" };
+                let why = match demand {
+                    Demand::Dane(_) => " (DANE TLSA records)",
+                    Demand::Sts(_) => " (MTA-STS policy)",
+                    _ => "",
+                };
                 return Err(ServerReply::new(
                     451,
                     Some("4.7.5"),
@@ -306,20 +366,41 @@ impl Smtp {
                 ));
             }
             _ => {
-                let dane_connector;
+                let own_connector;
+                let mut verdict = None;
                 let (connector, level) = match demand {
-                    Demand::Verify => (&self.verify, TlsLevel::Verified),
+                    Demand::Verify | Demand::Sts(sts::Mode::Enforce) => (&self.verify, TlsLevel::Verified),
                     Demand::Dane(records) => {
-                        dane_connector = dane::connector(records.clone());
-                        (&dane_connector, TlsLevel::Dane)
+                        own_connector = dane::connector(records.clone());
+                        (&own_connector, TlsLevel::Dane)
+                    }
+                    Demand::Sts(_) => {
+                        let (c, v) = sts::testing_connector(self.roots.clone());
+                        own_connector = c;
+                        verdict = Some(v);
+                        (&own_connector, TlsLevel::Verified)
                     }
                     _ => (&self.any, TlsLevel::Encrypted),
                 };
                 let server_name = server_name(&host.name, addr);
                 match plain.starttls(connector, server_name, name).await {
-                    Ok(c) => (Session::Tls(Box::new(c)), level),
-                    // RFC 7435: opportunistic TLS that fails is retried in plain text.
-                    Err(e) if matches!(demand, Demand::May) => {
+                    Ok(c) => {
+                        let failed = verdict.and_then(|v| v.lock().expect("verdict poisoned").take());
+                        let level = match failed {
+                            Some(e) => {
+                                tracing::info!(
+                                    "{}: MTA-STS testing: certificate not valid ({e}); sent anyway",
+                                    relay(host, addr)
+                                );
+                                TlsLevel::Encrypted
+                            }
+                            None => level,
+                        };
+                        (Session::Tls(Box::new(c)), level)
+                    }
+                    // RFC 7435: opportunistic TLS that fails is retried in plain text; so is
+                    // a testing policy's (RFC 8461 §5).
+                    Err(e) if matches!(demand, Demand::May | Demand::Sts(sts::Mode::Testing)) => {
                         tracing::info!("{}[{addr}]: STARTTLS failed ({e}); trying plain text", host.name);
                         (Session::Plain(Box::new(connect().await?)), TlsLevel::None)
                     }
@@ -329,6 +410,24 @@ impl Smtp {
                             451,
                             Some("4.7.5"),
                             format!("DANE: {addr}: TLSA records do not authenticate the server: {e}"),
+                        ));
+                    }
+                    // RFC 8461 §5.1: an enforced policy's MX host with no valid certificate
+                    // is not used.
+                    Err(e) if matches!(demand, Demand::Sts(_)) => {
+                        return Err(ServerReply::new(
+                            451,
+                            Some("4.7.5"),
+                            format!("MTA-STS: {}: certificate not valid: {e}", relay(host, addr)),
+                        ));
+                    }
+                    // The handshake itself failed (no certificate check passed, no common
+                    // parameters), as against the network: a TLS failure.
+                    Err(e) if tls_refused(&e) => {
+                        return Err(ServerReply::new(
+                            451,
+                            Some("4.7.5"),
+                            format!("{}: TLS failed: {e}", relay(host, addr)),
                         ));
                     }
                     Err(e) => return Err(session_error(addr, e)),
@@ -402,6 +501,54 @@ impl Smtp {
     }
 }
 
+/// A TLS failure of a REQUIRETLS message fails it for good (RFC 8689 §5: 5.7.10); a
+/// network trouble stays temporary.
+fn requiretls_failure(r: ServerReply) -> ServerReply {
+    if r.enhanced.as_deref() == Some("4.7.5") {
+        ServerReply::new(550, Some("5.7.10"), format!("REQUIRETLS needed: {}", r.text))
+    } else {
+        r
+    }
+}
+
+/// The TLS library refused the handshake (an `io::Error` wrapping a rustls error).
+fn tls_refused(e: &ClientError) -> bool {
+    matches!(e, ClientError::Io(io) if io.get_ref().is_some_and(|i| i.is::<rustls::Error>()))
+}
+
+/// What an MTA-STS policy makes of a host's demand (RFC 8461 §4, §5): nothing where DANE
+/// authenticates the host (its TLSA records come first, §2); else under `enforce` a host the
+/// policy does not name is not used and one it names needs verified TLS; under `testing` the
+/// same is checked and logged only.
+fn sts_demand(
+    demand: Demand,
+    sts: &Option<Policy>,
+    hop: &Nexthop,
+    host: &Host,
+) -> Result<Demand, ServerReply> {
+    let Some(policy) = sts else { return Ok(demand) };
+    if matches!(demand, Demand::Dane(_)) {
+        return Ok(demand);
+    }
+    match (policy.mode, policy.allows(&host.name)) {
+        (sts::Mode::None, _) => Ok(demand),
+        (mode, true) => Ok(Demand::Sts(mode)),
+        (sts::Mode::Enforce, false) => Err(ServerReply::new(
+            451,
+            Some("4.7.5"),
+            format!("MTA-STS: MX host {} is not in the policy of {}", host.name, hop.host),
+        )),
+        (sts::Mode::Testing, false) => {
+            tracing::info!(
+                "{}: MTA-STS testing: MX host not in the policy of {}; used anyway",
+                host.name,
+                hop.host
+            );
+            Ok(demand)
+        }
+    }
+}
+
 /// The outcome as one reply per recipient (a MAIL refusal is every recipient's).
 fn replies(o: Outcome, env: &Envelope) -> Vec<ServerReply> {
     debug_assert_eq!(o.recipients.len(), env.recipients.len());
@@ -425,12 +572,17 @@ fn session_error(addr: SocketAddr, e: ClientError) -> ServerReply {
     }
 }
 
+/// `host[ip]:port`, as logs name a server.
+fn relay(host: &Host, addr: SocketAddr) -> String {
+    format!("{}[{}]:{}", host.name, addr.ip(), addr.port())
+}
+
 fn server_name(host: &str, addr: SocketAddr) -> ServerName<'static> {
     ServerName::try_from(host.to_string()).unwrap_or_else(|_| ServerName::IpAddress(addr.ip().into()))
 }
 
 /// The two TLS client configurations: verifying (chain and name) and opportunistic.
-mod tls {
+pub mod tls {
     use std::sync::Arc;
 
     use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};

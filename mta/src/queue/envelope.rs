@@ -126,6 +126,9 @@ pub struct Envelope {
     pub body_8bit: bool,
     /// SMTPUTF8.
     pub smtputf8: bool,
+    /// REQUIRETLS (RFC 8689): only over verified TLS to a next hop that offers it. Written as
+    /// a line of its own only when set, so files from before it read as `false`.
+    pub requiretls: bool,
     /// The client, as `[address]` or `local` (logs and DSN Received-From-MTA).
     pub client: String,
     /// Its HELO name.
@@ -170,6 +173,9 @@ impl Envelope {
         }
         if self.smtputf8 {
             s.push_str("smtputf8\n");
+        }
+        if self.requiretls {
+            s.push_str("requiretls\n");
         }
         s.push_str(&format!("client {}\nhelo {}\n", xtext::encode(&self.client), xtext::encode(&self.helo)));
         if let Some(a) = &self.auth {
@@ -221,6 +227,7 @@ impl Envelope {
             envid: None,
             body_8bit: false,
             smtputf8: false,
+            requiretls: false,
             client: String::new(),
             helo: String::new(),
             auth: None,
@@ -241,6 +248,7 @@ impl Envelope {
                 "envid" => env.envid = Some(text()?),
                 "body" => env.body_8bit = value == "8BITMIME",
                 "smtputf8" => env.smtputf8 = true,
+                "requiretls" => env.requiretls = true,
                 "client" => env.client = text()?,
                 "helo" => env.helo = text()?,
                 "auth" => env.auth = Some(text()?),
@@ -288,6 +296,7 @@ pub(crate) mod tests {
             envid: Some("QQ 314159".into()),
             body_8bit: true,
             smtputf8: false,
+            requiretls: true,
             client: "[192.0.2.7]".into(),
             helo: "mx.a.test".into(),
             auth: Some("alice@a.test".into()),

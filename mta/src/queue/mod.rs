@@ -5,9 +5,8 @@
 //! - `queue/<id>`, mode 0600: a message being received. Never acknowledged; a crash leaves it
 //!   behind and start-up removes it.
 //! - `queue/<id>`, mode 0700: an accepted message (Postfix's mark: owner-execute = complete).
-//!   The envelope ([`Envelope`]: `MAILROOM-QUEUE 1`, then
-//!   `key value` lines in xtext: id, arrival, sender, ret, envid, body, smtputf8, client, helo,
-//!   auth, one `rcpt <local|remote> <address> [notify=..] [orcpt=..]` per recipient, an empty
+//!   The envelope ([`Envelope`]: `MAILROOM-QUEUE 1`, then `key value` lines in xtext: id,
+//!   arrival, sender, ret, envid, body, smtputf8, requiretls, client, helo, auth, one `rcpt <local|remote> <address> [notify=..] [orcpt=..]` per recipient, an empty
 //!   line), then the message exactly as it will be delivered, CRLF line ends, our Received:
 //!   header first. Written once: marked complete and fsynced, the directory fsynced
 //!   (one directory fsync for all sessions committing together); only then does the client

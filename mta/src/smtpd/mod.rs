@@ -84,6 +84,7 @@ struct Transaction {
     envid: Option<String>,
     body_8bit: bool,
     smtputf8: bool,
+    requiretls: bool,
     recipients: Vec<Recipient>,
     /// Addresses as the client gave them, for the log and Received: `for`.
     given: Vec<String>,
@@ -158,6 +159,7 @@ impl Session {
             envid: tx.envid.clone(),
             body_8bit: tx.body_8bit,
             smtputf8: tx.smtputf8,
+            requiretls: tx.requiretls,
             client: self.peer.clone(),
             helo: self.helo.clone(),
             auth: self.client.login.clone(),
@@ -249,6 +251,7 @@ impl Session {
             envid: from.env_id.clone(),
             body_8bit: from.flags & (smtp_proto::MAIL_BODY_8BITMIME | smtp_proto::MAIL_BODY_BINARYMIME) != 0,
             smtputf8: from.flags & smtp_proto::MAIL_SMTPUTF8 != 0,
+            requiretls: from.flags & smtp_proto::MAIL_REQUIRETLS != 0,
             recipients: Vec::new(),
             given: Vec::new(),
             incoming: None,

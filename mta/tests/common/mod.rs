@@ -473,6 +473,35 @@ impl Stack {
     }
 }
 
+/// An smtp-sink child, killed when dropped.
+pub struct Sink(Child);
+
+impl Sink {
+    /// smtp-sink on `ip:port` with extra `flags` (`-r RCPT`: 4xx to RCPT; `-f RCPT`: 5xx).
+    pub fn start(ip: &str, port: u16, flags: &[&str]) -> Sink {
+        // As root it must be told whom to run as.
+        let child = Command::new("smtp-sink")
+            .args(["-u", "postfix"])
+            .args(flags)
+            .arg(format!("{ip}:{port}"))
+            .arg("32")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("smtp-sink (Debian package postfix) must be installed");
+        let up = wait_until(Duration::from_secs(10), || std::net::TcpStream::connect((ip, port)).is_ok());
+        assert!(up, "smtp-sink on {ip}:{port} did not start");
+        Sink(child)
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Poll `ready` until it holds; panic with the daemon's log if it exits or takes too long.
 fn wait_ready(d: &mut Daemon, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + START_TIMEOUT;
@@ -483,13 +512,14 @@ fn wait_ready(d: &mut Daemon, mut ready: impl FnMut() -> bool) {
     }
 }
 
-/// A Python smtplib client. Arguments: PORT MODE USER PASSWORD FROM TO[,TO...] SUBJECT, where
-/// MODE is `plain`, `starttls` or `ssl` and USER `-` means no AUTH. Prints one line per step:
+/// A Python smtplib client. Arguments: PORT MODE USER PASSWORD FROM TO[,TO...] SUBJECT
+/// [MAIL-OPTION,...], where MODE is `plain`, `starttls` or `ssl` and USER `-` means no AUTH. Prints one line per step:
 /// `ehlo <auth advertised yes/no>`, `login <code>`, `send ok` or `refused <rcpt> <code>` or
 /// `error <class> <code> <text>`.
 pub const SMTPLIB: &str = r#"
 import smtplib, ssl, sys
 port, mode, user, password, sender, rcpts, subject = sys.argv[1:8]
+mail_options = sys.argv[8].split(",") if len(sys.argv) > 8 else []
 ctx = ssl.create_default_context()
 ctx.check_hostname = False
 ctx.verify_mode = ssl.CERT_NONE
@@ -509,7 +539,7 @@ try:
         print("login", code)
     msg = "From: %s\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: <%s@client.example>\r\n\r\nbody of %s\r\n" % (
         sender, rcpts, subject, subject, subject)
-    refused = s.sendmail(sender, rcpts.split(","), msg)
+    refused = s.sendmail(sender, rcpts.split(","), msg, mail_options)
     for r, (code, text) in refused.items():
         print("refused", r, code)
     print("send ok")

@@ -35,6 +35,9 @@ pub struct Envelope {
     pub body_8bit: bool,
     /// The sender asked for SMTPUTF8.
     pub smtputf8: bool,
+    /// REQUIRETLS (RFC 8689): the server must offer it, and MAIL FROM carries it. That the
+    /// session is TLS, verified, is the caller's to ensure.
+    pub requiretls: bool,
     /// The message size in bytes, for SIZE=.
     pub size: Option<u64>,
     /// The recipients, in order; [`super::Outcome`] answers them in this order.
@@ -70,6 +73,9 @@ pub(crate) fn plan(env: &Envelope, caps: &Capabilities) -> Plan {
         Some(ServerReply::new(553, Some("5.1.7"), "bad sender address syntax"))
     } else if utf8(&env.sender) && !caps.smtputf8 {
         Some(ServerReply::new(553, Some("5.6.7"), NEED_UTF8))
+    } else if env.requiretls && !caps.requiretls {
+        // RFC 8689 §5: a next hop without REQUIRETLS fails the message, for good.
+        Some(ServerReply::new(550, Some("5.7.10"), "REQUIRETLS needed, but was not offered by host"))
     } else if env.body_8bit && !caps.eightbitmime {
         // RFC 6152 §3: without 8BITMIME, convert or return it; mailroom does not convert.
         Some(ServerReply::new(554, Some("5.6.3"), "8-bit content, but the host does not offer 8BITMIME"))
@@ -110,6 +116,9 @@ pub(crate) fn mail_from(env: &Envelope, caps: &Capabilities, smtputf8: bool) -> 
     }
     if smtputf8 {
         line.push_str(" SMTPUTF8");
+    }
+    if env.requiretls && caps.requiretls {
+        line.push_str(" REQUIRETLS");
     }
     if caps.dsn {
         if let Some(ret) =
@@ -179,6 +188,7 @@ mod tests {
             envid: Some("Q+1 x=y".into()),
             body_8bit: true,
             smtputf8: true,
+            requiretls: false,
             size: Some(500),
             recipients: vec![Recipient {
                 address: "b@y.test".into(),
@@ -266,5 +276,13 @@ mod tests {
         e.body_8bit = true;
         assert_eq!(plan(&e, &seven).mail.and_then(|r| r.enhanced), Some("5.6.3".into()));
         assert_eq!(plan(&e, &all()).mail, None);
+
+        // REQUIRETLS: refused for good where not offered; sent where it is.
+        let e = Envelope { requiretls: true, ..env() };
+        assert_eq!(plan(&e, &all()).mail.map(|r| (r.code, r.enhanced)), Some((550, Some("5.7.10".into()))));
+        let tls = Capabilities { requiretls: true, ..all() };
+        assert_eq!(plan(&e, &tls).mail, None);
+        assert!(mail_from(&e, &tls, false).ends_with(" REQUIRETLS RET=HDRS ENVID=Q+2B1+20x+3Dy\r\n"));
+        assert!(!mail_from(&env(), &tls, false).contains("REQUIRETLS"));
     }
 }

@@ -10,8 +10,8 @@ use std::fmt;
 
 use smtp_proto::response::parser::ResponseReceiver;
 use smtp_proto::{
-    EXT_8BIT_MIME, EXT_CHUNKING, EXT_DSN, EXT_ENHANCED_STATUS_CODES, EXT_PIPELINING, EXT_SIZE, EXT_SMTP_UTF8,
-    EXT_START_TLS, EhloResponse, Error as ProtoError,
+    EXT_8BIT_MIME, EXT_CHUNKING, EXT_DSN, EXT_ENHANCED_STATUS_CODES, EXT_PIPELINING, EXT_REQUIRE_TLS,
+    EXT_SIZE, EXT_SMTP_UTF8, EXT_START_TLS, EhloResponse, Error as ProtoError,
 };
 
 /// Most lines in one reply; a long EHLO reply has about 20.
@@ -175,6 +175,8 @@ pub struct Capabilities {
     pub enhanced_status_codes: bool,
     /// AUTH mechanisms (RFC 4954), upper case, as offered.
     pub auth: Vec<String>,
+    /// REQUIRETLS (RFC 8689).
+    pub requiretls: bool,
 }
 
 impl Capabilities {
@@ -195,6 +197,7 @@ impl Capabilities {
             starttls: has(EXT_START_TLS),
             enhanced_status_codes: has(EXT_ENHANCED_STATUS_CODES),
             auth: auth_mechanisms(raw),
+            requiretls: has(EXT_REQUIRE_TLS),
         }
     }
 }
@@ -335,6 +338,7 @@ mod tests {
                 starttls: true,
                 enhanced_status_codes: true,
                 auth: vec!["PLAIN".into(), "LOGIN".into()],
+                requiretls: false,
             }
         );
         // Dovecot's LHLO reply, with XCLIENT and a bare SIZE.

@@ -38,6 +38,10 @@ impl Session {
         if cfg.dsn {
             k.push("DSN".into());
         }
+        // RFC 8689 §4.1: only where the session it promises for the next hop is itself TLS.
+        if cfg.requiretls && self.tls_active {
+            k.push("REQUIRETLS".into());
+        }
         if cfg.starttls && !self.tls_active {
             k.push("STARTTLS".into());
         }

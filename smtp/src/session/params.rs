@@ -11,14 +11,18 @@ use super::Session;
 use crate::reply::Reply;
 
 impl Session {
-    /// RET/ENVID need DSN, SMTPUTF8 needs SMTPUTF8, AUTH= needs AUTH; the rest we never offer.
+    /// RET/ENVID need DSN, SMTPUTF8 needs SMTPUTF8, AUTH= needs AUTH, REQUIRETLS needs it
+    /// offered (under TLS); the rest we never offer.
     pub(super) fn check_mail_params(&self, from: &MailFrom<String>) -> Result<(), Reply> {
         let dsn = from.flags & (MAIL_RET_FULL | MAIL_RET_HDRS) != 0 || from.env_id.is_some();
         refuse_if(dsn && !self.cfg.dsn, "RET/ENVID")?;
         refuse_if(from.flags & MAIL_SMTPUTF8 != 0 && !self.cfg.smtputf8, "SMTPUTF8")?;
         refuse_if(from.auth.is_some() && !self.auth_offered(), "AUTH")?;
         refuse_if(from.flags & MAIL_BODY_BINARYMIME != 0, "BODY=BINARYMIME")?;
-        refuse_if(from.flags & MAIL_REQUIRETLS != 0, "REQUIRETLS")?;
+        refuse_if(
+            from.flags & MAIL_REQUIRETLS != 0 && !(self.cfg.requiretls && self.tls_active),
+            "REQUIRETLS",
+        )?;
         refuse_if(from.flags & MAIL_CONPERM != 0, "CONPERM")?;
         refuse_if(from.by != 0 || from.hold_for != 0 || from.hold_until != 0, "BY/HOLDFOR/HOLDUNTIL")?;
         refuse_if(from.mt_priority != 0 || from.mtrk.is_some(), "MT-PRIORITY/MTRK")?;

@@ -8,12 +8,12 @@ mod common;
 
 use std::path::Path;
 
-use common::{Options, Smtp, Stack, TIMEOUT, messages_in, wait_until};
+use common::{Options, Smtp, Stack, TIMEOUT, messages_in, receiving_db, wait_until};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
+use testsupport::Backend;
 use testsupport::nsd::Nsd;
-use testsupport::{Backend, TestDb};
 
 /// SHA-256 of the certificate's SubjectPublicKeyInfo, hex: a `3 1 1` TLSA record's data.
 fn spki_sha256(pem: &Path) -> String {
@@ -39,15 +39,8 @@ fn send(stack: &Stack, to: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn dane_pass_mismatch_unusable_insecure_and_bogus() {
     const DOMAINS: [&str; 6] = ["ok", "bad", "unusable", "notlsa", "insecure", "bogus"];
-    let rdb = TestDb::new(Backend::Sqlite).await;
-    for d in DOMAINS {
-        rdb.sql(&format!("INSERT INTO domain (domain) VALUES ('{d}.test')")).await;
-        rdb.sql(&format!(
-            "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain) VALUES \
-             ('u@{d}.test', '{{PLAIN}}x', '{d}.test/u/', 0, 'u', '{d}.test')"
-        ))
-        .await;
-    }
+    let domains: Vec<String> = DOMAINS.iter().map(|d| format!("{d}.test")).collect();
+    let rdb = receiving_db(&domains.iter().map(|d| (d.as_str(), "u")).collect::<Vec<_>>()).await;
     let receiver = Stack::start(&rdb, Options::default());
     let port = receiver.smtp;
     let good = spki_sha256(&receiver.cert);

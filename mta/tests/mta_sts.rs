@@ -13,11 +13,11 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use common::{Options, PASSWORD, Sink, Smtp, Stack, TIMEOUT, messages_in, wait_until};
+use common::{Options, PASSWORD, Sink, Smtp, Stack, TIMEOUT, messages_in, receiving_db, wait_until};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use testsupport::Backend;
 use testsupport::nsd::Nsd;
-use testsupport::{Backend, TestDb};
 
 /// A policy host: HTTPS on a loopback port, `GET /.well-known/mta-sts.txt` answered from
 /// `policies` by Host header. Stops (closes its port) on drop.
@@ -133,15 +133,8 @@ async fn enforce_testing_wrong_mx_bad_certificate_and_cache() {
         ("testing", "testing", "mx.testing.test", "mx.testing.test"),
         ("nopolicy", "", "", "mx.b.test"),
     ];
-    let rdb = TestDb::new(Backend::Sqlite).await;
-    for (d, ..) in DOMAINS {
-        rdb.sql(&format!("INSERT INTO domain (domain) VALUES ('{d}.test')")).await;
-        rdb.sql(&format!(
-            "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain) VALUES \
-             ('u@{d}.test', '{{PLAIN}}x', '{d}.test/u/', 0, 'u', '{d}.test')"
-        ))
-        .await;
-    }
+    let domains: Vec<String> = DOMAINS.iter().map(|(d, ..)| format!("{d}.test")).collect();
+    let rdb = receiving_db(&domains.iter().map(|d| (d.as_str(), "u")).collect::<Vec<_>>()).await;
     let receiver = Stack::start(&rdb, Options::default());
     let port = receiver.smtp;
 
@@ -261,15 +254,8 @@ async fn requiretls_only_over_verified_tls_to_a_host_that_offers_it() {
     // ok: the receiver as mx.b.test, which its certificate names; wrongname: the receiver
     // under a name its certificate does not have; clear: smtp-sink, no STARTTLS at all.
     const DOMAINS: [&str; 3] = ["ok", "wrongname", "clear"];
-    let rdb = TestDb::new(Backend::Sqlite).await;
-    for d in DOMAINS {
-        rdb.sql(&format!("INSERT INTO domain (domain) VALUES ('{d}.test')")).await;
-        rdb.sql(&format!(
-            "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain) VALUES \
-             ('u@{d}.test', '{{PLAIN}}x', '{d}.test/u/', 0, 'u', '{d}.test')"
-        ))
-        .await;
-    }
+    let domains: Vec<String> = DOMAINS.iter().map(|d| format!("{d}.test")).collect();
+    let rdb = receiving_db(&domains.iter().map(|d| (d.as_str(), "u")).collect::<Vec<_>>()).await;
     let receiver = Stack::start(&rdb, Options::default());
     let port = receiver.smtp;
     let _sink = Sink::start("127.0.0.2", port, &[]);

@@ -14,7 +14,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Options, Sink, Smtp, Stack, TIMEOUT, messages_in, output_within, text, wait_until};
+use common::{
+    Options, Sink, Smtp, Stack, TIMEOUT, messages_in, output_within, receiving_db, text, wait_until,
+};
 use dns::Rr;
 use testsupport::{Backend, TestDb};
 
@@ -63,17 +65,7 @@ fn dkimpy_verify(message: &str, txt: &str) -> String {
 /// The receiving side: mailroom-mta + mda for r.test (mailbox rob, password "x") and r2.test
 /// (mailbox ann), on 127.0.0.1, with `opts`.
 async fn receiver(opts: Options) -> (TestDb, Stack) {
-    let db = TestDb::new(Backend::Sqlite).await;
-    for sql in [
-        "INSERT INTO domain (domain) VALUES ('r.test')",
-        "INSERT INTO domain (domain) VALUES ('r2.test')",
-        "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain) VALUES \
-         ('rob@r.test', '{PLAIN}x', 'r.test/rob/', 0, 'rob', 'r.test')",
-        "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain) VALUES \
-         ('ann@r2.test', '{PLAIN}x', 'r2.test/ann/', 0, 'ann', 'r2.test')",
-    ] {
-        db.sql(sql).await;
-    }
+    let db = receiving_db(&[("r.test", "rob"), ("r2.test", "ann")]).await;
     let stack = Stack::start(&db, opts);
     (db, stack)
 }

@@ -11,9 +11,11 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{Options, Smtp, Stack, TIMEOUT, database, free_port, header, messages_in, wait_until};
+use common::{
+    Options, Smtp, Stack, TIMEOUT, database, free_port, header, messages_in, receiving_db, wait_until,
+};
 use mailroom_mta::srs::Srs;
-use testsupport::{Backend, TestDb};
+use testsupport::Backend;
 
 const SECRET: &str = "s3cret-of-the-test\nan-older-secret\n";
 
@@ -81,17 +83,7 @@ fn wait_message(maildir: &std::path::Path, subject: &str, logs: impl Fn() -> Str
 #[tokio::test(flavor = "multi_thread")]
 async fn forwarded_mail_gets_an_srs_sender_and_bounces_come_back() {
     // The far side: r.test (rob) and r2.test (ann), another mailroom-mta with its MDA.
-    let rdb = TestDb::new(Backend::Sqlite).await;
-    for sql in [
-        "INSERT INTO domain (domain) VALUES ('r.test')",
-        "INSERT INTO domain (domain) VALUES ('r2.test')",
-        "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain) VALUES \
-         ('rob@r.test', '{PLAIN}x', 'r.test/rob/', 0, 'rob', 'r.test')",
-        "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain) VALUES \
-         ('ann@r2.test', '{PLAIN}x', 'r2.test/ann/', 0, 'ann', 'r2.test')",
-    ] {
-        rdb.sql(sql).await;
-    }
+    let rdb = receiving_db(&[("r.test", "rob"), ("r2.test", "ann")]).await;
     let receiver = Stack::start(&rdb, Options::default());
 
     // Our side: b.test with fwd@b.test forwarding to rob@r.test, SRS at b.test.

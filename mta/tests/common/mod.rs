@@ -57,6 +57,21 @@ pub async fn database(backend: Backend) -> TestDb {
     db
 }
 
+/// A receiving side's database (SQLite): for each `(domain, user)`, the domain and the
+/// mailbox `user@domain` with the password "x".
+pub async fn receiving_db(mailboxes: &[(&str, &str)]) -> TestDb {
+    let db = TestDb::new(Backend::Sqlite).await;
+    for (domain, user) in mailboxes {
+        db.sql(&format!("INSERT INTO domain (domain) VALUES ('{domain}')")).await;
+        db.sql(&format!(
+            "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain) VALUES \
+             ('{user}@{domain}', '{{PLAIN}}x', '{domain}/{user}/', 0, '{user}', '{domain}')"
+        ))
+        .await;
+    }
+    db
+}
+
 /// How to start a [`Stack`]: `[mta]` and `[mda]` keys (TOML values) that replace or add to
 /// the defaults, and which daemons to start.
 #[derive(Debug, Clone)]

@@ -225,6 +225,8 @@ pub struct Stack {
     pub mda: Option<Daemon>,
     /// mailroom-saslauthd, when started.
     pub saslauthd: Option<Daemon>,
+    /// Holds the default relayhost's port, where connections are refused.
+    _relay: Option<std::os::fd::OwnedFd>,
 }
 
 fn toml_str(p: &Path) -> String {
@@ -287,8 +289,12 @@ impl Stack {
         .collect();
         // Unless a test routes remote mail itself, relayed mail goes to a port nobody listens
         // on: it is deferred and stays queued (no DNS lookups of test domains).
+        let mut relay = None;
         if !["relayhost", "smtp_port", "dns_servers"].iter().any(|k| opts.mta.contains_key(*k)) {
-            mta.insert("relayhost".into(), format!("\"[127.0.0.1]:{}\"", free_port()));
+            // Held, not released: a released port can be handed to this stack's own listener.
+            let (port, held) = testsupport::net::refusing_port();
+            relay = Some(held);
+            mta.insert("relayhost".into(), format!("\"[127.0.0.1]:{port}\""));
         }
         mta.extend(opts.mta.clone());
         let mut mda: BTreeMap<String, String> = [
@@ -346,6 +352,7 @@ impl Stack {
             mta: mta_daemon,
             mda: None,
             saslauthd,
+            _relay: relay,
         };
         stack.wait_mta();
         if opts.with_mda {

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Options, Smtp, Stack, TIMEOUT, messages_in, receiving_db, wait_until};
+use common::{Options, Stack, TIMEOUT, messages_in, receiving_db, send_from_bob as send, wait_until};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use sha2::{Digest, Sha256};
@@ -24,16 +24,6 @@ fn spki_sha256(pem: &Path) -> String {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// One message from bob@b.test to `to` through `stack`'s port 25.
-fn send(stack: &Stack, to: &str) {
-    let mut c = Smtp::connect(stack.smtp);
-    c.expect("EHLO client.b.test", 250);
-    let body = format!("From: <bob@b.test>\r\nTo: <{to}>\r\nSubject: to {to}\r\n\r\nhello\r\n");
-    let r = c.message("bob@b.test", &[to], &body).unwrap();
-    assert_eq!(r.code, 250, "{}", r.text);
-    c.expect("QUIT", 221);
 }
 
 #[tokio::test(flavor = "multi_thread")]

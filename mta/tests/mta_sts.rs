@@ -13,7 +13,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use common::{Options, PASSWORD, Sink, Smtp, Stack, TIMEOUT, messages_in, receiving_db, wait_until};
+use common::{
+    Options, PASSWORD, Sink, Stack, TIMEOUT, messages_in, receiving_db, send_from_bob as send, wait_until,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use testsupport::Backend;
@@ -107,16 +109,6 @@ fn serve(
     conn.send_close_notify();
     let _ = conn.complete_io(&mut stream);
     Ok(())
-}
-
-/// One message from bob@b.test to `to` through `stack`'s port 25.
-fn send(stack: &Stack, to: &str) {
-    let mut c = Smtp::connect(stack.smtp);
-    c.expect("EHLO client.b.test", 250);
-    let body = format!("From: <bob@b.test>\r\nTo: <{to}>\r\nSubject: to {to}\r\n\r\nhello\r\n");
-    let r = c.message("bob@b.test", &[to], &body).unwrap();
-    assert_eq!(r.code, 250, "{}", r.text);
-    c.expect("QUIT", 221);
 }
 
 fn policy(mode: &str, mx: &str) -> String {

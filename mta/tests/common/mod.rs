@@ -72,6 +72,16 @@ pub async fn receiving_db(mailboxes: &[(&str, &str)]) -> TestDb {
     db
 }
 
+/// One message from bob@b.test to `to` through `stack`'s port 25.
+pub fn send_from_bob(stack: &Stack, to: &str) {
+    let mut c = Smtp::connect(stack.smtp);
+    c.expect("EHLO client.b.test", 250);
+    let body = format!("From: <bob@b.test>\r\nTo: <{to}>\r\nSubject: to {to}\r\n\r\nhello\r\n");
+    let r = c.message("bob@b.test", &[to], &body).unwrap();
+    assert_eq!(r.code, 250, "{}", r.text);
+    c.expect("QUIT", 221);
+}
+
 /// How to start a [`Stack`]: `[mta]` and `[mda]` keys (TOML values) that replace or add to
 /// the defaults, and which daemons to start.
 #[derive(Debug, Clone)]

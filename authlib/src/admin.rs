@@ -1,9 +1,9 @@
 //! Writes and listings for the admin tool, in postfixadmin's conventions (a mailbox also gets
 //! its self-alias row; maildir `domain/local/`), so postfixadmin keeps working on the same data.
 
+use crate::Unavailable;
 use crate::db::{DbError, Query, number, text};
 use crate::directory::{Directory, split_list};
-use crate::{Unavailable, password};
 use proto::{Address, Domain};
 
 /// Why an admin change was refused.

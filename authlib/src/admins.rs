@@ -11,8 +11,8 @@ use proto::{Address, Domain, Secret};
 use crate::admin::AdminError;
 use crate::db::{Query, number, text};
 use crate::directory::Directory;
-use crate::password::{self, Scheme};
 use crate::{Rejection, Unavailable};
+use password::Scheme;
 
 /// postfixadmin's `quota_multiplier`: domain quotas (`maxquota`, `quota`) are in these units,
 /// mailbox quotas in bytes.
@@ -114,11 +114,11 @@ impl Directory {
         let q = Query::new("SELECT password FROM admin WHERE username = ? AND active = 1").text(username);
         let row = self.db.fetch_optional(&q).await?;
         let Some(row) = row else {
-            let _ = password::verify_blocking(dummy_hash(), password.clone(), Scheme::Crypt).await;
+            let _ = crate::verify_password(dummy_hash(), password.clone(), Scheme::Crypt).await;
             return Ok(Err(Rejection::UnknownUser));
         };
         let hash = text(&row, 0)?.unwrap_or_default();
-        match password::verify_blocking(hash.clone(), password.clone(), Scheme::Crypt).await {
+        match crate::verify_password(hash.clone(), password.clone(), Scheme::Crypt).await {
             Ok(true) => match self.admin(username).await? {
                 Some(a) => Ok(Ok(a)),
                 None => Ok(Err(Rejection::UnknownUser)),

@@ -8,10 +8,10 @@ use proto::{Address, Domain, Secret};
 
 use crate::cache::RowCache;
 use crate::db::{Backend, Db, Query, number, text};
-use crate::password::{self, Scheme};
 use crate::query::{self, Key, expand};
 use crate::verified::VerifiedCache;
 use crate::{Lookup, Unavailable};
+use password::Scheme;
 
 /// A virtual mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,7 +263,7 @@ impl Directory {
             tracing::debug!(user = %name, "password matched a verified one, not hashed again");
             return Ok(Verdict::Accepted(user));
         }
-        match password::verify_blocking(hash.clone(), password.clone(), self.default_scheme).await {
+        match crate::verify_password(hash.clone(), password.clone(), self.default_scheme).await {
             Ok(true) => {
                 if let Some(cache) = &self.verified {
                     cache.store(&name, &hash, password);

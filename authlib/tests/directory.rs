@@ -295,7 +295,7 @@ async fn verified_passwords_are_cached_per_stored_hash() {
     each_backend(async |db| {
         let dir = &db.dir;
         let bob = a("bob@b.test");
-        let hash = |pw: &str| authlib::password::hash(&Secret::from(pw), authlib::password::Scheme::Argon2id);
+        let hash = |pw: &str| password::hash(&Secret::from(pw), password::Scheme::Argon2id);
         dir.set_password(&bob, &hash("first").unwrap()).await.unwrap();
         let ok = Verdict::Accepted(bob.clone());
         let wrong = Verdict::Rejected(Rejection::WrongPassword);

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use authlib::{Directory, Rejection, Target, Verdict, password};
+use authlib::{Directory, Rejection, Target, Verdict};
 use proto::{Address, Domain, Secret};
 use testsupport::ldap::{ROOT_DN, ROOT_PW, Slapd};
 

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use authlib::password::{self, Scheme};
 use authlib::{Directory, Verdict};
 use clap::Parser;
+use password::Scheme;
 use proto::{Address, Secret};
 
 #[derive(Parser)]

@@ -5,12 +5,12 @@
 
 use std::sync::Arc;
 
-use authlib::password::Scheme;
 use authlib::{AdminError, AdminInfo, DomainSettings, QUOTA_MULTIPLIER, limit_allows};
 use axum::extract::{Extension, Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
+use password::Scheme;
 use proto::{Address, Domain, Secret};
 use serde::Deserialize;
 

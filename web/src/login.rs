@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use authlib::password::Scheme;
 use authlib::{Rejection, Verdict};
 use axum::extract::{Extension, Form, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
+use password::Scheme;
 use proto::{Address, Secret};
 use serde::Deserialize;
 
@@ -179,7 +179,7 @@ pub fn new_password_problem(new: &str, again: &str) -> Option<&'static str> {
     if new.chars().count() < 8 {
         return Some("The new password needs at least 8 characters.");
     }
-    if new.len() > authlib::password::MAX_PASSWORD_LEN {
+    if new.len() > password::MAX_PASSWORD_LEN {
         return Some("The new password is too long.");
     }
     None

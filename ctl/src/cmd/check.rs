@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use authlib::password::Scheme;
+use password::Scheme;
 
 use crate::context;
 

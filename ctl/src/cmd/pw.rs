@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use authlib::password::{self, Scheme};
 use clap::Subcommand;
+use password::Scheme;
 
 use crate::secret_input;
 
@@ -38,7 +38,7 @@ impl PwCmd {
             }
             PwCmd::Verify { hash } => {
                 let secret = secret_input::read("Enter password to verify: ", false, false)?;
-                match password::verify_blocking(hash, secret, Scheme::Crypt).await {
+                match authlib::verify_password(hash, secret, Scheme::Crypt).await {
                     Ok(true) => {
                         println!("verified");
                         Ok(ExitCode::SUCCESS)

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow};
-use authlib::password::Scheme;
 use clap::Subcommand;
+use password::Scheme;
 
 use super::{address, domain, table};
 use crate::{context, secret_input};

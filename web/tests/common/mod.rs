@@ -45,8 +45,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// per domain, the admins' hashes written as postfixadmin writes them (md5crypt, its default).
 pub async fn database(backend: Backend) -> TestDb {
     let db = TestDb::new(backend).await;
-    let hash = |s| authlib::password::hash(&proto::Secret::from(PASSWORD), s).unwrap();
-    let md5 = hash(authlib::password::Scheme::Md5Crypt);
+    let hash = |s| password::hash(&proto::Secret::from(PASSWORD), s).unwrap();
+    let md5 = hash(password::Scheme::Md5Crypt);
     // postfixadmin stores md5crypt without the {MD5-CRYPT} prefix.
     let bare = md5.trim_start_matches("{MD5-CRYPT}");
     for d in ["a.test", "b.test"] {
@@ -54,7 +54,7 @@ pub async fn database(backend: Backend) -> TestDb {
         db.sql(&format!(
             "INSERT INTO mailbox (username, password, maildir, quota, local_part, domain) VALUES \
              ('bob@{d}', '{}', '{d}/bob/', 0, 'bob', '{d}')",
-            hash(authlib::password::Scheme::Sha512Crypt)
+            hash(password::Scheme::Sha512Crypt)
         ))
         .await;
         db.sql(&format!("INSERT INTO alias (address, goto, domain) VALUES ('bob@{d}', 'bob@{d}', '{d}')"))

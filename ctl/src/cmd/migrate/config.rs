@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 
-use authlib::password::Scheme;
+use password::Scheme;
 
 use super::dovecot::{Dovecot, NEST};
 use super::postfix::{Map, Postfix};

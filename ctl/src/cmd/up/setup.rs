@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow};
 use authlib::Directory;
-use authlib::password::Scheme;
+use password::Scheme;
 use proto::{Address, Domain, Secret};
 use rand::Rng;
 use rand::distributions::Alphanumeric;

@@ -89,14 +89,6 @@ pub fn verify(stored: &str, password: &Secret, default: Scheme) -> Result<bool, 
     }
 }
 
-/// [`verify`] on tokio's blocking pool, since argon2, bcrypt and SHA-crypt take milliseconds
-/// of CPU each.
-pub async fn verify_blocking(stored: String, password: Secret, default: Scheme) -> Result<bool, HashError> {
-    tokio::task::spawn_blocking(move || verify(&stored, &password, default))
-        .await
-        .map_err(|e| HashError::Failed(format!("verification task: {e}")))?
-}
-
 /// Hash a new password, ARGON2 at the default cost; the result carries the Dovecot prefix,
 /// e.g. `{ARGON2ID}$argon2id$...`.
 pub fn hash(password: &Secret, scheme: Scheme) -> Result<String, HashError> {
@@ -385,13 +377,5 @@ mod tests {
         let err = verify(&long_name, &pw, Scheme::Plain).unwrap_err();
         assert!(err.to_string().len() < 100);
         assert_eq!(format!("{pw:?}"), "Secret(****)");
-    }
-
-    #[tokio::test]
-    async fn blocking_verify() {
-        let stored = hash(&Secret::from("pw"), Scheme::Argon2id).unwrap();
-        assert!(verify_blocking(stored.clone(), Secret::from("pw"), Scheme::Plain).await.unwrap());
-        assert!(!verify_blocking(stored, Secret::from("px"), Scheme::Plain).await.unwrap());
-        assert!(verify_blocking("{X}".into(), Secret::from("pw"), Scheme::Plain).await.is_err());
     }
 }

@@ -129,8 +129,9 @@ impl Scheme {
         }
     }
 
-    /// True for the schemes whose stored value is a crypt(3)/PHC string.
-    pub(crate) fn is_crypt(self) -> bool {
+    /// True for the schemes whose stored value is a crypt(3)/PHC string: the deliberately slow
+    /// ones (argon2, bcrypt, SHA-crypt take milliseconds of CPU; the digests microseconds).
+    pub fn is_crypt(self) -> bool {
         matches!(
             self,
             Scheme::Argon2id

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use authlib::password::{self, HashError, Scheme};
+use password::{HashError, Scheme};
 use proto::Secret;
 
 /// One line of tests/fixtures/passwords.txt.
@@ -94,14 +94,6 @@ fn fixtures_cover_every_promised_scheme() {
         all.iter().any(|f| f.password.contains(' ') && f.password.contains('"')),
         "no password with spaces and quotes"
     );
-}
-
-#[tokio::test]
-async fn fixtures_verify_on_the_blocking_pool() {
-    for f in fixtures().into_iter().filter(|f| f.scheme.starts_with("ARGON2")) {
-        let ok = password::verify_blocking(f.stored, Secret::from(f.password), Scheme::Crypt).await;
-        assert!(ok.expect("verify_blocking"), "passwords.txt:{}", f.line);
-    }
 }
 
 /// Dovecot must accept what we write (needs Debian's dovecot-core, which .ci/run installs).

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use saslauthd::dovecot::{Event, Server};
+use proto::dovecot::{Event, Server};
 
 fuzz_target!(|data: &[u8]| {
     let mut server = Server::default();

@@ -1,10 +1,10 @@
-//! A stored hash and a password into `authlib::password::verify`: never panics. Input layout:
+//! A stored hash and a password into `password::verify`: never panics. Input layout:
 //! stored value (lossy UTF-8) up to the first NUL, the password after it. The library caps
 //! every cost parameter (rounds, bcrypt cost, argon2 memory and passes) before doing work, so
 //! one run stays bounded; a libFuzzer timeout here means a cap does not hold.
 #![no_main]
 
-use authlib::password::{Scheme, verify};
+use password::{Scheme, verify};
 use libfuzzer_sys::fuzz_target;
 use proto::Secret;
 

@@ -10,6 +10,8 @@
 
 pub mod imap;
 pub mod managesieve;
+#[cfg(feature = "server")]
 pub mod metrics;
 pub mod pop3;
+#[cfg(feature = "server")]
 pub mod server;

@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
+use crate::Secret;
+use crate::sasl::{self, Exchange, Mechanism, Step};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use proto::Secret;
-use proto::sasl::{self, Exchange, Mechanism, Step};
 
 /// Longest line either side may send.
 pub const MAX_LINE: usize = 16384;

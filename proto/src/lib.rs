@@ -3,10 +3,11 @@
 //!
 //! [`sasl`] is the server side of PLAIN and LOGIN, [`Secret`] the password they yield,
 //! [`address`] the validated lookup keys, [`cyrus`] both halves of the saslauthd socket
-//! protocol, [`xtext`] RFC 3461's encoding of envelope values.
+//! protocol, [`dovecot`] the server side of Dovecot's auth protocol, [`xtext`] RFC 3461's encoding of envelope values.
 
 pub mod address;
 pub mod cyrus;
+pub mod dovecot;
 pub mod sasl;
 mod secret;
 pub mod xtext;

@@ -13,7 +13,7 @@ use daemon::shutdown::Shutdown;
 use proto::cyrus;
 
 use crate::check::{Answer, Ask, Checker};
-use crate::dovecot;
+use proto::dovecot;
 
 /// Serve one cyrus-protocol connection: one request, one reply, close.
 pub async fn cyrus<S: AsyncRead + AsyncWrite + Unpin>(

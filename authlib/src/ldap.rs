@@ -185,6 +185,10 @@ pub(crate) struct LdapDir {
     tls: Option<Arc<rustls::ClientConfig>>,
     slots: Vec<Slot>,
     next: AtomicUsize,
+    /// Connections kept for user binds (Dovecot's auth_bind connections): one bind at a time
+    /// on each, and never a search, so a user's identity never reaches a lookup.
+    bind_slots: Vec<Slot>,
+    bind_next: AtomicUsize,
     /// The URI that answered last; tried first.
     current: AtomicUsize,
     pub user_attrs: Vec<AttrMap>,
@@ -248,6 +252,8 @@ impl LdapDir {
             tls: tls_config(cfg)?,
             slots: (0..cfg.pool_size.get()).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
+            bind_slots: (0..cfg.pool_size.get()).map(|_| Mutex::new(None)).collect(),
+            bind_next: AtomicUsize::new(0),
             current: AtomicUsize::new(0),
             user_attrs: parse_attrs(&cfg.user_attrs),
             pass_attrs: parse_attrs(&cfg.pass_attrs),
@@ -443,8 +449,8 @@ impl LdapDir {
         }
     }
 
-    /// Bind as `user` with `password` on a fresh connection: `Some(true)` right, `Some(false)`
-    /// wrong, `None` no such user (when the DN is searched for).
+    /// Bind as `user` with `password` on a kept bind connection: `Some(true)` right,
+    /// `Some(false)` wrong, `None` no such user (when the DN is searched for).
     pub async fn auth_bind(&self, user: &Address, password: &Secret) -> Result<Option<bool>, Unavailable> {
         let Ok(pw) = std::str::from_utf8(password.expose()) else {
             return Ok(Some(false));
@@ -462,13 +468,30 @@ impl LdapDir {
         } else {
             dovecot_expand(&self.cfg.auth_bind_userdn, &name, None, &|s| ldap3::dn_escape(s).into_owned())
         };
-        let (mut ldap, rc) = self.connect(&dn, pw).await?;
-        let _ = ldap.unbind().await;
-        match rc {
-            0 => Ok(Some(true)),
-            INVALID_CREDENTIALS => Ok(Some(false)),
-            rc => Err(unavailable("user bind", format!("result code {rc}"))),
+        let slot = &self.bind_slots[self.bind_next.fetch_add(1, Ordering::Relaxed) % self.bind_slots.len()];
+        // Held for the whole bind: LDAP allows no other operation on a connection while it binds.
+        let mut kept = slot.lock().await;
+        let mut last = None;
+        // A kept connection that fails (the server restarted) is replaced once.
+        for _ in 0..2 {
+            kept.take_if(|l| l.is_closed());
+            let mut ldap = match kept.take() {
+                Some(l) => l,
+                None => self.connect("", "").await?.0,
+            };
+            match ldap.with_timeout(self.timeout()).simple_bind(&dn, pw).await {
+                Ok(r) => {
+                    *kept = Some(ldap);
+                    return match r.rc {
+                        0 => Ok(Some(true)),
+                        INVALID_CREDENTIALS => Ok(Some(false)),
+                        rc => Err(unavailable("user bind", format!("result code {rc}"))),
+                    };
+                }
+                Err(e) => last = Some(e),
+            }
         }
+        Err(unavailable("user bind", last.map_or_else(String::new, |e| e.to_string())))
     }
 
     /// A search of the root DSE: is a server answering?

@@ -273,22 +273,34 @@ async fn postfix_book_layout() {
 
 #[tokio::test]
 async fn slapd_down_is_unavailable_and_recovers() {
-    let mut f = inet_org_person(|_| {});
-    assert_eq!(
-        f.dir.authenticate("bob@b.test", &Secret::new("bobpass")).await,
-        Ok(Verdict::Accepted(a("bob@b.test")))
-    );
-    f.slapd.stop();
-    assert!(f.dir.mailbox(&a("bob@b.test")).await.is_err(), "down is unavailable, not unknown");
-    assert!(f.dir.authenticate("bob@b.test", &Secret::new("bobpass")).await.is_err());
-    assert!(f.dir.resolve(&a("bob@b.test")).await.is_err());
-    assert!(f.dir.may_send_as(&a("bob@b.test"), &a("bob@b.test")).await.is_err());
-    f.slapd.restart();
-    assert!(f.dir.mailbox(&a("bob@b.test")).await.unwrap().is_some(), "recovered without a restart");
-    assert_eq!(
-        f.dir.authenticate("bob@b.test", &Secret::new("bobpass")).await,
-        Ok(Verdict::Accepted(a("bob@b.test")))
-    );
+    // With userPassword read by a search, and with binds as the user on the kept bind
+    // connections, which die with the server and must be replaced, not reported.
+    for auth_bind in [false, true] {
+        let mut f = inet_org_person(|l| l.auth_bind = auth_bind);
+        assert_eq!(
+            f.dir.authenticate("bob@b.test", &Secret::new("bobpass")).await,
+            Ok(Verdict::Accepted(a("bob@b.test"))),
+            "auth_bind={auth_bind}"
+        );
+        f.slapd.stop();
+        assert!(f.dir.mailbox(&a("bob@b.test")).await.is_err(), "down is unavailable, not unknown");
+        assert!(f.dir.authenticate("bob@b.test", &Secret::new("bobpass")).await.is_err());
+        assert!(f.dir.resolve(&a("bob@b.test")).await.is_err());
+        assert!(f.dir.may_send_as(&a("bob@b.test"), &a("bob@b.test")).await.is_err());
+        f.slapd.restart();
+        assert!(f.dir.mailbox(&a("bob@b.test")).await.unwrap().is_some(), "recovered without a restart");
+        for (pw, want) in [
+            ("bobpass", Verdict::Accepted(a("bob@b.test"))),
+            ("wrong", Verdict::Rejected(Rejection::WrongPassword)),
+            ("bobpass", Verdict::Accepted(a("bob@b.test"))),
+        ] {
+            assert_eq!(
+                f.dir.authenticate("bob@b.test", &Secret::new(pw)).await,
+                Ok(want),
+                "auth_bind={auth_bind}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -84,7 +84,7 @@ crate::section! {
         /// A score at or above this is listed (postscreen_dnsbl_threshold).
         pub dnsbl_threshold: i32 = 1,
         /// A negative score at or below this is allowlisted (postscreen_dnsbl_allowlist_threshold):
-        /// the client skips the greeting pause (`greet_pause_ms`). 0: off.
+        /// the client skips the greeting pause (`greet_pause_ms`) and greylisting. 0: off.
         pub dnsbl_allowlist_threshold: i32 = 0,
         /// What a listed client gets (postscreen_dnsbl_action): `enforce` (each RCPT TO is
         /// refused with 550 5.7.1 naming the list, unless the client authenticates), `drop`

@@ -101,8 +101,9 @@
 //!     enforce refuses each RCPT TO of a client that has not authenticated with 550 5.7.1
 //!     "Service unavailable; client [ADDR] blocked using LIST", drop answers 521 5.7.1 in
 //!     place of the greeting and hangs up, ignore only logs. A score at or below a negative
-//!     dnsbl_allowlist_threshold (a DNSWL's negative weight) skips the greet_pause_ms wait. A
-//!     list that fails or does not answer in time counts as not listing the client.
+//!     dnsbl_allowlist_threshold (a DNSWL's negative weight) skips the greet_pause_ms wait and
+//!     greylisting (the verdict is then awaited at RCPT, within dnsbl_timeout). A list that
+//!     fails or does not answer in time counts as not listing the client.
 //!
 //!     Per client address and listener, counted as Postfix's anvil counts them in windows of
 //!     anvil_rate_time_unit: more than smtpd_client_connection_rate_limit connections get
@@ -137,7 +138,11 @@
 //!     {command=auth|mail|rcpt|data, class}, messages_queued_total{role},
 //!     deliveries_total{transport=lmtp|smtp, status=sent|deferred|bounced|expired},
 //!     delivery_seconds (acceptance to delivery), queue_messages and queue_oldest_age_seconds
-//!     (read from the spool at each scrape), plus
+//!     (read from the spool at each scrape), the connection stage's
+//!     dnsbl_verdicts_total{result=listed|allowlisted|pass} (one per client looked up),
+//!     dnsbl_lookup_failures_total{reason=error|timeout} (per list asked),
+//!     greylist_total{result=greylisted|passed|whitelisted|allowlisted|unavailable} (per
+//!     recipient) and rate_limited_total{limit=connection|message|recipient|concurrency}, plus
 //!     connections{listener}, connections_accepted_total{listener},
 //!     connections_refused_total and tls_handshakes_total{result} as every daemon does, and
 //!     the directory's directory_queries_total{result}, directory_query_seconds and

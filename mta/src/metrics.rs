@@ -1,7 +1,8 @@
 //! mailroom-mta's metrics: replies to the commands that decide a message's fate, the messages
-//! queued by listener role, delivery attempts by transport and status, the time from
-//! acceptance to delivery, and the queue's size and oldest message (read from the spool at
-//! each scrape, as qshape would).
+//! queued by listener role, the connection stage's decisions (DNS list verdicts, greylisting,
+//! rate limits), delivery attempts by transport and status, the time from acceptance to
+//! delivery, and the queue's size and oldest message (read from the spool at each scrape, as
+//! qshape would).
 
 use std::sync::LazyLock;
 use std::time::SystemTime;
@@ -16,6 +17,10 @@ use crate::queue::{Spool, Transport};
 static REPLIES: LazyLock<Family<Labels<2>, Counter>> = LazyLock::new(Family::default);
 static QUEUED: LazyLock<Family<Labels<1>, Counter>> = LazyLock::new(Family::default);
 static DELIVERIES: LazyLock<Family<Labels<2>, Counter>> = LazyLock::new(Family::default);
+static DNSBL_VERDICTS: LazyLock<Family<Labels<1>, Counter>> = LazyLock::new(Family::default);
+static DNSBL_FAILURES: LazyLock<Family<Labels<1>, Counter>> = LazyLock::new(Family::default);
+static GREYLIST: LazyLock<Family<Labels<1>, Counter>> = LazyLock::new(Family::default);
+static RATE_LIMITED: LazyLock<Family<Labels<1>, Counter>> = LazyLock::new(Family::default);
 /// Up to about five days (the default max_queue_lifetime), from 100 ms.
 static DELIVERY_SECONDS: LazyLock<Histogram> =
     LazyLock::new(|| Histogram::new(daemon::metrics::exponential_buckets(0.1, 2.0, 23)));
@@ -44,6 +49,51 @@ pub fn register(registry: &mut Registry, spool: Spool) {
         "Messages accepted into the queue, by listener role",
         QUEUED.clone(),
     );
+    registry.register(
+        "dnsbl_verdicts",
+        "Port-25 clients looked up in the DNS lists, by verdict (listed, allowlisted, pass); a \
+         client gone before the answers has none",
+        DNSBL_VERDICTS.clone(),
+    );
+    registry.register(
+        "dnsbl_lookup_failures",
+        "DNS list lookups counted as not listing the client, by reason (error, timeout)",
+        DNSBL_FAILURES.clone(),
+    );
+    registry.register(
+        "greylist",
+        "Greylisting decisions per recipient, by result (greylisted, passed, whitelisted, \
+         allowlisted by the DNS lists, unavailable)",
+        GREYLIST.clone(),
+    );
+    registry.register(
+        "rate_limited",
+        "Refusals for a per-client limit, by limit (connection, message, recipient rates; \
+         concurrency)",
+        RATE_LIMITED.clone(),
+    );
+}
+
+/// The DNS lists' verdict on a client: `listed`, `allowlisted` or `pass`.
+pub fn dnsbl_verdict(result: &'static str) {
+    DNSBL_VERDICTS.get_or_create(&[("result", result)]).inc();
+}
+
+/// A DNS list lookup that failed (`error`) or did not answer in time (`timeout`).
+pub fn dnsbl_failure(reason: &'static str) {
+    DNSBL_FAILURES.get_or_create(&[("reason", reason)]).inc();
+}
+
+/// A greylisting decision on one recipient: `greylisted`, `passed` (triplet found),
+/// `whitelisted` (client auto-whitelist), `allowlisted` (DNS allowlists) or `unavailable`.
+pub fn greylist(result: &'static str) {
+    GREYLIST.get_or_create(&[("result", result)]).inc();
+}
+
+/// A refusal for a per-client limit: `connection`, `message`, `recipient` (anvil's rates) or
+/// `concurrency` (simultaneous connections).
+pub fn rate_limited(limit: &'static str) {
+    RATE_LIMITED.get_or_create(&[("limit", limit)]).inc();
 }
 
 /// Count the reply `code` given to `command` (`auth`, `mail`, `rcpt`, `data`).

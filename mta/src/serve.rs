@@ -81,6 +81,7 @@ impl Listening {
             Some(Err(reply)) => {
                 tracing::warn!(client = %peer, "too many connections");
                 daemon::metrics::connection_refused();
+                crate::metrics::rate_limited("concurrency");
                 let _ = stream.write_all(&reply.to_wire()).await;
                 return;
             }

@@ -426,6 +426,8 @@ async fn connections_per_client_are_limited() {
     let r = third.reply().unwrap();
     assert!(r.text.starts_with("421 4.7.0"), "{}", r.text);
     assert!(third.closed());
+    let refused = stack.scrape();
+    assert_eq!(refused.get("mailroom_mta_rate_limited_total{limit=\"concurrency\"}"), Some(&1.0));
     drop(a);
     // The slot comes back once the server has seen the close.
     let ok = common::wait_until(TIMEOUT, || {

@@ -2,11 +2,11 @@
 //! postgrey's 450 4.7.1 for a new triplet, the retry after `greylist_delay` accepted, the
 //! triplet kept across a restart (it lives in the database), the auto-whitelist after N
 //! passes counted once an hour, authenticated clients never greylisted, and a database that
-//! cannot answer 451 4.3.5.
+//! cannot answer 451 4.3.5; each decision counted in the metrics.
 
 mod common;
 
-use common::{Options, PASSWORD, Smtp, Stack, TIMEOUT, database, text, wait_until};
+use common::{Options, PASSWORD, Smtp, Stack, TIMEOUT, database, delta, text, wait_until};
 use sqlx::Row;
 use testsupport::BACKENDS;
 
@@ -31,6 +31,11 @@ fn retry_until_accepted(stack: &Stack, c: &mut Smtp, from: &str, to: &str) {
 }
 
 /// How many log lines greylisted `to` as a new triplet.
+/// `mailroom_mta_greylist_total{result="RESULT"}`.
+fn outcome(result: &str) -> String {
+    format!("mailroom_mta_greylist_total{{result=\"{result}\"}}")
+}
+
 fn new_triplets(stack: &Stack, to: &str) -> usize {
     let log = stack.mta.log();
     log.lines()
@@ -73,6 +78,11 @@ async fn greylisting_over_smtp_on_both_backends() {
 
         // The triplet survives a restart: after it, the retry is not a new triplet again.
         stack.restart_mta();
+        // The restarted process counts from here; retries until a pass are greylisted a number
+        // of times only the log knows.
+        let before = stack.scrape();
+        let greylisted_lines = || stack.mta.log().matches("action=greylist,").count();
+        let greylisted_before = greylisted_lines();
         let mut c = Smtp::connect(stack.smtp);
         c.expect("EHLO client.example", 250);
         retry_until_accepted(&stack, &mut c, "alice+other@remote.example", "bob@b.test");
@@ -117,6 +127,15 @@ async fn greylisting_over_smtp_on_both_backends() {
         assert!(out.status.success(), "{}", text(&out));
         let log = stack.mta.log();
         assert!(!log.lines().any(|l| l.contains("greylist:") && l.contains("frank@")), "{log}");
+
+        let after = stack.scrape();
+        let greylisted = (greylisted_lines() - greylisted_before) as f64;
+        assert!(greylisted >= 1.0, "dave's first attempt\n{log}");
+        for (result, n) in
+            [("passed", 3.0), ("whitelisted", 1.0), ("greylisted", greylisted), ("unavailable", 0.0)]
+        {
+            assert_eq!(delta(&before, &after, &outcome(result)), n, "{result} ({backend:?})\n{after:#?}");
+        }
     }
 }
 
@@ -154,4 +173,8 @@ async fn database_down_is_451_4_3_5() {
     assert_eq!(r.text, "451 4.3.5 <bob@b.test>: Recipient address rejected: Server configuration problem");
     assert!(stack.mta.log().contains("greylist: database unavailable"), "{}", stack.mta.log());
     c.expect("QUIT", 221);
+    let after = stack.scrape();
+    for (result, n) in [("greylisted", 1.0), ("unavailable", 1.0), ("passed", 0.0)] {
+        assert_eq!(after.get(&outcome(result)).copied().unwrap_or(0.0), n, "{result}\n{after:#?}");
+    }
 }

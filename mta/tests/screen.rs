@@ -3,14 +3,15 @@
 //! come from several 127.0.0.x addresses, which the zones list or not), their weights,
 //! threshold and actions; a DNS server that never answers; the per-client connection, message
 //! and recipient rate limits with Postfix's replies, and their reset once the time unit has
-//! passed.
+//! passed; a client the allowlist vouches for is not greylisted. Each test then checks the
+//! metrics its sessions moved, exactly.
 
 mod common;
 
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 
 use base64::Engine as _;
-use common::{Options, PASSWORD, Smtp, Stack, TIMEOUT, database, wait_until};
+use common::{Options, PASSWORD, Smtp, Stack, TIMEOUT, database, delta, wait_until};
 use testsupport::Backend;
 use testsupport::nsd::Nsd;
 
@@ -56,6 +57,24 @@ fn blocked(n: u8, list: &str) -> String {
     format!("5.7.1 Service unavailable; client [127.0.0.{n}] blocked using {list}")
 }
 
+/// `mailroom_mta_NAME_total{LABEL="value"}`, as scraped.
+fn sample(name: &str, label: &str, value: &str) -> String {
+    format!("mailroom_mta_{name}_total{{{label}=\"{value}\"}}")
+}
+
+/// Check that each `(name, label, value)` sample grew by exactly `n` from `before` to now.
+fn assert_deltas(
+    stack: &Stack,
+    before: &std::collections::BTreeMap<String, f64>,
+    want: &[(&str, &str, &str, f64)],
+) {
+    let after = stack.scrape();
+    for (name, label, value, n) in want {
+        let s = sample(name, label, value);
+        assert_eq!(delta(before, &after, &s), *n, "{s}\n{after:#?}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn dnsbl_weights_threshold_and_enforce() {
     let nsd = lists();
@@ -69,6 +88,7 @@ async fn dnsbl_weights_threshold_and_enforce() {
             .mta("mynetworks", "[\"127.0.0.8/32\"]")
             .mta("plaintext_auth_on_loopback", "true"),
     );
+    let before = stack.scrape();
 
     // Listed by bl.test (2 = the threshold): every RCPT TO refused with Postfix's text.
     let mut c = Smtp::connect_from(client(2), stack.smtp);
@@ -94,6 +114,9 @@ async fn dnsbl_weights_threshold_and_enforce() {
     c.expect("EHLO client.test", 250);
     let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0bob@b.test\0{PASSWORD}"));
     c.expect(&format!("AUTH PLAIN {plain}"), 235);
+    // Nothing awaits this client's verdict: let it come before the session ends, to count it.
+    let verdicts = || stack.mta.log().matches("DNSBL rank 2 for [127.0.0.2]").count();
+    assert!(wait_until(TIMEOUT, || verdicts() == 2), "{}", stack.mta.log());
     let r = c.message("bob@b.test", &["bob@b.test"], "Subject: authenticated\r\n\r\nbody\r\n").unwrap();
     assert_eq!(r.code, 250, "{}", r.text);
     c.expect("QUIT", 221);
@@ -107,6 +130,18 @@ async fn dnsbl_weights_threshold_and_enforce() {
     assert!(log.contains("DNSBL rank 3 for [127.0.0.3]"), "{log}");
     assert!(log.contains("DNSBL lookup error for 1.0.0.127.unserved.test."), "{log}");
     assert!(!log.contains("8.0.0.127.unserved.test"), "mynetworks are not looked up: {log}");
+    // Six lookups (.2 twice, .3, .4, .5, .1), each with a refused zone.
+    assert_deltas(
+        &stack,
+        &before,
+        &[
+            ("dnsbl_verdicts", "result", "listed", 3.0),
+            ("dnsbl_verdicts", "result", "pass", 3.0),
+            ("dnsbl_verdicts", "result", "allowlisted", 0.0),
+            ("dnsbl_lookup_failures", "reason", "error", 6.0),
+            ("dnsbl_lookup_failures", "reason", "timeout", 0.0),
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -123,6 +158,7 @@ async fn dnsbl_drop_and_allowlist() {
             .mta("dnsbl_allowlist_threshold", "-2")
             .mta("greet_pause_ms", "10000"),
     );
+    let before = stack.scrape();
 
     // drop: 521 in place of the greeting, and the connection is closed.
     let mut c = Smtp::connect_raw_from(client(2), stack.smtp).unwrap();
@@ -147,6 +183,66 @@ async fn dnsbl_drop_and_allowlist() {
 
     let log = stack.mta.log();
     assert!(log.contains("DNSBL allowlisted, rank -2 for [127.0.0.6]"), "{log}");
+    assert_deltas(
+        &stack,
+        &before,
+        &[
+            ("dnsbl_verdicts", "result", "listed", 1.0),
+            ("dnsbl_verdicts", "result", "allowlisted", 1.0),
+            ("dnsbl_verdicts", "result", "pass", 1.0),
+        ],
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dnswl_allowlisted_clients_skip_greylisting() {
+    let nsd = lists();
+    let db = database(Backend::Sqlite).await;
+    let stack = Stack::start(
+        &db,
+        Options::default()
+            .mta("dns_servers", &format!("[\"{}\"]", nsd.addr()))
+            .mta("dnsbl_sites", SITES)
+            .mta("dnsbl_threshold", "2")
+            .mta("dnsbl_allowlist_threshold", "-2")
+            // Under ignore nothing else waits for the verdict: greylisting does.
+            .mta("dnsbl_action", "\"ignore\"")
+            .mta("greylist", "true")
+            .mta("greylist_delay", "3600"),
+    );
+    let before = stack.scrape();
+
+    // Allowlisted (-2): its first attempt is delivered, and the database never hears of it.
+    let r = send_from(&stack, client(6), "vouched for");
+    assert_eq!(r.code, 250, "{}\n{}", r.text, stack.mta.log());
+    assert!(stack.wait_messages("bob", 1)[0].contains("Subject: vouched for"));
+    let rows = sqlx::query("SELECT count(*) FROM mailroom_greylist").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(sqlx::Row::get::<i64, _>(&rows, 0), 0);
+    // Listed and allowlisted (0), unlisted, and listed under ignore: greylisted.
+    for n in [4, 1, 2] {
+        let r = send_from(&stack, client(n), "greylisted");
+        assert_eq!(r.code, 450, "127.0.0.{n}: {}", r.text);
+        assert!(r.text.contains("Greylisted"), "{}", r.text);
+    }
+    let log = stack.mta.log();
+    assert!(
+        log.contains(
+            "greylist: action=pass, reason=DNSWL, client=127.0.0.6, from=<a@client.test>, to=<bob@b.test>"
+        ),
+        "{log}"
+    );
+    assert_deltas(
+        &stack,
+        &before,
+        &[
+            ("greylist", "result", "allowlisted", 1.0),
+            ("greylist", "result", "greylisted", 3.0),
+            ("greylist", "result", "passed", 0.0),
+            ("dnsbl_verdicts", "result", "allowlisted", 1.0),
+            ("dnsbl_verdicts", "result", "listed", 1.0),
+            ("dnsbl_verdicts", "result", "pass", 2.0),
+        ],
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -160,12 +256,17 @@ async fn dnsbl_ignore_only_logs() {
         .without_mda();
     opts.with_saslauthd = false;
     let stack = Stack::start(&db, opts);
-    let r = send_from(&stack, client(3), "ignored");
+    let mut c = Smtp::connect_from(client(3), stack.smtp);
+    c.expect("EHLO client.test", 250);
+    let r = c.message("a@client.test", &["bob@b.test"], "Subject: ignored\r\n\r\nbody\r\n").unwrap();
     assert_eq!(r.code, 250, "{}", r.text);
     assert_eq!(stack.queued(), 1);
-    // Under ignore nothing waits for the lookup: its log line may come after the message.
+    // Under ignore nothing waits for the lookup: its log line may come after the message, and
+    // a client gone before the answers stops the lookup, so the session waits for it.
     let logged = wait_until(TIMEOUT, || stack.mta.log().contains("DNSBL rank 3 for [127.0.0.3]"));
     assert!(logged, "{}", stack.mta.log());
+    c.expect("QUIT", 221);
+    assert_deltas(&stack, &Default::default(), &[("dnsbl_verdicts", "result", "listed", 1.0)]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -193,6 +294,15 @@ async fn dnsbl_timeout_counts_as_not_listed() {
     assert_eq!(r.code, 250, "{}", r.text);
     let log = stack.mta.log();
     assert!(log.contains("DNSBL lookup timeout (1s) for 2.0.0.127.bl.test."), "{log}");
+    assert_deltas(
+        &stack,
+        &Default::default(),
+        &[
+            ("dnsbl_lookup_failures", "reason", "timeout", 1.0),
+            ("dnsbl_lookup_failures", "reason", "error", 0.0),
+            ("dnsbl_verdicts", "result", "pass", 1.0),
+        ],
+    );
     drop((udp, tcp));
 }
 
@@ -208,6 +318,7 @@ async fn rate_limits_answer_as_postfix_and_reset() {
             .mta("anvil_rate_time_unit", "10")
             .mta("smtpd_client_event_limit_exceptions", "[\"127.0.0.10\"]"),
     );
+    let before = stack.scrape();
 
     // Connections: the third in the window gets 421 and is closed; the submission port
     // counts on its own; the exception is never counted.
@@ -249,6 +360,17 @@ async fn rate_limits_answer_as_postfix_and_reset() {
     assert_eq!(c.reply().unwrap().code, 250);
     c.expect("QUIT", 221);
     stack.wait_messages("carol", 1);
+    // Before the retries below, which may be refused a few times more.
+    assert_deltas(
+        &stack,
+        &before,
+        &[
+            ("rate_limited", "limit", "connection", 1.0),
+            ("rate_limited", "limit", "message", 1.0),
+            ("rate_limited", "limit", "recipient", 1.0),
+            ("rate_limited", "limit", "concurrency", 0.0),
+        ],
+    );
 
     // Once the time unit has passed, the counts start again.
     let greeted = |n: u8| {

@@ -115,6 +115,11 @@ impl Anvil {
             return Ok(());
         }
         let service = role.name();
+        crate::metrics::rate_limited(match event {
+            Event::Connection => "connection",
+            Event::Message => "message",
+            Event::Recipient => "recipient",
+        });
         Err(match event {
             Event::Connection => {
                 tracing::warn!("Too frequent connections: {n} from [{ip}] for service {service}");

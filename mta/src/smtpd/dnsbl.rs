@@ -3,7 +3,7 @@
 //! as it connects; each `domain=filter*weight` entry with a reply its filter matches adds its
 //! weight to the client's score. At `dnsbl_threshold` or above the client is listed and gets
 //! `dnsbl_action`; a negative score at or below `dnsbl_allowlist_threshold` allowlists it (no
-//! greeting pause). A list that fails or is too slow counts as not listing the client: a DNS
+//! greeting pause, no greylisting). A list that fails or is too slow counts as not listing the client: a DNS
 //! fault never refuses mail.
 
 use std::collections::HashMap;
@@ -228,10 +228,12 @@ impl Dnsbl {
                     // NXDOMAIN or no A record: not listed.
                     Ok(Err(e)) if e.is_no_records_found() => Vec::new(),
                     Ok(Err(e)) => {
+                        crate::metrics::dnsbl_failure("error");
                         tracing::warn!("DNSBL lookup error for {name}: {e}; counted as not listed");
                         Vec::new()
                     }
                     Err(_) => {
+                        crate::metrics::dnsbl_failure("timeout");
                         tracing::warn!(
                             "DNSBL lookup timeout ({}s) for {name}; counted as not listed",
                             timeout.as_secs()
@@ -250,9 +252,14 @@ impl Dnsbl {
         }
         let s = score(&self.sites, &replies);
         if self.listed(&s).is_some() {
+            // Counted before the log line: a test that sees the line may scrape.
+            crate::metrics::dnsbl_verdict("listed");
             tracing::info!("DNSBL rank {} for [{ip}]", s.total);
         } else if self.allowlisted(&s) {
+            crate::metrics::dnsbl_verdict("allowlisted");
             tracing::info!("DNSBL allowlisted, rank {} for [{ip}]", s.total);
+        } else {
+            crate::metrics::dnsbl_verdict("pass");
         }
         s
     }
@@ -332,6 +339,18 @@ impl Pending {
             *greet_pause = greet_pause.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
         }
         None
+    }
+
+    /// Does the verdict allowlist the client? With allowlisting on, the verdict is awaited
+    /// (within dnsbl_timeout), as postscreen waits for it before letting a client skip its
+    /// later tests.
+    pub async fn allowlisted(&mut self) -> bool {
+        if self.dnsbl.allowlist_threshold >= 0 {
+            return false;
+        }
+        let dnsbl = self.dnsbl.clone();
+        let score = self.score().await;
+        dnsbl.allowlisted(score)
     }
 
     /// At RCPT TO (`enforce`): the 550 for a listed client.

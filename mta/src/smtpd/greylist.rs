@@ -8,7 +8,8 @@
 //! postgrey's DEFER_IF_PERMIT; later attempts pass. A triplet that never passed starts again
 //! when retried after the 2-day retry window; one not seen for `greylist_max_age` days is
 //! forgotten. A client address that passed `greylist_auto_whitelist` times (counted at most
-//! once an hour) is not greylisted any more.
+//! once an hour) is not greylisted any more, and neither is one the DNS allowlists vouch for
+//! (`dnsbl_allowlist_threshold`).
 //!
 //! When the database cannot answer, the recipient gets `451 4.3.5`, as Postfix answers when
 //! its policy service (postgrey) is down. Letting mail through instead would turn every
@@ -79,6 +80,7 @@ impl Greylist {
         let result = self.decide(dir, ip, sender, recipient, now).await;
         result.unwrap_or_else(|e| {
             tracing::warn!(client = %ip, to = %recipient, error = %e, "greylist: database unavailable");
+            crate::metrics::greylist("unavailable");
             Err(Reply::new(
                 451,
                 "4.3.5",
@@ -108,6 +110,7 @@ impl Greylist {
             tracing::info!(
                 "greylist: action=pass, reason=client AWL, client={client}, from=<{from}>, to=<{recipient}>"
             );
+            crate::metrics::greylist("whitelisted");
             return Ok(Ok(()));
         }
         let triplet = triplet(ip, sender, recipient);
@@ -127,6 +130,7 @@ impl Greylist {
             tracing::info!(
                 "greylist: action=pass, reason=triplet found, client={client}, from=<{from}>, to=<{recipient}>, delay={waited}"
             );
+            crate::metrics::greylist("passed");
             return Ok(Ok(()));
         }
         let reason = if seen.is_some() { "early-retry" } else { "new" };
@@ -134,9 +138,21 @@ impl Greylist {
             "greylist: action=greylist, reason={reason}, client={client}, from=<{from}>, to=<{recipient}>, wait={}",
             step.wait
         );
+        crate::metrics::greylist("greylisted");
         let domain = recipient.rsplit_once('@').map_or("", |(_, d)| d);
         let text = self.text.replacen("%s", &step.wait.to_string(), 1).replacen("%r", domain, 1);
         Ok(Err(Reply::new(450, "4.7.1", format!("<{recipient}>: Recipient address rejected: {text}"))))
+    }
+
+    /// A client the DNS allowlists vouch for is not greylisted: logged as postgrey logs a
+    /// whitelisted client, without asking the database.
+    pub fn skip_allowlisted(&self, ip: IpAddr, sender: &str, recipient: &str) {
+        let client = unmapped(ip);
+        let from = sender.escape_debug();
+        tracing::info!(
+            "greylist: action=pass, reason=DNSWL, client={client}, from=<{from}>, to=<{recipient}>"
+        );
+        crate::metrics::greylist("allowlisted");
     }
 
     /// Remove expired rows, at most once per [`EXPIRE_EVERY`] per process, in the background.

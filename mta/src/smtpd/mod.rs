@@ -301,14 +301,10 @@ impl Session {
             None => format!("rfc822;{}", to.address),
         });
         let resolved: Vec<(String, Transport)> = targets.iter().map(|t| self.target_address(t)).collect();
-        let Some(tx) = self.tx.as_ref() else {
+        if self.tx.is_none() {
             return Reply::new(503, "5.5.1", "Error: need MAIL command");
-        };
-        if let (Some(greylist), Some(ip)) = (&self.ctx.greylist, self.client.ip)
-            && policy::checks_sender_auth(&self.client, &self.ctx.networks)
-            && let Err(r) =
-                greylist.check(&self.ctx.dir, ip, &tx.sender, &to.address, Self::now() as i64).await
-        {
+        }
+        if let Err(r) = self.greylist(&to.address).await {
             return r;
         }
         let info = self.filters.is_some().then(|| self.client_info());
@@ -322,6 +318,24 @@ impl Session {
         add_recipients(tx, &to.address, resolved, orcpt, notify);
         tx.given.push(to.address.clone());
         Reply::new(250, "2.1.5", "Ok")
+    }
+
+    /// Greylisting of port-25 mail from strangers, unless the DNS allowlists vouch for the
+    /// client: as postscreen lets an allowlisted client skip its later tests, it skips this one.
+    async fn greylist(&mut self, rcpt: &str) -> Result<(), Reply> {
+        let ctx = self.ctx.clone();
+        let (Some(greylist), Some(ip)) = (&ctx.greylist, self.client.ip) else { return Ok(()) };
+        if !policy::checks_sender_auth(&self.client, &ctx.networks) {
+            return Ok(());
+        }
+        let sender = &self.tx.as_ref().expect("in a transaction").sender;
+        if let Some(d) = self.dnsbl.as_mut()
+            && d.allowlisted().await
+        {
+            greylist.skip_allowlisted(ip, sender, rcpt);
+            return Ok(());
+        }
+        greylist.check(&ctx.dir, ip, sender, rcpt, Self::now() as i64).await
     }
 
     /// A recipient at our SRS domain: the address it stands for, routed as the local socket's

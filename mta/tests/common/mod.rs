@@ -122,6 +122,11 @@ impl Options {
     }
 }
 
+/// How much `sample` grew between two [`Stack::scrape`]s (absent counts as 0).
+pub fn delta(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>, sample: &str) -> f64 {
+    after.get(sample).copied().unwrap_or(0.0) - before.get(sample).copied().unwrap_or(0.0)
+}
+
 /// One child daemon with its log.
 pub struct Daemon {
     name: &'static str,
@@ -219,6 +224,8 @@ pub struct Stack {
     pub submission: u16,
     /// Port 465 role (implicit TLS).
     pub submissions: u16,
+    /// mailroom-mta's metrics endpoint (GET /metrics).
+    pub metrics: u16,
     /// `[mta] spool_dir`.
     pub spool: PathBuf,
     /// `[mta] submit_socket`.
@@ -268,7 +275,7 @@ impl Stack {
         let key = d.join("key.pem");
         std::fs::write(&cert, ck.cert.pem()).unwrap();
         std::fs::write(&key, ck.signing_key.serialize_pem()).unwrap();
-        let (smtp, submission, submissions) = (free_port(), free_port(), free_port());
+        let (smtp, submission, submissions, metrics) = (free_port(), free_port(), free_port(), free_port());
         let spool = d.join("spool");
         let submit_socket = d.join("run/submit");
         let control_socket = d.join("run/control");
@@ -279,6 +286,7 @@ impl Stack {
             ("smtp_listen", format!("[\"127.0.0.1:{smtp}\"]")),
             ("submission_listen", format!("[\"127.0.0.1:{submission}\"]")),
             ("submissions_listen", format!("[\"127.0.0.1:{submissions}\"]")),
+            ("metrics_listen", format!("[\"127.0.0.1:{metrics}\"]")),
             ("submit_socket", toml_str(&submit_socket)),
             ("control_socket", toml_str(&control_socket)),
             ("spool_dir", toml_str(&spool)),
@@ -354,6 +362,7 @@ impl Stack {
             smtp,
             submission,
             submissions,
+            metrics,
             spool,
             submit_socket,
             control_socket,
@@ -415,6 +424,24 @@ impl Stack {
         self.mta.stop();
         self.mta.respawn();
         self.wait_mta();
+    }
+
+    /// One scrape of mailroom-mta's `/metrics`: each sample as encoded (`name{k="v"}`) and
+    /// its value.
+    pub fn scrape(&self) -> BTreeMap<String, f64> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.metrics)).unwrap();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+        let response = String::from_utf8(read_all(s)).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        body.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let (k, v) = l.rsplit_once(' ').unwrap();
+                (k.to_string(), v.parse().unwrap())
+            })
+            .collect()
     }
 
     /// All the daemons' logs, for assertion messages.

@@ -21,6 +21,7 @@ const DOVECOT_BASE_DIR: &str = "/run/dovecot";
 enum Value {
     Str(String),
     Int(u64),
+    Signed(i64),
     Bool(bool),
     List(Vec<String>),
     Table(BTreeMap<String, String>),
@@ -35,6 +36,7 @@ impl Value {
         match self {
             Value::Str(s) => quote(s),
             Value::Int(i) => i.to_string(),
+            Value::Signed(i) => i.to_string(),
             Value::Bool(b) => b.to_string(),
             Value::List(v) => format!("[{}]", v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", ")),
             Value::Table(t) => format!(
@@ -138,6 +140,12 @@ impl Translation<'_> {
         for s in from {
             self.mark(s, status, Some(&target), note);
         }
+    }
+
+    /// A comment line in `section`, above the next key.
+    fn comment(&mut self, section: &'static str, text: &str) {
+        let lines = &mut self.sections.iter_mut().find(|(s, _)| *s == section).expect("known section").1;
+        lines.push(format!("# {text}"));
     }
 
     /// Report a setting once.
@@ -664,7 +672,7 @@ impl Translation<'_> {
                 let (status, note) = match svc.command.as_str() {
                     "pickup" | "cleanup" | "qmgr" | "tlsmgr" | "trivial-rewrite" | "bounce" | "verify"
                     | "flush" | "proxymap" | "smtp" | "showq" | "error" | "discard" | "lmtp" | "anvil"
-                    | "scache" | "postlogd" | "local" | "virtual" => (
+                    | "scache" | "postlogd" | "local" | "virtual" | "dnsblog" | "tlsproxy" => (
                         Status::Approximated,
                         "Postfix internal service; built into mailroom-mta".to_string(),
                     ),
@@ -689,12 +697,30 @@ impl Translation<'_> {
                             (Status::Approximated, "pipe service no transport uses; dropped".to_string())
                         }
                     }
+                    // The smtpd postscreen hands its clients to.
+                    "smtpd" if svc.kind == "pass" => {
+                        for o in &svc.overrides {
+                            let (status, note) = smtpd_override(&o.key, &o.value);
+                            let s = Setting {
+                                key: format!("{} -o {}", svc.name, o.key),
+                                value: o.value.clone(),
+                                at: o.at.clone(),
+                            };
+                            self.report.add(status, &s, Some("[mta] smtp_listen"), note);
+                        }
+                        (
+                            Status::Approximated,
+                            "smtpd behind postscreen: mailroom-mta's port-25 listener is both".to_string(),
+                        )
+                    }
                     c => (Status::Unsupported, format!("service `{c}` has no mailroom equivalent")),
                 };
                 self.report.add_named(status, &name, &at, None, note);
                 continue;
             };
-            if svc.command != "smtpd" {
+            // postscreen in front of port 25: mailroom-mta's listener screens its clients itself.
+            let postscreen = svc.command == "postscreen";
+            if svc.command != "smtpd" && !postscreen {
                 let note =
                     format!("`{}` on port {port}: mailroom-mta's listener does the SMTP itself", svc.command);
                 self.report.add_named(Status::Unsupported, &name, &at, None, note);
@@ -702,7 +728,9 @@ impl Translation<'_> {
             }
             // The role: by port, else by what the overrides make of it (submission on 2587).
             let o = |k: &str| svc.get(k).map(|s| s.value.replace(' ', ""));
-            let key = if port == 465 || o("smtpd_tls_wrappermode").as_deref() == Some("yes") {
+            let key = if postscreen {
+                "smtp_listen"
+            } else if port == 465 || o("smtpd_tls_wrappermode").as_deref() == Some("yes") {
                 "submissions_listen"
             } else if port == 587
                 || o("syslog_name").is_some_and(|v| v.ends_with("/submission"))
@@ -754,17 +782,7 @@ impl Translation<'_> {
         }
         match self.pf("mynetworks").cloned() {
             Some(s) => {
-                let mut nets = Vec::new();
-                let mut bad = Vec::new();
-                for w in s.value.split([',', ' ', '\t']).filter(|w| !w.is_empty()) {
-                    let n = w.replace(['[', ']'], "");
-                    let (a, _) = n.split_once('/').unwrap_or((&n, ""));
-                    if a.parse::<std::net::IpAddr>().is_ok() {
-                        nets.push(n);
-                    } else {
-                        bad.push(w.to_string());
-                    }
-                }
+                let (nets, bad) = networks(&s.value);
                 let (status, note) = if bad.is_empty() {
                     (Status::Mapped, String::new())
                 } else {
@@ -857,6 +875,8 @@ impl Translation<'_> {
             }
         }
         self.milters(pf);
+        self.postscreen(pf);
+        self.anvil();
         self.outbound_tls(pf);
         // AUTH: every classic SASL setup becomes mailroom-saslauthd's cyrus socket.
         if let Some(s) = self.pf("smtpd_sasl_type").cloned() {
@@ -1089,6 +1109,178 @@ impl Translation<'_> {
         }
     }
 
+    // ---------------------------------------------------------------- connection stage
+
+    /// postscreen's DNS lists, carried over only when master.cf runs postscreen (Debian ships
+    /// its `smtp inet ... postscreen` line commented out, and then Postfix ignores them).
+    fn postscreen(&mut self, pf: &Postfix) {
+        const KEYS: [&str; 6] = [
+            "postscreen_dnsbl_sites",
+            "postscreen_dnsbl_threshold",
+            "postscreen_dnsbl_action",
+            "postscreen_dnsbl_allowlist_threshold",
+            "postscreen_dnsbl_whitelist_threshold",
+            "postscreen_dnsbl_timeout",
+        ];
+        let running = pf.master.iter().any(|s| s.command == "postscreen" && s.port().is_some());
+        if !running {
+            for key in KEYS {
+                if let Some(s) = self.pf(key).cloned() {
+                    let note =
+                        "master.cf does not run postscreen, so Postfix does not use this; not carried over";
+                    self.mark(&s, Status::Approximated, None, note);
+                }
+            }
+            return;
+        }
+        let sites = self.pf("postscreen_dnsbl_sites").cloned();
+        let (lists, dropped) = sites.as_ref().map(|s| dnsbl_sites(&s.value)).unwrap_or_default();
+        let Some(sites) = sites.filter(|_| !lists.is_empty()) else {
+            if let Some(s) = self.pf("postscreen_dnsbl_sites").cloned() {
+                let note = format!("no usable entry: {}", dropped.join(", "));
+                self.mark(&s, Status::Unsupported, None, &note);
+            }
+            for key in &KEYS[1..] {
+                if let Some(s) = self.pf(key).cloned() {
+                    self.mark(&s, Status::Approximated, None, "no DNS list to weigh; not carried over");
+                }
+            }
+            return;
+        };
+        let (status, note) = if dropped.is_empty() {
+            (Status::Mapped, String::new())
+        } else {
+            (Status::Approximated, format!("not carried over: {}", dropped.join(", ")))
+        };
+        self.set("mta", "dnsbl_sites", Value::List(lists), &[&sites], status, &note);
+        if let Some(s) = self.pf("postscreen_dnsbl_threshold").cloned() {
+            match s.value.parse::<u64>() {
+                Ok(n) if (1..=i32::MAX as u64).contains(&n) => {
+                    self.set("mta", "dnsbl_threshold", Value::Int(n), &[&s], Status::Mapped, "")
+                }
+                _ => self.mark(&s, Status::Unsupported, None, "not a whole number of 1 or more: 1 applies"),
+            }
+        }
+        match self.pf("postscreen_dnsbl_action").cloned() {
+            Some(s) => match s.value.as_str() {
+                "ignore" | "enforce" | "drop" => {
+                    self.set("mta", "dnsbl_action", Value::Str(s.value.clone()), &[&s], Status::Mapped, "")
+                }
+                _ => self.mark(&s, Status::Unsupported, None, "not ignore, enforce or drop: enforce applies"),
+            },
+            // Postfix's default; mailroom's is enforce.
+            None => {
+                self.comment("mta", "postscreen_dnsbl_action's default (mailroom's default is enforce)");
+                self.set("mta", "dnsbl_action", Value::Str("ignore".into()), &[], Status::Mapped, "");
+            }
+        }
+        // The name since Postfix 3.6, else the one before; the newer wins when both are set.
+        let allow = self.pf("postscreen_dnsbl_allowlist_threshold").cloned();
+        let white = self.pf("postscreen_dnsbl_whitelist_threshold").cloned();
+        if let (Some(_), Some(w)) = (&allow, &white) {
+            let note = "postscreen_dnsbl_allowlist_threshold (its newer name) applies";
+            self.mark(w, Status::Approximated, None, note);
+        }
+        if let Some(s) = allow.or(white) {
+            match s.value.parse::<i32>() {
+                Ok(n) if n < 0 => {
+                    let note = "allowlisted clients also skip greylisting, which postgrey behind Postfix \
+                                does not know to do";
+                    let key = "dnsbl_allowlist_threshold";
+                    self.set("mta", key, Value::Signed(n.into()), &[&s], Status::Approximated, note);
+                }
+                Ok(_) => {
+                    self.mark(&s, Status::Mapped, None, "not negative: no allowlisting, mailroom's default")
+                }
+                Err(_) => self.mark(&s, Status::Unsupported, None, "not a whole number: no allowlisting"),
+            }
+        }
+        if let Some(s) = self.pf("postscreen_dnsbl_timeout").cloned() {
+            match postfix_seconds(&s.value).filter(|&n| n > 0) {
+                Some(n) => self.set("mta", "dnsbl_timeout", Value::Int(n), &[&s], Status::Mapped, ""),
+                None => self.mark(&s, Status::Unsupported, None, "not a Postfix time: the default applies"),
+            }
+        }
+    }
+
+    /// anvil's per-client limits for smtpd.
+    fn anvil(&mut self) {
+        for key in [
+            "smtpd_client_connection_rate_limit",
+            "smtpd_client_message_rate_limit",
+            "smtpd_client_recipient_rate_limit",
+        ] {
+            let Some(s) = self.pf(key).cloned() else { continue };
+            match s.value.parse::<u32>() {
+                Ok(n) => self.set("mta", key, Value::Int(n.into()), &[&s], Status::Mapped, ""),
+                Err(_) => self.mark(&s, Status::Unsupported, None, "not a number: no limit applies"),
+            }
+        }
+        if let Some(s) = self.pf("smtpd_client_connection_count_limit").cloned() {
+            match s.value.parse::<u64>() {
+                Ok(n) => {
+                    let note = "counted over all of mailroom-mta's listeners together, where Postfix \
+                                counts per service";
+                    let key = "max_connections_per_client";
+                    self.set("mta", key, Value::Int(n), &[&s], Status::Approximated, note);
+                }
+                Err(_) => self.mark(&s, Status::Unsupported, None, "not a number: 50 applies"),
+            }
+        }
+        if let Some(s) = self.pf("anvil_rate_time_unit").cloned() {
+            match postfix_seconds(&s.value).filter(|&n| n > 0) {
+                Some(n) => self.set("mta", "anvil_rate_time_unit", Value::Int(n), &[&s], Status::Mapped, ""),
+                None => self.mark(&s, Status::Unsupported, None, "not a Postfix time: 60 s applies"),
+            }
+        }
+        // The name since Postfix 2.9, whose default is the older name's value, else mynetworks.
+        let event = self.pf("smtpd_client_event_limit_exceptions").cloned();
+        let old = self.pf("smtpd_client_connection_limit_exceptions").cloned();
+        let (value, from) = match (event, old) {
+            (Some(e), Some(o)) if e.value.contains("smtpd_client_connection_limit_exceptions") => {
+                (o.value.clone(), vec![e, o])
+            }
+            (Some(e), Some(o)) => {
+                self.mark(&o, Status::Approximated, None, "smtpd_client_event_limit_exceptions applies");
+                (e.value.clone(), vec![e])
+            }
+            (Some(e), None) if e.value.contains("smtpd_client_connection_limit_exceptions") => {
+                ("$mynetworks".to_string(), vec![e])
+            }
+            (Some(s), None) | (None, Some(s)) => (s.value.clone(), vec![s]),
+            (None, None) => return,
+        };
+        let from: Vec<&Setting> = from.iter().collect();
+        let key = "smtpd_client_event_limit_exceptions";
+        let words: Vec<&str> = value.split([',', ' ', '\t']).filter(|w| !w.is_empty()).collect();
+        let is_mynetworks = |w: &str| w == "$mynetworks" || w == "${mynetworks}";
+        if words.len() == 1 && is_mynetworks(words[0]) {
+            for f in from {
+                let note = "mynetworks: mailroom's default (an empty list)";
+                self.mark(f, Status::Mapped, Some(&format!("[mta] {key}")), note);
+            }
+            return;
+        }
+        let mut notes = Vec::new();
+        let mut expanded = Vec::new();
+        for w in words {
+            if !is_mynetworks(w) {
+                expanded.push(w.to_string());
+            } else if let Some(m) = self.pf("mynetworks") {
+                expanded.push(m.value.clone());
+            } else {
+                expanded.push("127.0.0.0/8 [::1]/128".into());
+                notes.push("$mynetworks as mailroom's default (loopback)".to_string());
+            }
+        }
+        let (nets, bad) = networks(&expanded.join(" "));
+        if !bad.is_empty() {
+            notes.push(format!("left out (tables, $variables, names): {}", bad.join(" ")));
+        }
+        let status = if notes.is_empty() { Status::Mapped } else { Status::Approximated };
+        self.set("mta", key, Value::List(nets), &from, status, &notes.join("; "));
+    }
+
     // ---------------------------------------------------------------- outbound TLS
 
     /// smtp_tls_security_level and smtp_tls_policy_maps as [mta] tls_policy and tls_policy_map.
@@ -1227,6 +1419,35 @@ fn milter_addresses(value: &str, chroot_dir: Option<&str>) -> (Vec<String>, Vec<
         addrs.push(addr);
     }
     (addrs, dropped)
+}
+
+/// The addresses and networks of a Postfix address list (`127.0.0.0/8 [::1]/128`), and the
+/// words that are not (tables, `$variables`, host names).
+fn networks(value: &str) -> (Vec<String>, Vec<String>) {
+    let (mut nets, mut bad) = (Vec::new(), Vec::new());
+    for w in value.split([',', ' ', '\t']).filter(|w| !w.is_empty()) {
+        let n = w.replace(['[', ']'], "");
+        let (a, _) = n.split_once('/').unwrap_or((&n, ""));
+        if a.parse::<std::net::IpAddr>().is_ok() {
+            nets.push(n);
+        } else {
+            bad.push(w.to_string());
+        }
+    }
+    (nets, bad)
+}
+
+/// The entries of postscreen_dnsbl_sites that mailroom-mta reads alike, and the others.
+fn dnsbl_sites(value: &str) -> (Vec<String>, Vec<String>) {
+    let (mut sites, mut dropped) = (Vec::new(), Vec::new());
+    for w in value.split([',', ' ', '\t', '\n']).filter(|w| !w.is_empty()) {
+        // A `$variable` is no domain name: dropped too.
+        match mailroom_mta::smtpd::dnsbl::Site::parse(w) {
+            Ok(_) => sites.push(w.to_string()),
+            Err(_) => dropped.push(format!("`{w}`")),
+        }
+    }
+    (sites, dropped)
 }
 
 /// A Postfix time value (`30s`, `5m`, `1h`, `1d`, `1w`; bare numbers are seconds) in seconds.
@@ -1663,6 +1884,130 @@ mod tests {
         assert_eq!(status("tls_policy [smtp.relay.test]:587"), Status::Approximated);
         assert_eq!(status("tls_policy .sub.test"), Status::Unsupported);
         assert_eq!(status("tls_policy x.test"), Status::Unsupported);
+    }
+
+    /// The report's status and note for `setting`.
+    fn fate(out: &Output, setting: &str) -> (Status, String) {
+        let e = out.report.entries.iter().find(|e| e.setting == setting);
+        let e = e.unwrap_or_else(|| panic!("{setting} not reported: {:#?}", out.report.entries));
+        (e.status, e.note.clone())
+    }
+
+    fn translate_main(main: &str, master: &str) -> (Output, config::Config) {
+        let pf = Postfix::parse(main, Path::new("main.cf"), master, Path::new("master.cf"));
+        assert!(pf.problems.is_empty(), "{:?}", pf.problems);
+        let out = translate(&pf, &Dovecot::default(), &Saslauthd::default());
+        let cfg = config::parse(&out.toml, Path::new("mailroom.toml"))
+            .unwrap_or_else(|e| panic!("{e}\n{}", out.toml));
+        assert_eq!(cfg.conflicts(), None);
+        (out, cfg)
+    }
+
+    const SCREEN_MAIN: &str = "postscreen_dnsbl_sites = zen.example=127.0.0.[2..11]*3, bl.example*2\n\
+        \x20 list.dnswl.example=127.0.[0..255].[1;2..3]*-2 $extra_lists\n\
+        postscreen_dnsbl_threshold = 3\n\
+        postscreen_dnsbl_whitelist_threshold = -1\n\
+        postscreen_dnsbl_timeout = 5s\n\
+        smtpd_client_connection_rate_limit = 30\n\
+        smtpd_client_message_rate_limit = 100\n\
+        smtpd_client_recipient_rate_limit = 200\n\
+        smtpd_client_connection_count_limit = 10\n\
+        anvil_rate_time_unit = 2m\n\
+        mynetworks = 127.0.0.0/8 192.0.2.0/24\n\
+        smtpd_client_event_limit_exceptions = $mynetworks, [2001:db8::7] cidr:/etc/postfix/trusted\n";
+
+    #[test]
+    fn postscreen_lists_when_master_cf_runs_it() {
+        let master = "smtp inet n - y - 1 postscreen\n\
+                      smtpd pass - - y - - smtpd -o smtpd_sasl_auth_enable=yes\n\
+                      dnsblog unix - - y - 0 dnsblog\n\
+                      tlsproxy unix - - y - 0 tlsproxy\n";
+        let (out, cfg) = translate_main(SCREEN_MAIN, master);
+        let m = &cfg.mta;
+        assert_eq!(
+            m.dnsbl_sites,
+            [
+                "zen.example=127.0.0.[2..11]*3",
+                "bl.example*2",
+                "list.dnswl.example=127.0.[0..255].[1;2..3]*-2"
+            ]
+        );
+        assert_eq!((m.dnsbl_threshold, m.dnsbl_allowlist_threshold, m.dnsbl_timeout.get()), (3, -1, 5));
+        // Postfix's default action, written because mailroom's differs.
+        assert_eq!(m.dnsbl_action, config::DnsblAction::Ignore);
+        assert!(out.toml.contains("# postscreen_dnsbl_action's default"), "{}", out.toml);
+        // postscreen's port is mailroom-mta's port 25; the smtpd behind it is the same listener.
+        assert_eq!(m.smtp_listen.iter().map(|a| a.port()).collect::<Vec<_>>(), [25]);
+        assert_eq!(fate(&out, "master.cf smtp inet").0, Status::Mapped);
+        assert_eq!(fate(&out, "master.cf smtpd pass").0, Status::Approximated);
+        assert_eq!(fate(&out, "master.cf dnsblog unix").0, Status::Approximated);
+        assert_eq!(fate(&out, "smtpd -o smtpd_sasl_auth_enable").0, Status::Mapped);
+        let (status, note) = fate(&out, "postscreen_dnsbl_sites");
+        assert_eq!((status, note.as_str()), (Status::Approximated, "not carried over: `$extra_lists`"));
+        assert_eq!(fate(&out, "postscreen_dnsbl_whitelist_threshold").0, Status::Approximated);
+        assert_eq!(fate(&out, "postscreen_dnsbl_threshold").0, Status::Mapped);
+        assert_eq!(fate(&out, "postscreen_dnsbl_timeout").0, Status::Mapped);
+        // anvil's limits.
+        let limits = (
+            m.smtpd_client_connection_rate_limit,
+            m.smtpd_client_message_rate_limit,
+            m.smtpd_client_recipient_rate_limit,
+        );
+        assert_eq!(limits, (30, 100, 200));
+        assert_eq!((m.max_connections_per_client, m.anvil_rate_time_unit.get()), (10, 120));
+        assert_eq!(m.smtpd_client_event_limit_exceptions, ["127.0.0.0/8", "192.0.2.0/24", "2001:db8::7"]);
+        let (status, note) = fate(&out, "smtpd_client_event_limit_exceptions");
+        assert_eq!(status, Status::Approximated);
+        assert!(note.contains("cidr:/etc/postfix/trusted"), "{note}");
+        assert_eq!(fate(&out, "smtpd_client_recipient_rate_limit").0, Status::Mapped);
+        assert_eq!(fate(&out, "smtpd_client_connection_count_limit").0, Status::Approximated);
+        assert_eq!(fate(&out, "anvil_rate_time_unit").0, Status::Mapped);
+    }
+
+    #[test]
+    fn postscreen_lists_are_not_carried_when_master_cf_does_not_run_it() {
+        // Debian's master.cf: postscreen's line commented out, smtpd on port 25.
+        let master = "smtp inet n - y - - smtpd\n#smtp inet n - y - 1 postscreen\n";
+        let (out, cfg) = translate_main(SCREEN_MAIN, master);
+        assert!(cfg.mta.dnsbl_sites.is_empty(), "{}", out.toml);
+        assert_eq!(cfg.mta.dnsbl_action, config::DnsblAction::Enforce);
+        assert_eq!(cfg.mta.dnsbl_threshold, 1);
+        for key in [
+            "postscreen_dnsbl_sites",
+            "postscreen_dnsbl_threshold",
+            "postscreen_dnsbl_whitelist_threshold",
+            "postscreen_dnsbl_timeout",
+        ] {
+            let (status, note) = fate(&out, key);
+            assert_eq!(status, Status::Approximated, "{key}");
+            assert!(note.contains("does not run postscreen"), "{key}: {note}");
+        }
+        // The rate limits are smtpd's: carried over all the same.
+        assert_eq!(cfg.mta.smtpd_client_message_rate_limit, 100);
+    }
+
+    #[test]
+    fn postscreen_names_and_defaults() {
+        let main = "postscreen_dnsbl_sites = bl.example\n\
+                    postscreen_dnsbl_action = drop\n\
+                    postscreen_dnsbl_allowlist_threshold = -2\n\
+                    postscreen_dnsbl_whitelist_threshold = -5\n\
+                    postscreen_dnsbl_threshold = 0\n\
+                    smtpd_client_event_limit_exceptions = ${smtpd_client_connection_limit_exceptions:$mynetworks}\n\
+                    smtpd_client_message_rate_limit = lots\n";
+        let (out, cfg) = translate_main(main, "[192.0.2.1]:smtp inet n - y - 1 postscreen\n");
+        assert_eq!(cfg.mta.dnsbl_action, config::DnsblAction::Drop);
+        // The newer name wins; a threshold under 1 is refused (mailroom-mta would not start).
+        assert_eq!(cfg.mta.dnsbl_allowlist_threshold, -2);
+        let (status, note) = fate(&out, "postscreen_dnsbl_whitelist_threshold");
+        assert_eq!(status, Status::Approximated, "{note}");
+        assert_eq!(cfg.mta.dnsbl_threshold, 1);
+        assert_eq!(fate(&out, "postscreen_dnsbl_threshold").0, Status::Unsupported);
+        assert_eq!(cfg.mta.smtp_listen[0].to_string(), "192.0.2.1:25");
+        // Postfix's default exceptions are mynetworks, as mailroom's empty list.
+        assert!(cfg.mta.smtpd_client_event_limit_exceptions.is_empty());
+        assert_eq!(fate(&out, "smtpd_client_event_limit_exceptions").0, Status::Mapped);
+        assert_eq!(fate(&out, "smtpd_client_message_rate_limit").0, Status::Unsupported);
     }
 
     #[test]

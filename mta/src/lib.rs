@@ -11,3 +11,4 @@ pub mod queue;
 pub mod serve;
 pub mod smtpd;
 pub mod srs;
+pub mod tlsrpt;

@@ -739,6 +739,9 @@ fn tls_refused(e: &ClientError) -> bool {
     matches!(e, ClientError::Io(io) if io.get_ref().is_some_and(|i| i.is::<rustls::Error>()))
 }
 
+/// A host not to be used: the reply, and the note for its TLS report when it is one.
+type Refused = (ServerReply, Option<Box<Note>>);
+
 /// The rustls error inside a client error, if it is one.
 fn tls_error(e: &ClientError) -> Option<&rustls::Error> {
     match e {
@@ -758,7 +761,7 @@ fn sts_demand(
     (sts, trouble): (&Option<Policy>, Option<&sts::Trouble>),
     hop: &Nexthop,
     host: &Host,
-) -> Result<(Demand, Note), (ServerReply, Option<Note>)> {
+) -> Result<(Demand, Note), Refused> {
     let Some(policy) = sts else {
         if let Some(t) = trouble.filter(|_| !matches!(demand, Demand::Dane(_))) {
             note.policy =
@@ -796,7 +799,7 @@ fn sts_demand(
         Some("4.7.5"),
         format!("{}MX host {} is not in the policy of {}", HeldBy::MtaSts.prefix(), host.name, hop.host),
     );
-    Err((reply, Some(note)))
+    Err((reply, Some(Box::new(note))))
 }
 
 /// The outcome as one reply per recipient (a MAIL refusal is every recipient's).

@@ -150,6 +150,17 @@ crate::section! {
         pub mta_sts: bool = true,
         /// Port of MTA-STS policy hosts (443; tests point it elsewhere).
         pub mta_sts_port: NonZeroU16 = nz16(443),
+        /// TLS reporting (RFC 8460): each day's outbound sessions to recipient domains' MX
+        /// hosts are counted per domain, policy (DANE, MTA-STS or none) and result under
+        /// spool_dir/tlsrpt; a few minutes after midnight UTC each domain that publishes a
+        /// `_smtp._tls` TXT record (`v=TLSRPTv1; rua=...`) is sent its report, gzipped JSON by
+        /// mail through our queue (`mailto:`) or HTTPS POST (`https:`).
+        pub tls_reporting: bool = true,
+        /// The `organization-name` of our TLS reports; empty: `hostname`.
+        pub tls_report_organization: String = String::new(),
+        /// The From: address and `contact-info` of our TLS reports (its domain is the
+        /// submitter); empty: `postmaster@` `hostname`. The envelope sender is null.
+        pub tls_report_sender: String = String::new(),
         /// Simultaneous outbound SMTP connections per destination (default_destination_concurrency_limit).
         pub smtp_destination_concurrency: NonZeroUsize = nzusize(20),
         /// Simultaneous remote deliveries in all.

@@ -17,8 +17,15 @@
 //!     auth test ADDRESS           exit 0 accepted, 1 rejected, 2 temporary failure
 //!     auth lookup ADDRESS         mailbox, maildir, quota and where mail to it goes
 //!     check                       validate the configuration and print the effective one
-//!     queue list|show|flush       the mail queue (mailq, postcat -q, postqueue -f)
+//!     queue list|show|flush       the mail queue (mailq, postcat -q, postqueue -f); show names
+//!                                 the TLS policy (DANE, MTA-STS, tls_policy, REQUIRETLS) that
+//!                                 holds a deferred recipient back
 //!     queue hold|release|requeue|delete ID...|ALL   (postsuper -h, -H, -r, -d)
+//!     tls report [--send]         mailroom-mta's TLS reporting (RFC 8460): the sessions of the
+//!                                 period in progress (today) per recipient domain and policy
+//!                                 (tlsa, sts, no-policy-found), successful and failed by
+//!                                 result type, and closed periods not sent yet; --send has
+//!                                 mailroom-mta close the period now and send its reports
 //!     dkim keygen DOMAIN [--selector S] [--bits N] [--out FILE]   DKIM key and its TXT record
 //!     report [FILE...|--journal] [--since T] [--until T] [--json]   pflogsumm-like summary of
 //!                                 the daemons' logs: received, delivered, deferred, bounced,
@@ -159,6 +166,9 @@ enum Command {
     /// DKIM signing keys
     #[command(subcommand)]
     Dkim(cmd::dkim::DkimCmd),
+    /// TLS reporting (RFC 8460): today's counts; send the reports now
+    #[command(subcommand)]
+    Tls(cmd::tls::TlsCmd),
     /// Summarise the daemons' logs, like pflogsumm
     Report(cmd::report::ReportArgs),
     /// Sieve scripts: check and test, and users' scripts (list, get, put, activate, ...)
@@ -219,6 +229,7 @@ fn main() -> ExitCode {
             Command::Check => cmd::check::run(config),
             Command::Queue(c) => c.run(config).await,
             Command::Dkim(c) => c.run(config),
+            Command::Tls(c) => c.run(config).await,
             Command::Report(c) => c.run(),
             Command::Sieve(c) => c.run(config).await,
             Command::Sendmail { args } => cmd::sendmail::run(config, &args).await,

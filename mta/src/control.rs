@@ -1,6 +1,7 @@
 //! The control socket: `mailroomctl queue` tells the running queue manager to rescan the queue
-//! after it changed a message, or to flush it. One line per connection (`rescan`, `flush`),
-//! answered `ok` or `error ...` (Postfix's qmgr fifo, with an answer).
+//! after it changed a message, or to flush it; `mailroomctl tls report --send` asks for the TLS
+//! reports. One line per connection (`rescan`, `flush`, `tlsreport`), answered `ok` or
+//! `error ...` (Postfix's qmgr fifo, with an answer).
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,6 +22,7 @@ where
     let answer = match (read, line.trim()) {
         (Ok(Ok(_)), "rescan") => send(&requests, Request::Rescan),
         (Ok(Ok(_)), "flush") => send(&requests, Request::Flush),
+        (Ok(Ok(_)), "tlsreport") => send(&requests, Request::TlsReport),
         (Ok(Ok(_)), other) => format!("error unknown request {other:?}\n"),
         _ => return,
     };
@@ -50,9 +52,11 @@ mod tests {
     #[tokio::test]
     async fn requests_reach_the_queue_manager() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        for (line, want, req) in
-            [("flush\n", "ok\n", Some(Request::Flush)), ("rescan\n", "ok\n", Some(Request::Rescan))]
-        {
+        for (line, want, req) in [
+            ("flush\n", "ok\n", Some(Request::Flush)),
+            ("rescan\n", "ok\n", Some(Request::Rescan)),
+            ("tlsreport\n", "ok\n", Some(Request::TlsReport)),
+        ] {
             let (a, mut b) = tokio::io::duplex(256);
             let t = tokio::spawn(serve(a, tx.clone()));
             b.write_all(line.as_bytes()).await.unwrap();

@@ -17,3 +17,4 @@ pub mod serve;
 #[cfg(feature = "daemon")]
 pub mod smtpd;
 pub mod srs;
+pub mod tlsrpt;

@@ -48,7 +48,23 @@
 //!     TLS (DANE, MTA-STS or PKIX) to a host that offers REQUIRETLS, else it bounces with
 //!     550 5.7.10; a TLS-Required: No header relaxes DANE and MTA-STS to opportunistic TLS
 //!     for that message. Each delivery logs the level reached (tls=dane, verified,
-//!     encrypted, none). AUTH
+//!     encrypted, none) and, where a policy decided it, why in parentheses
+//!     (tls=encrypted (dane: no TLSA), tls=verified (mta-sts), tls=encrypted (mta-sts
+//!     testing: certificate-host-mismatch), tls=none (STARTTLS not offered)); a message held
+//!     back by a policy has a 4.7.5 reply naming it (DANE:, MTA-STS:, TLS policy:).
+//!
+//!     With tls_reporting (default on, RFC 8460), every session to a recipient domain's MX
+//!     hosts is counted per domain and policy (tlsa with the TLSA records, sts with the
+//!     MTA-STS policy, or no-policy-found) as successful or failed with the RFC's result type
+//!     (starttls-not-supported, certificate-host-mismatch, certificate-expired,
+//!     certificate-not-trusted, validation-failure, tlsa-invalid, ...) by a thread that
+//!     rewrites spool_dir/tlsrpt/current.json whole after each batch. At midnight UTC the
+//!     day's counts are closed; a few minutes later each domain whose _smtp._tls TXT record
+//!     (v=TLSRPTv1; rua=...) names destinations gets its gzipped JSON report: by mail from
+//!     tls_report_sender with the null envelope sender through our own queue (mailto:),
+//!     multipart/report with an application/tlsrpt+gzip part, TLS-Report-Domain and
+//!     TLS-Report-Submitter headers, or POSTed (https:). mailroomctl tls report shows the
+//!     counts; --send closes the period and sends at once. AUTH
 //!     PLAIN/LOGIN to the relayhost is only sent under TLS. Messages whose From: domain
 //!     has a key in [mta.dkim] are DKIM-signed (rsa-sha256, relaxed/relaxed). At most
 //!     smtp_destination_concurrency connections go to one destination, and a session is
@@ -130,7 +146,8 @@
 //!     RFC 7505 (null MX), RFC 7435 (opportunistic TLS), RFC 6376 (DKIM), RFC 7208 (SPF),
 //!     RFC 7489 (DMARC), RFC 8617 (ARC), RFC 8601 (Authentication-Results), RFC 7372 (5.7.23),
 //!     RFC 7672 (DANE for SMTP), RFC 6698 (TLSA), RFC 5782 (DNS blocklists), RFC 8461
-//!     (MTA-STS), RFC 8689 (REQUIRETLS); the SRS scheme of libsrs2 and postsrsd.
+//!     (MTA-STS), RFC 8460 (TLS reporting), RFC 8689 (REQUIRETLS); the SRS scheme of
+//!     libsrs2 and postsrsd.
 //!
 //! METRICS
 //!     With metrics_listen set (or systemd's mailroom-mta-metrics.socket), GET /metrics answers
@@ -154,8 +171,8 @@
 //!     [mta.dkim."DOMAIN"] with a selector and a key_file.
 //!
 //! FILES
-//!     /etc/mailroom/mailroom.toml; /var/spool/mailroom/{queue,state,sts} (formats in
-//!     mta/src/queue/mod.rs and mta/src/qmgr/sts.rs); /etc/mailroom/srs.secret
+//!     /etc/mailroom/mailroom.toml; /var/spool/mailroom/{queue,state,sts,tlsrpt} (formats in
+//!     mta/src/queue/mod.rs, mta/src/qmgr/sts.rs and mta/src/tlsrpt/store.rs); /etc/mailroom/srs.secret
 //!     (srs_secret_file); systemd socket activation: sockets named "smtp", "submission",
 //!     "submissions".
 //!
@@ -389,7 +406,17 @@ async fn serve_all(
         delimiter,
     };
     let lmtp = lmtp::Lmtp::new(lmtp_target, &settings.hostname, m.lmtp_concurrency.get());
-    let qmgr = Arc::new(Qmgr::new(spool, dir, lmtp, remote, settings, queued_tx));
+    // After the privilege drop: the recorder's thread writes under the spool as our user.
+    let mut remote = remote;
+    let reporter = if m.tls_reporting { Some(tls_reporter(&m, &settings.hostname)?) } else { None };
+    if let Some(r) = &reporter {
+        remote.smtp.set_recorder(r.recorder().clone());
+    }
+    let mut qmgr = Qmgr::new(spool, dir, lmtp, remote, settings, queued_tx);
+    if let Some(r) = reporter {
+        qmgr = qmgr.with_tls_reports(Arc::new(r));
+    }
+    let qmgr = Arc::new(qmgr);
     // Deliveries cut short at shutdown are retried on restart; the MDA's duplicate check
     // absorbs repeats.
     service.background(|stop| qmgr.run(queued_rx, requests_rx, stop));
@@ -405,6 +432,29 @@ async fn serve_all(
         })
         .await?;
     Ok(())
+}
+
+/// TLS reporting: the session recorder on spool_dir/tlsrpt and the report sender.
+fn tls_reporter(m: &config::Mta, hostname: &str) -> Result<mailroom_mta::tlsrpt::send::Reporter> {
+    use mailroom_mta::tlsrpt::{report, send, store};
+    let dir = store::dir(Path::new(&m.spool_dir));
+    let recorder = store::Recorder::start(dir.clone()).context("starting the TLS report recorder")?;
+    let contact = match m.tls_report_sender.as_str() {
+        "" => format!("postmaster@{hostname}"),
+        s => s.to_string(),
+    };
+    let who = report::Reporter {
+        organization: if m.tls_report_organization.is_empty() {
+            hostname.to_string()
+        } else {
+            m.tls_report_organization.clone()
+        },
+        submitter: contact.rsplit_once('@').map_or(hostname, |(_, d)| d).to_string(),
+        contact,
+    };
+    let resolver = mx::resolver(&m.dns_servers).map_err(anyhow::Error::msg)?;
+    let roots = smtp::load_roots(m.tls_ca_file.as_str()).map_err(anyhow::Error::msg)?;
+    Ok(send::Reporter::new(recorder, dir, resolver, smtp::tls::verifying(roots), who))
 }
 
 /// The sender checks of port-25 mail, when `sender_auth` asks for them.

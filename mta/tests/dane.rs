@@ -99,9 +99,10 @@ async fn dane_pass_mismatch_unusable_insecure_and_bogus() {
     assert!(ok.contains(&relay("ok")) && ok.contains("tls=dane,"), "{ok}");
     // Unusable records and no records: encrypted, not authenticated; an insecure zone's
     // records do not count.
-    for d in ["unusable", "notlsa", "insecure"] {
+    // The log says why: `tls=encrypted (dane: ...)`.
+    for (d, why) in [("unusable", "unusable TLSA"), ("notlsa", "no TLSA"), ("insecure", "DNS not signed")] {
         let l = line(d, "status=sent").unwrap_or_else(|| panic!("{}", log()));
-        assert!(l.contains(&relay(d)) && l.contains("tls=encrypted,"), "{l}");
+        assert!(l.contains(&relay(d)) && l.contains(&format!("tls=encrypted (dane: {why}),")), "{l}");
     }
     assert!(log().contains("mx.unusable.test: DANE: no usable TLSA record; TLS required"), "{}", log());
     // A certificate the records do not match: deferred, never sent without them.

@@ -8,108 +8,14 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::TcpListener;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 
+use common::policy_host::PolicyHost;
 use common::{
     Options, PASSWORD, Sink, Stack, TIMEOUT, messages_in, receiving_db, send_from_bob as send, wait_until,
 };
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use testsupport::Backend;
 use testsupport::nsd::Nsd;
-
-/// A policy host: HTTPS on a loopback port, `GET /.well-known/mta-sts.txt` answered from
-/// `policies` by Host header. Stops (closes its port) on drop.
-struct PolicyHost {
-    port: u16,
-    requests: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl PolicyHost {
-    fn start(cert_pem: &str, key_pem: &str, policies: HashMap<String, String>) -> PolicyHost {
-        let certs: Vec<CertificateDer<'static>> =
-            CertificateDer::pem_slice_iter(cert_pem.as_bytes()).map(Result::unwrap).collect();
-        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
-        let config =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(certs, key)
-                .unwrap();
-        let config = Arc::new(config);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (requests, stop) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
-        let (requests2, stop2) = (requests.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !stop2.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        requests2.fetch_add(1, Ordering::SeqCst);
-                        stream.set_nonblocking(false).unwrap();
-                        let _ = serve(config.clone(), stream, &policies);
-                    }
-                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-                }
-            }
-        });
-        PolicyHost { port, requests, stop, thread: Some(thread) }
-    }
-}
-
-impl Drop for PolicyHost {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// One HTTP/1.1 request over TLS, answered and closed.
-fn serve(
-    config: Arc<rustls::ServerConfig>,
-    mut stream: std::net::TcpStream,
-    policies: &HashMap<String, String>,
-) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    let mut conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
-    let mut tls = rustls::Stream::new(&mut conn, &mut stream);
-    let mut request = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tls.read(&mut buf)?;
-        if n == 0 {
-            return Ok(());
-        }
-        request.extend_from_slice(&buf[..n]);
-    }
-    let request = String::from_utf8_lossy(&request).into_owned();
-    let host = request
-        .lines()
-        .find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("host")))
-        .map(|(_, v)| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    let response = match policies.get(&host) {
-        Some(p) if request.starts_with("GET /.well-known/mta-sts.txt HTTP/1.1\r\n") => format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{p}",
-            p.len()
-        ),
-        _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
-    };
-    tls.write_all(response.as_bytes())?;
-    tls.flush()?;
-    conn.send_close_notify();
-    let _ = conn.complete_io(&mut stream);
-    Ok(())
-}
 
 fn policy(mode: &str, mx: &str) -> String {
     format!("version: STSv1\r\nmode: {mode}\r\nmx: {mx}\r\nmax_age: 86400\r\n")
@@ -193,13 +99,16 @@ async fn enforce_testing_wrong_mx_bad_certificate_and_cache() {
     assert!(wait_until(TIMEOUT, || sender.queued() == 2), "{}", log(&sender));
     // The policy's MX with a certificate valid for its name: verified TLS.
     let l = lines(&sender, "enforce", "status=sent").remove(0);
-    assert!(l.contains(&format!("relay=mx.b.test[127.0.0.1]:{port}")) && l.contains("tls=verified,"), "{l}");
+    assert!(
+        l.contains(&format!("relay=mx.b.test[127.0.0.1]:{port}")) && l.contains("tls=verified (mta-sts),"),
+        "{l}"
+    );
     // No policy: opportunistic TLS, the certificate unchecked.
     let l = lines(&sender, "nopolicy", "status=sent").remove(0);
     assert!(l.contains("tls=encrypted,"), "{l}");
     // Testing: the certificate does not name the MX host; sent anyway, the failure logged.
     let l = lines(&sender, "testing", "status=sent").remove(0);
-    assert!(l.contains("tls=encrypted,"), "{l}");
+    assert!(l.contains("tls=encrypted (mta-sts testing: certificate-host-mismatch),"), "{l}");
     let testing = format!("mx.testing.test[127.0.0.1]:{port}: MTA-STS testing: certificate not valid");
     assert!(log(&sender).contains(&testing), "{}", log(&sender));
     // Enforce: an MX host the policy does not name, or one without a valid certificate, is
@@ -231,7 +140,11 @@ async fn enforce_testing_wrong_mx_bad_certificate_and_cache() {
     send(&sender, "u@wrongmx.test");
     assert!(wait_until(TIMEOUT, || inbox("enforce").len() == 2), "{}", log(&sender));
     assert!(wait_until(TIMEOUT, || lines(&sender, "enforce", "status=sent").len() == 2), "{}", log(&sender));
-    assert!(lines(&sender, "enforce", "status=sent")[1].contains("tls=verified,"), "{}", log(&sender));
+    assert!(
+        lines(&sender, "enforce", "status=sent")[1].contains("tls=verified (mta-sts),"),
+        "{}",
+        log(&sender)
+    );
     assert!(
         wait_until(TIMEOUT, || lines(&sender, "wrongmx", "status=deferred").len() == 2),
         "{}",
@@ -280,7 +193,7 @@ async fn requiretls_only_over_verified_tls_to_a_host_that_offers_it() {
     assert!(wait_until(TIMEOUT, || inbox("ok").len() == 1), "{}\n{}", sender.logs(), receiver.logs());
     let log = sender.mta.log();
     let line = |d: &str| log.lines().find(|l| l.contains(&format!("to=<u@{d}.test>"))).unwrap_or_default();
-    assert!(line("ok").contains("tls=verified,") && line("ok").contains("status=sent"), "{log}");
+    assert!(line("ok").contains("tls=verified (requiretls),") && line("ok").contains("status=sent"), "{log}");
     // Never in clear, never unverified: bounced with RFC 8689's code.
     let bounces = sender.wait_messages("bob", 1);
     let report = &bounces[0];

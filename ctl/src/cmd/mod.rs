@@ -14,6 +14,7 @@ pub mod report;
 pub mod sendmail;
 pub mod service;
 pub mod sieve;
+pub mod tls;
 pub mod up;
 pub mod user;
 

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
+use mailroom_mta::qmgr::smtp::HeldBy;
 use mailroom_mta::queue::admin::{self, Change, Entry};
 use mailroom_mta::queue::{Outcome, QueueId, Spool};
 
@@ -15,7 +16,8 @@ use crate::context;
 pub enum QueueCmd {
     /// List queued messages with their pending recipients and last errors (mailq)
     List,
-    /// Print a message's envelope, delivery state and content (postcat -q)
+    /// Print a message's envelope, delivery state (and the TLS policy holding a recipient
+    /// back) and content (postcat -q)
     Show {
         /// Queue id
         id: String,
@@ -162,7 +164,10 @@ fn show(spool: &Spool, id: &str) -> Result<ExitCode> {
             None => writeln!(out, "recipient: {} (pending)", r.address)?,
             Some(o) => {
                 let state = if o.is_final() { o.name() } else { "pending" };
-                writeln!(out, "recipient: {} ({state}) {}", r.address, last_reply(o))?
+                writeln!(out, "recipient: {} ({state}) {}", r.address, last_reply(o))?;
+                if let Some(policy) = HeldBy::of(&o.attempt().reply).filter(|_| !o.is_final()) {
+                    writeln!(out, "  held back by: {policy}")?;
+                }
             }
         }
     }

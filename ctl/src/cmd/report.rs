@@ -357,6 +357,17 @@ mod tests {
     }
 
     #[test]
+    fn delivery_lines_with_tls_reasons() {
+        // mailroom-mta's status lines, with the TLS level and its reason before status=.
+        let log = "2026-12-07T01:00:00Z INFO m: A1: to=<u@x.test>, relay=mx.x.test[192.0.2.7]:25, delay=0.10, dsn=2.0.0, tls=encrypted (dane: no TLSA), status=sent (250 2.0.0 ok)\n\
+                   2026-12-07T01:00:01Z INFO m: A2: to=<v@y.test>, relay=mx.y.test[192.0.2.8]:25, delay=0.10, dsn=4.7.5, status=deferred (451 4.7.5 DANE: 192.0.2.8:25: TLSA records do not authenticate the server: status=x)\n\
+                   2026-12-07T01:00:02Z INFO m: A3: to=<w@z.test>, relay=mx.z.test[192.0.2.9]:25, delay=0.10, dsn=2.0.0, tls=encrypted (mta-sts testing: certificate-host-mismatch), status=sent (250 ok)\n";
+        let r = report(log, None);
+        assert_eq!((r.delivered, r.deferred), (2, 1));
+        assert_eq!(r.top_recipients, [("u@x.test".to_string(), 1), ("w@z.test".to_string(), 1)]);
+    }
+
+    #[test]
     fn since_skips_earlier_lines() {
         let log = "2026-12-06T23:59:59Z INFO m: A1: client=[192.0.2.1], helo=x, sasl_username=, from=<a@x>, size=10, nrcpt=1 (queue active)\n\
                    2026-12-07T00:00:00Z INFO m: A2: client=[192.0.2.1], helo=x, sasl_username=, from=<a@x>, size=5, nrcpt=1 (queue active)\n";

@@ -72,6 +72,14 @@ impl Usable {
         len_ok.then(|| Usable { trust_anchor, spki, matching: r.matching, data: r.cert_data.clone() })
     }
 
+    /// The record's presentation form (`3 1 1 ab12...`), as TLS reports name the policy.
+    pub fn presentation(&self) -> String {
+        let usage = if self.trust_anchor { 2 } else { 3 };
+        let selector = u8::from(self.spki);
+        let data: String = self.data.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{usage} {selector} {} {data}", u8::from(self.matching))
+    }
+
     /// Whether `cert` (DER) is the one this record names.
     fn matches(&self, cert: &[u8]) -> bool {
         let selected = if self.spki {

@@ -55,6 +55,9 @@ pub enum Request {
     Rescan,
     /// Try every deferred message now (`postqueue -f`).
     Flush,
+    /// Close the TLS reporting period now and send its reports (`mailroomctl tls report
+    /// --send`).
+    TlsReport,
 }
 
 /// Everything remote delivery needs.
@@ -80,14 +83,16 @@ pub struct Qmgr {
     settings: Settings,
     /// Where new messages are announced (bounces we create go there too).
     queued: mpsc::UnboundedSender<QueueId>,
+    /// TLS reports (RFC 8460), when on.
+    tlsrpt: Option<Arc<crate::tlsrpt::send::Reporter>>,
 }
 
 /// A transport's answer for one recipient.
 struct Answer {
     rcpt: Rcpt,
     attempt: Attempt,
-    /// The TLS level of the SMTP session that gave the reply.
-    tls: Option<smtp::TlsLevel>,
+    /// The TLS level of the SMTP session that gave the reply, and why.
+    tls: Option<smtp::Tls>,
 }
 
 impl Answer {
@@ -120,7 +125,28 @@ impl Qmgr {
         settings: Settings,
         queued: mpsc::UnboundedSender<QueueId>,
     ) -> Qmgr {
-        Qmgr { spool, dir, lmtp, remote, settings, queued }
+        Qmgr { spool, dir, lmtp, remote, settings, queued, tlsrpt: None }
+    }
+
+    /// Send TLS reports with `reporter`: daily, and when asked.
+    pub fn with_tls_reports(mut self, reporter: Arc<crate::tlsrpt::send::Reporter>) -> Qmgr {
+        self.tlsrpt = Some(reporter);
+        self
+    }
+
+    /// Send the TLS reports of closed periods (with `close_now`, the one in progress too),
+    /// in the background.
+    fn send_tls_reports(self: &Arc<Self>, close_now: bool) {
+        if self.tlsrpt.is_some() {
+            let me = self.clone();
+            tokio::spawn(async move {
+                if let Some(r) = &me.tlsrpt {
+                    r.send(close_now, me.as_ref()).await;
+                }
+            });
+        } else if close_now {
+            tracing::warn!("TLS report requested, but tls_reporting is off");
+        }
     }
 
     /// Run until `stop` fires: deliver new messages as they come, deferred ones when due.
@@ -141,6 +167,11 @@ impl Qmgr {
         let mut schedule = Schedule::default();
         self.scan(&mut schedule, false);
         let mut next_scan = now() + self.settings.queue_run_delay.as_secs();
+        // Reports of the day that ended, a few minutes after midnight UTC (the recorder
+        // closes the period at midnight); what an earlier run left is sent at start.
+        let day = crate::tlsrpt::store::DAY;
+        let mut next_report = crate::tlsrpt::store::day_start(now()) + day + 300;
+        self.send_tls_reports(false);
         loop {
             let t = now();
             for id in schedule.due(t) {
@@ -153,7 +184,7 @@ impl Qmgr {
                     });
                 }
             }
-            let wake = schedule.next().unwrap_or(u64::MAX).min(next_scan);
+            let wake = schedule.next().unwrap_or(u64::MAX).min(next_scan).min(next_report);
             let sleep = Duration::from_secs(wake.saturating_sub(now()));
             tokio::select! {
                 () = stop.cancelled() => break,
@@ -164,8 +195,15 @@ impl Qmgr {
                         schedule.set(id, due);
                     }
                 }
-                Some(req) = requests.recv() => self.scan(&mut schedule, req == Request::Flush),
+                Some(req) = requests.recv() => match req {
+                    Request::TlsReport => self.send_tls_reports(true),
+                    req => self.scan(&mut schedule, req == Request::Flush),
+                },
                 () = tokio::time::sleep(sleep) => {
+                    if now() >= next_report {
+                        self.send_tls_reports(false);
+                        next_report = crate::tlsrpt::store::day_start(now()) + day + 300;
+                    }
                     if now() >= next_scan {
                         self.scan(&mut schedule, false);
                         next_scan = now() + self.settings.queue_run_delay.as_secs();
@@ -355,11 +393,10 @@ impl Qmgr {
                     }
                     let payload = smtp::Payload { prefix: &signature, file: &file, start, tls_optional };
                     let sent = self.remote.smtp.send(&hop, &envelope, &payload).await;
-                    out.extend(
-                        list.into_iter()
-                            .zip(sent.replies)
-                            .map(|(r, reply)| Answer { tls: sent.tls, ..Answer::new(r, reply, &sent.relay) }),
-                    );
+                    out.extend(list.into_iter().zip(sent.replies).map(|(r, reply)| Answer {
+                        tls: sent.tls.clone(),
+                        ..Answer::new(r, reply, &sent.relay)
+                    }));
                 }
                 Route::Lmtp(target) => {
                     let Some(lmtp) = self.remote.lmtp.get(&target) else { continue };
@@ -548,6 +585,39 @@ impl Qmgr {
                 Resolved::Remote(a) => remote(a.to_string()).remove(0),
             })
             .collect())
+    }
+}
+
+impl crate::tlsrpt::send::Mailer for Qmgr {
+    /// A TLS report: from the null sender (no report about a report comes back), routed like
+    /// a notification, queued and announced.
+    async fn queue(&self, to: &[String], message: &[u8]) -> std::io::Result<String> {
+        let mut recipients = Vec::new();
+        for a in to {
+            recipients.extend(self.route_sender(a).await?);
+        }
+        if recipients.is_empty() {
+            return Err(std::io::Error::other("no recipient left (unknown local addresses)"));
+        }
+        let env = Envelope {
+            id: QueueId::generate(),
+            arrival: now(),
+            sender: String::new(),
+            ret: None,
+            envid: None,
+            body_8bit: false,
+            smtputf8: false,
+            requiretls: false,
+            client: "local".into(),
+            helo: self.settings.hostname.clone(),
+            auth: None,
+            recipients,
+        };
+        let mut incoming = self.spool.create(env)?;
+        incoming.write(message)?;
+        let id = self.spool.commit(incoming).await?;
+        let _ = self.queued.send(id.clone());
+        Ok(id.to_string())
     }
 }
 

@@ -25,6 +25,7 @@ use super::dane::{self, Requirement};
 use super::mx::{Dns, Host};
 use super::route::Nexthop;
 use super::sts::{self, Policy, Sts};
+use crate::tlsrpt::{self, Recorder, ResultType};
 
 /// Most idle sessions kept per destination.
 const MAX_IDLE: usize = 8;
@@ -49,6 +50,97 @@ impl fmt::Display for TlsLevel {
             TlsLevel::Encrypted => "encrypted",
             TlsLevel::Verified => "verified",
             TlsLevel::Dane => "dane",
+        })
+    }
+}
+
+/// The protection a session reached and, when it is not plain from the policy, why (`dane:
+/// no TLSA`, `mta-sts testing: certificate-host-mismatch`): the delivery log's
+/// `tls=encrypted (dane: no TLSA)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// The level.
+    pub level: TlsLevel,
+    /// Why it is that level, in a few words (no comma, so log readers can split on them).
+    pub why: Option<String>,
+}
+
+impl fmt::Display for Tls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.why {
+            Some(w) => write!(f, "{} ({w})", self.level),
+            None => write!(f, "{}", self.level),
+        }
+    }
+}
+
+/// What the policy decisions for one host mean for its TLS report and its log line.
+#[derive(Debug, Clone)]
+struct Note {
+    /// The policy the session is held to, as RFC 8460 names it.
+    policy: tlsrpt::Policy,
+    /// Why the session failed the policy, once known: result type and details.
+    failure: Option<(ResultType, String)>,
+    /// The reason for the log's `tls=`.
+    why: Option<String>,
+    /// Our address on the connection.
+    local: Option<std::net::IpAddr>,
+}
+
+impl Note {
+    fn new(why: Option<&str>) -> Note {
+        Note { policy: tlsrpt::Policy::none(), failure: None, why: why.map(str::to_string), local: None }
+    }
+
+    fn fail(&mut self, result: ResultType, info: impl Into<String>) {
+        self.failure = Some((result, info.into()));
+    }
+}
+
+/// The policy that held a message back, named at the start of our reply's text (4.7.5, or
+/// 5.7.10 for REQUIRETLS) so that `mailroomctl queue show` can say which from the state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldBy {
+    /// The MX host's TLSA records (RFC 7672).
+    Dane,
+    /// The domain's MTA-STS policy (RFC 8461).
+    MtaSts,
+    /// `tls_policy` or `tls_policy_map` (`encrypt`, `verify`).
+    TlsPolicy,
+    /// The message's REQUIRETLS (RFC 8689).
+    RequireTls,
+}
+
+impl HeldBy {
+    const ALL: [HeldBy; 4] = [HeldBy::RequireTls, HeldBy::Dane, HeldBy::MtaSts, HeldBy::TlsPolicy];
+
+    /// How our replies start.
+    pub fn prefix(self) -> &'static str {
+        match self {
+            HeldBy::Dane => "DANE: ",
+            HeldBy::MtaSts => "MTA-STS: ",
+            HeldBy::TlsPolicy => "TLS policy: ",
+            HeldBy::RequireTls => "REQUIRETLS needed",
+        }
+    }
+
+    /// The policy a recorded reply names, if it is one of ours about TLS.
+    pub fn of(reply: &crate::queue::Reply) -> Option<HeldBy> {
+        let status = reply.enhanced.map(|s| s.to_string());
+        if !matches!(status.as_deref(), Some("4.7.5" | "5.7.10")) {
+            return None;
+        }
+        HeldBy::ALL.into_iter().find(|h| reply.text.starts_with(h.prefix()))
+    }
+}
+
+impl fmt::Display for HeldBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HeldBy::Dane => "DANE (the MX host's TLSA records)",
+            HeldBy::MtaSts => "MTA-STS (the domain's policy)",
+            HeldBy::TlsPolicy => "tls_policy",
+            HeldBy::RequireTls => "REQUIRETLS (the sender's)",
         })
     }
 }
@@ -83,7 +175,7 @@ pub struct Sent {
     /// The server that answered (`host[ip]:port`), or `none`.
     pub relay: String,
     /// The protection of that session; `None` when no session was had.
-    pub tls: Option<TlsLevel>,
+    pub tls: Option<Tls>,
     /// One reply per recipient.
     pub replies: Vec<ServerReply>,
 }
@@ -162,7 +254,7 @@ pub struct Settings {
 struct Idle {
     since: Instant,
     relay: String,
-    tls: TlsLevel,
+    tls: Tls,
     session: Session,
 }
 
@@ -171,6 +263,8 @@ pub struct Smtp {
     dns: Dns,
     settings: Settings,
     sts: Option<Sts>,
+    /// Where sessions to recipient domains' MX hosts are counted for TLS reports.
+    tlsrpt: Option<Recorder>,
     roots: Arc<rustls::RootCertStore>,
     verify: TlsConnector,
     any: TlsConnector,
@@ -187,11 +281,17 @@ impl Smtp {
             roots: Arc::new(settings.roots.clone()),
             settings,
             sts,
+            tlsrpt: None,
             verify,
             any: tls::unverified(),
             slots: Mutex::default(),
             idle: Mutex::default(),
         }
+    }
+
+    /// Count sessions for TLS reports (RFC 8460) in `recorder`.
+    pub fn set_recorder(&mut self, recorder: Recorder) {
+        self.tlsrpt = Some(recorder);
     }
 
     /// Deliver to `hop`; every recipient gets a reply, and the relay that gave it is named.
@@ -200,11 +300,11 @@ impl Smtp {
         let slot = self.slot(&key);
         let _permit = slot.acquire().await;
         let all = |r: ServerReply| env.recipients.iter().map(|_| r.clone()).collect::<Vec<_>>();
-        let sent = |relay: String, tls: Option<TlsLevel>, replies| Sent { relay, tls, replies };
+        let sent = |relay: String, tls: Option<Tls>, replies| Sent { relay, tls, replies };
         // A cached session first; if the peer closed it meanwhile, a fresh one.
         // A REQUIRETLS message takes only a session verified when it was opened.
         let idle = self.take_idle(&key).and_then(|(relay, tls, s)| {
-            if env.requiretls && !matches!(tls, TlsLevel::Verified | TlsLevel::Dane) {
+            if env.requiretls && !matches!(tls.level, TlsLevel::Verified | TlsLevel::Dane) {
                 self.put_idle(&key, relay, tls, s);
                 return None;
             }
@@ -214,7 +314,7 @@ impl Smtp {
             match payload.reader() {
                 Ok(reader) => match s.send(env, reader).await {
                     Ok(o) => {
-                        self.put_idle(&key, relay.clone(), tls, s);
+                        self.put_idle(&key, relay.clone(), tls.clone(), s);
                         return sent(relay, Some(tls), replies(o, env));
                     }
                     Err(e) => tracing::debug!("{key}: cached session failed: {e}"),
@@ -229,7 +329,11 @@ impl Smtp {
             TlsPolicy::Dane if relaxed => TlsPolicy::May,
             p => p,
         };
-        let sts = if relaxed { None } else { self.sts_policy(hop).await };
+        let (sts, sts_trouble) = if relaxed { (None, None) } else { self.sts_policy(hop).await };
+        // Sessions to a recipient domain's own MX hosts under its policies are what TLS
+        // reports are about (RFC 8460 §3); not a relayhost's, nor the admin's routes.
+        let report = (!relaxed && policy != TlsPolicy::None && hop.mx && !hop.relay && hop.port.is_none())
+            .then_some(hop.host.as_str());
         let hosts = match self.dns.hosts(hop, policy == TlsPolicy::Dane).await {
             Ok(h) => h,
             Err(r) => return sent("none".into(), None, all(r)),
@@ -238,12 +342,26 @@ impl Smtp {
         let mut last_relay = "none".to_string();
         for host in hosts {
             let port = hop.port.unwrap_or(self.settings.port);
-            let demand = self.demand(policy, &host, port).await.and_then(|d| sts_demand(d, &sts, hop, &host));
-            let demand = match demand.map(|d| if env.requiretls { d.verified() } else { d }) {
-                Ok(d) => d,
-                Err(r) => {
-                    // RFC 7672 §2.2: a host whose TLSA lookup failed is not used at all.
+            let decided = match self.demand(policy, &host, port).await {
+                Ok((d, note)) => sts_demand(d, note, (&sts, sts_trouble.as_ref()), hop, &host),
+                Err(r) => Err((r, None)),
+            };
+            let (demand, note) = match decided {
+                Ok((d, note)) if env.requiretls => {
+                    let mut note = note;
+                    if matches!(d, Demand::None | Demand::May | Demand::Encrypt) {
+                        note.why = Some("requiretls".into());
+                    }
+                    (d.verified(), note)
+                }
+                Ok(decided) => decided,
+                Err((r, note)) => {
+                    // A host whose TLSA lookup failed (RFC 7672 §2.2), or that an enforced
+                    // MTA-STS policy does not name, is not used at all.
                     tracing::info!("{}: {r}", host.name);
+                    if let Some(note) = note {
+                        self.record(report, &note, &host, None, None);
+                    }
                     (last, last_relay) = (r, host.name.clone());
                     continue;
                 }
@@ -251,8 +369,12 @@ impl Smtp {
             for ip in &host.addrs {
                 let addr = SocketAddr::new(*ip, port);
                 let relay = relay(&host, addr);
-                let (mut session, tls) = match self.open(hop, &host, addr, &demand).await {
-                    Ok(s) => s,
+                let mut session_note = note.clone();
+                let opened = self.open(hop, &host, addr, &demand, &mut session_note).await;
+                let level = opened.as_ref().ok().map(|(_, l)| *l);
+                self.record(report, &session_note, &host, Some(addr), level);
+                let (mut session, tls) = match opened {
+                    Ok((s, level)) => (s, Tls { level, why: session_note.why.take() }),
                     Err(r) => {
                         let r = if env.requiretls { requiretls_failure(r) } else { r };
                         tracing::info!("{relay}: {r}");
@@ -272,7 +394,7 @@ impl Smtp {
                 };
                 return match session.send(env, reader).await {
                     Ok(o) => {
-                        self.put_idle(&key, relay.clone(), tls, session);
+                        self.put_idle(&key, relay.clone(), tls.clone(), session);
                         sent(relay, Some(tls), replies(o, env))
                     }
                     Err(e) => {
@@ -285,84 +407,153 @@ impl Smtp {
         sent(last_relay, None, all(last))
     }
 
+    /// Count one session for the TLS report of `domain` (none: not reported): a failure
+    /// when the note has one, a success when TLS was had; a connection that failed before
+    /// TLS came into question counts neither way.
+    fn record(
+        &self,
+        domain: Option<&str>,
+        note: &Note,
+        host: &Host,
+        addr: Option<SocketAddr>,
+        level: Option<TlsLevel>,
+    ) {
+        let (Some(recorder), Some(domain)) = (&self.tlsrpt, domain) else { return };
+        if addr.is_some() && note.local.is_none() {
+            // Not even connected: no session to report.
+            return;
+        }
+        let outcome = match (&note.failure, level) {
+            (Some((result, info)), _) => tlsrpt::Outcome::Failure(tlsrpt::Failure {
+                result: *result,
+                mx_host: host.name.clone(),
+                receiving_ip: addr.map(|a| a.ip()),
+                sending_ip: note.local,
+                info: info.clone(),
+            }),
+            (None, Some(l)) if l != TlsLevel::None => tlsrpt::Outcome::Success,
+            _ => return,
+        };
+        recorder.record(tlsrpt::Session {
+            domain: domain.trim_end_matches('.').to_ascii_lowercase(),
+            policy: note.policy.clone(),
+            outcome,
+        });
+    }
+
     /// The policy for one host: for `dane`, from its TLSA records when its MX and address
     /// records are DNSSEC-secure (RFC 7672 §2.2), else opportunistic.
-    async fn demand(&self, policy: TlsPolicy, host: &Host, port: u16) -> Result<Demand, ServerReply> {
+    async fn demand(&self, policy: TlsPolicy, host: &Host, port: u16) -> Result<(Demand, Note), ServerReply> {
         Ok(match policy {
-            TlsPolicy::None => Demand::None,
-            TlsPolicy::May => Demand::May,
-            TlsPolicy::Encrypt => Demand::Encrypt,
-            TlsPolicy::Verify => Demand::Verify,
+            TlsPolicy::None => (Demand::None, Note::new(Some("tls_policy none"))),
+            TlsPolicy::May => (Demand::May, Note::new(None)),
+            TlsPolicy::Encrypt => (Demand::Encrypt, Note::new(None)),
+            TlsPolicy::Verify => (Demand::Verify, Note::new(None)),
             TlsPolicy::Dane if !host.secure => {
                 tracing::debug!(
                     "{}: DANE: MX or address records not DNSSEC-secure; opportunistic TLS",
                     host.name
                 );
-                Demand::May
+                (Demand::May, Note::new(Some("dane: DNS not signed")))
             }
-            TlsPolicy::Dane => match Requirement::of(self.dns.tlsa(&host.name, port).await?.as_deref()) {
-                Requirement::Opportunistic => {
-                    tracing::debug!("{}: DANE: no secure TLSA records; opportunistic TLS", host.name);
-                    Demand::May
+            TlsPolicy::Dane => {
+                let records = self.dns.tlsa(&host.name, port).await?;
+                let tlsa_policy = |strings: Vec<String>| tlsrpt::Policy {
+                    kind: tlsrpt::PolicyType::Tlsa,
+                    strings,
+                    mx_hosts: vec![host.name.clone()],
+                };
+                match Requirement::of(records.as_deref()) {
+                    Requirement::Opportunistic => {
+                        tracing::debug!("{}: DANE: no secure TLSA records; opportunistic TLS", host.name);
+                        (Demand::May, Note::new(Some("dane: no TLSA")))
+                    }
+                    Requirement::Encrypted => {
+                        tracing::info!(
+                            "{}: DANE: no usable TLSA record; TLS required, unauthenticated",
+                            host.name
+                        );
+                        let strings = records.unwrap_or_default().iter().map(|r| r.to_string()).collect();
+                        let mut note = Note::new(Some("dane: unusable TLSA"));
+                        note.policy = tlsa_policy(strings);
+                        note.fail(ResultType::TlsaInvalid, "no usable TLSA record");
+                        (Demand::Encrypt, note)
+                    }
+                    Requirement::Authenticated(usable) => {
+                        let mut note = Note::new(None);
+                        note.policy = tlsa_policy(usable.iter().map(|u| u.presentation()).collect());
+                        (Demand::Dane(usable), note)
+                    }
                 }
-                Requirement::Encrypted => {
-                    tracing::info!(
-                        "{}: DANE: no usable TLSA record; TLS required, unauthenticated",
-                        host.name
-                    );
-                    Demand::Encrypt
-                }
-                Requirement::Authenticated(records) => Demand::Dane(records),
-            },
+            }
         })
     }
 
     /// The MTA-STS policy that applies to `hop`: MX delivery to a recipient domain with no
     /// `tls_policy_map` entry (an entry is the admin's explicit word), mode not `none`.
-    async fn sts_policy(&self, hop: &Nexthop) -> Option<Policy> {
-        let sts = self.sts.as_ref()?;
+    /// With it, why a published policy could not be had, when none is in force.
+    async fn sts_policy(&self, hop: &Nexthop) -> (Option<Policy>, Option<sts::Trouble>) {
+        let Some(sts) = self.sts.as_ref() else { return (None, None) };
         if !hop.mx || hop.relay || hop.port.is_some() || self.settings.tls_policy_map.contains_key(&hop.host)
         {
-            return None;
+            return (None, None);
         }
-        sts.policy(&hop.host).await.filter(|p| p.mode != sts::Mode::None)
+        let (policy, trouble) = sts.lookup(&hop.host).await;
+        (policy.filter(|p| p.mode != sts::Mode::None), trouble)
     }
 
     /// Connect, greet, STARTTLS by policy, AUTH for the relayhost. `Err` is why this host
-    /// will not do (then the next is tried); it is the recipients' reply if none will.
+    /// will not do (then the next is tried); it is the recipients' reply if none will. What
+    /// happened to TLS goes into `note`, for the report and the log.
     async fn open(
         &self,
         hop: &Nexthop,
         host: &Host,
         addr: SocketAddr,
         demand: &Demand,
+        note: &mut Note,
     ) -> Result<(Session, TlsLevel), ServerReply> {
         let t = self.settings.timeouts;
         let name = &self.settings.our_name;
         let connect = || async {
             let stream = client::connect_tcp(addr, t.connect).await.map_err(|e| session_error(addr, e))?;
-            Client::greet(stream, Protocol::Smtp, name, t).await.map_err(|e| session_error(addr, e))
+            let local = stream.local_addr().ok().map(|a| a.ip());
+            let client =
+                Client::greet(stream, Protocol::Smtp, name, t).await.map_err(|e| session_error(addr, e))?;
+            Ok::<_, ServerReply>((client, local))
         };
-        let plain = connect().await?;
+        let (plain, local) = connect().await?;
+        note.local = local;
         let offered = plain.capabilities().starttls;
+        if !offered && !matches!(demand, Demand::None) {
+            note.fail(ResultType::StarttlsNotSupported, "STARTTLS not offered");
+            if note.why.is_none() {
+                note.why = Some("STARTTLS not offered".into());
+            }
+        }
         let (session, level) = match demand {
             Demand::None => (Session::Plain(Box::new(plain)), TlsLevel::None),
             Demand::May if !offered => (Session::Plain(Box::new(plain)), TlsLevel::None),
             Demand::Sts(sts::Mode::Testing) if !offered => {
                 tracing::info!("{}: MTA-STS testing: STARTTLS not offered; sent anyway", relay(host, addr));
+                note.why = Some("mta-sts testing: STARTTLS not offered".into());
                 (Session::Plain(Box::new(plain)), TlsLevel::None)
             }
             Demand::Encrypt | Demand::Verify | Demand::Dane(_) | Demand::Sts(_) if !offered => {
                 let _ = plain.quit().await;
                 let why = match demand {
-                    Demand::Dane(_) => " (DANE TLSA records)",
-                    Demand::Sts(_) => " (MTA-STS policy)",
-                    _ => "",
-                };
+                    Demand::Dane(_) => HeldBy::Dane,
+                    Demand::Sts(_) => HeldBy::MtaSts,
+                    _ => match note.policy.kind {
+                        tlsrpt::PolicyType::Tlsa => HeldBy::Dane,
+                        _ => HeldBy::TlsPolicy,
+                    },
+                }
+                .prefix();
                 return Err(ServerReply::new(
                     451,
                     Some("4.7.5"),
-                    format!("TLS is required{why}, but was not offered by host"),
+                    format!("{why}TLS is required, but was not offered by host"),
                 ));
             }
             _ => {
@@ -392,6 +583,9 @@ impl Smtp {
                                     "{}: MTA-STS testing: certificate not valid ({e}); sent anyway",
                                     relay(host, addr)
                                 );
+                                let result = ResultType::of_certificate(&e);
+                                note.why = Some(format!("mta-sts testing: {result}"));
+                                note.fail(result, e.to_string());
                                 TlsLevel::Encrypted
                             }
                             None => level,
@@ -402,32 +596,61 @@ impl Smtp {
                     // a testing policy's (RFC 8461 §5).
                     Err(e) if matches!(demand, Demand::May | Demand::Sts(sts::Mode::Testing)) => {
                         tracing::info!("{}[{addr}]: STARTTLS failed ({e}); trying plain text", host.name);
-                        (Session::Plain(Box::new(connect().await?)), TlsLevel::None)
+                        let result =
+                            tls_error(&e).map_or(ResultType::ValidationFailure, ResultType::of_certificate);
+                        note.fail(result, e.to_string());
+                        note.why = Some(match demand {
+                            Demand::Sts(_) => format!("mta-sts testing: {result}"),
+                            _ => "STARTTLS failed".into(),
+                        });
+                        let (plain, local) = connect().await?;
+                        note.local = local;
+                        (Session::Plain(Box::new(plain)), TlsLevel::None)
                     }
                     // RFC 7672 §3.1: a certificate the TLSA records do not match defers the mail.
                     Err(e) if level == TlsLevel::Dane => {
+                        note.fail(ResultType::ValidationFailure, e.to_string());
                         return Err(ServerReply::new(
                             451,
                             Some("4.7.5"),
-                            format!("DANE: {addr}: TLSA records do not authenticate the server: {e}"),
+                            format!(
+                                "{}{addr}: TLSA records do not authenticate the server: {e}",
+                                HeldBy::Dane.prefix()
+                            ),
                         ));
                     }
                     // RFC 8461 §5.1: an enforced policy's MX host with no valid certificate
                     // is not used.
                     Err(e) if matches!(demand, Demand::Sts(_)) => {
+                        note.fail(
+                            tls_error(&e).map_or(ResultType::ValidationFailure, ResultType::of_certificate),
+                            e.to_string(),
+                        );
                         return Err(ServerReply::new(
                             451,
                             Some("4.7.5"),
-                            format!("MTA-STS: {}: certificate not valid: {e}", relay(host, addr)),
+                            format!(
+                                "{}{}: certificate not valid: {e}",
+                                HeldBy::MtaSts.prefix(),
+                                relay(host, addr)
+                            ),
                         ));
                     }
                     // The handshake itself failed (no certificate check passed, no common
                     // parameters), as against the network: a TLS failure.
                     Err(e) if tls_refused(&e) => {
+                        note.fail(
+                            tls_error(&e).map_or(ResultType::ValidationFailure, ResultType::of_certificate),
+                            e.to_string(),
+                        );
+                        let what = match note.policy.kind {
+                            tlsrpt::PolicyType::Tlsa => HeldBy::Dane,
+                            _ => HeldBy::TlsPolicy,
+                        };
                         return Err(ServerReply::new(
                             451,
                             Some("4.7.5"),
-                            format!("{}: TLS failed: {e}", relay(host, addr)),
+                            format!("{}{}: TLS failed: {e}", what.prefix(), relay(host, addr)),
                         ));
                     }
                     Err(e) => return Err(session_error(addr, e)),
@@ -469,7 +692,7 @@ impl Smtp {
             .clone()
     }
 
-    fn take_idle(&self, key: &str) -> Option<(String, TlsLevel, Session)> {
+    fn take_idle(&self, key: &str) -> Option<(String, Tls, Session)> {
         let mut idle = self.idle.lock().expect("idle poisoned");
         let list = idle.get_mut(key)?;
         while let Some(i) = list.pop() {
@@ -481,7 +704,7 @@ impl Smtp {
         None
     }
 
-    fn put_idle(&self, key: &str, relay: String, tls: TlsLevel, s: Session) {
+    fn put_idle(&self, key: &str, relay: String, tls: Tls, s: Session) {
         let mut idle = self.idle.lock().expect("idle poisoned");
         let list = idle.entry(key.to_string()).or_default();
         if list.len() < MAX_IDLE && !self.settings.idle_reuse.is_zero() {
@@ -505,7 +728,7 @@ impl Smtp {
 /// network trouble stays temporary.
 fn requiretls_failure(r: ServerReply) -> ServerReply {
     if r.enhanced.as_deref() == Some("4.7.5") {
-        ServerReply::new(550, Some("5.7.10"), format!("REQUIRETLS needed: {}", r.text))
+        ServerReply::new(550, Some("5.7.10"), format!("{}: {}", HeldBy::RequireTls.prefix(), r.text))
     } else {
         r
     }
@@ -516,37 +739,67 @@ fn tls_refused(e: &ClientError) -> bool {
     matches!(e, ClientError::Io(io) if io.get_ref().is_some_and(|i| i.is::<rustls::Error>()))
 }
 
+/// A host not to be used: the reply, and the note for its TLS report when it is one.
+type Refused = (ServerReply, Option<Box<Note>>);
+
+/// The rustls error inside a client error, if it is one.
+fn tls_error(e: &ClientError) -> Option<&rustls::Error> {
+    match e {
+        ClientError::Io(io) => io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+        _ => None,
+    }
+}
+
 /// What an MTA-STS policy makes of a host's demand (RFC 8461 §4, §5): nothing where DANE
 /// authenticates the host (its TLSA records come first, §2); else under `enforce` a host the
 /// policy does not name is not used and one it names needs verified TLS; under `testing` the
-/// same is checked and logged only.
+/// same is checked and logged only. The note then names the MTA-STS policy for the report;
+/// a policy published but not to be had (`trouble`) leaves the demand and is reported.
 fn sts_demand(
     demand: Demand,
-    sts: &Option<Policy>,
+    mut note: Note,
+    (sts, trouble): (&Option<Policy>, Option<&sts::Trouble>),
     hop: &Nexthop,
     host: &Host,
-) -> Result<Demand, ServerReply> {
-    let Some(policy) = sts else { return Ok(demand) };
-    if matches!(demand, Demand::Dane(_)) {
-        return Ok(demand);
-    }
-    match (policy.mode, policy.allows(&host.name)) {
-        (sts::Mode::None, _) => Ok(demand),
-        (mode, true) => Ok(Demand::Sts(mode)),
-        (sts::Mode::Enforce, false) => Err(ServerReply::new(
-            451,
-            Some("4.7.5"),
-            format!("MTA-STS: MX host {} is not in the policy of {}", host.name, hop.host),
-        )),
-        (sts::Mode::Testing, false) => {
-            tracing::info!(
-                "{}: MTA-STS testing: MX host not in the policy of {}; used anyway",
-                host.name,
-                hop.host
-            );
-            Ok(demand)
+) -> Result<(Demand, Note), Refused> {
+    let Some(policy) = sts else {
+        if let Some(t) = trouble.filter(|_| !matches!(demand, Demand::Dane(_))) {
+            note.policy =
+                tlsrpt::Policy { kind: tlsrpt::PolicyType::Sts, strings: Vec::new(), mx_hosts: Vec::new() };
+            note.fail(t.kind, t.text.clone());
         }
+        return Ok((demand, note));
+    };
+    if matches!(demand, Demand::Dane(_)) || policy.mode == sts::Mode::None {
+        return Ok((demand, note));
     }
+    note.policy = tlsrpt::Policy {
+        kind: tlsrpt::PolicyType::Sts,
+        strings: policy.lines(),
+        mx_hosts: policy.mx.clone(),
+    };
+    note.failure = None;
+    let testing = policy.mode == sts::Mode::Testing;
+    note.why = Some(if testing { "mta-sts testing" } else { "mta-sts" }.into());
+    if policy.allows(&host.name) {
+        return Ok((Demand::Sts(policy.mode), note));
+    }
+    note.fail(ResultType::ValidationFailure, format!("MX host {} is not in the policy", host.name));
+    if testing {
+        tracing::info!(
+            "{}: MTA-STS testing: MX host not in the policy of {}; used anyway",
+            host.name,
+            hop.host
+        );
+        note.why = Some("mta-sts testing: MX not in policy".into());
+        return Ok((demand, note));
+    }
+    let reply = ServerReply::new(
+        451,
+        Some("4.7.5"),
+        format!("{}MX host {} is not in the policy of {}", HeldBy::MtaSts.prefix(), host.name, hop.host),
+    );
+    Err((reply, Some(Box::new(note))))
 }
 
 /// The outcome as one reply per recipient (a MAIL refusal is every recipient's).

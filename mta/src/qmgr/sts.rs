@@ -25,6 +25,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
+use crate::tlsrpt::ResultType;
+
 /// Where the policy is, on the policy host.
 const POLICY_PATH: &str = "/.well-known/mta-sts.txt";
 /// Longest policy read (§3.3 suggests 64 KiB).
@@ -99,6 +101,20 @@ impl Policy {
             return Err("no mx".into());
         }
         Ok(Policy { mode, mx, max_age })
+    }
+
+    /// The policy as lines (`version: STSv1`, `mode: ...`, each `mx: ...`, `max_age: ...`):
+    /// its `policy-string` in a TLS report (RFC 8460 §4.4).
+    pub fn lines(&self) -> Vec<String> {
+        let mode = match self.mode {
+            Mode::Enforce => "enforce",
+            Mode::Testing => "testing",
+            Mode::None => "none",
+        };
+        let mut out = vec!["version: STSv1".to_string(), format!("mode: {mode}")];
+        out.extend(self.mx.iter().map(|m| format!("mx: {m}")));
+        out.push(format!("max_age: {}", self.max_age));
+        out
     }
 
     /// Whether `host` is an MX host the policy names (§4.1): the same name, or `*.parent`
@@ -190,9 +206,15 @@ impl Sts {
 
     /// The policy of `domain` in force now, if any (mode `none` included: the caller ignores it).
     pub async fn policy(&self, domain: &str) -> Option<Policy> {
+        self.lookup(domain).await.0
+    }
+
+    /// The policy of `domain` in force now, if any, and why a published one could not be
+    /// had when none is (for TLS reports: RFC 8460 §4.3.2.2).
+    pub async fn lookup(&self, domain: &str) -> (Option<Policy>, Option<Trouble>) {
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
         if !plain_domain(&domain) {
-            return None;
+            return (None, None);
         }
         let now = now();
         let live = self.load(&domain).filter(|c| c.fresh(now));
@@ -200,14 +222,14 @@ impl Sts {
             Ok(Some(id)) => id,
             // No record (or a broken one) while a policy is cached: the cached one stands until
             // it expires (§5.1), so deleting the record is no way to downgrade.
-            Ok(None) => return live.map(|c| c.policy),
+            Ok(None) => return (live.map(|c| c.policy), None),
             Err(e) => {
                 tracing::info!("{domain}: MTA-STS: TXT lookup failed: {e}");
-                return live.map(|c| c.policy);
+                return (live.map(|c| c.policy), None);
             }
         };
         if let Some(c) = live.as_ref().filter(|c| c.id == id) {
-            return Some(c.policy.clone());
+            return (Some(c.policy.clone()), None);
         }
         match self.fetch(&domain).await {
             Ok((text, policy)) => {
@@ -216,11 +238,14 @@ impl Sts {
                 if let Err(e) = self.store(&domain, &cached) {
                     tracing::warn!("{domain}: MTA-STS: cannot cache the policy: {e}");
                 }
-                Some(policy)
+                (Some(policy), None)
             }
             Err(e) => {
                 tracing::info!("{domain}: MTA-STS: policy fetch failed: {e}");
-                live.map(|c| c.policy)
+                match live {
+                    Some(c) => (Some(c.policy), None),
+                    None => (None, Some(e)),
+                }
             }
         }
     }
@@ -272,15 +297,15 @@ impl Sts {
     }
 
     /// GET the policy from `mta-sts.<domain>`: its text and what it says.
-    async fn fetch(&self, domain: &str) -> Result<(String, Policy), String> {
+    async fn fetch(&self, domain: &str) -> Result<(String, Policy), Trouble> {
         let host = format!("mta-sts.{domain}");
         tokio::time::timeout(FETCH_TIMEOUT, self.get(&host))
             .await
-            .map_err(|_| format!("{host}: timed out"))?
-            .map_err(|e| format!("{host}: {e}"))
+            .map_err(|_| Trouble::from(format!("{host}: timed out")))?
+            .map_err(|e| Trouble { text: format!("{host}: {}", e.text), ..e })
     }
 
-    async fn get(&self, host: &str) -> Result<(String, Policy), String> {
+    async fn get(&self, host: &str) -> Result<(String, Policy), Trouble> {
         let name = Name::from_ascii(format!("{host}.")).map_err(|e| e.to_string())?;
         let ips = self.resolver.lookup_ip(name).await.map_err(|e| e.to_string())?;
         let mut stream = Err("no address".to_string());
@@ -293,7 +318,11 @@ impl Sts {
             }
         }
         let server_name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
-        let tls = self.https.connect(server_name, stream?).await.map_err(|e| format!("TLS: {e}"))?;
+        let tls = self
+            .https
+            .connect(server_name, stream?)
+            .await
+            .map_err(|e| Trouble { kind: ResultType::StsWebpkiInvalid, text: format!("TLS: {e}") })?;
         let (mut sender, conn) =
             hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| e.to_string())?;
         let conn = tokio::spawn(conn);
@@ -302,23 +331,24 @@ impl Sts {
             .body(Empty::<&'static [u8]>::new())
             .map_err(|e| e.to_string())?;
         let response = sender.send_request(request).await.map_err(|e| e.to_string());
-        let result = async {
+        let result: Result<(String, Policy), Trouble> = async {
             let response = response?;
             // Redirects included: a policy is only taken from its own host (§3.3).
             if response.status() != StatusCode::OK {
-                return Err(format!("HTTP status {}", response.status()));
+                return Err(format!("HTTP status {}", response.status()).into());
             }
             let media = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
             if !media.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("text/plain") {
-                return Err(format!("media type {media:?}, not text/plain"));
+                return Err(Trouble::invalid(format!("media type {media:?}, not text/plain")));
             }
             let body = Limited::new(response.into_body(), MAX_POLICY_BYTES)
                 .collect()
                 .await
                 .map_err(|e| format!("reading the policy: {e}"))?
                 .to_bytes();
-            let text = String::from_utf8(body.to_vec()).map_err(|_| "policy is not UTF-8".to_string())?;
-            let policy = Policy::parse(&text).map_err(|e| format!("bad policy: {e}"))?;
+            let text =
+                String::from_utf8(body.to_vec()).map_err(|_| Trouble::invalid("policy is not UTF-8"))?;
+            let policy = Policy::parse(&text).map_err(|e| Trouble::invalid(format!("bad policy: {e}")))?;
             Ok((text, policy))
         }
         .await;
@@ -327,8 +357,36 @@ impl Sts {
     }
 }
 
+/// Why a published policy could not be had: the TLS report's result type and the details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trouble {
+    /// `sts-policy-fetch-error`, `sts-policy-invalid` or `sts-webpki-invalid`.
+    pub kind: ResultType,
+    /// What happened.
+    pub text: String,
+}
+
+impl Trouble {
+    fn invalid(text: impl Into<String>) -> Trouble {
+        Trouble { kind: ResultType::StsPolicyInvalid, text: text.into() }
+    }
+}
+
+/// Anything but a bad policy or a bad certificate is a failed fetch.
+impl From<String> for Trouble {
+    fn from(text: String) -> Trouble {
+        Trouble { kind: ResultType::StsPolicyFetchError, text }
+    }
+}
+
+impl std::fmt::Display for Trouble {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// Where a `testing` policy's certificate check writes its verdict.
-pub type Verdict = Arc<Mutex<Option<String>>>;
+pub type Verdict = Arc<Mutex<Option<rustls::Error>>>;
 
 /// A TLS client for a `testing` policy (§5): the certificate is checked as under `enforce`
 /// (chain to `roots`, the MX host's name), but a failure is only written to the verdict and
@@ -346,7 +404,7 @@ pub fn testing_connector(roots: Arc<RootCertStore>) -> (TlsConnector, Verdict) {
             .with_no_client_auth(),
         // No trust anchors at all: nothing can be verified; every certificate fails.
         Err(e) => {
-            *verdict.lock().expect("verdict poisoned") = Some(e.to_string());
+            *verdict.lock().expect("verdict poisoned") = Some(rustls::Error::General(e.to_string()));
             return (super::smtp::tls::unverified(), verdict);
         }
     };
@@ -369,7 +427,7 @@ impl ServerCertVerifier for Recorder {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         if let Err(e) = self.pkix.verify_server_cert(ee, chain, name, ocsp, now) {
-            *self.verdict.lock().expect("verdict poisoned") = Some(e.to_string());
+            *self.verdict.lock().expect("verdict poisoned") = Some(e);
         }
         Ok(ServerCertVerified::assertion())
     }
@@ -414,6 +472,7 @@ mod tests {
         assert_eq!(p.mode, Mode::Enforce);
         assert_eq!(p.max_age, 604800);
         assert_eq!(p.mx, ["mail.example.com", "*.example.net", "backupmx.example.com"]);
+        assert_eq!(Policy::parse(&p.lines().join("\r\n")).unwrap(), p);
         // LF line ends, extra spaces, unknown keys.
         let p =
             Policy::parse("version:STSv1\nmode:  testing\nmx: MX.Test.\nmax_age: 0\nfuture: x\n").unwrap();

@@ -10,6 +10,8 @@
 //! Each test file is its own crate and uses a part of this module.
 #![allow(dead_code)]
 
+pub mod policy_host;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -7,12 +7,13 @@
 use std::net::IpAddr;
 
 use config::{DmarcPolicy, SpfFail};
+use mail_auth::dkim::DkimError;
 use mail_auth::dmarc::Policy;
 use mail_auth::dmarc::verify::DmarcParameters;
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{
-    ArcOutput, AuthenticatedMessage, AuthenticationResults, DmarcOutput, DmarcResult, MessageAuthenticator,
-    SpfOutput, SpfResult,
+    ArcOutput, AuthenticatedMessage, AuthenticationResults, DkimOutput, DkimResult, DmarcOutput, DmarcResult,
+    Error, MessageAuthenticator, SpfOutput, SpfResult,
 };
 use smtp::Reply;
 
@@ -94,7 +95,8 @@ impl Checker {
             header.push_str(";\r\n\tdkim=none;\r\n\tdmarc=none\r\n");
             return Verdict { header, reject: None, quarantine: None };
         };
-        let dkim = self.dns.verify_dkim(&msg).await;
+        let dkim: Vec<DkimOutput<'_>> =
+            self.dns.verify_dkim(&msg).await.into_iter().map(|d| body_hash_fails(&msg, d)).collect();
         let arc: ArcOutput<'_> = self.dns.verify_arc(&msg).await;
         let mail_from_domain = match spf.sender.rsplit_once('@') {
             Some((_, d)) => d,
@@ -142,6 +144,26 @@ impl Checker {
     /// Puts the verdict on top of `msg`; see [`mark`].
     pub fn mark(&self, msg: &mut Message, verdict: &Verdict) -> usize {
         mark(msg, verdict, &self.authserv_id)
+    }
+}
+
+/// A body that does not match its signature's body hash is a signature that failed
+/// verification (RFC 6376 §6.1.3, PERMFAIL), which RFC 8601 calls `fail`; mail-auth says
+/// `neutral`, which is for signatures that could not be processed. opendkim says `fail` too
+/// (`tests/sender_auth_opendkim.rs`).
+fn body_hash_fails<'x>(msg: &'x AuthenticatedMessage<'x>, dkim: DkimOutput<'x>) -> DkimOutput<'x> {
+    let DkimResult::Neutral(err @ Error::Dkim(DkimError::FailedBodyHashMatch)) = dkim.result() else {
+        return dkim;
+    };
+    // The output borrows its signature from `msg`; find that one to keep it.
+    let signature = msg
+        .dkim_headers
+        .iter()
+        .map(|h| &h.header)
+        .find(|s| dkim.signature().is_some_and(|d| std::ptr::eq(d, *s)));
+    match signature {
+        Some(signature) => DkimOutput::fail(err.clone()).with_signature(signature),
+        None => DkimOutput::fail(err.clone()),
     }
 }
 

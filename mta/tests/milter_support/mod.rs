@@ -1,8 +1,9 @@
 //! Real mail filters from Debian as private child processes for the milter tests: rspamd (its
 //! proxy worker in milter mode on a loopback port, the system's rules, maps and DNS cut off),
 //! clamd with a signature database built here holding only the EICAR test string, and
-//! clamav-milter on a Unix socket; spamd (local tests only) and spamass-milter. Each runs in
-//! its own process group in a temporary directory and is killed with its children on drop.
+//! clamav-milter on a Unix socket; spamd (local tests only) and spamass-milter; opendkim
+//! verifying through its own resolver configuration. Each runs in its own process group in a
+//! temporary directory and is killed with its children on drop.
 #![allow(dead_code)]
 
 use std::net::TcpStream;
@@ -298,6 +299,63 @@ impl SpamAssassin {
     /// Both outputs.
     pub fn log(&self) -> String {
         self.spamd.log() + &self.milter.log()
+    }
+}
+
+/// opendkim as a verifying milter.
+pub struct Opendkim {
+    /// opendkim.
+    pub proc: Proc,
+    /// Its socket.
+    pub socket: PathBuf,
+    /// Working directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl Opendkim {
+    /// opendkim in verify mode only (`Mode v`, no KeyTable, no signing) on a Unix socket,
+    /// writing its results under `authserv_id`. Its resolver is Debian's libunbound, told by its
+    /// own configuration file to ask the authoritative server at `dns` (`127.0.0.1:PORT`) for
+    /// every name under `zone` (`test.`): unbound by default neither queries loopback addresses
+    /// nor resolves the special-use `test.` (RFC 6761), so both are switched off here.
+    pub fn start(authserv_id: &str, zone: &str, dns: &str) -> Opendkim {
+        let dir = testsupport::postfix::reachable_tempdir();
+        let d = dir.path();
+        let socket = d.join("opendkim.sock");
+        let unbound = d.join("unbound.conf");
+        let (ip, port) = dns.split_once(':').expect("127.0.0.1:PORT");
+        std::fs::write(
+            &unbound,
+            format!(
+                "server:\n  do-not-query-localhost: no\n  do-ip6: no\n  local-zone: \"{zone}\" nodefault\n\
+                 stub-zone:\n  name: \"{zone}\"\n  stub-addr: {ip}@{port}\n"
+            ),
+        )
+        .unwrap();
+        // The client (127.0.0.1) must not be an internal host: opendkim signs for those.
+        std::fs::write(
+            d.join("opendkim.conf"),
+            format!(
+                "Mode v\nSocket local:{}\nAuthservID {authserv_id}\nResolverConfiguration {}\n\
+                 InternalHosts 192.0.2.0/24\nSyslog no\nPidFile {}\n",
+                socket.display(),
+                unbound.display(),
+                d.join("opendkim.pid").display()
+            ),
+        )
+        .unwrap();
+        let mut proc = Proc::spawn(
+            "opendkim",
+            Command::new("opendkim").arg("-f").arg("-x").arg(d.join("opendkim.conf")),
+            &d.join("opendkim.out"),
+        );
+        proc.wait(|| UnixStream::connect(&socket).is_ok());
+        Opendkim { proc, socket, dir }
+    }
+
+    /// `unix:/path`.
+    pub fn endpoint(&self) -> String {
+        format!("unix:{}", self.socket.display())
     }
 }
 

@@ -330,7 +330,7 @@ async fn verified_passwords_are_cached_per_stored_hash() {
 }
 
 #[tokio::test]
-async fn alias_pages_walk_the_whole_alias_list() {
+async fn pages_walk_the_whole_alias_and_mailbox_lists() {
     each_backend(async |db| {
         let all: Vec<String> =
             db.dir.list_aliases(Some(&d("b.test"))).await.unwrap().into_iter().map(|a| a.address).collect();
@@ -344,6 +344,17 @@ async fn alias_pages_walk_the_whole_alias_list() {
                 walked.extend(rows.into_iter().map(|a| a.address));
             }
             assert_eq!(walked, all, "page size {size}");
+        }
+        let users: Vec<String> =
+            db.dir.list_users(Some(&d("b.test"))).await.unwrap().into_iter().map(|u| u.username).collect();
+        for size in [1, 4] {
+            let mut walked = Vec::new();
+            for offset in (0..users.len() as i64 + size).step_by(size as usize) {
+                let (rows, count) = db.dir.list_users_page(&d("b.test"), offset, size).await.unwrap();
+                assert_eq!(count, users.len() as i64);
+                walked.extend(rows.into_iter().map(|u| u.username));
+            }
+            assert_eq!(walked, users, "mailbox page size {size}");
         }
         let (rows, count) = db.dir.list_aliases_page(&d("none.test"), 0, 10).await.unwrap();
         assert_eq!((rows.len(), count), (0, 0));

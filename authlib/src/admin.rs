@@ -67,9 +67,23 @@ pub struct AliasInfo {
     pub active: bool,
 }
 
+/// A row of postfixadmin's `alias_domain`: mail to `user@alias_domain` goes to
+/// `user@target_domain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AliasDomainInfo {
+    /// `alias_domain`.
+    pub alias_domain: String,
+    /// `target_domain`.
+    pub target_domain: String,
+    /// Active flag.
+    pub active: bool,
+}
+
 fn refused(msg: impl Into<String>) -> AdminError {
     AdminError::Refused(msg.into())
 }
+
+const USER_COLUMNS: &str = "SELECT username, name, maildir, quota, active + 0, password FROM mailbox";
 
 /// What the admin commands answer when the directory is LDAP.
 pub const LDAP_READ_ONLY: &str = "the directory is LDAP: read-only here (change users in the LDAP server)";
@@ -224,13 +238,48 @@ impl Directory {
     /// Mailboxes, of one domain or all.
     pub async fn list_users(&self, domain: Option<&Domain>) -> Result<Vec<UserInfo>, AdminError> {
         self.sql_only()?;
-        let base = "SELECT username, name, maildir, quota, active + 0, password FROM mailbox";
         let q = match domain {
-            Some(d) => Query::new(format!("{base} WHERE domain = ? ORDER BY username")).text(d.as_str()),
-            None => Query::new(format!("{base} ORDER BY username")),
+            Some(d) => {
+                Query::new(format!("{USER_COLUMNS} WHERE domain = ? ORDER BY username")).text(d.as_str())
+            }
+            None => Query::new(format!("{USER_COLUMNS} ORDER BY username")),
         };
+        self.user_rows(&q).await
+    }
+
+    /// One page of a domain's mailboxes (`limit` rows from `offset`, by address), and how
+    /// many it has in all.
+    pub async fn list_users_page(
+        &self,
+        domain: &Domain,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<UserInfo>, i64), AdminError> {
+        self.sql_only()?;
+        let d = domain.as_str();
+        // The skipped rows come from the (domain, username) index alone; only the page's rows
+        // are read in full (a deep OFFSET read every skipped row on MariaDB).
+        let q = Query::new(format!(
+            "{USER_COLUMNS} WHERE username IN (SELECT username FROM (SELECT username FROM mailbox \
+             WHERE domain = ? ORDER BY username LIMIT ? OFFSET ?) p) ORDER BY username"
+        ))
+        .text(d)
+        .int(limit)
+        .int(offset);
+        let count = Query::new("SELECT COUNT(*) FROM mailbox WHERE domain = ?").text(d);
+        Ok((self.user_rows(&q).await?, self.count(&count).await?))
+    }
+
+    async fn count(&self, q: &Query) -> Result<i64, AdminError> {
+        match self.fetch_all(q).await?.first() {
+            Some(r) => Ok(number(r, 0)?),
+            None => Ok(0),
+        }
+    }
+
+    async fn user_rows(&self, q: &Query) -> Result<Vec<UserInfo>, AdminError> {
         let mut out = Vec::new();
-        for r in self.fetch_all(&q).await? {
+        for r in self.fetch_all(q).await? {
             let hash = text(&r, 5)?.unwrap_or_default();
             let scheme = password::scheme_of(&hash, password::Scheme::Crypt)
                 .map(|s| s.name().to_string())
@@ -250,8 +299,8 @@ impl Directory {
     /// One mailbox, active or not.
     pub async fn show_user(&self, addr: &Address) -> Result<Option<UserInfo>, AdminError> {
         self.sql_only()?;
-        let all = self.list_users(Some(addr.domain())).await?;
-        Ok(all.into_iter().find(|u| u.username.eq_ignore_ascii_case(&addr.to_string())))
+        let q = Query::new(format!("{USER_COLUMNS} WHERE username = ?")).text(addr.to_string());
+        Ok(self.user_rows(&q).await?.pop())
     }
 
     /// Add an alias (`address` may be `@domain`, a catch-all) in one of our domains.
@@ -285,6 +334,43 @@ impl Directory {
             0 => Err(refused(format!("no such alias {key}"))),
             _ => Ok(()),
         }
+    }
+
+    /// One page of a domain's aliases (`limit` rows from `offset`, by address; mailboxes'
+    /// rows that point at themselves left out), and how many it has in all.
+    pub async fn list_aliases_page(
+        &self,
+        domain: &Domain,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AliasInfo>, i64), AdminError> {
+        self.sql_only()?;
+        let d = domain.as_str();
+        // `address <> goto` as written: SQLite's partial index alias_domain_own has exactly
+        // these rows. The count comes first and bounds the page's LIMIT, so the list stops at
+        // the page's last alias instead of reading the domain's remaining rows (on MariaDB,
+        // every self-alias row of a domain of mailboxes), and is skipped past the end.
+        let count = Query::new("SELECT COUNT(*) FROM alias WHERE domain = ? AND address <> goto").text(d);
+        let total = self.count(&count).await?;
+        let limit = limit.min(total.saturating_sub(offset));
+        let mut rows = Vec::new();
+        if limit <= 0 {
+            return Ok((rows, total));
+        }
+        // `address` first: its collation (case-insensitive in both schemas) decides.
+        let q = Query::new(
+            "SELECT address, goto, active + 0 FROM alias WHERE domain = ? AND address <> goto \
+             ORDER BY address LIMIT ? OFFSET ?",
+        )
+        .text(d)
+        .int(limit)
+        .int(offset);
+        for r in self.fetch_all(&q).await? {
+            let address = text(&r, 0)?.unwrap_or_default();
+            let goto = split_list(&text(&r, 1)?.unwrap_or_default());
+            rows.push(AliasInfo { address, goto, active: number(&r, 2)? != 0 });
+        }
+        Ok((rows, total))
     }
 
     /// Aliases, of one domain or all; self-aliases of mailboxes are left out.
@@ -354,6 +440,102 @@ impl Directory {
             self.db.transaction(&[insert]).await?;
         }
         Ok(())
+    }
+}
+
+/// postfixadmin's alias domains: both sides are domains of ours (rows in `domain`), and no
+/// chains (a domain is an alias of one target, and a target is no alias domain itself).
+impl Directory {
+    /// Make `alias` an alias domain of `target`.
+    pub async fn add_alias_domain(&self, alias: &Domain, target: &Domain) -> Result<(), AdminError> {
+        self.sql_only()?;
+        if alias == target {
+            return Err(refused(format!("{alias} cannot be an alias of itself")));
+        }
+        self.require_domain(alias).await?;
+        self.require_domain(target).await?;
+        let is_alias = "SELECT alias_domain FROM alias_domain WHERE alias_domain = ?";
+        if self.exists(is_alias, alias.as_str()).await? {
+            return Err(refused(format!("{alias} is already an alias domain")));
+        }
+        if self.exists(is_alias, target.as_str()).await? {
+            return Err(refused(format!("{target} is itself an alias domain; no chains")));
+        }
+        if self
+            .exists("SELECT alias_domain FROM alias_domain WHERE target_domain = ?", alias.as_str())
+            .await?
+        {
+            return Err(refused(format!("{alias} is the target of an alias domain; no chains")));
+        }
+        let q = Query::new("INSERT INTO alias_domain (alias_domain, target_domain) VALUES (?, ?)")
+            .text(alias.as_str())
+            .text(target.as_str());
+        self.db.transaction(&[q]).await?;
+        Ok(())
+    }
+
+    /// Turn an alias domain's mapping on or off (off: its addresses are its own again).
+    pub async fn set_alias_domain_active(&self, alias: &Domain, active: bool) -> Result<(), AdminError> {
+        self.sql_only()?;
+        let q = Query::new(
+            "UPDATE alias_domain SET active = ?, modified = CURRENT_TIMESTAMP WHERE alias_domain = ?",
+        )
+        .int(i64::from(active))
+        .text(alias.as_str());
+        match self.db.transaction(&[q]).await?[0] {
+            0 => Err(refused(format!("no such alias domain {alias}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Remove an alias domain's mapping (its `domain` row stays, as in postfixadmin).
+    pub async fn del_alias_domain(&self, alias: &Domain) -> Result<(), AdminError> {
+        self.sql_only()?;
+        let q = Query::new("DELETE FROM alias_domain WHERE alias_domain = ?").text(alias.as_str());
+        match self.db.transaction(&[q]).await?[0] {
+            0 => Err(refused(format!("no such alias domain {alias}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// One alias domain, active or not.
+    pub async fn alias_domain(&self, alias: &Domain) -> Result<Option<AliasDomainInfo>, AdminError> {
+        let q = Query::new(
+            "SELECT alias_domain, target_domain, active + 0 FROM alias_domain WHERE alias_domain = ?",
+        )
+        .text(alias.as_str());
+        Ok(self.alias_domain_rows(&q).await?.pop())
+    }
+
+    /// Alias domains, all or those with `domain` on either side.
+    pub async fn list_alias_domains(
+        &self,
+        domain: Option<&Domain>,
+    ) -> Result<Vec<AliasDomainInfo>, AdminError> {
+        self.sql_only()?;
+        let base = "SELECT alias_domain, target_domain, active + 0 FROM alias_domain";
+        let q = match domain {
+            Some(d) => Query::new(format!(
+                "{base} WHERE alias_domain = ? OR target_domain = ? ORDER BY alias_domain"
+            ))
+            .text(d.as_str())
+            .text(d.as_str()),
+            None => Query::new(format!("{base} ORDER BY alias_domain")),
+        };
+        self.alias_domain_rows(&q).await
+    }
+
+    async fn alias_domain_rows(&self, q: &Query) -> Result<Vec<AliasDomainInfo>, AdminError> {
+        self.sql_only()?;
+        let mut out = Vec::new();
+        for r in self.fetch_all(q).await? {
+            out.push(AliasDomainInfo {
+                alias_domain: text(&r, 0)?.unwrap_or_default(),
+                target_domain: text(&r, 1)?.unwrap_or_default(),
+                active: number(&r, 2)? != 0,
+            });
+        }
+        Ok(out)
     }
 }
 

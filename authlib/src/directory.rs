@@ -138,27 +138,30 @@ impl Directory {
         Ok(row)
     }
 
-    /// Is `domain` ours? Returns the canonical domain: itself, or the target of an active alias domain.
+    /// Is `domain` ours? Returns the canonical domain: the target of an active alias domain
+    /// whose target is an active local domain, else itself when it is an active local domain.
+    /// The alias mapping is asked first because postfixadmin gives every alias domain its own
+    /// `domain` row too.
     pub async fn local_domain(&self, domain: &Domain) -> Lookup<Domain> {
         if let Some(l) = &self.ldap {
             return l.local_domain(domain).await;
         }
         let q = &self.cfg.queries;
         let key = Key { s: domain.as_str(), addr: None };
-        if self.one(self.sql(&q.domain, query::default::DOMAIN), key).await?.is_some() {
-            return Ok(Some(domain.clone()));
+        let target = match self.one(self.sql(&q.alias_domain, query::default::ALIAS_DOMAIN), key).await? {
+            Some(row) => text(&row, 0)?.and_then(|t| Domain::parse(&t).ok()),
+            None => None,
+        };
+        if let Some(target) = target {
+            // The mapping counts only while its target is itself an active local domain.
+            let key = Key { s: target.as_str(), addr: None };
+            if self.one(self.sql(&q.domain, query::default::DOMAIN), key).await?.is_some() {
+                return Ok(Some(target));
+            }
         }
         let key = Key { s: domain.as_str(), addr: None };
-        let Some(row) = self.one(self.sql(&q.alias_domain, query::default::ALIAS_DOMAIN), key).await? else {
-            return Ok(None);
-        };
-        let Some(target) = text(&row, 0)?.and_then(|t| Domain::parse(&t).ok()) else {
-            return Ok(None);
-        };
-        // An alias domain counts only while its target is itself an active local domain.
-        let key = Key { s: target.as_str(), addr: None };
         let found = self.one(self.sql(&q.domain, query::default::DOMAIN), key).await?;
-        Ok(found.map(|_| target))
+        Ok(found.map(|_| domain.clone()))
     }
 
     /// The active mailbox whose user name is exactly `addr` (no alias or subaddress handling).

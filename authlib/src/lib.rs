@@ -20,7 +20,7 @@ mod query;
 mod resolve;
 mod verified;
 
-pub use admin::{AdminError, AliasInfo, DomainInfo, UserInfo};
+pub use admin::{AdminError, AliasDomainInfo, AliasInfo, DomainInfo, UserInfo};
 pub use admins::{AdminInfo, DomainSettings, DomainUsage, QUOTA_MULTIPLIER, limit_allows};
 pub use authenticator::{AuthResult, Authenticator};
 pub use db::Backend;

@@ -1,6 +1,7 @@
 //! Recipient resolution: an address in one of our domains becomes the mailboxes and remote
 //! addresses it delivers to, through alias domains, aliases (nested, to a depth limit, loops
-//! cut), subaddresses and catch-alls, with Postfix's virtual(5) order of lookups.
+//! cut), subaddresses and catch-alls, with Postfix's virtual(5) order of lookups. An address
+//! in an alias domain is looked up in the target domain, unless an alias row names it itself.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -62,7 +63,19 @@ impl Directory {
             let addr = p.addr.with_domain(&domain);
             let (base, detail) = addr.split_detail(&self.cfg.recipient_delimiter);
             let detail = detail.or(p.detail);
-            match self.expand_one(&addr, &base).await? {
+            // An alias row of the alias domain's own address wins over the mapping, as
+            // postfixadmin's alias map comes before its alias-domain maps in virtual_alias_maps.
+            let own = if p.addr.domain() != &domain {
+                let (own_base, _) = p.addr.split_detail(&self.cfg.recipient_delimiter);
+                self.aliases_of(&p.addr, &own_base).await?
+            } else {
+                None
+            };
+            let expansion = match own {
+                Some(gotos) => Expansion::Aliases(gotos),
+                None => self.expand_one(&addr, &base).await?,
+            };
+            match expansion {
                 Expansion::Aliases(gotos) => {
                     for goto in gotos {
                         let Some(t) = target_address(&goto, &base) else {
@@ -97,12 +110,7 @@ impl Directory {
     /// address without detail, the mailbox, then the domain's catch-all. A mailbox wins over
     /// the catch-all even without postfixadmin's self-alias row.
     async fn expand_one(&self, addr: &Address, base: &Address) -> Result<Expansion, Unavailable> {
-        if let Some(g) = self.alias(&addr.to_string(), Some(addr)).await? {
-            return Ok(Expansion::Aliases(g));
-        }
-        if base != addr
-            && let Some(g) = self.alias(&base.to_string(), Some(base)).await?
-        {
+        if let Some(g) = self.aliases_of(addr, base).await? {
             return Ok(Expansion::Aliases(g));
         }
         if let Some(m) = self.mailbox(base).await? {
@@ -113,6 +121,17 @@ impl Directory {
             Some(g) => Expansion::Aliases(g),
             None => Expansion::Nothing,
         })
+    }
+
+    /// The alias row of the full address (with its detail), else of the address without it.
+    async fn aliases_of(&self, addr: &Address, base: &Address) -> Lookup<Vec<String>> {
+        if let Some(g) = self.alias(&addr.to_string(), Some(addr)).await? {
+            return Ok(Some(g));
+        }
+        if base != addr {
+            return self.alias(&base.to_string(), Some(base)).await;
+        }
+        Ok(None)
     }
 }
 

@@ -328,3 +328,51 @@ async fn verified_passwords_are_cached_per_stored_hash() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn pages_walk_the_whole_alias_and_mailbox_lists() {
+    each_backend(async |db| {
+        let all: Vec<String> =
+            db.dir.list_aliases(Some(&d("b.test"))).await.unwrap().into_iter().map(|a| a.address).collect();
+        assert!(all.len() > 10 && !all.contains(&"bob@b.test".to_string()), "{all:?}");
+        for size in [1, 3, 4, 100] {
+            let mut walked = Vec::new();
+            for offset in (0..all.len() as i64 + size).step_by(size as usize) {
+                let (rows, count) = db.dir.list_aliases_page(&d("b.test"), offset, size).await.unwrap();
+                assert_eq!(count, all.len() as i64, "page size {size}, offset {offset}");
+                assert!(rows.len() as i64 <= size);
+                walked.extend(rows.into_iter().map(|a| a.address));
+            }
+            assert_eq!(walked, all, "page size {size}");
+        }
+        let users: Vec<String> =
+            db.dir.list_users(Some(&d("b.test"))).await.unwrap().into_iter().map(|u| u.username).collect();
+        for size in [1, 4] {
+            let mut walked = Vec::new();
+            for offset in (0..users.len() as i64 + size).step_by(size as usize) {
+                let (rows, count) = db.dir.list_users_page(&d("b.test"), offset, size).await.unwrap();
+                assert_eq!(count, users.len() as i64);
+                walked.extend(rows.into_iter().map(|u| u.username));
+            }
+            assert_eq!(walked, users, "mailbox page size {size}");
+        }
+        let (rows, count) = db.dir.list_aliases_page(&d("none.test"), 0, 10).await.unwrap();
+        assert_eq!((rows.len(), count), (0, 0));
+        if db.backend == Backend::Sqlite {
+            // The list and its count read the partial index of aliases, not the domain's rows.
+            for q in [
+                "EXPLAIN QUERY PLAN SELECT address, goto FROM alias WHERE domain = 'b.test' \
+                 AND address <> goto ORDER BY address LIMIT 3 OFFSET 3",
+                "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM alias WHERE domain = 'b.test' AND address <> goto",
+            ] {
+                let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(q).fetch_all(&db.pool).await.unwrap();
+                let plan: Vec<&str> = plan.iter().map(|r| r.3.as_str()).collect();
+                assert!(
+                    plan.iter().all(|s| s.contains("alias_domain_own") && !s.contains("TEMP B-TREE")),
+                    "{plan:?}"
+                );
+            }
+        }
+    })
+    .await;
+}

@@ -22,6 +22,9 @@ crate::section! {
         pub session_idle_timeout: NonZeroU64 = nz64(1800),
         /// Seconds a session lasts at most, used or not.
         pub session_max_lifetime: NonZeroU64 = nz64(43_200),
+        /// Rows per page in the admin pages' lists of mailboxes and aliases (postfixadmin's
+        /// `page_size`).
+        pub page_size: NonZeroU64 = nz64(10),
         /// Name of the session cookie.
         pub cookie_name: String = "mailroom_session".into(),
         /// Host name the discovery answers (autoconfig, autodiscover, MTA-STS `mx:`) give for

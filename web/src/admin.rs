@@ -258,31 +258,65 @@ pub async fn add_domain(
     page::done("/admin/domains", "domain-added")
 }
 
-/// One domain: its settings, mailboxes, aliases and admins.
+/// `?page=N` of a list (from 1).
+#[derive(Deserialize)]
+pub struct PageNo {
+    page: Option<String>,
+}
+
+impl PageNo {
+    /// The page asked for; anything that is not a page number is the first.
+    fn get(&self) -> i64 {
+        self.page.as_deref().and_then(|p| p.parse::<i64>().ok()).filter(|p| *p >= 1).unwrap_or(1)
+    }
+}
+
+/// Previous and next links of a paged page, postfixadmin's way: one page number for the
+/// mailbox and alias lists, as many pages as the longer one needs.
+fn pager(base: &str, page: i64, pages: i64) -> Markup {
+    html! {
+        @if pages > 1 {
+            nav.pager {
+                @if page > 1 { a href=(format!("{base}?page={}", page - 1)) { "Previous" } " " }
+                "Page " (page) " of " (pages)
+                @if page < pages { " " a href=(format!("{base}?page={}", page + 1)) { "Next" } }
+            }
+        }
+    }
+}
+
+/// One domain: its settings, a page of its mailboxes and aliases, its admins.
 pub async fn domain(
     State(app): State<Arc<App>>,
     Extension(req): Extension<Req>,
     Path(raw): Path<String>,
     Query(d): Query<Done>,
+    Query(p): Query<PageNo>,
 ) -> Page {
     let (s, a) = admin(&app, &req).await?;
     let dom = managed_domain(&a, &raw)?;
     let settings = settings_of(&app, &dom, "No such domain.").await?;
-    let (users, aliases, admins) = tokio::try_join!(
-        app.dir.list_users(Some(&dom)),
-        app.dir.list_aliases(Some(&dom)),
+    let size = app.page_size;
+    let page = p.get();
+    let offset = (page - 1).saturating_mul(size);
+    let ((users, user_count), (aliases, alias_count), admins) = tokio::try_join!(
+        app.dir.list_users_page(&dom, offset, size),
+        app.dir.list_aliases_page(&dom, offset, size),
         app.dir.domain_admins(&dom)
     )
     .map_err(refused)?;
+    let pages = ((user_count.max(alias_count) + size - 1) / size).max(1);
+    let alias_domains = crate::alias_domain::visible_alias_domains(&app, &a, Some(&dom)).await?;
     let base = format!("/admin/domains/{dom}");
     let body = html! {
         p { (settings.description) }
-        p { "Active: " (yes(settings.active)) ". Mailboxes: " (users.len()) " of " (limit(settings.mailboxes))
-            ". Aliases: " (aliases.len()) " of " (limit(settings.aliases))
+        p { "Active: " (yes(settings.active)) ". Mailboxes: " (user_count) " of " (limit(settings.mailboxes))
+            ". Aliases: " (alias_count) " of " (limit(settings.aliases))
             ". Largest mailbox quota: " (if settings.maxquota == 0 { "unlimited".to_string() } else { format!("{} MB", settings.maxquota) }) "." }
         p { "Domain admins: " @if admins.is_empty() { "none" } @else { (admins.join(", ")) } }
         p { a href=(format!("{base}/dns")) { "DNS records to publish" } }
         h2 { "Mailboxes" }
+        (pager(&base, page, pages))
         table {
             thead { tr { th { "Address" } th { "Name" } th { "Quota" } th { "Active" } } }
             tbody {
@@ -307,6 +341,7 @@ pub async fn domain(
             button type="submit" { "Add mailbox" }
         }
         h2 { "Aliases" }
+        (pager(&base, page, pages))
         table {
             thead { tr { th { "Alias" } th { "Goes to" } th { "Active" } th {} } }
             tbody {
@@ -332,6 +367,8 @@ pub async fn domain(
             label { "Goes to (addresses, comma-separated) " input type="text" name="goto" required; }
             button type="submit" { "Add alias" }
         }
+        h2 { "Alias domains" }
+        (crate::alias_domain::section(&s, &alias_domains, Some(&dom)))
         @if a.superadmin {
             h2 { "Settings" }
             form method="post" action=(base) {

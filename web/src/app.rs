@@ -53,6 +53,8 @@ pub struct App {
     pub discovery: crate::discovery::Settings,
     pub queue: crate::queue::Queue,
     pub dns: crate::dns::Dns,
+    /// Rows per page of the admin lists.
+    pub page_size: i64,
 }
 
 impl App {
@@ -83,6 +85,7 @@ impl App {
                 Duration::from_secs(w.throttle_window.get()),
             ),
             cookie: w.cookie_name.clone(),
+            page_size: i64::try_from(w.page_size.get()).unwrap_or(i64::MAX),
             trusted,
             discovery: crate::discovery::Settings::new(cfg),
             dns: crate::dns::Dns {
@@ -197,6 +200,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/admin/mailboxes/{address}/password", post(crate::admin::reset_password))
         .route("/admin/mailboxes/{address}/delete", post(crate::admin::delete_mailbox))
         .route("/admin/aliases/{address}/delete", post(crate::admin::delete_alias))
+        .route("/admin/aliasdomains", get(crate::alias_domain::list).post(crate::alias_domain::add))
+        .route("/admin/aliasdomains/{domain}", post(crate::alias_domain::set_active))
+        .route("/admin/aliasdomains/{domain}/delete", post(crate::alias_domain::delete))
         .route("/admin/admins", get(crate::admin::admins).post(crate::admin::add_admin))
         .route("/admin/admins/{username}/delete", post(crate::admin::delete_admin))
         .route("/admin/password", post(crate::admin::change_own_password))

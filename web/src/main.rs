@@ -14,8 +14,11 @@
 //!     One login form serves both and answers every failure alike. Admins manage domains
 //!     (add, edit, deactivate, delete, with postfixadmin's per-domain limits on mailboxes,
 //!     aliases and mailbox quota), mailboxes (add, password reset, quota, active flag,
-//!     delete), aliases and catch-alls, and (superadmins) the domain admins; a domain admin
-//!     sees and changes only their domains. Every change is written to postfixadmin's log
+//!     delete), aliases and catch-alls, alias domains (/admin/aliasdomains: mail to
+//!     user@ALIAS goes to user@TARGET; both are domains here, no chains, switched on and off
+//!     or deleted without touching either domain), and (superadmins) the domain admins; a
+//!     domain admin sees and changes only their domains (an alias domain only when both of
+//!     its domains are theirs). Every change is written to postfixadmin's log
 //!     table, shown under /admin/log. Per domain, /admin/domains/DOMAIN/dns lists the DNS
 //!     records to publish (MX, SPF, the DKIM key of [mta.dkim], DMARC, MTA-STS, TLS-RPT,
 //!     RFC 6186 SRV, autoconfig and autodiscover) beside what DNS answers now, asked through
@@ -85,6 +88,7 @@
 
 mod account;
 mod admin;
+mod alias_domain;
 mod app;
 mod discovery;
 mod dns;

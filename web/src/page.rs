@@ -32,6 +32,7 @@ pub fn layout(
                             @if let Some(superadmin) = admin {
                                 a href="/admin" { "Overview" } " "
                                 a href="/admin/domains" { "Domains" } " "
+                                a href="/admin/aliasdomains" { "Alias domains" } " "
                                 @if superadmin {
                                     a href="/admin/admins" { "Admins" } " "
                                 }

@@ -10,7 +10,7 @@ use testsupport::{Backend, TestDb};
 
 async fn matrix(backend: Backend) {
     let db = database(backend).await;
-    let web = Web::start(&db, "");
+    let web = Web::start(&db, "page_size = 3");
     let mut b = sessions(&web).await;
 
     get_matrix(&mut b, "/admin", [303, 403, 200, 200, 200]).await;
@@ -74,6 +74,54 @@ async fn matrix(backend: Backend) {
     post_matrix(&mut b, "/admin/admins", add_admin, [403, 403, 403, 403, 303]).await;
     let del_alias = |_| kv(&[]);
     post_matrix(&mut b, "/admin/aliases/list3@a.test/delete", del_alias, [403, 403, 403, 303, 409]).await;
+
+    // The catch-all: an alias with an empty local part, offered on the domain's page.
+    assert!(b[3].get("/admin/domains/a.test").await.body.contains("Alias (empty: catch-all)"));
+    assert_eq!(delivers_to(&db, "anyone@a.test").await, Vec::<String>::new());
+    let catch_all = |_| kv(&[("local_part", ""), ("goto", "bob@a.test")]);
+    post_matrix(&mut b, "/admin/domains/a.test/aliases", catch_all, [403, 403, 403, 303, 409]).await;
+    assert!(b[3].get("/admin/domains/a.test").await.body.contains("<td>@a.test</td>"));
+    assert_eq!(delivers_to(&db, "anyone@a.test").await, ["bob@a.test"]);
+    assert_eq!(delivers_to(&db, "bob@a.test").await, ["bob@a.test"], "a mailbox wins over the catch-all");
+
+    // Alias domains (postfixadmin's): both sides are domains of ours, and both the admin's.
+    for i in 1..=4 {
+        db.sql(&format!("INSERT INTO domain (domain) VALUES ('ad{i}.test')")).await;
+        db.sql(&format!("INSERT INTO domain_admins (username, domain) VALUES ('{ADMIN_A}', 'ad{i}.test')"))
+            .await;
+    }
+    get_matrix(&mut b, "/admin/aliasdomains", [303, 403, 200, 200, 200]).await;
+    let add_ad = |i: usize| kv(&[("alias_domain", &format!("ad{i}.test")), ("target_domain", "a.test")]);
+    post_matrix(&mut b, "/admin/aliasdomains", add_ad, [403, 403, 403, 303, 303]).await;
+    assert_eq!(try_ad(&mut b[3], "b.test", "a.test").await.0, 403, "the alias side is not theirs");
+    assert_eq!(try_ad(&mut b[3], "ad1.test", "b.test").await.0, 403, "the target is not theirs");
+    assert_eq!(try_ad(&mut b[2], "b.test", "ad1.test").await.0, 403);
+    assert_eq!(try_ad(&mut b[4], "not a domain", "a.test").await.0, 400);
+    let (status, body) = try_ad(&mut b[4], "nowhere.test", "a.test").await;
+    assert!(status == 409 && body.contains("unknown domain nowhere.test"), "{status} {body}");
+    let (status, body) = try_ad(&mut b[4], "ad1.test", "ad3.test").await;
+    assert!(status == 409 && body.contains("no chains"), "{status} {body}");
+    let page = b[3].get("/admin/domains/a.test").await.body;
+    assert!(page.contains("ad3.test") && page.contains("ad4.test"), "{page}");
+    let page = b[2].get("/admin/aliasdomains").await.body;
+    assert!(!page.contains("ad3.test") && !page.contains("a.test"), "{page}");
+    assert_eq!(b[2].get("/admin/domains/b.test").await.status, 200);
+    // Mail to user@ad4.test reaches user@a.test, and the catch-all of a.test answers for it.
+    assert_eq!(delivers_to(&db, "bob@ad4.test").await, ["bob@a.test"]);
+    assert_eq!(delivers_to(&db, "anyone@ad4.test").await, ["bob@a.test"]);
+    let off = |_| kv(&[]);
+    post_matrix(&mut b, "/admin/aliasdomains/ad4.test", off, [403, 403, 403, 303, 303]).await;
+    assert_eq!(delivers_to(&db, "bob@ad4.test").await, Vec::<String>::new(), "inactive");
+    let on = |_| kv(&[("active", "1")]);
+    post_matrix(&mut b, "/admin/aliasdomains/ad4.test", on, [403, 403, 403, 303, 303]).await;
+    assert_eq!(delivers_to(&db, "bob@ad4.test").await, ["bob@a.test"]);
+    post_matrix(&mut b, "/admin/aliasdomains/ad3.test/delete", del_alias, [403, 403, 403, 303, 409]).await;
+    let left: Vec<String> =
+        db.dir.list_alias_domains(None).await.unwrap().into_iter().map(|r| r.alias_domain).collect();
+    assert_eq!(left, ["ad4.test"]);
+    post_matrix(&mut b, "/admin/aliases/@a.test/delete", del_alias, [403, 403, 403, 303, 409]).await;
+    assert_eq!(delivers_to(&db, "anyone@a.test").await, Vec::<String>::new());
+
     post_matrix(&mut b, "/admin/domains/new4.test/delete", del_alias, [403, 403, 403, 403, 303]).await;
     post_matrix(&mut b, "/admin/mailboxes/new3@a.test/delete", del_alias, [403, 403, 403, 303, 409]).await;
 
@@ -111,6 +159,15 @@ async fn matrix(backend: Backend) {
         assert_eq!(r.status, want, "mailbox {i}: {}", r.body);
     }
 
+    // The domain's lists come a page at a time (page_size = 3): bob, fill1, fill2, new4.
+    let one = b[3].get("/admin/domains/a.test").await.body;
+    let two = b[3].get("/admin/domains/a.test?page=2").await.body;
+    assert!(one.contains(">fill2@a.test<") && !one.contains(">new4@a.test<"), "{one}");
+    assert!(one.contains("Mailboxes: 4 of 4") && one.contains("Page 1 of 2"), "{one}");
+    assert!(two.contains(">new4@a.test<") && !two.contains(">fill1@a.test<"), "{two}");
+    assert!(two.contains("Page 2 of 2") && two.contains("?page=1"), "{two}");
+    assert_eq!(b[3].get("/admin/domains/a.test?page=x").await.body, one, "not a number: the first page");
+
     // Every change is in postfixadmin's log, with who and from where; a domain admin sees
     // their domains' rows only.
     let log = db.dir.log_rows(None, 100).await.unwrap();
@@ -126,6 +183,9 @@ async fn matrix(backend: Backend) {
         "delete_alias",
         "delete_domain",
         "delete_mailbox",
+        "create_alias_domain",
+        "edit_alias_domain",
+        "delete_alias_domain",
     ] {
         assert!(actions.contains(&a), "{a} not logged: {log:?}");
     }
@@ -152,6 +212,43 @@ async fn matrix(backend: Backend) {
     assert_eq!(r.status, 404);
     drop(b);
     drop(web);
+}
+
+/// Thunderbird's config-v1.1 format (written from its documentation; see the file).
+const AUTOCONFIG_XSD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/autoconfig-v1.1.xsd");
+
+/// Validate `xml` against the XML Schema `xsd` with libxml2's xmllint; its complaint when not.
+fn xmllint_schema(xsd: &str, xml: &str) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .args(["--noout", "--schema", xsd])
+        .arg(&file)
+        .output()
+        .expect("xmllint (Debian's libxml2-utils) runs");
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}
+
+/// One admin's try at adding an alias domain: status and page.
+async fn try_ad(br: &mut Browser<'_>, alias: &str, target: &str) -> (u16, String) {
+    let token = br.token("/admin").await;
+    let f = [("alias_domain", alias), ("target_domain", target), ("csrf", token.as_str())];
+    let r = br.post("/admin/aliasdomains", &f).await;
+    (r.status, r.body)
+}
+
+/// The mailboxes and remote addresses mail to `rcpt` goes to, by authlib's resolution (what
+/// mailroom-mta and mailroom-mda ask).
+async fn delivers_to(db: &TestDb, rcpt: &str) -> Vec<String> {
+    let targets = db.dir.resolve(&addr(rcpt)).await.unwrap().unwrap_or_default();
+    targets
+        .into_iter()
+        .map(|t| match t {
+            authlib::Target::Local { mailbox, .. } => mailbox.address.to_string(),
+            authlib::Target::Remote(r) => r.to_string(),
+        })
+        .collect()
 }
 
 #[tokio::test]
@@ -238,6 +335,18 @@ async fn logins_sessions_and_headers() {
     let r = one.post("/logout", &[("csrf", &token)]).await;
     assert_eq!(r.status, 303);
     assert_eq!(one.get("/account").await.status, 303);
+
+    // Thunderbird's autoconfig, on both of its paths, valid by the format's schema; the
+    // schema refuses a value outside the format's lists.
+    for path in ["/mail/config-v1.1.xml", "/.well-known/autoconfig/mail/config-v1.1.xml"] {
+        let r = web.raw("GET", &format!("{path}?emailaddress=bob%40a.test"), "", b"").await;
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(xmllint_schema(AUTOCONFIG_XSD, &r.body), Ok(()), "{path}: {}", r.body);
+        let broken = r.body.replacen("<socketType>SSL</socketType>", "<socketType>TLS</socketType>", 1);
+        assert_ne!(broken, r.body);
+        let e = xmllint_schema(AUTOCONFIG_XSD, &broken).unwrap_err();
+        assert!(e.contains("socketType"), "{e}");
+    }
 
     // MTA-STS and autodiscover.
     let r = web.raw("GET", "/.well-known/mta-sts.txt", "", b"").await;

@@ -17,4 +17,5 @@ pub mod serve;
 #[cfg(feature = "daemon")]
 pub mod smtpd;
 pub mod srs;
+#[cfg(feature = "daemon")]
 pub mod tlsrpt;

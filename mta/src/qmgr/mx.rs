@@ -190,6 +190,24 @@ fn no_records(e: &NetError) -> bool {
     }
 }
 
+/// The TXT records at `name`, each record's strings joined (as RFC 7208, 8461 and 8460 read
+/// them); none when the name or the type does not exist.
+pub async fn txt(resolver: &TokioResolver, name: &str) -> Result<Vec<String>, String> {
+    let name = Name::from_ascii(name).map_err(|e| e.to_string())?;
+    match resolver.lookup(name, RecordType::TXT).await {
+        Ok(l) => Ok(l
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(t) => Some(t.txt_data.iter().map(|p| String::from_utf8_lossy(p)).collect()),
+                _ => None,
+            })
+            .collect()),
+        Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Vec::new()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// The resolver of `[mta] dns_servers` (`IP` or `IP:PORT`), or the system's when empty; MX
 /// lookups and sender authentication share its configuration.
 pub fn resolver(servers: &[String]) -> Result<TokioResolver, String> {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::rr::Name;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::StatusCode;
 use hyper::header::{CONTENT_TYPE, HOST};
@@ -276,24 +276,7 @@ impl Sts {
 
     /// The policy id of `domain`'s `_mta-sts` TXT record; `None` when it has none.
     async fn txt(&self, domain: &str) -> Result<Option<String>, String> {
-        let name = Name::from_ascii(format!("_mta-sts.{domain}.")).map_err(|e| e.to_string())?;
-        match self.resolver.lookup(name, RecordType::TXT).await {
-            Ok(l) => {
-                let records: Vec<String> = l
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::TXT(t) => {
-                            Some(t.txt_data.iter().map(|p| String::from_utf8_lossy(p)).collect::<String>())
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                Ok(txt_id(&records))
-            }
-            Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
+        Ok(txt_id(&super::mx::txt(&self.resolver, &format!("_mta-sts.{domain}.")).await?))
     }
 
     /// GET the policy from `mta-sts.<domain>`: its text and what it says.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::rr::Name;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_TYPE, HOST};
 use hyper_util::rt::TokioIo;
@@ -157,25 +157,8 @@ impl Reporter {
 
     /// The destinations of `domain`'s `_smtp._tls` TXT record; `None` when it has none.
     async fn rua(&self, domain: &str) -> Result<Option<Vec<Destination>>, String> {
-        let name = Name::from_ascii(format!("_smtp._tls.{}.", domain.trim_end_matches('.')))
-            .map_err(|e| e.to_string())?;
-        match self.resolver.lookup(name, RecordType::TXT).await {
-            Ok(l) => {
-                let records: Vec<String> = l
-                    .answers()
-                    .iter()
-                    .filter_map(|r| match &r.data {
-                        RData::TXT(t) => {
-                            Some(t.txt_data.iter().map(|p| String::from_utf8_lossy(p)).collect::<String>())
-                        }
-                        _ => None,
-                    })
-                    .collect();
-                Ok(rua(&records))
-            }
-            Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
+        let name = format!("_smtp._tls.{}.", domain.trim_end_matches('.'));
+        Ok(rua(&crate::qmgr::mx::txt(&self.resolver, &name).await?))
     }
 
     /// POST the gzipped report to `url` (§5.2): `application/tlsrpt+gzip`, any 2xx is taken.

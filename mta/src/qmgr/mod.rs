@@ -8,6 +8,7 @@
 
 pub mod dane;
 pub mod dkim;
+pub mod https;
 pub mod lmtp;
 pub mod mx;
 pub mod route;

@@ -7,17 +7,14 @@
 //! TXT lookup or fetch falls back to the cached policy, else to no policy (§3.3, §5.1): an
 //! attacker who blocks the fetch gains nothing once a domain's policy has been seen.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::proto::rr::Name;
 use http_body_util::{BodyExt, Empty, Limited};
 use hyper::StatusCode;
 use hyper::header::{CONTENT_TYPE, HOST};
-use hyper_util::rt::TokioIo;
 use rustls::RootCertStore;
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -25,6 +22,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
+use super::https::Failure;
 use crate::tlsrpt::ResultType;
 
 /// Where the policy is, on the policy host.
@@ -289,54 +287,32 @@ impl Sts {
     }
 
     async fn get(&self, host: &str) -> Result<(String, Policy), Trouble> {
-        let name = Name::from_ascii(format!("{host}.")).map_err(|e| e.to_string())?;
-        let ips = self.resolver.lookup_ip(name).await.map_err(|e| e.to_string())?;
-        let mut stream = Err("no address".to_string());
-        for ip in ips.iter() {
-            stream = tokio::net::TcpStream::connect(SocketAddr::new(ip, self.port))
-                .await
-                .map_err(|e| format!("connect to {ip}: {e}"));
-            if stream.is_ok() {
-                break;
-            }
-        }
-        let server_name = ServerName::try_from(host.to_string()).map_err(|e| e.to_string())?;
-        let tls = self
-            .https
-            .connect(server_name, stream?)
-            .await
-            .map_err(|e| Trouble { kind: ResultType::StsWebpkiInvalid, text: format!("TLS: {e}") })?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| e.to_string())?;
-        let conn = tokio::spawn(conn);
         let request = hyper::Request::get(POLICY_PATH)
             .header(HOST, host)
             .body(Empty::<&'static [u8]>::new())
             .map_err(|e| e.to_string())?;
-        let response = sender.send_request(request).await.map_err(|e| e.to_string());
-        let result: Result<(String, Policy), Trouble> = async {
-            let response = response?;
-            // Redirects included: a policy is only taken from its own host (§3.3).
-            if response.status() != StatusCode::OK {
-                return Err(format!("HTTP status {}", response.status()).into());
-            }
-            let media = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-            if !media.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("text/plain") {
-                return Err(Trouble::invalid(format!("media type {media:?}, not text/plain")));
-            }
-            let body = Limited::new(response.into_body(), MAX_POLICY_BYTES)
-                .collect()
-                .await
-                .map_err(|e| format!("reading the policy: {e}"))?
-                .to_bytes();
-            let text =
-                String::from_utf8(body.to_vec()).map_err(|_| Trouble::invalid("policy is not UTF-8"))?;
-            let policy = Policy::parse(&text).map_err(|e| Trouble::invalid(format!("bad policy: {e}")))?;
-            Ok((text, policy))
+        let (response, _conn) = super::https::send(&self.resolver, &self.https, host, self.port, request)
+            .await
+            .map_err(|f| match f {
+                Failure::Tls(text) => Trouble { kind: ResultType::StsWebpkiInvalid, text },
+                Failure::Other(text) => Trouble::from(text),
+            })?;
+        // Redirects included: a policy is only taken from its own host (§3.3).
+        if response.status() != StatusCode::OK {
+            return Err(format!("HTTP status {}", response.status()).into());
         }
-        .await;
-        conn.abort();
-        result
+        let media = response.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !media.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("text/plain") {
+            return Err(Trouble::invalid(format!("media type {media:?}, not text/plain")));
+        }
+        let body = Limited::new(response.into_body(), MAX_POLICY_BYTES)
+            .collect()
+            .await
+            .map_err(|e| format!("reading the policy: {e}"))?
+            .to_bytes();
+        let text = String::from_utf8(body.to_vec()).map_err(|_| Trouble::invalid("policy is not UTF-8"))?;
+        let policy = Policy::parse(&text).map_err(|e| Trouble::invalid(format!("bad policy: {e}")))?;
+        Ok((text, policy))
     }
 }
 

@@ -4,21 +4,18 @@
 //! record could not be looked up is tried again at the next send, for two days; then, like
 //! a domain with no record, it is forgotten.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_resolver::TokioResolver;
-use hickory_resolver::proto::rr::Name;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{CONTENT_TYPE, HOST};
-use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
 use super::report::{self, Reporter as Who};
 use super::store::{self, Counts, DAY, Period, Recorder};
 use super::{Destination, rua};
+use crate::qmgr::https;
 
 /// How long a period whose reports could not all be sent is kept for another try.
 const KEEP: u64 = 2 * DAY;
@@ -165,36 +162,21 @@ impl Reporter {
     async fn post(&self, url: &str, gz: &[u8]) -> Result<(), String> {
         let uri: hyper::Uri = url.parse().map_err(|e| format!("bad URL: {e}"))?;
         let host = uri.host().ok_or("no host")?.to_string();
-        let port = uri.port_u16().unwrap_or(443);
-        let ips = self
-            .resolver
-            .lookup_ip(Name::from_ascii(format!("{host}.")).map_err(|e| e.to_string())?)
-            .await
-            .map_err(|e| e.to_string())?;
-        let ip = ips.iter().next().ok_or("no address")?;
-        let stream = tokio::net::TcpStream::connect(SocketAddr::new(ip, port))
-            .await
-            .map_err(|e| format!("connect to {ip}: {e}"))?;
-        let server_name = ServerName::try_from(host.clone()).map_err(|e| e.to_string())?;
-        let tls = self.https.connect(server_name, stream).await.map_err(|e| format!("TLS: {e}"))?;
-        let (mut sender, conn) =
-            hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.map_err(|e| e.to_string())?;
-        let conn = tokio::spawn(conn);
         let path = uri.path_and_query().map_or("/", |p| p.as_str());
         let request = hyper::Request::post(path)
-            .header(HOST, host)
+            .header(HOST, &host)
             .header(CONTENT_TYPE, "application/tlsrpt+gzip")
             .body(Full::new(hyper::body::Bytes::copy_from_slice(gz)))
             .map_err(|e| e.to_string())?;
-        let result = match sender.send_request(request).await {
-            Ok(r) if r.status().is_success() => {
-                let _ = r.into_body().collect().await;
-                Ok(())
-            }
-            Ok(r) => Err(format!("HTTP status {}", r.status())),
-            Err(e) => Err(e.to_string()),
-        };
-        conn.abort();
-        result
+        let port = uri.port_u16().unwrap_or(443);
+        let (response, _conn) =
+            https::send(&self.resolver, &self.https, &host, port, request).await.map_err(|f| match f {
+                https::Failure::Tls(e) | https::Failure::Other(e) => e,
+            })?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP status {}", response.status()));
+        }
+        let _ = response.into_body().collect().await;
+        Ok(())
     }
 }

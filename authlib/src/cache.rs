@@ -1,8 +1,10 @@
 //! An optional cache of found directory rows (`[database] cache_ttl`), like Dovecot's
 //! auth_cache for userdb lookups: a busy MTA and MDA ask for the same domain and mailbox for
 //! every message. Only answers that found something are kept, so a new user or domain is
-//! seen at once; a removed one may still be found for up to the TTL. Password rows are never
-//! cached here (mailroom-saslauthd has its own credential cache).
+//! seen at once; a removed one may still be found for up to the TTL. The one exception is the
+//! alias-domain mapping, asked for every domain: that a domain is not an alias domain is kept
+//! too, so a new alias domain may take up to the TTL to apply. Password rows are never cached
+//! here (mailroom-saslauthd has its own credential cache).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -13,11 +15,11 @@ use sqlx::any::AnyRow;
 /// Entries kept before the cache is emptied and starts over (bounded memory, O(1) per miss).
 const CAPACITY: usize = 10_000;
 
-/// Found rows by (query template, key). Templates are identified by address: they live in the
+/// Answers (a row, or none for the templates that keep misses) by (query template, key). Templates are identified by address: they live in the
 /// Directory's config or are static, so one template always has one address.
 pub(crate) struct RowCache {
     ttl: Duration,
-    rows: Mutex<HashMap<(usize, String), (Instant, AnyRow)>>,
+    rows: Mutex<HashMap<(usize, String), (Instant, Option<AnyRow>)>>,
 }
 
 impl RowCache {
@@ -26,8 +28,8 @@ impl RowCache {
         RowCache { ttl, rows: Mutex::new(HashMap::new()) }
     }
 
-    /// A fresh row for (`template`, `key`), if cached.
-    pub(crate) fn get(&self, template: &str, key: &str) -> Option<AnyRow> {
+    /// A fresh answer for (`template`, `key`), if cached.
+    pub(crate) fn get(&self, template: &str, key: &str) -> Option<Option<AnyRow>> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -40,8 +42,8 @@ impl RowCache {
         fresh
     }
 
-    /// Remember a found row.
-    pub(crate) fn put(&self, template: &str, key: &str, row: &AnyRow) {
+    /// Remember an answer.
+    pub(crate) fn put(&self, template: &str, key: &str, row: Option<&AnyRow>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -49,6 +51,6 @@ impl RowCache {
         if rows.len() >= CAPACITY {
             rows.clear();
         }
-        rows.insert((template.as_ptr() as usize, key.to_string()), (Instant::now(), row.clone()));
+        rows.insert((template.as_ptr() as usize, key.to_string()), (Instant::now(), row.cloned()));
     }
 }

@@ -128,12 +128,22 @@ impl Directory {
 
     /// One row for a lookup, through the cache of found rows when `cache_ttl` is set.
     async fn one(&self, template: &str, key: Key<'_>) -> Result<Option<AnyRow>, Unavailable> {
-        if let Some(row) = self.cache.get(template, key.s) {
-            return Ok(Some(row));
+        self.cached(template, key, false).await
+    }
+
+    /// [`Self::one`], keeping a miss in the cache too when `keep_misses`.
+    async fn cached(
+        &self,
+        template: &str,
+        key: Key<'_>,
+        keep_misses: bool,
+    ) -> Result<Option<AnyRow>, Unavailable> {
+        if let Some(answer) = self.cache.get(template, key.s) {
+            return Ok(answer);
         }
         let row = self.db.fetch_optional(&expand(template, &key)).await?;
-        if let Some(r) = &row {
-            self.cache.put(template, key.s, r);
+        if row.is_some() || keep_misses {
+            self.cache.put(template, key.s, row.as_ref());
         }
         Ok(row)
     }
@@ -148,10 +158,12 @@ impl Directory {
         }
         let q = &self.cfg.queries;
         let key = Key { s: domain.as_str(), addr: None };
-        let target = match self.one(self.sql(&q.alias_domain, query::default::ALIAS_DOMAIN), key).await? {
-            Some(row) => text(&row, 0)?.and_then(|t| Domain::parse(&t).ok()),
-            None => None,
-        };
+        // Asked for every domain, so "not an alias domain" is cached too (see `cache`).
+        let target =
+            match self.cached(self.sql(&q.alias_domain, query::default::ALIAS_DOMAIN), key, true).await? {
+                Some(row) => text(&row, 0)?.and_then(|t| Domain::parse(&t).ok()),
+                None => None,
+            };
         if let Some(target) = target {
             // The mapping counts only while its target is itself an active local domain.
             let key = Key { s: target.as_str(), addr: None };

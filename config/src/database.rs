@@ -42,7 +42,8 @@ crate::section! {
         /// Maximum nesting of aliases before a branch is dropped as a loop.
         pub alias_depth: u32 = 8,
         /// Seconds a found domain, mailbox or alias row is reused without asking the database
-        /// (Dovecot's auth_cache_ttl for lookups); 0 asks every time. Passwords are not kept here.
+        /// (Dovecot's auth_cache_ttl for lookups); 0 asks every time. Passwords are not kept here;
+        /// that a domain is not an alias domain is, so a new alias domain applies within this time.
         pub cache_ttl: u64 = 0,
         /// Seconds a verified password is trusted without hashing it again, for the same user and
         /// stored hash (a changed password misses at once; the row is still read on every login); 0 turns it off.

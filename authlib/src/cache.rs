@@ -15,11 +15,14 @@ use sqlx::any::AnyRow;
 /// Entries kept before the cache is emptied and starts over (bounded memory, O(1) per miss).
 const CAPACITY: usize = 10_000;
 
-/// Answers (a row, or none for the templates that keep misses) by (query template, key). Templates are identified by address: they live in the
+/// An answer and when it was read: a row, or none for the templates that keep misses.
+type Entry = (Instant, Option<AnyRow>);
+
+/// Answers by (query template, key). Templates are identified by address: they live in the
 /// Directory's config or are static, so one template always has one address.
 pub(crate) struct RowCache {
     ttl: Duration,
-    rows: Mutex<HashMap<(usize, String), (Instant, Option<AnyRow>)>>,
+    rows: Mutex<HashMap<(usize, String), Entry>>,
 }
 
 impl RowCache {
